@@ -1,0 +1,37 @@
+use async_trait::async_trait;
+
+use crate::{BackendError, ChatRequest, ChatResponse, ChatStream, RetryConfig};
+
+/// Result alias used throughout the backend API.
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// An LLM provider the gamecode host can talk to.
+///
+/// Implementations must be cheap to share (`Arc<dyn LLMBackend>`) and safe to call from many
+/// tasks at once: the plugin host runs many plugins concurrently against one backend and holds
+/// no lock around it.
+#[async_trait]
+pub trait LLMBackend: Send + Sync {
+    /// Sends one chat request, applying the backend's configured default retry policy.
+    async fn chat(&self, request: ChatRequest) -> BackendResult<ChatResponse>;
+
+    /// Sends one chat request and streams the reply as it is generated.
+    async fn chat_stream(&self, request: ChatRequest) -> BackendResult<ChatStream>;
+
+    /// Sends one chat request under an explicit retry policy; the number of attempts is
+    /// exactly `1 + retry_config.max_retries` at most.
+    async fn chat_with_retry(
+        &self,
+        request: ChatRequest,
+        retry_config: RetryConfig,
+    ) -> BackendResult<ChatResponse>;
+
+    /// Whether the backend can offer tools to the model.
+    fn supports_tools(&self) -> bool;
+
+    /// Model ids this backend knows; it may accept others (profiles, ARNs) too.
+    fn supported_models(&self) -> Vec<String>;
+
+    /// The model used when a request names none.
+    fn default_model(&self) -> &str;
+}

@@ -1,0 +1,24 @@
+//! `gamecode-backend`: the contract between gamecode tooling and LLM providers.
+//!
+//! This crate holds the [`LLMBackend`] trait, the chat types it speaks, the typed
+//! [`BackendError`] with its retry categories, and the provider-neutral retry policy
+//! ([`RetryConfig`], [`RetryBudget`], [`retry_with_policy`]). It depends on neither AWS
+//! nor wasmtime, so a plugin host and a backend implementation can both use it without
+//! pulling in each other's dependencies.
+
+mod backend;
+mod error;
+pub mod retry;
+mod stream;
+mod types;
+
+pub use backend::{BackendResult, LLMBackend};
+pub use error::{BackendError, ErrorCategory};
+pub use retry::{
+    BackoffStrategy, RetryBudget, RetryConfig, RetryStatus, StatusCallback, retry_with_policy,
+};
+pub use stream::{ChatStream, StreamEvent};
+pub use types::{
+    ChatRequest, ChatResponse, ContentBlock, InferenceConfig, Message, MessageRole, StopReason,
+    Tool, ToolCall, ToolChoice, ToolResult, ToolResultContent, Usage,
+};

@@ -1,0 +1,316 @@
+//! Chat types shared by every backend and by the plugin host.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Who wrote a message. `System` messages carry instructions; backends send them through the
+/// provider's system-prompt channel (for Bedrock, Converse's `system` field), never as a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageRole {
+    System,
+    #[default]
+    User,
+    Assistant,
+}
+
+/// A tool call the model asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Provider-assigned id; the matching [`ToolResult::tool_use_id`] must repeat it.
+    pub id: String,
+    pub name: String,
+    /// The arguments, a JSON object conforming to the tool's input schema.
+    pub input: Value,
+}
+
+/// One piece of a tool result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolResultContent {
+    Text(String),
+    Json(Value),
+}
+
+/// The answer to a [`ToolCall`], sent back in a user message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolResult {
+    pub tool_use_id: String,
+    pub content: Vec<ToolResultContent>,
+    /// Set when the tool failed; the model sees the content as an error report.
+    #[serde(default)]
+    pub is_error: bool,
+}
+
+impl ToolResult {
+    /// A successful textual result.
+    pub fn text(tool_use_id: impl Into<String>, text: impl Into<String>) -> Self {
+        Self {
+            tool_use_id: tool_use_id.into(),
+            content: vec![ToolResultContent::Text(text.into())],
+            is_error: false,
+        }
+    }
+
+    /// A successful structured result.
+    pub fn json(tool_use_id: impl Into<String>, value: Value) -> Self {
+        Self {
+            tool_use_id: tool_use_id.into(),
+            content: vec![ToolResultContent::Json(value)],
+            is_error: false,
+        }
+    }
+
+    /// A failed tool call, reported to the model.
+    pub fn error(tool_use_id: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            tool_use_id: tool_use_id.into(),
+            content: vec![ToolResultContent::Text(message.into())],
+            is_error: true,
+        }
+    }
+}
+
+/// One block of message content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentBlock {
+    Text { text: String },
+    ToolUse(ToolCall),
+    ToolResult(ToolResult),
+}
+
+/// A chat message: a role and its content blocks.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Message {
+    pub role: MessageRole,
+    pub content: Vec<ContentBlock>,
+}
+
+impl Message {
+    /// A message holding one text block.
+    pub fn text(role: MessageRole, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: vec![ContentBlock::Text { text: text.into() }],
+        }
+    }
+
+    pub fn system(text: impl Into<String>) -> Self {
+        Self::text(MessageRole::System, text)
+    }
+
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::text(MessageRole::User, text)
+    }
+
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Self::text(MessageRole::Assistant, text)
+    }
+
+    /// A user message answering the previous assistant turn's tool calls.
+    pub fn tool_results(results: impl IntoIterator<Item = ToolResult>) -> Self {
+        Self {
+            role: MessageRole::User,
+            content: results.into_iter().map(ContentBlock::ToolResult).collect(),
+        }
+    }
+
+    /// All text blocks joined together.
+    pub fn text_content(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The tool calls in this message, in order.
+    pub fn tool_calls(&self) -> impl Iterator<Item = &ToolCall> {
+        self.content.iter().filter_map(|b| match b {
+            ContentBlock::ToolUse(call) => Some(call),
+            _ => None,
+        })
+    }
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Must match `[a-zA-Z0-9_-]{1,64}`.
+    pub name: String,
+    pub description: String,
+    /// A JSON Schema object describing the tool's input.
+    pub input_schema: Value,
+}
+
+/// How the model must use the offered tools.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides whether to call a tool.
+    #[default]
+    Auto,
+    /// The model must call some tool.
+    Any,
+    /// The model must call this tool.
+    Tool(String),
+}
+
+/// Sampling parameters. `None` leaves the provider's default in place.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct InferenceConfig {
+    /// 0.0..=1.0
+    pub temperature: Option<f32>,
+    /// 0.0..=1.0
+    pub top_p: Option<f32>,
+    /// At least 1.
+    pub max_tokens: Option<u32>,
+    /// Generation stops when the model produces one of these.
+    #[serde(default)]
+    pub stop_sequences: Vec<String>,
+}
+
+/// A request to [`LLMBackend::chat`](crate::LLMBackend::chat).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    /// Model id, inference profile id or ARN; `None` uses the backend's default.
+    pub model: Option<String>,
+    pub tools: Option<Vec<Tool>>,
+    pub inference_config: Option<InferenceConfig>,
+    /// Caller's correlation id, echoed in the response and in logs.
+    pub session_id: Option<String>,
+    /// Only meaningful with `tools`; `None` means [`ToolChoice::Auto`].
+    pub tool_choice: Option<ToolChoice>,
+}
+
+/// Why the model stopped generating.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndTurn,
+    ToolUse,
+    MaxTokens,
+    StopSequence,
+    GuardrailIntervened,
+    ContentFiltered,
+    MalformedModelOutput,
+    MalformedToolUse,
+    ModelContextWindowExceeded,
+    /// A reason this version does not know yet, verbatim.
+    Other(String),
+}
+
+impl StopReason {
+    /// Parses the provider's snake_case name; unknown names are kept as [`StopReason::Other`].
+    pub fn from_wire(s: &str) -> Self {
+        match s {
+            "end_turn" => Self::EndTurn,
+            "tool_use" => Self::ToolUse,
+            "max_tokens" => Self::MaxTokens,
+            "stop_sequence" => Self::StopSequence,
+            "guardrail_intervened" => Self::GuardrailIntervened,
+            "content_filtered" => Self::ContentFiltered,
+            "malformed_model_output" => Self::MalformedModelOutput,
+            "malformed_tool_use" => Self::MalformedToolUse,
+            "model_context_window_exceeded" => Self::ModelContextWindowExceeded,
+            other => Self::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_wire(&self) -> &str {
+        match self {
+            Self::EndTurn => "end_turn",
+            Self::ToolUse => "tool_use",
+            Self::MaxTokens => "max_tokens",
+            Self::StopSequence => "stop_sequence",
+            Self::GuardrailIntervened => "guardrail_intervened",
+            Self::ContentFiltered => "content_filtered",
+            Self::MalformedModelOutput => "malformed_model_output",
+            Self::MalformedToolUse => "malformed_tool_use",
+            Self::ModelContextWindowExceeded => "model_context_window_exceeded",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// Token accounting for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+    pub total_tokens: u32,
+}
+
+/// The model's reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// The assistant message: text and/or tool calls.
+    pub message: Message,
+    /// The model that answered.
+    pub model: String,
+    pub stop_reason: StopReason,
+    pub usage: Option<Usage>,
+    /// Echo of [`ChatRequest::session_id`].
+    pub session_id: Option<String>,
+}
+
+impl ChatResponse {
+    /// The reply's text blocks joined together.
+    pub fn text(&self) -> String {
+        self.message.text_content()
+    }
+
+    /// The tool calls the model asked for.
+    pub fn tool_calls(&self) -> impl Iterator<Item = &ToolCall> {
+        self.message.tool_calls()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_reason_round_trips_and_keeps_unknowns() {
+        for s in [
+            "end_turn",
+            "tool_use",
+            "max_tokens",
+            "stop_sequence",
+            "guardrail_intervened",
+            "content_filtered",
+            "malformed_model_output",
+            "malformed_tool_use",
+            "model_context_window_exceeded",
+            "something_new",
+        ] {
+            assert_eq!(StopReason::from_wire(s).as_wire(), s);
+        }
+        assert_eq!(
+            StopReason::from_wire("something_new"),
+            StopReason::Other("something_new".into())
+        );
+    }
+
+    #[test]
+    fn message_helpers_pick_text_and_tool_calls() {
+        let m = Message {
+            role: MessageRole::Assistant,
+            content: vec![
+                ContentBlock::Text { text: "a".into() },
+                ContentBlock::ToolUse(ToolCall {
+                    id: "t1".into(),
+                    name: "calc".into(),
+                    input: serde_json::json!({}),
+                }),
+                ContentBlock::Text { text: "b".into() },
+            ],
+        };
+        assert_eq!(m.text_content(), "ab");
+        assert_eq!(m.tool_calls().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["t1"]);
+    }
+}
