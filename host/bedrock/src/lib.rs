@@ -1,1 +1,35 @@
+//! `gamecode-bedrock`: AWS Bedrock implementation of `gamecode-backend`'s [`LLMBackend`]
+//! (Converse API) with a production retry policy and categorized errors.
+//!
+//! ```no_run
+//! use gamecode_bedrock::BedrockBackend;
+//! use gamecode_backend::{ChatRequest, LLMBackend, Message, MessageRole};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = BedrockBackend::new().await?;
+//! let response = backend
+//!     .chat(ChatRequest {
+//!         messages: vec![Message::text(MessageRole::User, "Hello, Claude!")],
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! println!("{}", response.text());
+//! # Ok(()) }
+//! ```
+//!
+//! [`LLMBackend`]: gamecode_backend::LLMBackend
 
+mod backend;
+mod classify;
+mod convert;
+pub mod document;
+mod models;
+mod normalize;
+
+pub use backend::BedrockBackend;
+pub use classify::{classify_service_error, parse_retry_after};
+pub use models::{DEFAULT_MODEL, SUPPORTED_MODELS};
+pub use normalize::{Normalized, is_valid_tool_name, normalize};
+
+// Re-exported so users of this crate alone can name the whole API.
+pub use gamecode_backend;

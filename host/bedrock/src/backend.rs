@@ -1,0 +1,297 @@
+//! `BedrockBackend`: the `LLMBackend` implementation on `aws-sdk-bedrockruntime`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_bedrockruntime::Client;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::timeout::TimeoutConfig;
+use gamecode_backend::{
+    BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream, LLMBackend, RetryBudget,
+    RetryConfig, RetryStatus, StatusCallback, retry_with_policy,
+};
+use tracing::Instrument;
+
+use crate::classify::classify_sdk_error;
+use crate::convert::{ConverseParts, from_converse, to_converse};
+use crate::models::{DEFAULT_MODEL, SUPPORTED_MODELS, check_model_id};
+use crate::normalize::normalize;
+
+/// Transport settings that shape the SDK client.
+#[derive(Debug, Clone, PartialEq)]
+struct ClientOptions {
+    endpoint_url: Option<String>,
+    connect_timeout: Duration,
+    attempt_timeout: Option<Duration>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            endpoint_url: None,
+            connect_timeout: Duration::from_secs(5),
+            // Long answers from large models take minutes; this bounds a hung attempt.
+            attempt_timeout: Some(Duration::from_secs(300)),
+        }
+    }
+}
+
+/// AWS Bedrock backend (Converse API) with a retry policy of its own.
+///
+/// Cheap to clone; clones share the SDK client (its connection pool) and the retry budget, so
+/// a fleet of callers holding clones backs off together when Bedrock throttles.
+///
+/// The SDK's own retries are off: [`RetryConfig`] alone decides how many attempts are made.
+#[derive(Clone)]
+pub struct BedrockBackend {
+    sdk_config: SdkConfig,
+    options: ClientOptions,
+    client: Client,
+    default_model: String,
+    retry_config: RetryConfig,
+    budget: Arc<RetryBudget>,
+    on_status: Option<StatusCallback>,
+}
+
+impl fmt::Debug for BedrockBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BedrockBackend")
+            .field("region", &self.sdk_config.region())
+            .field("options", &self.options)
+            .field("default_model", &self.default_model)
+            .field("retry_config", &self.retry_config)
+            .field("retry_budget", &self.budget.available())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BedrockBackend {
+    /// Uses the default AWS credential chain and region resolution (environment, profile,
+    /// SSO, container and instance metadata). Fails clearly when no region or no credentials
+    /// can be found.
+    pub async fn new() -> Result<Self, BackendError> {
+        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self::checked(config).await
+    }
+
+    /// Like [`new`](Self::new), in the given region.
+    pub async fn new_with_region(region: impl Into<String>) -> Result<Self, BackendError> {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(region.into()))
+            .load()
+            .await;
+        Self::checked(config).await
+    }
+
+    /// Uses a configuration the caller loaded. Credentials are resolved on the first call.
+    pub fn new_with_config(config: &SdkConfig) -> Result<Self, BackendError> {
+        if config.region().is_none() {
+            return Err(no_region());
+        }
+        let options = ClientOptions {
+            endpoint_url: None,
+            ..ClientOptions::default()
+        };
+        Ok(Self {
+            client: build_client(config, &options),
+            sdk_config: config.clone(),
+            options,
+            default_model: DEFAULT_MODEL.to_string(),
+            retry_config: RetryConfig::default(),
+            budget: Arc::new(RetryBudget::default()),
+            on_status: None,
+        })
+    }
+
+    async fn checked(config: SdkConfig) -> Result<Self, BackendError> {
+        let backend = Self::new_with_config(&config)?;
+        let Some(provider) = config.credentials_provider() else {
+            return Err(no_credentials("no credentials provider is configured"));
+        };
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| no_credentials(&DisplayErrorContext(&e).to_string()))?;
+        Ok(backend)
+    }
+
+    /// The model used when a request names none.
+    pub fn with_default_model(mut self, model: impl Into<String>) -> Self {
+        self.default_model = model.into();
+        self
+    }
+
+    /// Sends requests to this endpoint instead of the region's (VPC endpoints, proxies,
+    /// the emulator). `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` does the same from the environment.
+    pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.options.endpoint_url = Some(url.into());
+        self.rebuild()
+    }
+
+    /// How long to wait for a TCP/TLS connection (default 5 s).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.connect_timeout = timeout;
+        self.rebuild()
+    }
+
+    /// How long one attempt may take end to end (default 300 s; `None` for no limit).
+    pub fn with_attempt_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.options.attempt_timeout = timeout;
+        self.rebuild()
+    }
+
+    /// The retry policy [`chat`](LLMBackend::chat) uses.
+    pub fn with_retry_config(mut self, config: RetryConfig) -> Self {
+        self.retry_config = config;
+        self
+    }
+
+    /// Shares a retry budget with other backends (by default each `new*` makes its own,
+    /// shared by that backend's clones).
+    pub fn with_retry_budget(mut self, budget: Arc<RetryBudget>) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Receives retry status events (attempts, throttling, non-retryable errors).
+    pub fn with_status_callback(
+        mut self,
+        callback: impl Fn(&RetryStatus) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_status = Some(Arc::new(callback));
+        self
+    }
+
+    /// The retry policy used by [`chat`](LLMBackend::chat).
+    pub fn retry_config(&self) -> &RetryConfig {
+        &self.retry_config
+    }
+
+    /// The retry budget shared by this backend's clones.
+    pub fn retry_budget(&self) -> &Arc<RetryBudget> {
+        &self.budget
+    }
+
+    /// The underlying SDK client, for operations this crate does not wrap.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn rebuild(mut self) -> Self {
+        self.client = build_client(&self.sdk_config, &self.options);
+        self
+    }
+
+    fn prepare(&self, request: &ChatRequest) -> Result<ConverseParts, BackendError> {
+        let model = request
+            .model
+            .clone()
+            .unwrap_or_else(|| self.default_model.clone());
+        check_model_id(&model)?;
+        to_converse(model, &normalize(request)?)
+    }
+
+    async fn converse_once(
+        &self,
+        parts: &ConverseParts,
+        session_id: Option<String>,
+    ) -> BackendResult<ChatResponse> {
+        let output = self
+            .client
+            .converse()
+            .model_id(&parts.model_id)
+            .set_messages(Some(parts.messages.clone()))
+            .set_system(parts.system.clone())
+            .set_tool_config(parts.tool_config.clone())
+            .set_inference_config(parts.inference_config.clone())
+            .send()
+            .await
+            .map_err(|e| classify_sdk_error(&e))?;
+        from_converse(output, parts.model_id.clone(), session_id)
+    }
+}
+
+fn no_region() -> BackendError {
+    BackendError::validation(
+        "no AWS region configured: set AWS_REGION, a region in your AWS profile, or use \
+         BedrockBackend::new_with_region",
+    )
+}
+
+fn no_credentials(detail: &str) -> BackendError {
+    BackendError::authentication(format!(
+        "no AWS credentials found (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, \
+         or run with an IAM role): {detail}"
+    ))
+}
+
+fn build_client(config: &SdkConfig, options: &ClientOptions) -> Client {
+    let mut timeouts = TimeoutConfig::builder().connect_timeout(options.connect_timeout);
+    timeouts.set_operation_attempt_timeout(options.attempt_timeout);
+    let mut builder = aws_sdk_bedrockruntime::config::Builder::from(config)
+        // Our policy is the only retry loop; stacking the SDK's under it multiplies attempts.
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .timeout_config(timeouts.build());
+    if let Some(url) = &options.endpoint_url {
+        builder = builder.endpoint_url(url);
+    }
+    Client::from_conf(builder.build())
+}
+
+#[async_trait]
+impl LLMBackend for BedrockBackend {
+    async fn chat(&self, request: ChatRequest) -> BackendResult<ChatResponse> {
+        self.chat_with_retry(request, self.retry_config.clone())
+            .await
+    }
+
+    async fn chat_stream(&self, _request: ChatRequest) -> BackendResult<ChatStream> {
+        Err(BackendError::unsupported(
+            "streaming (ConverseStream) is not implemented by this version of gamecode-bedrock",
+        ))
+    }
+
+    async fn chat_with_retry(
+        &self,
+        request: ChatRequest,
+        retry_config: RetryConfig,
+    ) -> BackendResult<ChatResponse> {
+        let parts = self.prepare(&request)?;
+        let span = tracing::info_span!(
+            "bedrock.converse",
+            model = %parts.model_id,
+            session_id = request.session_id.as_deref().unwrap_or(""),
+        );
+        let parts = &parts;
+        let session_id = &request.session_id;
+        retry_with_policy(
+            &retry_config,
+            &self.budget,
+            self.on_status.as_ref(),
+            |attempt| {
+                async move {
+                    tracing::debug!(attempt, "sending Converse request");
+                    self.converse_once(parts, session_id.clone()).await
+                }
+            },
+        )
+        .instrument(span)
+        .await
+    }
+
+    fn supports_tools(&self) -> bool {
+        true
+    }
+
+    fn supported_models(&self) -> Vec<String> {
+        SUPPORTED_MODELS.iter().map(|m| m.to_string()).collect()
+    }
+
+    fn default_model(&self) -> &str {
+        &self.default_model
+    }
+}

@@ -1,0 +1,423 @@
+//! Request normalization and pre-flight validation.
+//!
+//! Converse is strict: turns must alternate user/assistant starting with user, text must not
+//! be blank, every toolResult must answer a toolUse of the previous assistant turn. Clients
+//! trip over these constantly and pay a network round trip to learn it. We repair what has
+//! one obvious meaning (system messages move to `system`, blank text is dropped, runs of the
+//! same role merge) and reject the rest here, with a validation error that says where.
+
+use std::collections::HashSet;
+
+use gamecode_backend::{
+    BackendError, ChatRequest, ContentBlock, InferenceConfig, Message, MessageRole, Tool,
+    ToolChoice, ToolResultContent,
+};
+
+/// A request in the shape Converse accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    /// System prompt blocks, in order of appearance.
+    pub system: Vec<String>,
+    /// Alternating user/assistant turns, starting with user.
+    pub messages: Vec<Message>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    pub inference: Option<InferenceConfig>,
+}
+
+fn invalid(message: impl Into<String>) -> BackendError {
+    BackendError::validation(message)
+}
+
+fn is_blank(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
+/// `[a-zA-Z0-9_-]{1,64}`, Converse's rule for tool names.
+pub fn is_valid_tool_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Normalizes and validates `request`; no network is involved.
+pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<Message> = Vec::new();
+
+    for (i, message) in request.messages.iter().enumerate() {
+        if message.role == MessageRole::System {
+            for block in &message.content {
+                match block {
+                    ContentBlock::Text { text } if !is_blank(text) => system.push(text.clone()),
+                    ContentBlock::Text { .. } => {}
+                    _ => {
+                        return Err(invalid(format!(
+                            "messages[{i}]: a system message may only contain text"
+                        )));
+                    }
+                }
+            }
+            continue;
+        }
+        let content: Vec<ContentBlock> = message
+            .content
+            .iter()
+            .filter(|b| !matches!(b, ContentBlock::Text { text } if is_blank(text)))
+            .cloned()
+            .map(normalize_block)
+            .collect();
+        if content.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some(last) if last.role == message.role => last.content.extend(content),
+            _ => turns.push(Message {
+                role: message.role,
+                content,
+            }),
+        }
+    }
+
+    let tools = request.tools.clone().unwrap_or_default();
+    validate_turns(&turns, !tools.is_empty())?;
+    validate_tools(&tools, request.tool_choice.as_ref())?;
+    if let Some(cfg) = &request.inference_config {
+        validate_inference(cfg)?;
+    }
+    Ok(Normalized {
+        system,
+        messages: turns,
+        tool_choice: if tools.is_empty() {
+            None
+        } else {
+            request.tool_choice.clone()
+        },
+        tools,
+        inference: request.inference_config.clone(),
+    })
+}
+
+/// Fixes a block's representable-but-rejected forms: a tool call without arguments sends
+/// `{}`, and an empty tool result says so in words rather than sending an empty list.
+fn normalize_block(block: ContentBlock) -> ContentBlock {
+    match block {
+        ContentBlock::ToolUse(mut call) if call.input.is_null() => {
+            call.input = serde_json::Value::Object(Default::default());
+            ContentBlock::ToolUse(call)
+        }
+        ContentBlock::ToolResult(mut result) => {
+            result.content.retain(
+                |c| !matches!(c, ToolResultContent::Text(t) if is_blank(t)),
+            );
+            if result.content.is_empty() {
+                result
+                    .content
+                    .push(ToolResultContent::Text("(no output)".into()));
+            }
+            ContentBlock::ToolResult(result)
+        }
+        other => other,
+    }
+}
+
+fn validate_turns(turns: &[Message], tools_offered: bool) -> Result<(), BackendError> {
+    let Some(first) = turns.first() else {
+        return Err(invalid(
+            "the request has no user or assistant message with content",
+        ));
+    };
+    if first.role != MessageRole::User {
+        return Err(invalid(
+            "a conversation must start with a user message (messages[0] is from the assistant)",
+        ));
+    }
+    let mut pending: Vec<&str> = Vec::new();
+    for (i, turn) in turns.iter().enumerate() {
+        let mut answered = HashSet::new();
+        let mut uses = Vec::new();
+        for block in &turn.content {
+            match (turn.role, block) {
+                (MessageRole::Assistant, ContentBlock::ToolUse(call)) => {
+                    if call.id.is_empty() {
+                        return Err(invalid(format!("turn {i}: a tool call has an empty id")));
+                    }
+                    if !call.input.is_object() {
+                        return Err(invalid(format!(
+                            "turn {i}: the input of tool call {} must be a JSON object",
+                            call.id
+                        )));
+                    }
+                    uses.push(call.id.as_str());
+                }
+                (MessageRole::User, ContentBlock::ToolResult(result)) => {
+                    if !pending.contains(&result.tool_use_id.as_str()) {
+                        return Err(invalid(format!(
+                            "turn {i}: tool result {} answers no tool call of the previous assistant turn",
+                            result.tool_use_id
+                        )));
+                    }
+                    if !answered.insert(result.tool_use_id.as_str()) {
+                        return Err(invalid(format!(
+                            "turn {i}: tool call {} is answered twice",
+                            result.tool_use_id
+                        )));
+                    }
+                }
+                (MessageRole::User, ContentBlock::ToolUse(_)) => {
+                    return Err(invalid(format!(
+                        "turn {i}: tool calls can only appear in assistant messages"
+                    )));
+                }
+                (MessageRole::Assistant, ContentBlock::ToolResult(_)) => {
+                    return Err(invalid(format!(
+                        "turn {i}: tool results can only appear in user messages"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        if (!uses.is_empty() || !answered.is_empty()) && !tools_offered {
+            return Err(invalid(
+                "the conversation contains tool calls or results, so `tools` must be set",
+            ));
+        }
+        if turn.role == MessageRole::User {
+            if let Some(missing) = pending.iter().find(|id| !answered.contains(*id)) {
+                return Err(invalid(format!(
+                    "turn {i}: tool call {missing} of the previous assistant turn has no result"
+                )));
+            }
+            pending.clear();
+        } else {
+            pending = uses;
+        }
+    }
+    if !pending.is_empty() {
+        return Err(invalid(
+            "the conversation ends with tool calls that have no results",
+        ));
+    }
+    Ok(())
+}
+
+fn validate_tools(tools: &[Tool], choice: Option<&ToolChoice>) -> Result<(), BackendError> {
+    let mut names = HashSet::new();
+    for tool in tools {
+        if !is_valid_tool_name(&tool.name) {
+            return Err(invalid(format!(
+                "tool name {:?} must match [a-zA-Z0-9_-]{{1,64}}",
+                tool.name
+            )));
+        }
+        if !names.insert(tool.name.as_str()) {
+            return Err(invalid(format!("tool {:?} is offered twice", tool.name)));
+        }
+        if !tool.input_schema.is_object() {
+            return Err(invalid(format!(
+                "the input schema of tool {:?} must be a JSON object",
+                tool.name
+            )));
+        }
+    }
+    match choice {
+        Some(ToolChoice::Tool(name)) if !names.contains(name.as_str()) => Err(invalid(format!(
+            "tool choice names {name:?}, which is not among the offered tools"
+        ))),
+        Some(ToolChoice::Any | ToolChoice::Tool(_)) if tools.is_empty() => {
+            Err(invalid("a tool choice was given but no tools are offered"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn validate_inference(cfg: &InferenceConfig) -> Result<(), BackendError> {
+    if cfg.max_tokens == Some(0) {
+        return Err(invalid("inference_config.max_tokens must be at least 1"));
+    }
+    if cfg.max_tokens.is_some_and(|m| m > i32::MAX as u32) {
+        return Err(invalid("inference_config.max_tokens is too large"));
+    }
+    for (name, value) in [("temperature", cfg.temperature), ("top_p", cfg.top_p)] {
+        if let Some(v) = value
+            && !(0.0..=1.0).contains(&v)
+        {
+            return Err(invalid(format!(
+                "inference_config.{name} must be between 0 and 1, got {v}"
+            )));
+        }
+    }
+    if cfg.stop_sequences.iter().any(|s| s.is_empty()) {
+        return Err(invalid("inference_config.stop_sequences must not contain empty strings"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gamecode_backend::{ToolCall, ToolResult};
+    use serde_json::json;
+
+    fn req(messages: Vec<Message>) -> ChatRequest {
+        ChatRequest {
+            messages,
+            ..Default::default()
+        }
+    }
+
+    fn tool(name: &str) -> Tool {
+        Tool {
+            name: name.into(),
+            description: "d".into(),
+            input_schema: json!({"type": "object"}),
+        }
+    }
+
+    fn call(id: &str) -> ContentBlock {
+        ContentBlock::ToolUse(ToolCall {
+            id: id.into(),
+            name: "calc".into(),
+            input: json!({}),
+        })
+    }
+
+    #[test]
+    fn system_messages_move_out_of_the_turns() {
+        let n = normalize(&req(vec![
+            Message::system("be brief"),
+            Message::user("hi"),
+            Message::system("  "),
+            Message::system("and kind"),
+        ]))
+        .unwrap();
+        assert_eq!(n.system, ["be brief", "and kind"]);
+        assert_eq!(n.messages, [Message::user("hi")]);
+    }
+
+    #[test]
+    fn same_role_runs_merge_and_blank_text_drops() {
+        let n = normalize(&req(vec![
+            Message::user("a"),
+            Message::user(""),
+            Message::assistant("   "),
+            Message::user("b"),
+            Message::assistant("c"),
+        ]))
+        .unwrap();
+        assert_eq!(n.messages.len(), 2);
+        assert_eq!(n.messages[0].role, MessageRole::User);
+        assert_eq!(n.messages[0].text_content(), "ab");
+        assert_eq!(n.messages[1], Message::assistant("c"));
+    }
+
+    #[test]
+    fn unfixable_conversations_are_rejected_before_the_network() {
+        for (messages, needle) in [
+            (vec![], "no user or assistant message"),
+            (vec![Message::system("only system")], "no user or assistant"),
+            (vec![Message::assistant("hi")], "must start with a user message"),
+        ] {
+            let err = normalize(&req(messages)).unwrap_err();
+            assert!(matches!(err, BackendError::Validation { .. }));
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+    }
+
+    #[test]
+    fn tool_results_must_answer_the_previous_turn() {
+        let mut r = req(vec![
+            Message::user("go"),
+            Message {
+                role: MessageRole::Assistant,
+                content: vec![call("t1"), call("t2")],
+            },
+            Message::tool_results([ToolResult::text("t1", "ok")]),
+        ]);
+        r.tools = Some(vec![tool("calc")]);
+        let err = normalize(&r).unwrap_err();
+        assert!(err.to_string().contains("t2"), "{err}");
+
+        r.messages[2] = Message::tool_results([
+            ToolResult::text("t1", "ok"),
+            ToolResult::text("zz", "?"),
+        ]);
+        assert!(normalize(&r).unwrap_err().to_string().contains("zz"));
+
+        r.messages[2] = Message::tool_results([
+            ToolResult::text("t1", "ok"),
+            ToolResult::error("t2", "failed"),
+        ]);
+        assert!(normalize(&r).is_ok());
+
+        r.tools = None;
+        assert!(normalize(&r).unwrap_err().to_string().contains("`tools` must be set"));
+    }
+
+    #[test]
+    fn null_tool_input_becomes_an_empty_object_and_empty_results_say_so() {
+        let mut r = req(vec![
+            Message::user("go"),
+            Message {
+                role: MessageRole::Assistant,
+                content: vec![ContentBlock::ToolUse(ToolCall {
+                    id: "t1".into(),
+                    name: "calc".into(),
+                    input: serde_json::Value::Null,
+                })],
+            },
+            Message::tool_results([ToolResult::text("t1", "")]),
+        ]);
+        r.tools = Some(vec![tool("calc")]);
+        let n = normalize(&r).unwrap();
+        assert_eq!(n.messages[1].tool_calls().next().unwrap().input, json!({}));
+        match &n.messages[2].content[0] {
+            ContentBlock::ToolResult(res) => {
+                assert_eq!(res.content, [ToolResultContent::Text("(no output)".into())])
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tools_and_choice_are_checked() {
+        assert!(is_valid_tool_name("get_weather-2"));
+        assert!(!is_valid_tool_name("get weather"));
+        assert!(!is_valid_tool_name(""));
+        assert!(!is_valid_tool_name(&"x".repeat(65)));
+        let mut r = req(vec![Message::user("hi")]);
+        r.tools = Some(vec![tool("bad name")]);
+        assert!(normalize(&r).is_err());
+        r.tools = Some(vec![tool("a"), tool("a")]);
+        assert!(normalize(&r).is_err());
+        r.tools = Some(vec![tool("a")]);
+        r.tool_choice = Some(ToolChoice::Tool("b".into()));
+        assert!(normalize(&r).is_err());
+        r.tools = None;
+        r.tool_choice = Some(ToolChoice::Any);
+        assert!(normalize(&r).is_err());
+    }
+
+    #[test]
+    fn inference_ranges_are_checked() {
+        let mut r = req(vec![Message::user("hi")]);
+        for cfg in [
+            InferenceConfig { max_tokens: Some(0), ..Default::default() },
+            InferenceConfig { temperature: Some(1.5), ..Default::default() },
+            InferenceConfig { top_p: Some(-0.1), ..Default::default() },
+            InferenceConfig { temperature: Some(f32::NAN), ..Default::default() },
+            InferenceConfig { stop_sequences: vec![String::new()], ..Default::default() },
+        ] {
+            r.inference_config = Some(cfg.clone());
+            assert!(normalize(&r).is_err(), "{cfg:?} must be rejected");
+        }
+        r.inference_config = Some(InferenceConfig {
+            temperature: Some(0.3),
+            top_p: Some(0.9),
+            max_tokens: Some(1000),
+            stop_sequences: vec!["END".into()],
+        });
+        assert!(normalize(&r).is_ok());
+    }
+}

@@ -1,0 +1,415 @@
+//! Schema-driven tool input generation for the default responder.
+//!
+//! A model that calls tools produces arguments satisfying the tool's JSON schema, with values
+//! lifted from the user's request ("Tokyo" from "What's the weather in Tokyo?", numbers from
+//! "add 2 and 3"). The emulator does the same, deterministically, so tool-calling agents can be
+//! exercised end to end without a real model.
+
+use serde_json::{Map, Number, Value, json};
+
+/// Deeper schemas (or `$ref` cycles) are cut off with a neutral value.
+const MAX_DEPTH: usize = 24;
+
+/// Generate a JSON value satisfying `schema`, taking strings and numbers from `user_text`.
+pub fn generate_input(schema: &Value, user_text: &str) -> Value {
+    let mut g = Generator {
+        root: schema,
+        word: salient_word(user_text),
+        numbers: numbers_in(user_text),
+        next_number: 0,
+    };
+    g.value(schema, 0)
+}
+
+struct Generator<'a> {
+    root: &'a Value,
+    word: Option<String>,
+    numbers: Vec<f64>,
+    next_number: usize,
+}
+
+impl Generator<'_> {
+    fn value(&mut self, schema: &Value, depth: usize) -> Value {
+        if depth > MAX_DEPTH {
+            return Value::Null;
+        }
+        let Some(obj) = schema.as_object() else {
+            // `true`, `{}`-like or invalid schemas accept anything; a string is a safe choice.
+            return Value::String(self.string(&Map::new()));
+        };
+        if let Some(target) = obj.get("$ref").and_then(Value::as_str) {
+            if let Some(resolved) = self.resolve(target) {
+                return self.value(resolved, depth + 1);
+            }
+        }
+        if let Some(c) = obj.get("const") {
+            return c.clone();
+        }
+        if let Some(first) = obj.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+            return first.clone();
+        }
+        for key in ["anyOf", "oneOf", "allOf"] {
+            if let Some(branch) = obj.get(key).and_then(Value::as_array).and_then(|b| b.first()) {
+                return self.value(branch, depth + 1);
+            }
+        }
+        if let Some(default) = obj.get("default") {
+            return default.clone();
+        }
+        match schema_type(obj) {
+            "object" => self.object(obj, depth),
+            "array" => self.array(obj, depth),
+            "integer" => self.integer(obj),
+            "number" => self.number(obj),
+            "boolean" => Value::Bool(true),
+            "null" => Value::Null,
+            _ => Value::String(self.string(obj)),
+        }
+    }
+
+    /// Resolve a local JSON pointer like `#/$defs/Point` against the root schema.
+    fn resolve(&self, target: &str) -> Option<&Value> {
+        let pointer = target.strip_prefix('#')?;
+        let found = self.root.pointer(pointer)?;
+        // A reference to itself (or the root) would loop forever without the depth limit;
+        // the limit handles that, this just avoids obviously useless resolutions.
+        Some(found)
+    }
+
+    fn object(&mut self, obj: &Map<String, Value>, depth: usize) -> Value {
+        let mut out = Map::new();
+        let empty = Map::new();
+        let properties = obj
+            .get("properties")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let required: Vec<&str> = obj
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        // Required properties first so numbers from the text go to them first.
+        for name in &required {
+            let schema = properties.get(*name).cloned().unwrap_or(json!({}));
+            let v = self.value(&schema, depth + 1);
+            out.insert((*name).to_string(), v);
+        }
+        for (name, schema) in properties {
+            if !out.contains_key(name) {
+                let v = self.value(schema, depth + 1);
+                out.insert(name.clone(), v);
+            }
+        }
+        Value::Object(out)
+    }
+
+    fn array(&mut self, obj: &Map<String, Value>, depth: usize) -> Value {
+        let min = obj.get("minItems").and_then(Value::as_u64).unwrap_or(1);
+        let max = obj.get("maxItems").and_then(Value::as_u64);
+        let count = match max {
+            Some(max) => min.max(1).min(max),
+            None => min.max(1),
+        }
+        .min(16);
+        let items = obj.get("items").cloned().unwrap_or(json!({}));
+        let mut out = Vec::new();
+        for i in 0..count {
+            let mut v = match &items {
+                // Tuple-style `items: [..]` schemas.
+                Value::Array(tuple) => tuple
+                    .get(i as usize)
+                    .map(|s| self.value(s, depth + 1))
+                    .unwrap_or(Value::Null),
+                schema => self.value(schema, depth + 1),
+            };
+            // Keep items distinct for `uniqueItems` by suffixing repeated strings.
+            if i > 0 && out.contains(&v) {
+                if let Value::String(s) = &mut v {
+                    s.push_str(&(i + 1).to_string());
+                }
+            }
+            out.push(v);
+        }
+        Value::Array(out)
+    }
+
+    fn next_number(&mut self) -> Option<f64> {
+        let n = self.numbers.get(self.next_number).copied();
+        if n.is_some() {
+            self.next_number += 1;
+        }
+        n
+    }
+
+    fn integer(&mut self, obj: &Map<String, Value>) -> Value {
+        let mut v = self.next_number().map(|n| n.trunc()).unwrap_or(1.0);
+        let (lo, hi) = bounds(obj);
+        if let Some(lo) = lo {
+            if v < lo {
+                v = lo.ceil();
+            }
+        }
+        if let Some(hi) = hi {
+            if v > hi {
+                v = hi.floor();
+            }
+        }
+        if v.is_finite() && v.abs() < 9.0e15 {
+            Value::Number(Number::from(v as i64))
+        } else {
+            Value::Number(Number::from(1))
+        }
+    }
+
+    fn number(&mut self, obj: &Map<String, Value>) -> Value {
+        let mut v = self.next_number().unwrap_or(1.0);
+        let (lo, hi) = bounds(obj);
+        if let Some(lo) = lo {
+            if v < lo {
+                v = lo;
+            }
+        }
+        if let Some(hi) = hi {
+            if v > hi {
+                v = hi;
+            }
+        }
+        Number::from_f64(v)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::Number(Number::from(1)))
+    }
+
+    fn string(&mut self, obj: &Map<String, Value>) -> String {
+        let mut s = match obj.get("format").and_then(Value::as_str) {
+            Some("date-time") => "2024-01-01T00:00:00Z".to_string(),
+            Some("date") => "2024-01-01".to_string(),
+            Some("time") => "00:00:00".to_string(),
+            Some("email") => "user@example.com".to_string(),
+            Some("uri") | Some("url") => "https://example.com".to_string(),
+            Some("uuid") => "00000000-0000-4000-8000-000000000000".to_string(),
+            _ => self
+                .word
+                .clone()
+                .unwrap_or_else(|| "example".to_string()),
+        };
+        let min = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
+        let max = obj.get("maxLength").and_then(Value::as_u64).map(|m| m as usize);
+        let min = min.min(4096);
+        while s.chars().count() < min {
+            s.push('x');
+        }
+        if let Some(max) = max {
+            if s.chars().count() > max {
+                s = s.chars().take(max).collect();
+            }
+        }
+        s
+    }
+}
+
+/// The effective lower and upper bounds of a numeric schema (exclusive bounds nudged inward).
+fn bounds(obj: &Map<String, Value>) -> (Option<f64>, Option<f64>) {
+    let get = |k: &str| obj.get(k).and_then(Value::as_f64);
+    let lo = match (get("minimum"), get("exclusiveMinimum")) {
+        (Some(a), Some(b)) => Some(a.max(b + 1.0)),
+        (a, b) => a.or(b.map(|b| b + 1.0)),
+    };
+    let hi = match (get("maximum"), get("exclusiveMaximum")) {
+        (Some(a), Some(b)) => Some(a.min(b - 1.0)),
+        (a, b) => a.or(b.map(|b| b - 1.0)),
+    };
+    (lo, hi)
+}
+
+/// The schema's type; the first non-null type of a type list; inferred when absent.
+fn schema_type(obj: &Map<String, Value>) -> &str {
+    match obj.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .or_else(|| types.iter().filter_map(Value::as_str).next())
+            .unwrap_or("string"),
+        _ if obj.contains_key("properties") || obj.contains_key("required") => "object",
+        _ if obj.contains_key("items") => "array",
+        _ => "string",
+    }
+}
+
+/// The last capitalized word that does not start a sentence, stripped of punctuation
+/// ("Tokyo" in "What's the weather in Tokyo?").
+pub(crate) fn salient_word(text: &str) -> Option<String> {
+    let mut sentence_start = true;
+    let mut best = None;
+    for raw in text.split_whitespace() {
+        let word: &str = raw.trim_matches(|c: char| !c.is_alphanumeric());
+        let starts_upper = word.chars().next().is_some_and(char::is_uppercase);
+        if !sentence_start && starts_upper {
+            best = Some(word.to_string());
+        }
+        if !word.is_empty() {
+            sentence_start = raw.ends_with(['.', '!', '?', ':']);
+        }
+    }
+    best
+}
+
+/// Numbers in the text, in order ("-3", "2.5", "42").
+pub(crate) fn numbers_in(text: &str) -> Vec<f64> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let negative = chars[i] == '-'
+            && chars.get(i + 1).is_some_and(char::is_ascii_digit)
+            && (i == 0 || !chars[i - 1].is_alphanumeric());
+        if chars[i].is_ascii_digit() || negative {
+            let start = i;
+            i += 1;
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || (chars[i] == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+            {
+                i += 1;
+            }
+            let s: String = chars[start..i].iter().collect();
+            if let Ok(n) = s.parse::<f64>() {
+                if n.is_finite() {
+                    out.push(n);
+                }
+            }
+            // Skip to the end of an alphanumeric token like "v2" or "3rd".
+            while i < chars.len() && chars[i].is_alphanumeric() {
+                i += 1;
+            }
+        } else if chars[i].is_alphanumeric() {
+            // Digits inside words ("claude3") are not numbers the user asked about.
+            while i < chars.len() && chars[i].is_alphanumeric() {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn salient_word_finds_proper_nouns() {
+        assert_eq!(
+            salient_word("What's the weather in Tokyo?").as_deref(),
+            Some("Tokyo")
+        );
+        assert_eq!(
+            salient_word("Fly from Paris to New York.").as_deref(),
+            Some("York")
+        );
+        assert_eq!(salient_word("Hello there. How are you?"), None);
+        assert_eq!(salient_word(""), None);
+        assert_eq!(salient_word("look up \"Rust\"").as_deref(), Some("Rust"));
+    }
+
+    #[test]
+    fn numbers_are_extracted_in_order() {
+        assert_eq!(numbers_in("add 2 and 3.5, minus -4"), vec![2.0, 3.5, -4.0]);
+        assert_eq!(numbers_in("claude3 v2 is 10x"), vec![10.0]);
+        assert_eq!(numbers_in("no numbers"), Vec::<f64>::new());
+        assert_eq!(numbers_in("1-2"), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn weather_tool_gets_the_city() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}
+            },
+            "required": ["city"]
+        });
+        let v = generate_input(&schema, "What's the weather in Tokyo?");
+        assert_eq!(v, json!({"city": "Tokyo", "unit": "celsius"}));
+    }
+
+    #[test]
+    fn numbers_respect_bounds_and_order() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "a": {"type": "integer"},
+                "b": {"type": "number"},
+                "c": {"type": "integer", "minimum": 10, "maximum": 20},
+                "d": {"type": "number", "exclusiveMaximum": 0}
+            },
+            "required": ["a", "b"]
+        });
+        let v = generate_input(&schema, "add 2 and 3.5 please");
+        assert_eq!(v["a"], json!(2));
+        assert_eq!(v["b"], json!(3.5));
+        assert_eq!(v["c"], json!(10));
+        assert_eq!(v["d"], json!(-1.0));
+    }
+
+    #[test]
+    fn strings_respect_lengths_and_formats() {
+        let v = generate_input(
+            &json!({"type": "string", "minLength": 10, "maxLength": 12}),
+            "in Tokyo",
+        );
+        assert_eq!(v, json!("Tokyoxxxxx"));
+        let v = generate_input(&json!({"type": "string", "maxLength": 3}), "no caps");
+        assert_eq!(v, json!("exa"));
+        let v = generate_input(&json!({"type": "string", "format": "date"}), "");
+        assert_eq!(v, json!("2024-01-01"));
+    }
+
+    #[test]
+    fn composite_schemas() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+                "flag": {"type": "boolean"},
+                "nothing": {"type": "null"},
+                "kind": {"const": "fixed"},
+                "choice": {"anyOf": [{"type": "integer"}, {"type": "string"}]},
+                "maybe": {"type": ["null", "string"]},
+                "nested": {"properties": {"x": {"type": "number"}}, "required": ["x"]},
+                "point": {"$ref": "#/$defs/Point"}
+            },
+            "required": ["missing_but_required"],
+            "$defs": {"Point": {"type": "object", "properties": {"y": {"type": "integer"}}}}
+        });
+        let v = generate_input(&schema, "");
+        assert_eq!(v["tags"], json!(["example", "example2"]));
+        assert_eq!(v["flag"], json!(true));
+        assert_eq!(v["nothing"], Value::Null);
+        assert_eq!(v["kind"], json!("fixed"));
+        assert_eq!(v["choice"], json!(1));
+        assert_eq!(v["maybe"], json!("example"));
+        assert_eq!(v["nested"], json!({"x": 1.0}));
+        assert_eq!(v["point"], json!({"y": 1}));
+        assert_eq!(v["missing_but_required"], json!("example"));
+    }
+
+    #[test]
+    fn empty_and_recursive_schemas_terminate() {
+        assert_eq!(
+            generate_input(&json!({"type": "object"}), "hi"),
+            json!({})
+        );
+        let recursive = json!({
+            "type": "object",
+            "properties": {"child": {"$ref": "#"}},
+            "required": ["child"]
+        });
+        let v = generate_input(&recursive, "");
+        assert!(v.is_object());
+        assert_eq!(generate_input(&json!(true), ""), json!("example"));
+    }
+}
