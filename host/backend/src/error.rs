@@ -79,7 +79,9 @@ pub enum BackendError {
 }
 
 fn fmt_code(code: &Option<String>) -> String {
-    code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+    code.as_deref()
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default()
 }
 
 fn fmt_status(status: &Option<u16>) -> String {

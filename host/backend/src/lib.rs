@@ -17,7 +17,7 @@ pub use error::{BackendError, ErrorCategory};
 pub use retry::{
     BackoffStrategy, RetryBudget, RetryConfig, RetryStatus, StatusCallback, retry_with_policy,
 };
-pub use stream::{ChatStream, StreamEvent};
+pub use stream::{ChatStream, StreamCollector, StreamEvent, collect_stream};
 pub use types::{
     ChatRequest, ChatResponse, ContentBlock, InferenceConfig, Message, MessageRole, StopReason,
     Tool, ToolCall, ToolChoice, ToolResult, ToolResultContent, Usage,

@@ -227,7 +227,9 @@ fn log_status(verbose: bool, status: &RetryStatus) {
             delay,
             retry_after,
             error,
-        } => emit!(attempt, max_attempts, ?delay, ?retry_after, %error, "rate limited, backing off"),
+        } => {
+            emit!(attempt, max_attempts, ?delay, ?retry_after, %error, "rate limited, backing off")
+        }
         RetryStatus::NonRetryableError { attempt, error } => {
             emit!(attempt, %error, "non-retryable error")
         }
@@ -432,7 +434,11 @@ mod tests {
         })
         .await;
         assert!(r.is_err());
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "two retries paid, third refused");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "two retries paid, third refused"
+        );
         assert_eq!(budget.available(), 0);
         let ok: Result<u32, BackendError> =
             retry_with_policy(&fast(10), &budget, None, |_| async { Ok(7) }).await;
@@ -459,7 +465,11 @@ mod tests {
         assert!(matches!(
             seen.as_slice(),
             [
-                RetryStatus::RateLimited { attempt: 1, max_attempts: 4, .. },
+                RetryStatus::RateLimited {
+                    attempt: 1,
+                    max_attempts: 4,
+                    ..
+                },
                 RetryStatus::RetryAttempt { attempt: 2, .. }
             ]
         ));

@@ -311,6 +311,9 @@ mod tests {
             ],
         };
         assert_eq!(m.text_content(), "ab");
-        assert_eq!(m.tool_calls().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["t1"]);
+        assert_eq!(
+            m.tool_calls().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+            ["t1"]
+        );
     }
 }

@@ -12,7 +12,7 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::timeout::TimeoutConfig;
 use gamecode_backend::{
     BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream, LLMBackend, RetryBudget,
-    RetryConfig, RetryStatus, StatusCallback, retry_with_policy,
+    RetryConfig, RetryStatus, StatusCallback, StreamEvent, retry_with_policy,
 };
 use tracing::Instrument;
 
@@ -20,6 +20,22 @@ use crate::classify::classify_sdk_error;
 use crate::convert::{ConverseParts, from_converse, to_converse};
 use crate::models::{DEFAULT_MODEL, SUPPORTED_MODELS, check_model_id};
 use crate::normalize::normalize;
+use crate::stream::EventMapper;
+
+const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Fills a Converse or ConverseStream request builder from prepared parts (the two fluent
+/// builders share these setters but no trait).
+macro_rules! with_parts {
+    ($builder:expr, $parts:expr) => {
+        $builder
+            .model_id(&$parts.model_id)
+            .set_messages(Some($parts.messages.clone()))
+            .set_system($parts.system.clone())
+            .set_tool_config($parts.tool_config.clone())
+            .set_inference_config($parts.inference_config.clone())
+    };
+}
 
 /// Transport settings that shape the SDK client.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +71,7 @@ pub struct BedrockBackend {
     retry_config: RetryConfig,
     budget: Arc<RetryBudget>,
     on_status: Option<StatusCallback>,
+    stream_idle_timeout: Duration,
 }
 
 impl fmt::Debug for BedrockBackend {
@@ -104,6 +121,7 @@ impl BedrockBackend {
             retry_config: RetryConfig::default(),
             budget: Arc::new(RetryBudget::default()),
             on_status: None,
+            stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
         })
     }
 
@@ -142,6 +160,13 @@ impl BedrockBackend {
     pub fn with_attempt_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.options.attempt_timeout = timeout;
         self.rebuild()
+    }
+
+    /// How long a stream may go without an event before it fails as a network error
+    /// (default 60 s). The SDK's stalled-stream protection does not cover ConverseStream.
+    pub fn with_stream_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.stream_idle_timeout = timeout;
+        self
     }
 
     /// The retry policy [`chat`](LLMBackend::chat) uses.
@@ -186,6 +211,87 @@ impl BedrockBackend {
         self
     }
 
+    /// Sends a request under the backend's retry policy ([`with_retry_config`](Self::with_retry_config)).
+    ///
+    /// Also available through [`LLMBackend`]; inherent so that callers need not import the trait.
+    pub async fn chat(&self, request: ChatRequest) -> BackendResult<ChatResponse> {
+        self.chat_with_retry(request, self.retry_config.clone())
+            .await
+    }
+
+    /// Sends a request under an explicit retry policy: at most `1 + max_retries` attempts.
+    pub async fn chat_with_retry(
+        &self,
+        request: ChatRequest,
+        retry_config: RetryConfig,
+    ) -> BackendResult<ChatResponse> {
+        let parts = self.prepare(&request)?;
+        let span = tracing::info_span!(
+            "bedrock.converse",
+            model = %parts.model_id,
+            session_id = request.session_id.as_deref().unwrap_or(""),
+        );
+        let parts = &parts;
+        let session_id = &request.session_id;
+        retry_with_policy(
+            &retry_config,
+            &self.budget,
+            self.on_status.as_ref(),
+            |attempt| async move {
+                tracing::debug!(attempt, "sending Converse request");
+                self.converse_once(parts, session_id.clone()).await
+            },
+        )
+        .instrument(span)
+        .await
+    }
+
+    /// Streams a reply under the backend's retry policy.
+    pub async fn chat_stream(&self, request: ChatRequest) -> BackendResult<ChatStream> {
+        self.chat_stream_with_retry(request, self.retry_config.clone())
+            .await
+    }
+
+    /// Streams a reply; attempts are retried only until the first event arrives. Errors after
+    /// that end the stream (the caller has already seen part of the answer).
+    pub async fn chat_stream_with_retry(
+        &self,
+        request: ChatRequest,
+        retry_config: RetryConfig,
+    ) -> BackendResult<ChatStream> {
+        let parts = self.prepare(&request)?;
+        let span = tracing::info_span!(
+            "bedrock.converse_stream",
+            model = %parts.model_id,
+            session_id = request.session_id.as_deref().unwrap_or(""),
+        );
+        let parts = &parts;
+        let (mapper, first) = retry_with_policy(
+            &retry_config,
+            &self.budget,
+            self.on_status.as_ref(),
+            |attempt| async move {
+                tracing::debug!(attempt, "opening ConverseStream");
+                self.converse_stream_once(parts).await
+            },
+        )
+        .instrument(span.clone())
+        .await?;
+        let state = (mapper, first, span);
+        let events = futures::stream::unfold(state, |(mut mapper, pending, span)| async move {
+            let next = match pending {
+                Some(event) => Ok(Some(event)),
+                None => mapper.next().instrument(span.clone()).await,
+            };
+            match next {
+                Ok(Some(event)) => Some((Ok(event), (mapper, None, span))),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), (mapper, None, span))),
+            }
+        });
+        Ok(Box::pin(events))
+    }
+
     fn prepare(&self, request: &ChatRequest) -> Result<ConverseParts, BackendError> {
         let model = request
             .model
@@ -200,18 +306,26 @@ impl BedrockBackend {
         parts: &ConverseParts,
         session_id: Option<String>,
     ) -> BackendResult<ChatResponse> {
-        let output = self
-            .client
-            .converse()
-            .model_id(&parts.model_id)
-            .set_messages(Some(parts.messages.clone()))
-            .set_system(parts.system.clone())
-            .set_tool_config(parts.tool_config.clone())
-            .set_inference_config(parts.inference_config.clone())
+        let output = with_parts!(self.client.converse(), parts)
             .send()
             .await
             .map_err(|e| classify_sdk_error(&e))?;
         from_converse(output, parts.model_id.clone(), session_id)
+    }
+
+    /// Opens a ConverseStream and waits for its first event, so that failures before the
+    /// caller saw anything can still be retried.
+    async fn converse_stream_once(
+        &self,
+        parts: &ConverseParts,
+    ) -> BackendResult<(EventMapper, Option<StreamEvent>)> {
+        let output = with_parts!(self.client.converse_stream(), parts)
+            .send()
+            .await
+            .map_err(|e| classify_sdk_error(&e))?;
+        let mut mapper = EventMapper::new(output.stream, self.stream_idle_timeout);
+        let first = mapper.next().await?;
+        Ok((mapper, first))
     }
 }
 
@@ -245,14 +359,11 @@ fn build_client(config: &SdkConfig, options: &ClientOptions) -> Client {
 #[async_trait]
 impl LLMBackend for BedrockBackend {
     async fn chat(&self, request: ChatRequest) -> BackendResult<ChatResponse> {
-        self.chat_with_retry(request, self.retry_config.clone())
-            .await
+        BedrockBackend::chat(self, request).await
     }
 
-    async fn chat_stream(&self, _request: ChatRequest) -> BackendResult<ChatStream> {
-        Err(BackendError::unsupported(
-            "streaming (ConverseStream) is not implemented by this version of gamecode-bedrock",
-        ))
+    async fn chat_stream(&self, request: ChatRequest) -> BackendResult<ChatStream> {
+        BedrockBackend::chat_stream(self, request).await
     }
 
     async fn chat_with_retry(
@@ -260,27 +371,7 @@ impl LLMBackend for BedrockBackend {
         request: ChatRequest,
         retry_config: RetryConfig,
     ) -> BackendResult<ChatResponse> {
-        let parts = self.prepare(&request)?;
-        let span = tracing::info_span!(
-            "bedrock.converse",
-            model = %parts.model_id,
-            session_id = request.session_id.as_deref().unwrap_or(""),
-        );
-        let parts = &parts;
-        let session_id = &request.session_id;
-        retry_with_policy(
-            &retry_config,
-            &self.budget,
-            self.on_status.as_ref(),
-            |attempt| {
-                async move {
-                    tracing::debug!(attempt, "sending Converse request");
-                    self.converse_once(parts, session_id.clone()).await
-                }
-            },
-        )
-        .instrument(span)
-        .await
+        BedrockBackend::chat_with_retry(self, request, retry_config).await
     }
 
     fn supports_tools(&self) -> bool {

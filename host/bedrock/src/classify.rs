@@ -20,7 +20,10 @@ pub fn classify_service_error(
 ) -> BackendError {
     let code_owned = code.map(str::to_string);
     match (code, status) {
-        (Some("ThrottlingException" | "ModelNotReadyException" | "TooManyRequestsException"), _)
+        (
+            Some("ThrottlingException" | "ModelNotReadyException" | "TooManyRequestsException"),
+            _,
+        )
         | (None, Some(429)) => BackendError::RateLimited {
             message,
             code: code_owned,
@@ -120,7 +123,7 @@ fn chain_has<T: StdError + 'static>(err: &(dyn StdError + 'static)) -> bool {
     false
 }
 
-fn chain_has_io(err: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn chain_has_io(err: &(dyn StdError + 'static)) -> bool {
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = current {
         if e.is::<std::io::Error>() {

@@ -110,7 +110,9 @@ fn tool_config_to_sdk(
             sdk::ToolSpecification::builder()
                 .name(&t.name)
                 .set_description((!t.description.is_empty()).then(|| t.description.clone()))
-                .input_schema(sdk::ToolInputSchema::Json(json_to_document(&t.input_schema)))
+                .input_schema(sdk::ToolInputSchema::Json(json_to_document(
+                    &t.input_schema,
+                )))
                 .build()
                 .map(sdk::Tool::ToolSpec)
                 .map_err(build_error)
@@ -183,7 +185,9 @@ pub fn from_converse(
     let mut content = Vec::with_capacity(message.content().len());
     for block in message.content() {
         match block {
-            sdk::ContentBlock::Text(text) => content.push(ContentBlock::Text { text: text.clone() }),
+            sdk::ContentBlock::Text(text) => {
+                content.push(ContentBlock::Text { text: text.clone() })
+            }
             sdk::ContentBlock::ToolUse(tool_use) => {
                 content.push(ContentBlock::ToolUse(tool_call_from_sdk(tool_use)?))
             }

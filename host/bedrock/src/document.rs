@@ -45,9 +45,11 @@ pub fn document_to_json(doc: &Document) -> Result<Value, DocumentError> {
         Document::Bool(b) => Value::Bool(*b),
         Document::Number(Number::PosInt(u)) => Value::from(*u),
         Document::Number(Number::NegInt(i)) => Value::from(*i),
-        Document::Number(Number::Float(f)) => serde_json::Number::from_f64(*f)
-            .map(Value::Number)
-            .ok_or_else(|| DocumentError(format!("non-finite number {f}")))?,
+        Document::Number(Number::Float(f)) => {
+            serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .ok_or_else(|| DocumentError(format!("non-finite number {f}")))?
+        }
         Document::String(s) => Value::String(s.clone()),
         Document::Array(items) => Value::Array(
             items
@@ -118,7 +120,10 @@ mod tests {
             json_to_document(&json!(1.5)),
             Document::Number(Number::Float(1.5))
         );
-        assert_eq!(document_to_json(&json_to_document(&json!(big))).unwrap(), json!(big));
+        assert_eq!(
+            document_to_json(&json_to_document(&json!(big))).unwrap(),
+            json!(big)
+        );
     }
 
     #[test]

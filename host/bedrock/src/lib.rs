@@ -25,6 +25,7 @@ mod convert;
 pub mod document;
 mod models;
 mod normalize;
+mod stream;
 
 pub use backend::BedrockBackend;
 pub use classify::{classify_service_error, parse_retry_after};

@@ -108,9 +108,9 @@ fn normalize_block(block: ContentBlock) -> ContentBlock {
             ContentBlock::ToolUse(call)
         }
         ContentBlock::ToolResult(mut result) => {
-            result.content.retain(
-                |c| !matches!(c, ToolResultContent::Text(t) if is_blank(t)),
-            );
+            result
+                .content
+                .retain(|c| !matches!(c, ToolResultContent::Text(t) if is_blank(t)));
             if result.content.is_empty() {
                 result
                     .content
@@ -249,7 +249,9 @@ fn validate_inference(cfg: &InferenceConfig) -> Result<(), BackendError> {
         }
     }
     if cfg.stop_sequences.iter().any(|s| s.is_empty()) {
-        return Err(invalid("inference_config.stop_sequences must not contain empty strings"));
+        return Err(invalid(
+            "inference_config.stop_sequences must not contain empty strings",
+        ));
     }
     Ok(())
 }
@@ -317,7 +319,10 @@ mod tests {
         for (messages, needle) in [
             (vec![], "no user or assistant message"),
             (vec![Message::system("only system")], "no user or assistant"),
-            (vec![Message::assistant("hi")], "must start with a user message"),
+            (
+                vec![Message::assistant("hi")],
+                "must start with a user message",
+            ),
         ] {
             let err = normalize(&req(messages)).unwrap_err();
             assert!(matches!(err, BackendError::Validation { .. }));
@@ -339,10 +344,8 @@ mod tests {
         let err = normalize(&r).unwrap_err();
         assert!(err.to_string().contains("t2"), "{err}");
 
-        r.messages[2] = Message::tool_results([
-            ToolResult::text("t1", "ok"),
-            ToolResult::text("zz", "?"),
-        ]);
+        r.messages[2] =
+            Message::tool_results([ToolResult::text("t1", "ok"), ToolResult::text("zz", "?")]);
         assert!(normalize(&r).unwrap_err().to_string().contains("zz"));
 
         r.messages[2] = Message::tool_results([
@@ -352,7 +355,12 @@ mod tests {
         assert!(normalize(&r).is_ok());
 
         r.tools = None;
-        assert!(normalize(&r).unwrap_err().to_string().contains("`tools` must be set"));
+        assert!(
+            normalize(&r)
+                .unwrap_err()
+                .to_string()
+                .contains("`tools` must be set")
+        );
     }
 
     #[test]
@@ -403,11 +411,26 @@ mod tests {
     fn inference_ranges_are_checked() {
         let mut r = req(vec![Message::user("hi")]);
         for cfg in [
-            InferenceConfig { max_tokens: Some(0), ..Default::default() },
-            InferenceConfig { temperature: Some(1.5), ..Default::default() },
-            InferenceConfig { top_p: Some(-0.1), ..Default::default() },
-            InferenceConfig { temperature: Some(f32::NAN), ..Default::default() },
-            InferenceConfig { stop_sequences: vec![String::new()], ..Default::default() },
+            InferenceConfig {
+                max_tokens: Some(0),
+                ..Default::default()
+            },
+            InferenceConfig {
+                temperature: Some(1.5),
+                ..Default::default()
+            },
+            InferenceConfig {
+                top_p: Some(-0.1),
+                ..Default::default()
+            },
+            InferenceConfig {
+                temperature: Some(f32::NAN),
+                ..Default::default()
+            },
+            InferenceConfig {
+                stop_sequences: vec![String::new()],
+                ..Default::default()
+            },
         ] {
             r.inference_config = Some(cfg.clone());
             assert!(normalize(&r).is_err(), "{cfg:?} must be rejected");

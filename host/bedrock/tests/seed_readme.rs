@@ -1,0 +1,262 @@
+//! The seed README's three examples, as written (plus `..Default::default()` where the types
+//! grew fields), run through the default AWS credential chain against the emulator.
+//!
+//! `harness = false`: the environment is process-global, so this binary sets it while it is
+//! still single-threaded, then runs each phase on its own runtime.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use bedrock_emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, Emulator, EmulatorConfig,
+};
+use gamecode_backend::{BackendError, ErrorCategory};
+use gamecode_bedrock::BedrockBackend;
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+// ---- the seed README, "Basic Usage" -------------------------------------------------------
+mod basic {
+    use gamecode_backend::{ChatRequest, Message, MessageRole};
+    use gamecode_bedrock::BedrockBackend;
+
+    pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+        // Create backend (uses default AWS credential chain)
+        let backend = BedrockBackend::new().await?;
+
+        // Create a chat request
+        let request = ChatRequest {
+            messages: vec![Message::text(MessageRole::User, "Hello, Claude!")],
+            model: None, // Uses default model
+            tools: None,
+            inference_config: None,
+            session_id: None,
+            ..Default::default()
+        };
+
+        // Send request
+        let response = backend.chat(request).await?;
+        println!("Response: {:?}", response.message);
+        assert!(response.text().contains("Hello, Claude!"));
+
+        Ok(())
+    }
+}
+
+// ---- the seed README, "Custom Configuration" ----------------------------------------------
+mod custom {
+    use gamecode_backend::{BackoffStrategy, ChatRequest, Message, MessageRole, RetryConfig};
+    use gamecode_bedrock::BedrockBackend;
+    use std::time::Duration;
+
+    pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+        // Custom region
+        let backend = BedrockBackend::new_with_region("us-east-1").await?;
+        assert_eq!(
+            backend
+                .chat(ChatRequest {
+                    messages: vec![Message::text(MessageRole::User, "hi")],
+                    ..Default::default()
+                })
+                .await?
+                .model,
+            "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+        );
+
+        // Custom model
+        let backend = BedrockBackend::new()
+            .await?
+            .with_default_model("anthropic.claude-3-5-sonnet-20240620-v1:0");
+
+        // Custom retry configuration
+        let retry_config = RetryConfig {
+            max_retries: 5,
+            initial_delay: Duration::from_millis(1000),
+            backoff_strategy: BackoffStrategy::Exponential { multiplier: 2 },
+            verbose: true,
+            ..Default::default()
+        };
+
+        let request = ChatRequest {
+            messages: vec![Message::text(MessageRole::User, "Hello again")],
+            ..Default::default()
+        };
+        let response = backend.chat_with_retry(request, retry_config).await?;
+        assert_eq!(response.model, "anthropic.claude-3-5-sonnet-20240620-v1:0");
+        Ok(())
+    }
+}
+
+// ---- the seed README, "With Tools" --------------------------------------------------------
+mod with_tools {
+    use gamecode_backend::{ChatRequest, InferenceConfig, Message, MessageRole, StopReason, Tool};
+    use gamecode_bedrock::BedrockBackend;
+    use serde_json::json;
+
+    pub async fn main() -> Result<(), Box<dyn std::error::Error>> {
+        let backend = BedrockBackend::new().await?;
+
+        let tools = vec![Tool {
+            name: "get_weather".to_string(),
+            description: "Get current weather for a location".to_string(),
+            input_schema: json!({
+                "type": "object",
+                "properties": {
+                    "location": {
+                        "type": "string",
+                        "description": "The city and state, e.g. San Francisco, CA"
+                    }
+                },
+                "required": ["location"]
+            }),
+        }];
+
+        let request = ChatRequest {
+            messages: vec![Message::text(
+                MessageRole::User,
+                "What's the weather in Tokyo?",
+            )],
+            model: None,
+            tools: Some(tools),
+            inference_config: Some(InferenceConfig {
+                temperature: Some(0.3),
+                top_p: Some(0.9),
+                max_tokens: Some(1000),
+                ..Default::default()
+            }),
+            session_id: None,
+            ..Default::default()
+        };
+
+        let response = backend.chat(request).await?;
+        assert_eq!(response.stop_reason, StopReason::ToolUse);
+        let call = response
+            .tool_calls()
+            .next()
+            .expect("the model calls the tool");
+        assert_eq!(call.name, "get_weather");
+        assert_eq!(call.input["location"], "Tokyo");
+        Ok(())
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn timed(rt: &tokio::runtime::Runtime, f: impl std::future::Future<Output = Result>) -> Result {
+    rt.block_on(async { tokio::time::timeout(Duration::from_secs(60), f).await })
+        .unwrap_or_else(|e| Err(e.into()))
+}
+
+fn set(key: &str, value: &str) {
+    // SAFETY: called only between runtimes, while this process has a single thread.
+    unsafe { std::env::set_var(key, value) }
+}
+
+async fn expect_category(
+    result: std::result::Result<BedrockBackend, BackendError>,
+    want: ErrorCategory,
+    needle: &str,
+) -> Result {
+    match result {
+        Ok(_) => Err(format!("expected a {want} error").into()),
+        Err(e) if e.category() == want && e.to_string().contains(needle) => Ok(()),
+        Err(e) => Err(format!("expected {want} mentioning {needle:?}, got {e}").into()),
+    }
+}
+
+fn main() {
+    // A hermetic environment: nothing from the developer's AWS setup, no instance metadata
+    // (which would send traffic off the machine).
+    let aws_vars: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("AWS_"))
+        .collect();
+    for k in aws_vars {
+        // SAFETY: single-threaded here.
+        unsafe { std::env::remove_var(k) }
+    }
+    set("AWS_EC2_METADATA_DISABLED", "true");
+    set("AWS_CONFIG_FILE", "/nonexistent/gamecode-seed-test/config");
+    set(
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "/nonexistent/gamecode-seed-test/credentials",
+    );
+
+    let mut passed = 0;
+    let mut failed = 0;
+    let mut report = |name: &str, r: Result| match r {
+        Ok(()) => {
+            println!("test {name} ... ok");
+            passed += 1;
+        }
+        Err(e) => {
+            println!("test {name} ... FAILED: {e}");
+            failed += 1;
+        }
+    };
+
+    let rt = runtime();
+    report(
+        "no_region_is_a_clear_error",
+        rt.block_on(expect_category(
+            BedrockBackend::new(),
+            ErrorCategory::Validation,
+            "no AWS region",
+        )),
+    );
+    report(
+        "no_credentials_is_a_clear_error",
+        rt.block_on(expect_category(
+            BedrockBackend::new_with_region("us-east-1"),
+            ErrorCategory::Authentication,
+            "no AWS credentials",
+        )),
+    );
+    drop(rt);
+
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    set("AWS_ACCESS_KEY_ID", DEFAULT_ACCESS_KEY_ID);
+    set("AWS_SECRET_ACCESS_KEY", DEFAULT_SECRET_ACCESS_KEY);
+    set("AWS_REGION", "us-east-1");
+    set(
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+        &format!("http://127.0.0.1:{port}"),
+    );
+
+    let rt = runtime();
+    let emu = rt.block_on(Emulator::start_with(EmulatorConfig {
+        bind: ([127, 0, 0, 1], port).into(),
+        ..Default::default()
+    }));
+    let emu = match emu {
+        Ok(emu) => emu,
+        Err(e) => {
+            println!("test seed_readme ... FAILED: emulator did not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    report("seed_basic_usage", timed(&rt, basic::main()));
+    report("seed_custom_configuration", timed(&rt, custom::main()));
+    report("seed_with_tools", timed(&rt, with_tools::main()));
+    report(
+        "seed_examples_reached_the_emulator",
+        if emu.request_count() == 4 {
+            Ok(())
+        } else {
+            Err(format!("expected 4 requests, saw {}", emu.request_count()).into())
+        },
+    );
+
+    println!("\nseed_readme: {passed} passed, {failed} failed");
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
