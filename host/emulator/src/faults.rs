@@ -9,7 +9,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 /// The `x-amzn-errortype` suffix real Bedrock appends to its modelled errors.
-pub(crate) const BEDROCK_ERROR_SUFFIX: &str = ":http://internal.amazon.com/coral/com.amazon.bedrock/";
+pub(crate) const BEDROCK_ERROR_SUFFIX: &str =
+    ":http://internal.amazon.com/coral/com.amazon.bedrock/";
 
 /// A failure to inject into upcoming requests with [`Emulator::inject`](crate::Emulator::inject).
 #[derive(Clone, Debug)]
@@ -46,7 +47,10 @@ pub enum Fault {
     },
     /// Extension (ConverseStream): send `after_events` events, go silent for `stall`, then
     /// finish normally (to exercise idle timeouts). On Converse it acts as [`Fault::Delay`].
-    StreamStall { after_events: usize, stall: Duration },
+    StreamStall {
+        after_events: usize,
+        stall: Duration,
+    },
 }
 
 impl Fault {

@@ -55,13 +55,16 @@ fn is_bedrock_arn(id: &str) -> bool {
         return false;
     };
     *arn == "arn"
-        && matches!(*partition, "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b")
+        && matches!(
+            *partition,
+            "aws" | "aws-cn" | "aws-us-gov" | "aws-iso" | "aws-iso-b"
+        )
         && *service == "bedrock"
         && !region.is_empty()
         && region.bytes().all(|b| is_lower_alnum_or(b, b"-"))
         && account.bytes().all(|b| b.is_ascii_digit())
-        && (account.len() == 12 || (account.is_empty() && *kind == "foundation-model"))
-        && ARN_RESOURCE_TYPES.contains(kind)
+        && (account.len() == 12 || (account.is_empty() && kind == "foundation-model"))
+        && ARN_RESOURCE_TYPES.contains(&kind)
         && !name.is_empty()
         && name
             .bytes()

@@ -9,6 +9,8 @@ use serde_json::{Map, Number, Value, json};
 
 /// Deeper schemas (or `$ref` cycles) are cut off with a neutral value.
 const MAX_DEPTH: usize = 24;
+/// At most this many values are generated, so `$ref` fan-out cannot blow up exponentially.
+const MAX_NODES: usize = 10_000;
 
 /// Generate a JSON value satisfying `schema`, taking strings and numbers from `user_text`.
 pub fn generate_input(schema: &Value, user_text: &str) -> Value {
@@ -17,6 +19,7 @@ pub fn generate_input(schema: &Value, user_text: &str) -> Value {
         word: salient_word(user_text),
         numbers: numbers_in(user_text),
         next_number: 0,
+        nodes_left: MAX_NODES,
     };
     g.value(schema, 0)
 }
@@ -26,30 +29,40 @@ struct Generator<'a> {
     word: Option<String>,
     numbers: Vec<f64>,
     next_number: usize,
+    nodes_left: usize,
 }
 
 impl Generator<'_> {
     fn value(&mut self, schema: &Value, depth: usize) -> Value {
-        if depth > MAX_DEPTH {
+        if depth > MAX_DEPTH || self.nodes_left == 0 {
             return Value::Null;
         }
+        self.nodes_left -= 1;
         let Some(obj) = schema.as_object() else {
             // `true`, `{}`-like or invalid schemas accept anything; a string is a safe choice.
             return Value::String(self.string(&Map::new()));
         };
-        if let Some(target) = obj.get("$ref").and_then(Value::as_str) {
-            if let Some(resolved) = self.resolve(target) {
-                return self.value(resolved, depth + 1);
-            }
+        if let Some(target) = obj.get("$ref").and_then(Value::as_str)
+            && let Some(resolved) = resolve(self.root, target)
+        {
+            return self.value(resolved, depth + 1);
         }
         if let Some(c) = obj.get("const") {
             return c.clone();
         }
-        if let Some(first) = obj.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+        if let Some(first) = obj
+            .get("enum")
+            .and_then(Value::as_array)
+            .and_then(|e| e.first())
+        {
             return first.clone();
         }
         for key in ["anyOf", "oneOf", "allOf"] {
-            if let Some(branch) = obj.get(key).and_then(Value::as_array).and_then(|b| b.first()) {
+            if let Some(branch) = obj
+                .get(key)
+                .and_then(Value::as_array)
+                .and_then(|b| b.first())
+            {
                 return self.value(branch, depth + 1);
             }
         }
@@ -65,15 +78,6 @@ impl Generator<'_> {
             "null" => Value::Null,
             _ => Value::String(self.string(obj)),
         }
-    }
-
-    /// Resolve a local JSON pointer like `#/$defs/Point` against the root schema.
-    fn resolve(&self, target: &str) -> Option<&Value> {
-        let pointer = target.strip_prefix('#')?;
-        let found = self.root.pointer(pointer)?;
-        // A reference to itself (or the root) would loop forever without the depth limit;
-        // the limit handles that, this just avoids obviously useless resolutions.
-        Some(found)
     }
 
     fn object(&mut self, obj: &Map<String, Value>, depth: usize) -> Value {
@@ -123,10 +127,11 @@ impl Generator<'_> {
                 schema => self.value(schema, depth + 1),
             };
             // Keep items distinct for `uniqueItems` by suffixing repeated strings.
-            if i > 0 && out.contains(&v) {
-                if let Value::String(s) = &mut v {
-                    s.push_str(&(i + 1).to_string());
-                }
+            if i > 0
+                && out.contains(&v)
+                && let Value::String(s) = &mut v
+            {
+                s.push_str(&(i + 1).to_string());
             }
             out.push(v);
         }
@@ -144,15 +149,15 @@ impl Generator<'_> {
     fn integer(&mut self, obj: &Map<String, Value>) -> Value {
         let mut v = self.next_number().map(|n| n.trunc()).unwrap_or(1.0);
         let (lo, hi) = bounds(obj);
-        if let Some(lo) = lo {
-            if v < lo {
-                v = lo.ceil();
-            }
+        if let Some(lo) = lo
+            && v < lo
+        {
+            v = lo.ceil();
         }
-        if let Some(hi) = hi {
-            if v > hi {
-                v = hi.floor();
-            }
+        if let Some(hi) = hi
+            && v > hi
+        {
+            v = hi.floor();
         }
         if v.is_finite() && v.abs() < 9.0e15 {
             Value::Number(Number::from(v as i64))
@@ -164,15 +169,15 @@ impl Generator<'_> {
     fn number(&mut self, obj: &Map<String, Value>) -> Value {
         let mut v = self.next_number().unwrap_or(1.0);
         let (lo, hi) = bounds(obj);
-        if let Some(lo) = lo {
-            if v < lo {
-                v = lo;
-            }
+        if let Some(lo) = lo
+            && v < lo
+        {
+            v = lo;
         }
-        if let Some(hi) = hi {
-            if v > hi {
-                v = hi;
-            }
+        if let Some(hi) = hi
+            && v > hi
+        {
+            v = hi;
         }
         Number::from_f64(v)
             .map(Value::Number)
@@ -187,24 +192,30 @@ impl Generator<'_> {
             Some("email") => "user@example.com".to_string(),
             Some("uri") | Some("url") => "https://example.com".to_string(),
             Some("uuid") => "00000000-0000-4000-8000-000000000000".to_string(),
-            _ => self
-                .word
-                .clone()
-                .unwrap_or_else(|| "example".to_string()),
+            _ => self.word.clone().unwrap_or_else(|| "example".to_string()),
         };
         let min = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
-        let max = obj.get("maxLength").and_then(Value::as_u64).map(|m| m as usize);
+        let max = obj
+            .get("maxLength")
+            .and_then(Value::as_u64)
+            .map(|m| m as usize);
         let min = min.min(4096);
         while s.chars().count() < min {
             s.push('x');
         }
-        if let Some(max) = max {
-            if s.chars().count() > max {
-                s = s.chars().take(max).collect();
-            }
+        if let Some(max) = max
+            && s.chars().count() > max
+        {
+            s = s.chars().take(max).collect();
         }
         s
     }
+}
+
+/// Resolve a local JSON pointer like `#/$defs/Point` against the root schema (reference
+/// cycles are cut off by the depth limit).
+fn resolve<'a>(root: &'a Value, target: &str) -> Option<&'a Value> {
+    root.pointer(target.strip_prefix('#')?)
 }
 
 /// The effective lower and upper bounds of a numeric schema (exclusive bounds nudged inward).
@@ -274,10 +285,10 @@ pub(crate) fn numbers_in(text: &str) -> Vec<f64> {
                 i += 1;
             }
             let s: String = chars[start..i].iter().collect();
-            if let Ok(n) = s.parse::<f64>() {
-                if n.is_finite() {
-                    out.push(n);
-                }
+            if let Ok(n) = s.parse::<f64>()
+                && n.is_finite()
+            {
+                out.push(n);
             }
             // Skip to the end of an alphanumeric token like "v2" or "3rd".
             while i < chars.len() && chars[i].is_alphanumeric() {
@@ -399,10 +410,7 @@ mod tests {
 
     #[test]
     fn empty_and_recursive_schemas_terminate() {
-        assert_eq!(
-            generate_input(&json!({"type": "object"}), "hi"),
-            json!({})
-        );
+        assert_eq!(generate_input(&json!({"type": "object"}), "hi"), json!({}));
         let recursive = json!({
             "type": "object",
             "properties": {"child": {"$ref": "#"}},
@@ -411,5 +419,12 @@ mod tests {
         let v = generate_input(&recursive, "");
         assert!(v.is_object());
         assert_eq!(generate_input(&json!(true), ""), json!("example"));
+        let fan_out = json!({
+            "$defs": {"A": {"type": "object",
+                "properties": {"x": {"$ref": "#/$defs/A"}, "y": {"$ref": "#/$defs/A"}},
+                "required": ["x", "y"]}},
+            "$ref": "#/$defs/A"
+        });
+        assert!(generate_input(&fan_out, "").is_object());
     }
 }

@@ -46,10 +46,8 @@ impl Script {
     /// The reply for a request whose last user text is `last_user_text`: the next FIFO entry
     /// (if `use_fifo`), else the first matching rule, else `None` (the default responder).
     pub(crate) fn take(&mut self, last_user_text: &str, use_fifo: bool) -> Option<Reply> {
-        if use_fifo {
-            if let Some(r) = self.fifo.pop_front() {
-                return Some(r);
-            }
+        if use_fifo && let Some(r) = self.fifo.pop_front() {
+            return Some(r);
         }
         self.rules
             .iter()

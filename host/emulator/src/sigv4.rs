@@ -308,6 +308,7 @@ pub(crate) mod tests {
 
     /// Sign a request the way the SDK does and return its headers (host, x-amz-date,
     /// authorization, and the given ones).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn sign_like_sdk(
         uri: &str,
         host: &str,
@@ -548,9 +549,18 @@ pub(crate) mod tests {
         let future = SystemTime::now() + Duration::from_secs(600);
         let h = signed(DEFAULT_SECRET_ACCESS_KEY, "us-east-1", "bedrock", future);
         let e = check(&h, BODY).unwrap_err();
-        assert!(e.message.starts_with("Signature not yet current"), "{}", e.message);
+        assert!(
+            e.message.starts_with("Signature not yet current"),
+            "{}",
+            e.message
+        );
         let slightly_old = SystemTime::now() - Duration::from_secs(120);
-        let h = signed(DEFAULT_SECRET_ACCESS_KEY, "us-east-1", "bedrock", slightly_old);
+        let h = signed(
+            DEFAULT_SECRET_ACCESS_KEY,
+            "us-east-1",
+            "bedrock",
+            slightly_old,
+        );
         check(&h, BODY).unwrap();
     }
 

@@ -108,9 +108,15 @@ mod tests {
         let t = parse_amz_date("19700101T000000Z").unwrap();
         assert_eq!(t, UNIX_EPOCH);
         let t = parse_amz_date("20150830T123600Z").unwrap();
-        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 1_440_938_160);
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            1_440_938_160
+        );
         let t = parse_amz_date("20240229T235959Z").unwrap();
-        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 1_709_251_199);
+        assert_eq!(
+            t.duration_since(UNIX_EPOCH).unwrap().as_secs(),
+            1_709_251_199
+        );
     }
 
     #[test]

@@ -134,9 +134,7 @@ fn check_shapes(req: &Map<String, Value>) -> Result<Vec<String>, Invalid> {
                     Some(_) => return Err(malformed()),
                 }
                 match m.get("content") {
-                    None | Some(Value::Null) => {
-                        errors.push(not_null(&format!("{path}.content")))
-                    }
+                    None | Some(Value::Null) => errors.push(not_null(&format!("{path}.content"))),
                     Some(Value::Array(blocks)) => {
                         for b in blocks {
                             check_block_shape(b)?;
@@ -174,11 +172,16 @@ fn check_shapes(req: &Map<String, Value>) -> Result<Vec<String>, Invalid> {
         Some(_) => return Err(malformed()),
     }
 
-    for key in ["additionalModelRequestFields", "promptVariables", "requestMetadata"] {
-        if let Some(v) = req.get(key) {
-            if !v.is_object() && !v.is_null() {
-                return Err(malformed());
-            }
+    for key in [
+        "additionalModelRequestFields",
+        "promptVariables",
+        "requestMetadata",
+    ] {
+        if let Some(v) = req.get(key)
+            && !v.is_object()
+            && !v.is_null()
+        {
+            return Err(malformed());
         }
     }
     if let Some(v) = req.get("additionalModelResponseFieldPaths") {
@@ -249,7 +252,11 @@ fn check_inference_config(
             let x = v.as_f64().ok_or_else(malformed)?;
             let path = format!("inferenceConfig.{key}");
             if x < 0.0 {
-                errors.push(constraint(v, &path, "have value greater than or equal to 0"));
+                errors.push(constraint(
+                    v,
+                    &path,
+                    "have value greater than or equal to 0",
+                ));
             } else if x > 1.0 {
                 errors.push(constraint(v, &path, "have value less than or equal to 1"));
             }
@@ -283,7 +290,11 @@ fn check_inference_config(
 fn check_tool_name(name: &Value, path: &str, errors: &mut Vec<String>) -> Result<(), Invalid> {
     let s = name.as_str().ok_or_else(malformed)?;
     if s.chars().count() > 64 {
-        errors.push(constraint(name, path, "have length less than or equal to 64"));
+        errors.push(constraint(
+            name,
+            path,
+            "have length less than or equal to 64",
+        ));
     }
     if !matches_name_pattern(s) {
         errors.push(constraint(
@@ -310,8 +321,8 @@ fn check_tool_config_shape(
                 ));
             }
             for (i, t) in tools.iter().enumerate() {
-                let (kind, spec) =
-                    union_member(t, &["toolSpec", "systemTool", "cachePoint"]).ok_or_else(malformed)?;
+                let (kind, spec) = union_member(t, &["toolSpec", "systemTool", "cachePoint"])
+                    .ok_or_else(malformed)?;
                 if kind != "toolSpec" {
                     continue;
                 }
@@ -350,7 +361,9 @@ fn check_tool_config_shape(
             let obj = v.as_object().ok_or_else(malformed)?;
             if kind == "tool" {
                 match obj.get("name") {
-                    None | Some(Value::Null) => errors.push(not_null("toolConfig.toolChoice.tool.name")),
+                    None | Some(Value::Null) => {
+                        errors.push(not_null("toolConfig.toolChoice.tool.name"))
+                    }
                     Some(name) => check_tool_name(name, "toolConfig.toolChoice.tool.name", errors)?,
                 }
             }
@@ -369,17 +382,22 @@ fn check_conversation(req: &Map<String, Value>) -> Result<(), Invalid> {
 
     if let Some(system) = req.get("system").and_then(Value::as_array) {
         for (i, b) in system.iter().enumerate() {
-            if let Some(("text", Value::String(t))) = union_member(b, SYSTEM_BLOCK_KINDS) {
-                if is_blank(t) {
-                    return Err(Invalid(format!(
-                        "The text field in the SystemContentBlock object at system.{i} is blank. Add text to the text field, and try again."
-                    )));
-                }
+            if let Some(("text", Value::String(t))) = union_member(b, SYSTEM_BLOCK_KINDS)
+                && is_blank(t)
+            {
+                return Err(Invalid(format!(
+                    "The text field in the SystemContentBlock object at system.{i} is blank. Add text to the text field, and try again."
+                )));
             }
         }
     }
 
-    let role = |m: &Value| m.get("role").and_then(Value::as_str).unwrap_or("").to_string();
+    let role = |m: &Value| {
+        m.get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     match messages.first() {
         None => return Err(Invalid(MUST_START_WITH_USER.to_string())),
         Some(m) if role(m) != "user" => return Err(Invalid(MUST_START_WITH_USER.to_string())),
@@ -392,10 +410,7 @@ fn check_conversation(req: &Map<String, Value>) -> Result<(), Invalid> {
         if i > 0 && role(&messages[i - 1]) == r {
             return Err(Invalid(MUST_ALTERNATE.to_string()));
         }
-        let blocks = m
-            .get("content")
-            .and_then(Value::as_array)
-            .unwrap_or(&empty);
+        let blocks = m.get("content").and_then(Value::as_array).unwrap_or(&empty);
         if blocks.is_empty() {
             return Err(Invalid(format!(
                 "The content field in the Message object at messages.{i} is empty. Add a ContentBlock object to the content field and try again."
@@ -542,12 +557,11 @@ fn check_tool_config_rules(cfg: &Value) -> Result<(), Invalid> {
             .get("tool")
             .and_then(|t| t.get("name"))
             .and_then(Value::as_str)
+            && !names.contains(name)
         {
-            if !names.contains(name) {
-                return Err(Invalid(format!(
-                    "The tool {name} specified in toolChoice is not defined in toolConfig.tools. Specify a tool that is defined in toolConfig.tools and try again."
-                )));
-            }
+            return Err(Invalid(format!(
+                "The tool {name} specified in toolChoice is not defined in toolConfig.tools. Specify a tool that is defined in toolConfig.tools and try again."
+            )));
         }
     }
     Ok(())
@@ -632,9 +646,14 @@ mod tests {
             err(json!({"messages": [{"role": "assistant", "content": [{"text": "x"}]}]})),
             MUST_START_WITH_USER
         );
-        assert_eq!(err(json!({"messages": [user("a"), user("b")]})), MUST_ALTERNATE);
         assert_eq!(
-            err(json!({"messages": [user("a"), {"role": "assistant", "content": [{"text": "  "}]}]})),
+            err(json!({"messages": [user("a"), user("b")]})),
+            MUST_ALTERNATE
+        );
+        assert_eq!(
+            err(
+                json!({"messages": [user("a"), {"role": "assistant", "content": [{"text": "  "}]}]})
+            ),
             "The text field in the ContentBlock object at messages.1.content.0 is blank. Add text to the text field, and try again."
         );
         assert_eq!(
@@ -657,19 +676,28 @@ mod tests {
     fn tool_rules() {
         let assistant_use = json!({"role": "assistant", "content": [
             {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {}}}]});
-        let result = |id: &str| json!({"role": "user", "content": [
-            {"toolResult": {"toolUseId": id, "content": [{"text": "sunny"}]}}]});
+        let result = |id: &str| {
+            json!({"role": "user", "content": [
+            {"toolResult": {"toolUseId": id, "content": [{"text": "sunny"}]}}]})
+        };
 
         assert_eq!(
             err(json!({"messages": [user("a"), assistant_use.clone(), result("tooluse_1")]})),
             TOOL_CONFIG_REQUIRED
         );
-        let m = err(json!({"messages": [user("a"), assistant_use.clone(), result("tooluse_2")],
-            "toolConfig": weather_tools()}));
+        let m = err(
+            json!({"messages": [user("a"), assistant_use.clone(), result("tooluse_2")],
+            "toolConfig": weather_tools()}),
+        );
         assert!(m.starts_with("The toolUse blocks at messages.1.content do not match the toolResult blocks at messages.2.content"), "{m}");
-        let m = err(json!({"messages": [user("a"), assistant_use.clone(), user("b")],
-            "toolConfig": weather_tools()}));
-        assert_eq!(m, "Expected toolResult blocks at messages.2.content for the following Ids: tooluse_1");
+        let m = err(
+            json!({"messages": [user("a"), assistant_use.clone(), user("b")],
+            "toolConfig": weather_tools()}),
+        );
+        assert_eq!(
+            m,
+            "Expected toolResult blocks at messages.2.content for the following Ids: tooluse_1"
+        );
         let m = err(json!({"messages": [result("tooluse_1")], "toolConfig": weather_tools()}));
         assert!(m.contains("do not match"), "{m}");
         let m = err(json!({"messages": [
@@ -685,19 +713,30 @@ mod tests {
     #[test]
     fn tool_config_rules() {
         let tool = |name: &str| json!({"toolSpec": {"name": name, "inputSchema": {"json": {"type": "object"}}}});
-        let m = err(json!({"messages": [user("a")], "toolConfig": {"tools": [tool("get weather")]}}));
-        assert_eq!(m, "1 validation error detected: Value 'get weather' at 'toolConfig.tools.1.member.toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+");
+        let m =
+            err(json!({"messages": [user("a")], "toolConfig": {"tools": [tool("get weather")]}}));
+        assert_eq!(
+            m,
+            "1 validation error detected: Value 'get weather' at 'toolConfig.tools.1.member.toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+"
+        );
         let long = "a".repeat(65);
         let m = err(json!({"messages": [user("a")], "toolConfig": {"tools": [tool(&long)]}}));
         assert!(m.contains("length less than or equal to 64"), "{m}");
-        let m = err(json!({"messages": [user("a")], "toolConfig": {"tools": [tool("x"), tool("x")]}}));
+        let m =
+            err(json!({"messages": [user("a")], "toolConfig": {"tools": [tool("x"), tool("x")]}}));
         assert!(m.contains("duplicate tool names"), "{m}");
         let m = err(json!({"messages": [user("a")], "toolConfig": {"tools": []}}));
         assert!(m.contains("at 'toolConfig.tools' failed to satisfy constraint: Member must have length greater than or equal to 1"), "{m}");
-        let m = err(json!({"messages": [user("a")], "toolConfig": {"tools": [tool("x")], "toolChoice": {"tool": {"name": "y"}}}}));
+        let m = err(
+            json!({"messages": [user("a")], "toolConfig": {"tools": [tool("x")], "toolChoice": {"tool": {"name": "y"}}}}),
+        );
         assert!(m.contains("The tool y specified in toolChoice"), "{m}");
-        validate_converse(MODEL, &json!({"messages": [user("a")],
-            "toolConfig": {"tools": [tool("x")], "toolChoice": {"any": {}}}})).unwrap();
+        validate_converse(
+            MODEL,
+            &json!({"messages": [user("a")],
+            "toolConfig": {"tools": [tool("x")], "toolChoice": {"any": {}}}}),
+        )
+        .unwrap();
         let m = err(json!({"messages": [user("a")], "toolConfig": {"tools": [
             {"toolSpec": {"name": "x", "inputSchema": {"json": {"type": "array"}}}}]}}));
         assert!(m.contains("must be one of the following: object"), "{m}");
@@ -709,13 +748,23 @@ mod tests {
     #[test]
     fn inference_config_constraints() {
         let m = err(json!({"messages": [user("a")], "inferenceConfig": {"temperature": 1.5}}));
-        assert_eq!(m, "1 validation error detected: Value '1.5' at 'inferenceConfig.temperature' failed to satisfy constraint: Member must have value less than or equal to 1");
-        let m = err(json!({"messages": [user("a")], "inferenceConfig": {"maxTokens": 0, "topP": -0.1}}));
+        assert_eq!(
+            m,
+            "1 validation error detected: Value '1.5' at 'inferenceConfig.temperature' failed to satisfy constraint: Member must have value less than or equal to 1"
+        );
+        let m = err(
+            json!({"messages": [user("a")], "inferenceConfig": {"maxTokens": 0, "topP": -0.1}}),
+        );
         assert!(m.starts_with("2 validation errors detected: "), "{m}");
         assert!(m.contains("'inferenceConfig.maxTokens'"), "{m}");
         assert!(m.contains("'inferenceConfig.topP'"), "{m}");
-        let m = err(json!({"messages": [user("a")], "inferenceConfig": {"stopSequences": ["a", "b", "c", "d", "e"]}}));
-        assert!(m.contains("Value '[a, b, c, d, e]' at 'inferenceConfig.stopSequences'"), "{m}");
+        let m = err(
+            json!({"messages": [user("a")], "inferenceConfig": {"stopSequences": ["a", "b", "c", "d", "e"]}}),
+        );
+        assert!(
+            m.contains("Value '[a, b, c, d, e]' at 'inferenceConfig.stopSequences'"),
+            "{m}"
+        );
         let m = err(json!({"messages": [user("a")], "inferenceConfig": {"stopSequences": [""]}}));
         assert!(m.contains("inferenceConfig.stopSequences.1.member"), "{m}");
     }

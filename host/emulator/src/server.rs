@@ -1,0 +1,549 @@
+//! The HTTP server: accept loop, per-connection hyper service, and the request pipeline.
+//!
+//! hyper 1 is used directly (one `http1` connection per accepted socket) because faults need
+//! control below what a web framework exposes: dropping a connection without a response,
+//! failing a body after a promised `Content-Length`. The shared state sits behind one short
+//! std `Mutex` that is never held across an `.await`.
+
+use crate::config::EmulatorConfig;
+use crate::faults::{BEDROCK_ERROR_SUFFIX, Fault, FaultQueue, stream_exception_as_http};
+use crate::ids;
+use crate::record::{Operation, RecordedRequest, RequestLog};
+use crate::responder::{self, Answer};
+use crate::route::{Route, route};
+use crate::script::{Reply, Script, last_user_text};
+use crate::sigv4;
+use crate::stream;
+use crate::validate::validate_converse;
+use crate::wire::{self, Body, Step};
+use bytes::Bytes;
+use futures::FutureExt;
+use http::{Request, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Requests larger than this are refused (and not read further).
+const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+/// A running Bedrock emulator. Cheap to clone; it stops when [`Emulator::shutdown`] is called
+/// or the last clone is dropped.
+#[derive(Clone)]
+pub struct Emulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    accept_task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// What the server tasks share with the handle.
+struct Shared {
+    config: EmulatorConfig,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    log: RequestLog,
+    script: Script,
+    faults: FaultQueue,
+    latency: Duration,
+    tool_use_counter: u64,
+    request_counter: u64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // State stays consistent across a panic (every update is a single step), so a
+        // poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn next_request_id(&self) -> String {
+        let mut s = self.lock();
+        s.request_counter += 1;
+        ids::request_id(s.request_counter)
+    }
+}
+
+impl Emulator {
+    /// Start on `127.0.0.1` with an OS-chosen port and the default credentials.
+    pub async fn start() -> anyhow::Result<Emulator> {
+        Self::start_with(EmulatorConfig::default()).await
+    }
+
+    /// Start with this configuration.
+    pub async fn start_with(config: EmulatorConfig) -> anyhow::Result<Emulator> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let state = State {
+            latency: config.latency,
+            ..State::default()
+        };
+        let shared = Arc::new(Shared {
+            config,
+            state: Mutex::new(state),
+        });
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), rx));
+        tracing::debug!(%addr, "bedrock emulator listening");
+        Ok(Emulator {
+            inner: Arc::new(Inner {
+                shared,
+                addr,
+                shutdown: tx,
+                accept_task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// The base URL to use as the SDK's `endpoint_url`, e.g. `http://127.0.0.1:49152`.
+    pub fn url(&self) -> String {
+        let addr = self.addr();
+        let host = match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => {
+                SocketAddr::from((Ipv4Addr::LOCALHOST, addr.port()))
+            }
+            IpAddr::V6(ip) if ip.is_unspecified() => {
+                SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()))
+            }
+            _ => addr,
+        };
+        format!("http://{host}")
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// The configuration it was started with.
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.inner.shared.config
+    }
+
+    /// Queue a reply: consumed by the next successful request, before rules and the default
+    /// responder.
+    pub fn push_reply(&self, reply: Reply) {
+        self.inner.shared.lock().script.push(reply);
+    }
+
+    /// Whenever the last user message's text contains `needle`, answer `reply` (checked after
+    /// the FIFO, before the default responder; rules persist until [`Emulator::clear`]).
+    pub fn add_rule(&self, needle: impl Into<String>, reply: Reply) {
+        self.inner
+            .shared
+            .lock()
+            .script
+            .add_rule(needle.into(), reply);
+    }
+
+    /// The next `times` requests that pass routing and signature verification get `fault`.
+    /// Several calls queue up in order.
+    pub fn inject(&self, fault: Fault, times: u32) {
+        self.inner.shared.lock().faults.push(fault, times);
+    }
+
+    /// Change the simulated latency of successful answers.
+    pub fn set_latency(&self, latency: Duration) {
+        self.inner.shared.lock().latency = latency;
+    }
+
+    /// Every request that reached the server, in arrival order (including rejected ones).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.inner.shared.lock().log.snapshot()
+    }
+
+    /// How many requests reached the server.
+    pub fn request_count(&self) -> usize {
+        self.inner.shared.lock().log.len()
+    }
+
+    /// Forget recorded requests, scripted replies, rules and pending faults.
+    pub fn clear(&self) {
+        let mut s = self.inner.shared.lock();
+        s.log.clear();
+        s.script.clear();
+        s.faults.clear();
+    }
+
+    /// Stop accepting connections and close open ones.
+    pub async fn shutdown(self) {
+        let _ = self.inner.shutdown.send(true);
+        let task = self
+            .inner
+            .accept_task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    tokio::spawn(serve_connection(stream, shared.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Typically EMFILE; back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req| handle(shared.clone(), req));
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Returned to hyper to close the connection without a response.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped on purpose")]
+struct DropConnection;
+
+enum Outcome {
+    Respond(Response<Body>),
+    Drop,
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, DropConnection> {
+    let (parts, body) = req.into_parts();
+    let read = Limited::new(body, MAX_BODY_BYTES).collect().await;
+    let at = Instant::now();
+    // A read error other than the size limit means the client went away mid-body.
+    let (bytes, too_large, read_failed) = match read {
+        Ok(collected) => (collected.to_bytes(), false, false),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => (Bytes::new(), true, false),
+        Err(_) => (Bytes::new(), false, true),
+    };
+    let routed = route(&parts.method, parts.uri.path());
+    let body_json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let record = RecordedRequest {
+        at,
+        operation: routed.as_ref().map_or(Operation::Other, |r| r.operation),
+        model_id: routed
+            .as_ref()
+            .map(|r| r.model_id.clone().unwrap_or_else(|| r.raw_model_id.clone()))
+            .unwrap_or_default(),
+        body: body_json.clone(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        status: 0,
+    };
+    let seq = shared.lock().log.push(record);
+
+    if read_failed {
+        // The client went away while sending its body.
+        return Err(DropConnection);
+    }
+
+    let request = RequestView {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        bytes: &bytes,
+        body: &body_json,
+        too_large,
+    };
+    let outcome = std::panic::AssertUnwindSafe(process(&shared, routed, request))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            let rid = shared.next_request_id();
+            Outcome::Respond(wire::error_response(
+                500,
+                "InternalServerException",
+                "The emulator failed while handling this request.",
+                &rid,
+                None,
+            ))
+        });
+    match outcome {
+        Outcome::Respond(resp) => {
+            let status = resp.status().as_u16();
+            shared.lock().log.set_status(seq, status);
+            tracing::info!(method = %parts.method, path = %parts.uri.path(), status, "request");
+            Ok(resp)
+        }
+        Outcome::Drop => {
+            tracing::info!(method = %parts.method, path = %parts.uri.path(), "request: connection dropped");
+            Err(DropConnection)
+        }
+    }
+}
+
+/// The parts of a request the pipeline reads.
+struct RequestView<'a> {
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    headers: &'a http::HeaderMap,
+    bytes: &'a Bytes,
+    body: &'a Value,
+    too_large: bool,
+}
+
+/// Route → authenticate → fault → validate → respond.
+async fn process(shared: &Shared, routed: Option<Route>, req: RequestView<'_>) -> Outcome {
+    let rid = shared.next_request_id();
+    let error = |status: u16, error_type: &str, message: &str| {
+        Outcome::Respond(wire::error_response(
+            status, error_type, message, &rid, None,
+        ))
+    };
+
+    let Some(routed) = routed else {
+        return error(
+            404,
+            "UnknownOperationException",
+            "The requested operation is not recognized by the Bedrock emulator.",
+        );
+    };
+    if req.too_large {
+        return error(
+            400,
+            "ValidationException",
+            "The request body exceeds the emulator's 32 MiB limit.",
+        );
+    }
+    if shared.config.verify_signatures
+        && let Err(failure) = sigv4::verify(
+            req.method,
+            req.uri,
+            req.headers,
+            req.bytes,
+            &shared.config,
+            SystemTime::now(),
+        )
+    {
+        return error(403, &failure.error_type, &failure.message);
+    }
+
+    let streaming = routed.operation == Operation::ConverseStream;
+    let fault = shared.lock().faults.next();
+    let mut use_fifo = true;
+    let mut stream_fault: Option<Fault> = None;
+    match fault {
+        None => {}
+        Some(Fault::Error {
+            status,
+            error_type,
+            message,
+            retry_after,
+        }) => {
+            return Outcome::Respond(wire::error_response(
+                status,
+                &error_type,
+                &message,
+                &rid,
+                retry_after,
+            ));
+        }
+        Some(Fault::Status { status, body }) => {
+            return Outcome::Respond(wire::status_page(status, &body, &rid));
+        }
+        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::DropConnection) => return Outcome::Drop,
+        Some(Fault::TruncatedBody) => return Outcome::Respond(truncated(streaming, &rid)),
+        Some(Fault::MalformedBody) => return Outcome::Respond(malformed(streaming, &rid)),
+        Some(Fault::StreamError {
+            exception_type,
+            message,
+            ..
+        }) if !streaming => {
+            let (status, error_type) = stream_exception_as_http(&exception_type);
+            return error(status, &error_type, &message);
+        }
+        Some(Fault::StreamStall { stall, .. }) if !streaming => tokio::time::sleep(stall).await,
+        Some(f @ Fault::StreamError { .. }) => {
+            // The stream fails, so the scripted reply is kept for the retry.
+            use_fifo = false;
+            stream_fault = Some(f);
+        }
+        Some(f @ Fault::StreamStall { .. }) => stream_fault = Some(f),
+    }
+
+    if let Err(invalid) = validate_converse(routed.model_id.as_deref(), req.body) {
+        return error(
+            400,
+            &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
+            &invalid.0,
+        );
+    }
+
+    // Sleep first: a client that gives up during the latency must not consume a scripted
+    // reply meant for its retry (hyper drops this future when the connection closes).
+    let latency = shared.lock().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let answer = {
+        let mut state = shared.lock();
+        let reply = state.script.take(&last_user_text(req.body), use_fifo);
+        let state = &mut *state;
+        let counter = &mut state.tool_use_counter;
+        let mut next_id = || {
+            *counter += 1;
+            ids::tool_use_id(*counter)
+        };
+        responder::answer(req.body, reply, &mut next_id)
+    };
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+
+    if streaming {
+        Outcome::Respond(stream_response(&answer, latency_ms, stream_fault, &rid))
+    } else {
+        Outcome::Respond(wire::converse_response(&answer, latency_ms, &rid))
+    }
+}
+
+fn stream_response(
+    answer: &Answer,
+    latency_ms: u64,
+    fault: Option<Fault>,
+    rid: &str,
+) -> Response<Body> {
+    let frames = stream::answer_frames(answer, latency_ms);
+    let mut steps: Vec<Step> = Vec::new();
+    match fault {
+        Some(Fault::StreamError {
+            exception_type,
+            message,
+            after_events,
+        }) => {
+            steps.extend(frames.into_iter().take(after_events).map(Step::Data));
+            steps.push(Step::Data(stream::exception_frame(
+                &exception_type,
+                &message,
+            )));
+        }
+        Some(Fault::StreamStall {
+            after_events,
+            stall,
+        }) => {
+            for (i, f) in frames.into_iter().enumerate() {
+                if i == after_events {
+                    steps.push(Step::Sleep(stall));
+                }
+                steps.push(Step::Data(f));
+            }
+        }
+        _ => steps.extend(frames.into_iter().map(Step::Data)),
+    }
+    wire::response(200, stream::CONTENT_TYPE, rid, wire::scripted(steps))
+}
+
+/// A fixed answer used by the truncation fault (which must not consume scripted replies).
+fn canned_answer() -> Answer {
+    Answer {
+        content: vec![
+            json!({ "text": "This answer was truncated by the Bedrock emulator before it was complete." }),
+        ],
+        stop_reason: "end_turn".to_string(),
+        input_tokens: 10,
+        output_tokens: 19,
+    }
+}
+
+fn truncated(streaming: bool, rid: &str) -> Response<Body> {
+    let answer = canned_answer();
+    if streaming {
+        let bytes: Vec<u8> = stream::answer_frames(&answer, 0).concat();
+        // Without a Content-Length the cut is only visible as a frame ending mid-way and the
+        // connection failing.
+        let cut = bytes.len() / 2 + 3;
+        let bytes = Bytes::from(bytes);
+        let steps = vec![
+            Step::Data(bytes.slice(..cut.min(bytes.len()))),
+            Step::Sleep(Duration::from_millis(50)),
+            Step::Fail,
+        ];
+        wire::response(200, stream::CONTENT_TYPE, rid, wire::scripted(steps))
+    } else {
+        let bytes = Bytes::from(wire::converse_output(&answer, 0).to_string());
+        wire::truncated_response("application/json", bytes, rid)
+    }
+}
+
+fn malformed(streaming: bool, rid: &str) -> Response<Body> {
+    if streaming {
+        let steps = vec![Step::Data(stream::corrupt_frame())];
+        wire::response(200, stream::CONTENT_TYPE, rid, wire::scripted(steps))
+    } else {
+        wire::response(
+            200,
+            "application/json",
+            rid,
+            wire::full(wire::MALFORMED_JSON),
+        )
+    }
+}
