@@ -188,8 +188,24 @@ fn classify_stream_error(
     match err {
         SdkError::ServiceError(ctx) => {
             let e = ctx.err();
+            // Exceptions decoded from stream frames carry no error code metadata; the variant
+            // is the code.
+            let code = e.code().or(match e {
+                ConverseStreamOutputError::InternalServerException(_) => {
+                    Some("InternalServerException")
+                }
+                ConverseStreamOutputError::ModelStreamErrorException(_) => {
+                    Some("ModelStreamErrorException")
+                }
+                ConverseStreamOutputError::ValidationException(_) => Some("ValidationException"),
+                ConverseStreamOutputError::ThrottlingException(_) => Some("ThrottlingException"),
+                ConverseStreamOutputError::ServiceUnavailableException(_) => {
+                    Some("ServiceUnavailableException")
+                }
+                _ => None,
+            });
             classify_service_error(
-                e.code(),
+                code,
                 None,
                 e.message()
                     .unwrap_or("error event in the stream")

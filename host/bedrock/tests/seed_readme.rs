@@ -158,11 +158,11 @@ fn set(key: &str, value: &str) {
 }
 
 async fn expect_category(
-    result: std::result::Result<BedrockBackend, BackendError>,
+    result: impl std::future::Future<Output = std::result::Result<BedrockBackend, BackendError>>,
     want: ErrorCategory,
     needle: &str,
 ) -> Result {
-    match result {
+    match result.await {
         Ok(_) => Err(format!("expected a {want} error").into()),
         Err(e) if e.category() == want && e.to_string().contains(needle) => Ok(()),
         Err(e) => Err(format!("expected {want} mentioning {needle:?}, got {e}").into()),

@@ -17,6 +17,7 @@ pub fn generate_input(schema: &Value, user_text: &str) -> Value {
     let mut g = Generator {
         root: schema,
         word: salient_word(user_text),
+        expression: arithmetic_expression(user_text),
         numbers: numbers_in(user_text),
         next_number: 0,
         nodes_left: MAX_NODES,
@@ -27,6 +28,7 @@ pub fn generate_input(schema: &Value, user_text: &str) -> Value {
 struct Generator<'a> {
     root: &'a Value,
     word: Option<String>,
+    expression: Option<String>,
     numbers: Vec<f64>,
     next_number: usize,
     nodes_left: usize,
@@ -192,7 +194,12 @@ impl Generator<'_> {
             Some("email") => "user@example.com".to_string(),
             Some("uri") | Some("url") => "https://example.com".to_string(),
             Some("uuid") => "00000000-0000-4000-8000-000000000000".to_string(),
-            _ => self.word.clone().unwrap_or_else(|| "example".to_string()),
+            // A question with arithmetic in it is about that arithmetic ("What is 6 * 7?").
+            _ => self
+                .expression
+                .clone()
+                .or_else(|| self.word.clone())
+                .unwrap_or_else(|| "example".to_string()),
         };
         let min = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
         let max = obj
@@ -266,6 +273,25 @@ pub(crate) fn salient_word(text: &str) -> Option<String> {
     best
 }
 
+/// The longest run of arithmetic in the text ("6 * 7" in "What is 6 * 7?"): digits, dots,
+/// spaces, parentheses and operators, holding at least two numbers and an operator.
+pub(crate) fn arithmetic_expression(text: &str) -> Option<String> {
+    let is_math = |c: char| c.is_ascii_digit() || " .+-*/%^()".contains(c);
+    let mut best: Option<&str> = None;
+    for run in text.split(|c: char| !is_math(c)) {
+        let run = run.trim();
+        let numbers = run
+            .split(|c: char| !c.is_ascii_digit() && c != '.')
+            .filter(|t| t.chars().any(|c| c.is_ascii_digit()))
+            .count();
+        let has_operator = run.chars().any(|c| "+-*/%^".contains(c));
+        if numbers >= 2 && has_operator && best.is_none_or(|b| run.len() > b.len()) {
+            best = Some(run);
+        }
+    }
+    best.map(str::to_string)
+}
+
 /// Numbers in the text, in order ("-3", "2.5", "42").
 pub(crate) fn numbers_in(text: &str) -> Vec<f64> {
     let mut out = Vec::new();
@@ -309,6 +335,27 @@ pub(crate) fn numbers_in(text: &str) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arithmetic_is_lifted_from_questions() {
+        assert_eq!(
+            arithmetic_expression("What is 6 * 7?").as_deref(),
+            Some("6 * 7")
+        );
+        assert_eq!(
+            arithmetic_expression("Compute (2 + 3) ^ 2, please").as_deref(),
+            Some("(2 + 3) ^ 2")
+        );
+        assert_eq!(arithmetic_expression("What's the weather in Tokyo?"), None);
+        assert_eq!(arithmetic_expression("I have 3 cats"), None);
+        assert_eq!(
+            generate_input(
+                &json!({"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}),
+                "What is 6 * 7?"
+            ),
+            json!({"expression": "6 * 7"})
+        );
+    }
 
     #[test]
     fn salient_word_finds_proper_nouns() {
