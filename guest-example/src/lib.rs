@@ -4,43 +4,68 @@
 //! loop: it offers the model its own tools — [`calculator`] and [`text_stats`], which run here,
 //! inside the sandbox — plus every tool the host offers, runs the calls the model makes, sends
 //! the results back (failures flagged `is-error`) and stops at the model's final answer or
-//! after [`MAX_TURNS`] model turns.
+//! after [`MAX_TURNS`] model turns. Every turn is streamed (`chat.chat-stream`, assembled by
+//! [`stream::Assembler`]); a host that answers `unsupported` gets one-shot `chat.chat` calls for
+//! the rest of the run.
 //!
 //! The loop is written against the small [`Host`] trait: the plugin implements it with the WIT
 //! imports, the unit tests with a scripted fake, so everything except the import calls
 //! themselves is tested natively (`cargo test`).
 
 mod calculator;
+mod stream;
 mod text_stats;
 mod tools;
 
-wit_bindgen::generate!({ path: "../wit/v0.1.0", world: "plugin" });
+wit_bindgen::generate!({
+    path: "../wit/v0.1.0",
+    world: "plugin",
+    // For the tests' assertions; unused impls cost nothing in the component.
+    additional_derives: [PartialEq],
+});
 
 use exports::gamecode::plugin::agent::Guest;
+use gamecode::plugin::chat::ReplyStream;
 use gamecode::plugin::types::{
     AgentError, ChatError, ChatRequest, ChatResponse, ContentBlock, Message, Role, StopReason,
-    ToolCall, ToolError, ToolSpec,
+    StreamEvent, ToolCall, ToolError, ToolSpec,
 };
+use stream::{Assembler, Reply};
 
 /// The most model turns (chat calls) one run makes.
 pub const MAX_TURNS: u32 = 8;
 
 /// What the agent loop needs from the host.
 pub(crate) trait Host {
-    /// One chat call.
+    /// A streamed reply.
+    type Stream: EventStream;
+    /// One chat call, answered whole.
     fn chat(&mut self, request: &ChatRequest) -> Result<ChatResponse, ChatError>;
+    /// One chat call, answered as a stream of events.
+    fn chat_stream(&mut self, request: &ChatRequest) -> Result<Self::Stream, ChatError>;
     /// The host tools this plugin may offer the model.
     fn list_tools(&mut self) -> Vec<ToolSpec>;
     /// Calls a host tool.
     fn call_tool(&mut self, name: &str, input: &str) -> Result<String, ToolError>;
 }
 
+/// A streamed reply: events until `None`. Dropping it cancels the request.
+pub(crate) trait EventStream {
+    fn next_event(&mut self) -> Result<Option<StreamEvent>, ChatError>;
+}
+
 /// The real host, through the WIT imports.
 struct Imports;
 
 impl Host for Imports {
+    type Stream = ReplyStream;
+
     fn chat(&mut self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
         gamecode::plugin::chat::chat(request)
+    }
+
+    fn chat_stream(&mut self, request: &ChatRequest) -> Result<ReplyStream, ChatError> {
+        gamecode::plugin::chat::chat_stream(request)
     }
 
     fn list_tools(&mut self) -> Vec<ToolSpec> {
@@ -49,6 +74,12 @@ impl Host for Imports {
 
     fn call_tool(&mut self, name: &str, input: &str) -> Result<String, ToolError> {
         gamecode::plugin::tools::call_tool(name, input)
+    }
+}
+
+impl EventStream for ReplyStream {
+    fn next_event(&mut self) -> Result<Option<StreamEvent>, ChatError> {
+        ReplyStream::next(self)
     }
 }
 
@@ -62,12 +93,112 @@ impl Guest for Agent {
 
 export!(Agent);
 
-/// Runs the tool loop for `task` and returns the model's final answer.
+/// How the run talks to the model, and what it has used so far.
+struct Session {
+    /// Cleared for the rest of the run once the host answers `chat-stream` with `unsupported`.
+    streaming: bool,
+    turns: u32,
+    /// Total tokens of the turns that reported usage; `None` if none did.
+    tokens: Option<u32>,
+}
+
+impl Session {
+    /// One model turn: streamed while the host streams, one-shot after it said it cannot.
+    fn ask(&mut self, host: &mut impl Host, request: &ChatRequest) -> Result<Reply, AgentError> {
+        self.turns += 1;
+        let streamed = if self.streaming {
+            streamed_turn(host, request)?
+        } else {
+            None
+        };
+        let reply = match streamed {
+            Some(reply) => reply,
+            None => {
+                self.streaming = false;
+                host.chat(request).map_err(AgentError::Chat)?.into()
+            }
+        };
+        if let Some(usage) = &reply.usage {
+            self.tokens = Some(self.tokens.unwrap_or(0).saturating_add(usage.total_tokens));
+        }
+        Ok(reply)
+    }
+
+    /// The run's closing progress line.
+    fn summary(&self) -> String {
+        let mut line = format!(
+            "agent: {} model turn{} ({})",
+            self.turns,
+            if self.turns == 1 { "" } else { "s" },
+            if self.streaming {
+                "streamed"
+            } else {
+                "not streamed"
+            },
+        );
+        if let Some(tokens) = self.tokens {
+            line.push_str(&format!(", {tokens} tokens"));
+        }
+        line
+    }
+}
+
+/// Pulls one streamed reply to its end and assembles it; `Ok(None)` if the host does not
+/// stream (`unsupported` when opening the stream or as its first event).
+fn streamed_turn(host: &mut impl Host, request: &ChatRequest) -> Result<Option<Reply>, AgentError> {
+    let unsupported = |reason: &str| {
+        eprintln!("chat-stream is unsupported ({reason}); using chat for the rest of the run");
+    };
+    let mut stream = match host.chat_stream(request) {
+        Ok(stream) => stream,
+        Err(ChatError::Unsupported(reason)) => {
+            unsupported(&reason);
+            return Ok(None);
+        }
+        Err(e) => return Err(AgentError::Chat(e)),
+    };
+    let malformed = |e: String| AgentError::Failed(format!("malformed reply stream: {e}"));
+    let mut assembler = Assembler::default();
+    let mut first = true;
+    loop {
+        match stream.next_event() {
+            Ok(Some(event)) => assembler.push(event).map_err(malformed)?,
+            Ok(None) => break,
+            Err(ChatError::Unsupported(reason)) if first => {
+                unsupported(&reason);
+                return Ok(None);
+            }
+            Err(e) => return Err(AgentError::Chat(e)),
+        }
+        first = false;
+    }
+    assembler.finish().map(Some).map_err(malformed)
+}
+
+/// Runs the tool loop for `task` and returns the model's final answer. Ends with a summary
+/// line on stderr once the model was asked at least once.
 fn run_agent(host: &mut impl Host, task: &str) -> Result<String, AgentError> {
     if task.trim().is_empty() {
         return Err(AgentError::Failed("the task is empty".to_string()));
     }
+    let mut session = Session {
+        streaming: true,
+        turns: 0,
+        tokens: None,
+    };
+    let outcome = tool_loop(host, task, &mut session);
+    if session.turns > 0 {
+        eprintln!("{}", session.summary());
+    }
+    outcome
+}
 
+/// The tool loop proper.
+fn tool_loop(
+    host: &mut impl Host,
+    task: &str,
+    session: &mut Session,
+) -> Result<String, AgentError> {
     // Own tools first; a host tool with the same name as one of them (or as an earlier host
     // tool) is left out, since tool names must be unique within a request.
     let mut specs = tools::own_specs();
@@ -96,8 +227,8 @@ fn run_agent(host: &mut impl Host, task: &str) -> Result<String, AgentError> {
     };
 
     for turn in 1..=MAX_TURNS {
-        let response = host.chat(&request).map_err(AgentError::Chat)?;
-        let calls: Vec<ToolCall> = response
+        let reply = session.ask(host, &request)?;
+        let calls: Vec<ToolCall> = reply
             .message
             .content
             .iter()
@@ -106,10 +237,10 @@ fn run_agent(host: &mut impl Host, task: &str) -> Result<String, AgentError> {
                 _ => None,
             })
             .collect();
-        let text = message_text(&response.message);
-        request.messages.push(response.message);
+        let text = message_text(&reply.message);
+        request.messages.push(reply.message);
 
-        match response.stop_reason {
+        match reply.stop_reason {
             StopReason::ToolUse if !calls.is_empty() => {
                 if turn == MAX_TURNS {
                     // No turn left to show the model the results.
@@ -131,7 +262,7 @@ fn run_agent(host: &mut impl Host, task: &str) -> Result<String, AgentError> {
                 return if text.is_empty() {
                     Err(AgentError::Failed(format!(
                         "the model stopped ({}) without an answer",
-                        stop_reason_name(&response.stop_reason)
+                        stop_reason_name(&reply.stop_reason)
                     )))
                 } else {
                     Ok(text)
@@ -204,24 +335,110 @@ fn stop_reason_name(reason: &StopReason) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gamecode::plugin::types::{ToolResult, ToolResultContent};
+    use gamecode::plugin::types::{ToolResult, ToolResultContent, ToolUseStart, Usage};
     use std::collections::VecDeque;
 
-    /// A scripted host: replies in order, a fixed tool list, recorded calls.
+    /// How the fake host answers `chat-stream`.
+    #[derive(Default, Clone, Copy, PartialEq, Debug)]
+    enum Streaming {
+        /// Streams each scripted reply as events (split into small deltas).
+        #[default]
+        Events,
+        /// `chat-stream` itself returns `unsupported`.
+        Unsupported,
+        /// The stream opens, and its first event is an `unsupported` error.
+        UnsupportedFirstEvent,
+    }
+
+    /// A scripted host: replies in order (streamed or whole), a fixed tool list, recorded calls.
     #[derive(Default)]
     struct FakeHost {
         replies: VecDeque<Result<ChatResponse, ChatError>>,
+        /// Raw event scripts, used by `chat-stream` before `replies`.
+        streams: VecDeque<Vec<Result<StreamEvent, ChatError>>>,
+        streaming: Streaming,
         host_tools: Vec<ToolSpec>,
         requests: Vec<ChatRequest>,
+        /// "chat" or "chat-stream", per request.
+        methods: Vec<&'static str>,
         tool_calls: Vec<(String, String)>,
     }
 
+    struct FakeStream(VecDeque<Result<StreamEvent, ChatError>>);
+
+    impl EventStream for FakeStream {
+        fn next_event(&mut self) -> Result<Option<StreamEvent>, ChatError> {
+            self.0.pop_front().transpose()
+        }
+    }
+
+    /// The events a provider would stream for `response`: text in 3-character deltas (plus an
+    /// empty one), tool input in two fragments.
+    fn events_of(response: ChatResponse) -> Vec<Result<StreamEvent, ChatError>> {
+        let mut events = vec![
+            StreamEvent::MessageStart,
+            StreamEvent::TextDelta(String::new()),
+        ];
+        for block in response.message.content {
+            match block {
+                ContentBlock::Text(text) => {
+                    let chars: Vec<char> = text.chars().collect();
+                    for chunk in chars.chunks(3) {
+                        events.push(StreamEvent::TextDelta(chunk.iter().collect()));
+                    }
+                }
+                ContentBlock::ToolUse(call) => {
+                    events.push(StreamEvent::ToolUseStart(ToolUseStart {
+                        id: call.id.clone(),
+                        name: call.name.clone(),
+                    }));
+                    let half = call.input.len() / 2;
+                    let (a, b) = call.input.split_at(call.input.floor_char_boundary(half));
+                    events.push(StreamEvent::ToolUseInputDelta(a.to_string()));
+                    events.push(StreamEvent::ToolUseInputDelta(b.to_string()));
+                    events.push(StreamEvent::ToolUseStop(call));
+                }
+                ContentBlock::ToolResult(_) => panic!("no tool results in assistant messages"),
+            }
+        }
+        events.push(StreamEvent::MessageStop(response.stop_reason));
+        events.extend(response.usage.map(StreamEvent::Metadata));
+        events.into_iter().map(Ok).collect()
+    }
+
     impl Host for FakeHost {
+        type Stream = FakeStream;
+
         fn chat(&mut self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
             self.requests.push(request.clone());
+            self.methods.push("chat");
             self.replies
                 .pop_front()
                 .expect("the test scripted too few replies")
+        }
+
+        fn chat_stream(&mut self, request: &ChatRequest) -> Result<FakeStream, ChatError> {
+            match self.streaming {
+                Streaming::Unsupported => {
+                    return Err(ChatError::Unsupported("no streaming here".into()));
+                }
+                Streaming::UnsupportedFirstEvent => {
+                    return Ok(FakeStream(VecDeque::from([Err(ChatError::Unsupported(
+                        "no streaming here".into(),
+                    ))])));
+                }
+                Streaming::Events => {}
+            }
+            self.requests.push(request.clone());
+            self.methods.push("chat-stream");
+            if let Some(events) = self.streams.pop_front() {
+                return Ok(FakeStream(events.into()));
+            }
+            let reply = self
+                .replies
+                .pop_front()
+                .expect("the test scripted too few replies")?;
+            Ok(FakeStream(events_of(reply).into()))
         }
 
         fn list_tools(&mut self) -> Vec<ToolSpec> {
@@ -488,5 +705,157 @@ mod tests {
             Err(AgentError::Failed(_))
         ));
         assert!(host.requests.is_empty());
+    }
+
+    #[test]
+    fn turns_are_streamed_by_default() {
+        let mut host = FakeHost {
+            replies: VecDeque::from([
+                reply(
+                    vec![
+                        ContentBlock::Text("Let me compute that.".into()),
+                        call("t1", "calculator", r#"{"expression":"6*7"}"#),
+                    ],
+                    StopReason::ToolUse,
+                ),
+                say("The answer is 42."),
+            ]),
+            ..FakeHost::default()
+        };
+        assert_eq!(
+            run_agent(&mut host, "What is 6 * 7?").ok(),
+            Some("The answer is 42.".into())
+        );
+        assert_eq!(host.methods, ["chat-stream", "chat-stream"]);
+        // The assembled assistant turn went back to the model intact.
+        let assistant = &host.requests[1].messages[2];
+        assert_eq!(assistant.role, Role::Assistant);
+        assert_eq!(
+            assistant.content,
+            [
+                ContentBlock::Text("Let me compute that.".into()),
+                call("t1", "calculator", r#"{"expression":"6*7"}"#)
+            ]
+        );
+        assert_eq!(result_text(&results(&host.requests[1])[0]), "42");
+    }
+
+    #[test]
+    fn unsupported_streaming_falls_back_to_chat_for_the_rest_of_the_run() {
+        for mode in [Streaming::Unsupported, Streaming::UnsupportedFirstEvent] {
+            let mut host = FakeHost {
+                streaming: mode,
+                replies: VecDeque::from([
+                    reply(
+                        vec![call("t1", "calculator", r#"{"expression":"6*7"}"#)],
+                        StopReason::ToolUse,
+                    ),
+                    say("42"),
+                ]),
+                ..FakeHost::default()
+            };
+            assert_eq!(
+                run_agent(&mut host, "6*7?").ok(),
+                Some("42".into()),
+                "{mode:?}"
+            );
+            assert_eq!(host.methods, ["chat", "chat"], "{mode:?}");
+            let session_line = Session {
+                streaming: false,
+                turns: 2,
+                tokens: None,
+            }
+            .summary();
+            assert_eq!(session_line, "agent: 2 model turns (not streamed)");
+        }
+    }
+
+    #[test]
+    fn stream_errors_end_the_run() {
+        // An error mid-stream is a chat error (no fallback, even when it says unsupported).
+        for error in [
+            ChatError::Network("connection reset".into()),
+            ChatError::Unsupported("late".into()),
+        ] {
+            let mut host = FakeHost {
+                streams: VecDeque::from([vec![
+                    Ok(StreamEvent::MessageStart),
+                    Ok(StreamEvent::TextDelta("partial".into())),
+                    Err(error.clone()),
+                ]]),
+                ..FakeHost::default()
+            };
+            assert_eq!(
+                run_agent(&mut host, "hi").err(),
+                Some(AgentError::Chat(error))
+            );
+            assert_eq!(host.methods, ["chat-stream"]);
+        }
+        // Opening the stream can fail like chat does.
+        let mut host = FakeHost {
+            replies: VecDeque::from([Err(ChatError::TokenBudgetExhausted("0 left".into()))]),
+            ..FakeHost::default()
+        };
+        assert_eq!(
+            run_agent(&mut host, "hi").err(),
+            Some(AgentError::Chat(ChatError::TokenBudgetExhausted(
+                "0 left".into()
+            )))
+        );
+        // A stream that ends without a stop reason is malformed.
+        let mut host = FakeHost {
+            streams: VecDeque::from([vec![Ok(StreamEvent::TextDelta("cut".into()))]]),
+            ..FakeHost::default()
+        };
+        assert_eq!(
+            run_agent(&mut host, "hi").err(),
+            Some(AgentError::Failed(
+                "malformed reply stream: the reply ended without a stop reason".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn usage_is_summed_over_turns() {
+        let usage = |total| Usage {
+            input_tokens: total - 1,
+            output_tokens: 1,
+            total_tokens: total,
+        };
+        let with_usage = |r: Result<ChatResponse, ChatError>, total| {
+            r.map(|mut r| {
+                r.usage = Some(usage(total));
+                r
+            })
+        };
+        let mut host = FakeHost {
+            replies: VecDeque::from([
+                with_usage(
+                    reply(
+                        vec![call("t1", "calculator", r#"{"expression":"1+1"}"#)],
+                        StopReason::ToolUse,
+                    ),
+                    30,
+                ),
+                with_usage(say("2"), 12),
+            ]),
+            ..FakeHost::default()
+        };
+        let mut session = Session {
+            streaming: true,
+            turns: 0,
+            tokens: None,
+        };
+        assert_eq!(
+            tool_loop(&mut host, "1+1", &mut session).ok(),
+            Some("2".into())
+        );
+        assert_eq!(
+            session.summary(),
+            "agent: 2 model turns (streamed), 42 tokens"
+        );
+        session.turns = 1;
+        session.tokens = None;
+        assert_eq!(session.summary(), "agent: 1 model turn (streamed)");
     }
 }

@@ -116,8 +116,14 @@ pub fn run_own(name: &str, input: &str) -> Result<ToolResultContent, String> {
         CALCULATOR => {
             let expression = match args.get("expression") {
                 Some(Value::String(s)) => s.clone(),
-                // A bare number is a (trivial) expression too.
-                Some(Value::Number(n)) => n.to_string(),
+                // A bare number is a (trivial) expression too. Its value is taken as is: as
+                // text, `1e20` would read as prose around the expression `20`.
+                Some(Value::Number(n)) => match n.as_f64() {
+                    Some(value) if value.is_finite() => {
+                        return Ok(ToolResultContent::Text(format_number(value)));
+                    }
+                    _ => return Err(format!("cannot evaluate {n}: a number is too large")),
+                },
                 _ => return Err(missing_field("expression")),
             };
             let (value, evaluated) = calculator::evaluate_lenient(&expression)
@@ -212,6 +218,23 @@ mod tests {
             text(run_own(CALCULATOR, r#"{"expression": 7}"#)),
             Ok("text:7".into())
         );
+        for (number, shown) in [
+            ("1e20", "1e20"),
+            ("1e-7", "1e-7"),
+            ("2.5e3", "2500"),
+            ("-3", "-3"),
+            ("12345678901234567890", "1.2345678901234567e19"),
+        ] {
+            assert_eq!(
+                text(run_own(
+                    CALCULATOR,
+                    &format!(r#"{{"expression": {number}}}"#)
+                )),
+                Ok(format!("text:{shown}")),
+                "{number}"
+            );
+        }
+        assert!(run_own(CALCULATOR, r#"{"expression": true}"#).is_err());
         assert_eq!(
             text(run_own(CALCULATOR, r#"{"expression": "1/0"}"#)),
             Err("cannot evaluate \"1/0\": division by zero".into())
