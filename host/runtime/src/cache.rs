@@ -1,0 +1,172 @@
+//! The compiled-artifact cache: a second start of the same plugin skips compilation.
+//!
+//! Compiling a component with Cranelift takes hundreds of milliseconds to seconds; loading a
+//! serialized artifact takes about a millisecond (it is mmapped). Entries are keyed by a
+//! SHA-256 of the component's bytes *and* of the engine's compatibility hash (wasmtime
+//! version, target, and every setting that changes code, such as fuel), so a stale artifact is
+//! never picked up by a different engine; wasmtime checks that again when deserializing, and
+//! an entry that fails to load is recompiled and replaced.
+//!
+//! Trust: deserializing runs native code produced earlier, so the cache directory must be as
+//! trusted as the host binary (the default is the user's own cache directory, created `0700`).
+//! Files are written to a temporary name and renamed, so a crash never leaves a torn entry.
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where compiled artifacts are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactCache {
+    dir: PathBuf,
+}
+
+/// How a component was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Loaded from the cache.
+    Hit,
+    /// Compiled, and stored in the cache.
+    Stored,
+    /// Compiled; there is no cache, or it could not be written.
+    Compiled,
+}
+
+impl ArtifactCache {
+    /// A cache in `dir` (created on first store).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// `$XDG_CACHE_HOME/gamecode`, else `~/.cache/gamecode`; `None` when neither is known.
+    pub fn default_dir() -> Option<PathBuf> {
+        let from_env = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+        };
+        from_env("XDG_CACHE_HOME")
+            .or_else(|| from_env("HOME").map(|h| h.join(".cache")))
+            .map(|d| d.join("gamecode"))
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The entry for `bytes` compiled by `engine`.
+    pub fn entry_path(&self, engine: &Engine, bytes: &[u8]) -> PathBuf {
+        let mut hasher = ShaHasher(Sha256::new());
+        b"gamecode-artifact-v1".hash(&mut hasher);
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        hasher.0.update(bytes);
+        let digest = hasher.0.finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        self.dir.join(format!("{hex}.cwasm"))
+    }
+
+    /// The compiled component for `bytes`: from the cache if present and loadable, else
+    /// compiled and stored. Cache failures are logged, never fatal.
+    pub(crate) fn load_or_compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, CacheStatus)> {
+        let path = self.entry_path(engine, bytes);
+        if path.is_file() {
+            // SAFETY: the file was written by `store` below from `Component::serialize` of
+            // an engine with the same compatibility hash (it is in the file name), atomically
+            // (temp file + rename), in a directory as trusted as this binary. wasmtime
+            // re-checks the header, version and engine settings and errors on mismatch.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(component) => {
+                    tracing::debug!(path = %path.display(), "compiled artifact loaded from cache");
+                    return Ok((component, CacheStatus::Hit));
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}");
+                }
+            }
+        }
+        let component = Component::from_binary(engine, bytes)?;
+        let status = match self.store(&path, &component) {
+            Ok(()) => CacheStatus::Stored,
+            Err(e) => {
+                tracing::warn!(dir = %self.dir.display(), "cannot write the artifact cache: {e}");
+                CacheStatus::Compiled
+            }
+        };
+        Ok((component, status))
+    }
+
+    fn store(&self, path: &Path, component: &Component) -> std::io::Result<()> {
+        let bytes = component
+            .serialize()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        create_private_dir(&self.dir)?;
+        let mut tmp = tempfile_in(&self.dir)?;
+        tmp.1.write_all(&bytes)?;
+        tmp.1.sync_all()?;
+        drop(tmp.1);
+        std::fs::rename(&tmp.0, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp.0);
+        })
+    }
+}
+
+/// Feeds `Hash` output into SHA-256, so the key is stable across processes (std's hashers
+/// are not guaranteed to be).
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// A new file in `dir` with a unique name.
+fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    for attempt in 0..16u32 {
+        let path = dir.join(format!(
+            ".tmp-{}-{nanos}-{attempt}.cwasm",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(
+        "cannot create a temporary cache file",
+    ))
+}

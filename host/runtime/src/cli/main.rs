@@ -1,0 +1,367 @@
+//! `gamecode`: run a wasm agent plugin against AWS Bedrock (or the built-in emulator),
+//! inspect a plugin, or serve the Bedrock emulator.
+
+mod progress;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use clap::{Args, Parser, Subcommand};
+use gamecode_backend::{
+    BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream, LLMBackend, RetryConfig,
+};
+use gamecode_bedrock::BedrockBackend;
+use gamecode_host::tools::fs::FsRoot;
+use gamecode_host::{ArtifactCache, LoadError, PluginHost, Policy, RunError};
+
+use crate::progress::Progress;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (the answer is on stdout)
+  1  any other failure (e.g. the emulator could not start)
+  2  usage error: bad arguments, an unreadable or invalid --policy file, an --allow-read
+     path that is not a directory
+  3  plugin failure: the plugin file is missing or is not a runnable gamecode component,
+     it trapped or panicked, hit its deadline, memory or fuel limit, gave up on a policy
+     refusal, or reported an error of its own
+  4  backend failure: the model provider failed (authentication, network, rate limiting,
+     provider error, a request it rejected as invalid, an unsupported operation), including
+     missing AWS credentials or region";
+
+#[derive(Parser)]
+#[command(
+    name = "gamecode",
+    version,
+    about = "Run sandboxed WebAssembly agent plugins against AWS Bedrock",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    /// Log to stderr (-v: host and backend, -vv: debug and plugin output). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a plugin on a task; the answer is printed on stdout, progress on stderr.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Show a plugin's imports and exports and whether this host can run it.
+    #[command(after_help = EXIT_CODES)]
+    Inspect {
+        /// The plugin component (.wasm).
+        plugin: PathBuf,
+    },
+    /// Serve the Bedrock emulator (Converse and ConverseStream on loopback) until Ctrl-C.
+    Emulator(bedrock_emulator::EmulatorArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The plugin component (.wasm, world gamecode:plugin/plugin@0.1.0).
+    plugin: PathBuf,
+    /// The task for the agent, in words.
+    task: String,
+    /// Use the built-in Bedrock emulator instead of AWS (offline, no account needed).
+    #[arg(long, conflicts_with_all = ["region", "endpoint_url"])]
+    emulator: bool,
+    /// The model (id, inference profile or ARN) used when the plugin names none.
+    #[arg(long)]
+    model: Option<String>,
+    /// AWS region (default: from the environment or profile).
+    #[arg(long)]
+    region: Option<String>,
+    /// Send Bedrock requests to this endpoint (VPC endpoint, proxy, a standalone emulator).
+    #[arg(long)]
+    endpoint_url: Option<String>,
+    /// Policy file (TOML) with the plugin's limits; see the README.
+    #[arg(long, value_name = "FILE.toml")]
+    policy: Option<PathBuf>,
+    /// Give the plugin read-only access to this directory (tools read_file and list_dir).
+    #[arg(long, value_name = "DIR")]
+    allow_read: Option<PathBuf>,
+    /// Wall-clock deadline for the run in seconds (overrides the policy's).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// Do not use the compiled-artifact cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Where compiled plugins are cached (default: $XDG_CACHE_HOME/gamecode or
+    /// ~/.cache/gamecode).
+    #[arg(long, value_name = "DIR", env = "GAMECODE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+/// A failure and its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+const EXIT_OTHER: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_PLUGIN: u8 = 3;
+const EXIT_BACKEND: u8 = 4;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_OTHER);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run(args, cli.verbose).await,
+            Command::Inspect { plugin } => inspect(plugin),
+            Command::Emulator(args) => emulator(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "error",
+        1 => {
+            "warn,gamecode_host=info,gamecode_bedrock=info,gamecode_backend=info,bedrock_emulator=info,gamecode::plugin=off"
+        }
+        _ => {
+            "info,gamecode_host=debug,gamecode_bedrock=debug,gamecode_backend=debug,bedrock_emulator=debug"
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
+    // Usage problems first, before anything slow.
+    let mut policy = match &args.policy {
+        Some(path) => {
+            Policy::from_file(path).map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?
+        }
+        None => Policy::default(),
+    };
+    if let Some(secs) = args.timeout {
+        if !secs.is_finite() || secs <= 0.0 || secs > 7.0 * 86_400.0 {
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!("--timeout must be a positive number of seconds, not {secs}"),
+            ));
+        }
+        policy.deadline = Duration::from_secs_f64(secs);
+    }
+    let tools = match &args.allow_read {
+        Some(dir) => FsRoot::new(dir)
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("--allow-read {}: {e}", dir.display())))?
+            .tools(),
+        None => Vec::new(),
+    };
+
+    let tty = std::io::stderr().is_terminal();
+    let progress = Progress::new(tty);
+
+    // The emulator must outlive the run: keep its handle here.
+    let mut _emulator = None;
+    let backend = if args.emulator {
+        let emu = bedrock_emulator::Emulator::start()
+            .await
+            .map_err(|e| Failure::new(EXIT_OTHER, format!("cannot start the emulator: {e:#}")))?;
+        if verbose > 0 || tty {
+            progress.line(&format!(
+                "using the built-in Bedrock emulator at {}",
+                emu.url()
+            ));
+        }
+        let backend = BedrockBackend::new_with_config(&emulator_sdk_config())
+            .map_err(backend_failure)?
+            .with_endpoint_url(emu.url());
+        _emulator = Some(emu);
+        backend
+    } else {
+        let backend = match &args.region {
+            Some(region) => BedrockBackend::new_with_region(region.clone()).await,
+            None => BedrockBackend::new().await,
+        }
+        .map_err(backend_failure)?;
+        match &args.endpoint_url {
+            Some(url) => backend.with_endpoint_url(url.clone()),
+            None => backend,
+        }
+    };
+    let status = progress.clone();
+    let mut backend = backend.with_status_callback(move |s| status.retry(s));
+    if let Some(model) = &args.model {
+        backend = backend.with_default_model(model.clone());
+    }
+
+    let cache = if args.no_cache {
+        None
+    } else {
+        args.cache_dir
+            .clone()
+            .or_else(ArtifactCache::default_dir)
+            .map(ArtifactCache::new)
+    };
+    let host = PluginHost::builder()
+        .backend(Arc::new(backend))
+        .tools(tools)
+        .policy(policy)
+        .observer(progress.clone())
+        .cache(cache)
+        .build()
+        .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
+
+    let path = args.plugin.clone();
+    let loader = host.clone();
+    let plugin = tokio::task::spawn_blocking(move || loader.load_file(path))
+        .await
+        .map_err(|e| Failure::new(EXIT_OTHER, format!("loading stopped: {e}")))?
+        .map_err(load_failure)?;
+
+    let report = plugin.run_report(&args.task).await;
+    progress.finish();
+    match report.result {
+        Ok(answer) => {
+            if tty {
+                let s = report.stats;
+                progress.line(&format!(
+                    "done: {} chat call{}, {} tokens, {} host tool call{}, {:.1}s",
+                    s.chat_calls,
+                    if s.chat_calls == 1 { "" } else { "s" },
+                    s.usage.total_tokens,
+                    s.tool_calls,
+                    if s.tool_calls == 1 { "" } else { "s" },
+                    s.duration.as_secs_f64()
+                ));
+            }
+            println!("{answer}");
+            Ok(())
+        }
+        Err(e) => Err(run_failure(e, verbose)),
+    }
+}
+
+fn emulator_sdk_config() -> aws_config::SdkConfig {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new(bedrock_emulator::DEFAULT_REGION))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            bedrock_emulator::DEFAULT_ACCESS_KEY_ID,
+            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "gamecode-emulator",
+        )))
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .build()
+}
+
+fn backend_failure(e: BackendError) -> Failure {
+    Failure::new(EXIT_BACKEND, format!("model backend: {e}"))
+}
+
+fn load_failure(e: LoadError) -> Failure {
+    Failure::new(EXIT_PLUGIN, e.to_string())
+}
+
+fn run_failure(e: RunError, verbose: u8) -> Failure {
+    let code = if e.is_plugin_failure() {
+        EXIT_PLUGIN
+    } else {
+        EXIT_BACKEND
+    };
+    let mut message = e.to_string();
+    if let (RunError::Trap { detail, .. }, true) = (&e, verbose > 0) {
+        message.push_str(&format!("\n{detail}"));
+    }
+    Failure::new(code, message)
+}
+
+fn inspect(path: PathBuf) -> Result<(), Failure> {
+    let host = PluginHost::builder()
+        .backend(Arc::new(Offline))
+        .build()
+        .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
+    let inspection = host.inspect_file(&path).map_err(load_failure)?;
+    print!("plugin: {}\n{}", path.display(), inspection.render());
+    match inspection.runnable {
+        Ok(()) => Ok(()),
+        Err(_) => Err(Failure::new(
+            EXIT_PLUGIN,
+            format!("{} cannot be run by this host", path.display()),
+        )),
+    }
+}
+
+async fn emulator(args: bedrock_emulator::EmulatorArgs) -> Result<(), Failure> {
+    let config = args
+        .into_config()
+        .map_err(|e| Failure::new(EXIT_USAGE, format!("{e:#}")))?;
+    bedrock_emulator::run_until_ctrl_c(config)
+        .await
+        .map_err(|e| Failure::new(EXIT_OTHER, format!("{e:#}")))
+}
+
+/// The backend of `inspect`, which never chats.
+struct Offline;
+
+#[async_trait]
+impl LLMBackend for Offline {
+    async fn chat(&self, _: ChatRequest) -> BackendResult<ChatResponse> {
+        Err(BackendError::unsupported("inspect does not chat"))
+    }
+
+    async fn chat_stream(&self, _: ChatRequest) -> BackendResult<ChatStream> {
+        Err(BackendError::unsupported("inspect does not chat"))
+    }
+
+    async fn chat_with_retry(&self, _: ChatRequest, _: RetryConfig) -> BackendResult<ChatResponse> {
+        Err(BackendError::unsupported("inspect does not chat"))
+    }
+
+    fn supports_tools(&self) -> bool {
+        false
+    }
+
+    fn supported_models(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn default_model(&self) -> &str {
+        "none"
+    }
+}

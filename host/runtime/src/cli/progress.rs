@@ -1,0 +1,156 @@
+//! What `gamecode run` shows on stderr while a plugin runs: a spinner while the model is
+//! thinking (only on a terminal), retry notices, tool calls, policy refusals and the plugin's
+//! own output lines prefixed with its name. stdout stays reserved for the answer.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use gamecode_backend::RetryStatus;
+use gamecode_host::{OutputStream, RunEvent, RunObserver};
+
+const FRAMES: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+#[derive(Default)]
+struct State {
+    /// The model being waited on, and since when.
+    waiting: Option<(String, Instant)>,
+    /// Whether a spinner line is on screen (and must be cleared before other output).
+    shown: bool,
+    frame: usize,
+}
+
+/// The progress display. Cheap to share; the spinner thread stops when the last handle drops.
+pub struct Progress {
+    state: Arc<Mutex<State>>,
+    tty: bool,
+}
+
+impl Progress {
+    pub fn new(tty: bool) -> Arc<Self> {
+        let state = Arc::new(Mutex::new(State::default()));
+        if tty {
+            let weak = Arc::downgrade(&state);
+            // No spinner is no loss: the run goes on without one.
+            let _ = std::thread::Builder::new()
+                .name("gamecode-spinner".into())
+                .spawn(move || spin(weak));
+        }
+        Arc::new(Self { state, tty })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Prints one line on stderr, clearing the spinner first.
+    pub fn line(&self, text: &str) {
+        let mut state = self.lock();
+        let mut err = std::io::stderr().lock();
+        if state.shown {
+            let _ = write!(err, "\r\x1b[2K");
+            state.shown = false;
+        }
+        let _ = writeln!(err, "{text}");
+    }
+
+    /// Clears the spinner for good (before the answer is printed).
+    pub fn finish(&self) {
+        let mut state = self.lock();
+        state.waiting = None;
+        if state.shown {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+            state.shown = false;
+        }
+    }
+
+    /// Shows a retry notice from the backend's status callback.
+    pub fn retry(&self, status: &RetryStatus) {
+        let text = match status {
+            RetryStatus::RetryAttempt {
+                attempt,
+                max_attempts,
+                delay,
+                error,
+            } => format!(
+                "model call failed (attempt {attempt}/{max_attempts}): {error}; retrying in {}",
+                secs(*delay)
+            ),
+            RetryStatus::RateLimited {
+                attempt,
+                max_attempts,
+                delay,
+                ..
+            } => format!(
+                "rate limited by the model provider (attempt {attempt}/{max_attempts}); \
+                 retrying in {}",
+                secs(*delay)
+            ),
+            RetryStatus::RetriesExhausted { attempts, .. } => {
+                format!("model call failed {attempts} times; giving up")
+            }
+            RetryStatus::BudgetExhausted { .. } => {
+                "retry budget exhausted; not retrying the model call".to_string()
+            }
+            RetryStatus::NonRetryableError { .. } => return,
+        };
+        self.line(&text);
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+fn spin(state: Weak<Mutex<State>>) {
+    while let Some(state) = state.upgrade() {
+        {
+            let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((model, since)) = &s.waiting {
+                let frame = FRAMES[s.frame % FRAMES.len()];
+                let text = format!(
+                    "\r\x1b[2K{frame} waiting for model {model}… {}",
+                    secs(since.elapsed())
+                );
+                let _ = write!(std::io::stderr(), "{text}");
+                let _ = std::io::stderr().flush();
+                s.frame += 1;
+                s.shown = true;
+            }
+        }
+        drop(state);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl RunObserver for Progress {
+    fn on_event(&self, plugin: &str, event: &RunEvent) {
+        match event {
+            RunEvent::ChatStarted { model, .. } if self.tty => {
+                self.lock().waiting = Some((model.clone(), Instant::now()));
+            }
+            RunEvent::ChatFinished { error, .. } => {
+                self.lock().waiting = None;
+                if let Some(category) = error {
+                    self.line(&format!("model call failed ({category})"));
+                }
+            }
+            RunEvent::ToolCall { name, ok, error } => {
+                if *ok {
+                    self.line(&format!("tool {name}: ok"));
+                } else {
+                    self.line(&format!(
+                        "tool {name}: {}",
+                        error.as_deref().unwrap_or("failed")
+                    ));
+                }
+            }
+            RunEvent::PolicyViolation(v) => self.line(&format!("policy refused: {}", v.message)),
+            RunEvent::Output { stream, line } => match stream {
+                OutputStream::Stderr => self.line(&format!("[{plugin}] {line}")),
+                OutputStream::Stdout => self.line(&format!("[{plugin} stdout] {line}")),
+            },
+            _ => {}
+        }
+    }
+}

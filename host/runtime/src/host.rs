@@ -1,0 +1,350 @@
+//! The embedding API's entry point: build a [`PluginHost`], then load plugins from it.
+//!
+//! ```no_run
+//! # async fn demo(backend: std::sync::Arc<dyn gamecode_backend::LLMBackend>) -> Result<(), Box<dyn std::error::Error>> {
+//! use gamecode_host::{PluginHost, Policy};
+//! use std::time::Duration;
+//!
+//! let host = PluginHost::builder()
+//!     .backend(backend)
+//!     .policy(Policy::default().with_deadline(Duration::from_secs(60)))
+//!     .build()?;
+//! let plugin = host.load_file("agent.wasm")?;          // compiled once
+//! let outcome = plugin.run("What is 6 * 7?").await?;   // a fresh sandbox per run
+//! println!("{}", outcome.answer);
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gamecode_backend::LLMBackend;
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, Linker};
+
+use crate::cache::{ArtifactCache, CacheStatus};
+use crate::engine::{EngineOptions, HostEngine};
+use crate::error::{BuildError, LoadError, WorldMismatch};
+use crate::inspect::{self, Inspection};
+use crate::observer::RunObserver;
+use crate::plugin::Plugin;
+use crate::policy::Policy;
+use crate::run::RunState;
+use crate::tools::{HostTool, ToolRegistry};
+use crate::wit;
+
+/// Builds a [`PluginHost`].
+#[derive(Default)]
+pub struct PluginHostBuilder {
+    backend: Option<Arc<dyn LLMBackend>>,
+    tools: Vec<Arc<dyn HostTool>>,
+    policy: Policy,
+    observer: Option<Arc<dyn RunObserver>>,
+    cache: Option<ArtifactCache>,
+    engine: EngineOptions,
+}
+
+impl PluginHostBuilder {
+    /// The model backend every plugin of this host chats with (required). It is shared, with
+    /// no lock around it: plugins call it concurrently.
+    pub fn backend(mut self, backend: Arc<dyn LLMBackend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// Offers a host tool to plugins (each plugin's policy may narrow the set).
+    pub fn tool(mut self, tool: Arc<dyn HostTool>) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Offers several host tools.
+    pub fn tools(mut self, tools: impl IntoIterator<Item = Arc<dyn HostTool>>) -> Self {
+        self.tools.extend(tools);
+        self
+    }
+
+    /// The policy plugins get unless [`Plugin::with_policy`] gives them another.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Receives live events of every run (chat calls, tool calls, output lines).
+    pub fn observer(mut self, observer: Arc<dyn RunObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Keeps compiled components in this on-disk cache (default: no cache).
+    pub fn cache(mut self, cache: Option<ArtifactCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Engine settings (pooling allocator, fuel, epoch tick).
+    pub fn engine_options(mut self, options: EngineOptions) -> Self {
+        self.engine = options;
+        self
+    }
+
+    /// Uses the pooling allocator with slots for `max_concurrent_runs` runs; further runs
+    /// wait for a free slot.
+    pub fn pooling(mut self, max_concurrent_runs: u32) -> Self {
+        self.engine.pooling = Some(max_concurrent_runs.max(1));
+        self
+    }
+
+    /// Enables fuel metering (needed for policies that set `fuel`).
+    pub fn fuel(mut self, enabled: bool) -> Self {
+        self.engine.fuel = enabled;
+        self
+    }
+
+    pub fn build(mut self) -> Result<PluginHost, BuildError> {
+        let backend = self.backend.ok_or(BuildError::NoBackend)?;
+        self.policy.validate()?;
+        if self.policy.fuel.is_some() {
+            self.engine.fuel = true;
+        }
+        let mut tools = ToolRegistry::default();
+        for tool in self.tools {
+            tools.register(tool).map_err(BuildError::Tool)?;
+        }
+        let engine =
+            HostEngine::new(self.engine).map_err(|e| BuildError::Engine(format!("{e:#}")))?;
+        let linker = wit::v0_1_0::linker(&engine.engine)
+            .map_err(|e| BuildError::Engine(format!("{e:#}")))?;
+        let slots = engine
+            .options
+            .pooling
+            .map(|n| Arc::new(Semaphore::new(n as usize)));
+        Ok(PluginHost {
+            inner: Arc::new(HostInner {
+                engine,
+                linker,
+                backend,
+                tools: Arc::new(tools),
+                policy: Arc::new(self.policy),
+                observer: self.observer,
+                cache: self.cache,
+                slots,
+            }),
+        })
+    }
+}
+
+/// Shared by a host and every plugin loaded from it; the engine (and its epoch ticker) lives
+/// as long as any of them.
+pub(crate) struct HostInner {
+    pub(crate) engine: HostEngine,
+    pub(crate) linker: Linker<RunState>,
+    pub(crate) backend: Arc<dyn LLMBackend>,
+    pub(crate) tools: Arc<ToolRegistry>,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) observer: Option<Arc<dyn RunObserver>>,
+    pub(crate) cache: Option<ArtifactCache>,
+    /// Admission control for the pooling allocator's fixed number of slots.
+    pub(crate) slots: Option<Arc<Semaphore>>,
+}
+
+/// A plugin host: one wasmtime engine, one backend, the host tools, a default policy.
+/// Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct PluginHost {
+    inner: Arc<HostInner>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("engine", &self.inner.engine)
+            .field("tools", &self.inner.tools)
+            .field("policy", &self.inner.policy)
+            .field("cache", &self.inner.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a load went, for diagnostics and measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadInfo {
+    pub cache: CacheStatus,
+    /// Compile or cache-load time plus linking.
+    pub duration: Duration,
+}
+
+impl PluginHost {
+    pub fn builder() -> PluginHostBuilder {
+        PluginHostBuilder::default()
+    }
+
+    /// The wasmtime engine (e.g. for embedders' own tooling around components).
+    pub fn engine(&self) -> &wasmtime::Engine {
+        &self.inner.engine.engine
+    }
+
+    /// The backend plugins chat with.
+    pub fn backend(&self) -> &Arc<dyn LLMBackend> {
+        &self.inner.backend
+    }
+
+    /// The default policy.
+    pub fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    /// Loads a plugin from a `.wasm` component file; its name is the file stem.
+    ///
+    /// Compilation is CPU-bound (up to seconds for a large component, ~1 ms from the cache):
+    /// call it from `spawn_blocking` where that matters.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Plugin, LoadError> {
+        let path = path.as_ref();
+        let bytes = read_file(path)?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plugin".into());
+        self.load_bytes(name, &bytes)
+    }
+
+    /// Loads a plugin from component bytes under `name` (used in logs and events).
+    pub fn load_bytes(&self, name: impl Into<String>, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let name = name.into();
+        let started = Instant::now();
+        let (component, cache) = self.compile(bytes)?;
+        let pre = self.link(&component)?;
+        let info = LoadInfo {
+            cache,
+            duration: started.elapsed(),
+        };
+        tracing::info!(
+            plugin = %name,
+            cache = ?info.cache,
+            ms = info.duration.as_secs_f64() * 1e3,
+            "plugin loaded"
+        );
+        Ok(Plugin::new(
+            name.into(),
+            self.inner.clone(),
+            pre,
+            self.inner.policy.clone(),
+            info,
+        ))
+    }
+
+    /// Describes a component's world and whether this host can run it. Fails only when the
+    /// bytes are not a valid component at all.
+    pub fn inspect_bytes(&self, bytes: &[u8]) -> Result<Inspection, LoadError> {
+        let (component, _) = self.compile(bytes)?;
+        let runnable = self.link(&component).map(|_| ());
+        Ok(inspect::describe(self.engine(), &component, runnable))
+    }
+
+    /// Like [`inspect_bytes`](Self::inspect_bytes), for a file.
+    pub fn inspect_file(&self, path: impl AsRef<Path>) -> Result<Inspection, LoadError> {
+        self.inspect_bytes(&read_file(path.as_ref())?)
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<(Component, CacheStatus), LoadError> {
+        sniff(bytes)?;
+        let engine = self.engine();
+        let result = match &self.inner.cache {
+            Some(cache) => cache.load_or_compile(engine, bytes),
+            None => Component::from_binary(engine, bytes).map(|c| (c, CacheStatus::Compiled)),
+        };
+        result.map_err(|e| LoadError::Invalid(format!("{e:#}")))
+    }
+
+    /// Checks the world and pre-instantiates: after this, each run only instantiates.
+    fn link(&self, component: &Component) -> Result<wit::v0_1_0::BindingsPre<RunState>, LoadError> {
+        let engine = self.engine();
+        let ty = component.component_type();
+        let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+        let missing_export = match ty.get_export(engine, wit::AGENT_EXPORT).map(|e| e.ty) {
+            None => Some(format!("`{}`", wit::AGENT_EXPORT)),
+            Some(wasmtime::component::types::ComponentItem::ComponentInstance(inst)) => {
+                inst.get_export(engine, wit::AGENT_RUN).is_none().then(|| {
+                    format!(
+                        "`{}` with a `{}` function",
+                        wit::AGENT_EXPORT,
+                        wit::AGENT_RUN
+                    )
+                })
+            }
+            Some(_) => Some(format!("`{}` as an interface", wit::AGENT_EXPORT)),
+        };
+        let pre = self.inner.linker.instantiate_pre(component);
+        let unsatisfied_import = pre.as_ref().err().map(|e| format!("{e:#}"));
+        if missing_export.is_some() || unsatisfied_import.is_some() {
+            return Err(LoadError::WrongWorld(WorldMismatch {
+                missing_export,
+                unsatisfied_import,
+                exports,
+            }));
+        }
+        let pre = pre.map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
+        wit::v0_1_0::BindingsPre::new(pre).map_err(|e| {
+            LoadError::WrongWorld(WorldMismatch {
+                missing_export: Some(format!("{e:#}")),
+                unsatisfied_import: None,
+                exports: Vec::new(),
+            })
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|e| LoadError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Tells a component from the things people mistake for one, before compiling.
+pub(crate) fn sniff(bytes: &[u8]) -> Result<(), LoadError> {
+    if wasmtime::Engine::detect_precompiled(bytes).is_some() {
+        return Err(LoadError::Precompiled);
+    }
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]);
+        let text = text.trim_start();
+        let hint = if text.starts_with("(component") || text.starts_with("(module") {
+            "this looks like WebAssembly text (WAT); compile it to a binary component first"
+        } else if bytes.is_empty() {
+            "the file is empty"
+        } else {
+            "it does not start with the `\\0asm` magic number"
+        };
+        return Err(LoadError::NotWasm(hint.into()));
+    }
+    match &bytes[4..8] {
+        [1, 0, 0, 0] => Err(LoadError::CoreModuleNotComponent),
+        [_, _, 1, 0] => Ok(()),
+        other => Err(LoadError::NotWasm(format!(
+            "unknown WebAssembly version/layer {other:02x?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniff_tells_inputs_apart() {
+        assert!(matches!(sniff(b""), Err(LoadError::NotWasm(m)) if m.contains("empty")));
+        assert!(matches!(sniff(b"hello world!"), Err(LoadError::NotWasm(_))));
+        assert!(matches!(sniff(b"(component)"), Err(LoadError::NotWasm(m)) if m.contains("WAT")));
+        assert_eq!(
+            sniff(b"\0asm\x01\0\0\0"),
+            Err(LoadError::CoreModuleNotComponent)
+        );
+        assert_eq!(sniff(b"\0asm\x0d\0\x01\0"), Ok(()));
+        assert!(matches!(
+            sniff(b"\0asm\x02\0\0\0"),
+            Err(LoadError::NotWasm(_))
+        ));
+    }
+}

@@ -1,0 +1,59 @@
+//! `gamecode-host`: runs sandboxed WASI agent plugins (components of the
+//! `gamecode:plugin@0.1.0` world) against any [`LLMBackend`](gamecode_backend::LLMBackend).
+//!
+//! Builder → host → load → run:
+//!
+//! ```no_run
+//! # async fn demo(backend: std::sync::Arc<dyn gamecode_backend::LLMBackend>) -> Result<(), Box<dyn std::error::Error>> {
+//! use gamecode_host::{PluginHost, Policy, tools::fs::FsRoot};
+//!
+//! let host = PluginHost::builder()
+//!     .backend(backend)
+//!     .tools(FsRoot::new("./docs")?.tools())       // read-only access to ./docs
+//!     .policy(Policy::from_file("policy.toml")?)
+//!     .build()?;
+//! let plugin = host.load_file("agent.wasm")?;
+//! let outcome = plugin.run("Summarize the docs").await?;
+//! println!("{} ({} chat calls)", outcome.answer, outcome.stats.chat_calls);
+//! # Ok(()) }
+//! ```
+//!
+//! One module per capability: [`engine`] (one wasmtime engine, epoch ticker), `wit` (the
+//! bindings and thin host impl of each WIT version), [`policy`] (per-plugin limits), `limits`
+//! (the memory limiter), `sandbox` (the WASI context: nothing granted, output captured),
+//! [`tools`] (host tools; [`tools::fs`] is read-only file access), [`cache`] (compiled
+//! artifacts on disk), `host`/`plugin` (the embedding API), [`observer`] (live events).
+//!
+//! With `default-features = false` this crate compiles no AWS code; the `cli` feature (on by
+//! default) adds the `gamecode` binary with the Bedrock backend and the emulator.
+
+pub mod cache;
+pub mod engine;
+mod error;
+mod host;
+pub mod inspect;
+mod limits;
+pub mod observer;
+mod plugin;
+pub mod policy;
+mod run;
+mod sandbox;
+pub mod tools;
+mod wit;
+
+pub use cache::{ArtifactCache, CacheStatus};
+pub use engine::EngineOptions;
+pub use error::{
+    AgentError, BuildError, ChatErrorKind, GuestChatError, LoadError, RunError, WorldMismatch,
+};
+pub use host::{LoadInfo, PluginHost, PluginHostBuilder};
+pub use inspect::Inspection;
+pub use observer::{OutputStream, RunEvent, RunObserver};
+pub use plugin::{Plugin, RunOutcome, RunReport};
+pub use policy::{Policy, PolicyError, PolicyViolation, ViolationKind};
+pub use run::RunStats;
+pub use tools::{HostTool, ToolError, ToolSpec};
+pub use wit::{AGENT_EXPORT, WIT_PACKAGE};
+
+// Re-exported so embedders can name the backend types without a separate dependency.
+pub use gamecode_backend;

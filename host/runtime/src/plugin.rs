@@ -1,0 +1,469 @@
+//! A loaded plugin and its runs.
+//!
+//! A [`Plugin`] holds the pre-instantiated component (compiled and linked once); each
+//! [`Plugin::run`] makes a fresh `Store` (its own memory, WASI context, limits and meters),
+//! instantiates, calls `agent.run`, and throws the store away. Nothing is shared between runs
+//! but the code, the backend and the host tools, so runs are independent and concurrent.
+//!
+//! The deadline is enforced twice, because a plugin can be stuck in two places:
+//! - in wasm: the engine's epoch ticks make the store call back every tick; the callback
+//!   yields to tokio (so a spinning plugin cannot starve others) and traps once the deadline
+//!   has passed;
+//! - in a host call (waiting on a slow model): `tokio::time::timeout` around the whole run
+//!   drops the call, and with it the request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use tracing::Instrument;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::error::{AgentError, RunError};
+use crate::host::{HostInner, LoadInfo};
+use crate::limits::MemoryLimiter;
+use crate::observer::OutputStream;
+use crate::policy::{Meter, Policy, PolicyError, PolicyViolation, ViolationKind};
+use crate::run::{RunState, RunStats};
+use crate::sandbox::{OutputCapture, wasi_ctx};
+use crate::tools::ToolError;
+use crate::wit::v0_1_0::{BindingsPre, agent_error_in};
+
+/// Numbers runs for log correlation (the backend sees it as the session id).
+static RUN_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// A plugin ready to run. Cheap to clone (the compiled code is shared).
+#[derive(Clone)]
+pub struct Plugin {
+    name: Arc<str>,
+    host: Arc<HostInner>,
+    pre: BindingsPre<RunState>,
+    policy: Arc<Policy>,
+    load: LoadInfo,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .field("load", &self.load)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The plugin's answer.
+    pub answer: String,
+    pub stats: RunStats,
+    /// What the plugin printed (bounded by the policy's output cap).
+    pub stdout: String,
+    pub stderr: String,
+    /// Requests the policy refused along the way (the plugin coped).
+    pub violations: Vec<PolicyViolation>,
+}
+
+/// Everything about a run, whether it succeeded or not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    pub plugin: String,
+    pub result: Result<String, RunError>,
+    pub stats: RunStats,
+    pub stdout: String,
+    pub stderr: String,
+    /// Whether output beyond the policy's cap was dropped.
+    pub output_truncated: bool,
+    pub violations: Vec<PolicyViolation>,
+}
+
+impl RunReport {
+    /// The answer and run data, or the error.
+    pub fn into_result(self) -> Result<RunOutcome, RunError> {
+        let answer = self.result?;
+        Ok(RunOutcome {
+            answer,
+            stats: self.stats,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            violations: self.violations,
+        })
+    }
+}
+
+/// The trap raised by the epoch callback once the deadline has passed.
+#[derive(Debug)]
+struct DeadlineTrap;
+
+impl std::fmt::Display for DeadlineTrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the plugin's deadline passed")
+    }
+}
+
+impl std::error::Error for DeadlineTrap {}
+
+/// How the wasm part of a run ended.
+enum Ended {
+    Instantiate(wasmtime::Error),
+    Call(wasmtime::Error),
+    Returned(Result<String, crate::wit::v0_1_0::exports::gamecode::plugin::agent::AgentError>),
+    TimedOut,
+}
+
+impl Plugin {
+    pub(crate) fn new(
+        name: Arc<str>,
+        host: Arc<HostInner>,
+        pre: BindingsPre<RunState>,
+        policy: Arc<Policy>,
+        load: LoadInfo,
+    ) -> Self {
+        Self {
+            name,
+            host,
+            pre,
+            policy,
+            load,
+        }
+    }
+
+    /// The plugin's name (file stem, or the name given to `load_bytes`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The policy runs of this plugin get.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// How the load went (cache hit or compile, and how long it took).
+    pub fn load_info(&self) -> LoadInfo {
+        self.load
+    }
+
+    /// This plugin under another policy (the compiled code is shared).
+    pub fn with_policy(mut self, policy: Policy) -> Result<Self, PolicyError> {
+        policy.validate()?;
+        if policy.fuel.is_some() && !self.host.engine.options.fuel {
+            return Err(PolicyError::Invalid(
+                "this policy sets fuel, but the host was built without fuel metering \
+                 (PluginHostBuilder::fuel(true))"
+                    .into(),
+            ));
+        }
+        self.policy = Arc::new(policy);
+        Ok(self)
+    }
+
+    /// Runs the plugin's agent on `task` in a fresh sandbox.
+    pub async fn run(&self, task: &str) -> Result<RunOutcome, RunError> {
+        self.run_report(task).await.into_result()
+    }
+
+    /// Like [`run`](Self::run), returning output and stats even when the run failed.
+    pub async fn run_report(&self, task: &str) -> RunReport {
+        // With the pooling allocator, wait for a free slot instead of failing.
+        let _slot = match &self.host.slots {
+            Some(slots) => slots.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let run_id = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("gamecode.run", plugin = %self.name, run = run_id);
+        self.run_inner(task, run_id).instrument(span).await
+    }
+
+    /// A fresh store for one run: its sandbox, limits, meters and deadline.
+    fn new_store(
+        &self,
+        run_id: u64,
+        started: Instant,
+    ) -> (Store<RunState>, OutputCapture, OutputCapture) {
+        let policy = &self.policy;
+        let observer = self.host.observer.clone();
+        let stdout = OutputCapture::new(
+            self.name.clone(),
+            OutputStream::Stdout,
+            policy.max_output_bytes,
+            observer.clone(),
+        );
+        let stderr = OutputCapture::new(
+            self.name.clone(),
+            OutputStream::Stderr,
+            policy.max_output_bytes,
+            observer.clone(),
+        );
+        let state = RunState {
+            plugin: self.name.clone(),
+            session_id: format!("{}-{run_id}", self.name),
+            wasi: wasi_ctx(&self.name, stdout.clone(), stderr.clone()),
+            table: wasmtime::component::ResourceTable::new(),
+            limiter: MemoryLimiter::new(policy.memory_limit_bytes),
+            policy: policy.clone(),
+            backend: self.host.backend.clone(),
+            tools: self.host.tools.clone(),
+            observer,
+            meter: Meter::default(),
+            usage: Default::default(),
+            tool_calls: 0,
+            violations: Vec::new(),
+            backend_errors: Vec::new(),
+            deadline_hit: false,
+        };
+        let mut store = Store::new(&self.host.engine.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        if self.host.engine.options.fuel {
+            // Cannot fail: fuel is enabled on this engine.
+            let _ = store.set_fuel(policy.fuel.unwrap_or(u64::MAX));
+        }
+        let deadline_at = started + policy.deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            if Instant::now() >= deadline_at {
+                ctx.data_mut().deadline_hit = true;
+                Err(wasmtime::Error::new(DeadlineTrap))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        (store, stdout, stderr)
+    }
+
+    /// Measurement hook: creates a run's store and instantiates the plugin without calling
+    /// it, returning how long that took (store creation included). Used by the `measure`
+    /// example; not part of the stable API.
+    #[doc(hidden)]
+    pub async fn measure_instantiation(&self) -> Result<std::time::Duration, RunError> {
+        let _slot = match &self.host.slots {
+            Some(slots) => slots.clone().acquire_owned().await.ok(),
+            None => None,
+        };
+        let started = Instant::now();
+        let (mut store, _, _) = self.new_store(0, started);
+        self.pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| RunError::Instantiate(format!("{e:#}")))?;
+        let took = started.elapsed();
+        drop(store);
+        Ok(took)
+    }
+
+    async fn run_inner(&self, task: &str, run_id: u64) -> RunReport {
+        let policy = self.policy.clone();
+        let started = Instant::now();
+        let (mut store, stdout, stderr) = self.new_store(run_id, started);
+        let metered = self.host.engine.options.fuel;
+        let fuel_budget = policy.fuel.unwrap_or(u64::MAX);
+
+        let pre = &self.pre;
+        let drive = async {
+            let bindings = match pre.instantiate_async(&mut store).await {
+                Ok(b) => b,
+                Err(e) => return Ended::Instantiate(e),
+            };
+            match bindings
+                .gamecode_plugin_agent()
+                .call_run(&mut store, task)
+                .await
+            {
+                Ok(returned) => Ended::Returned(returned),
+                Err(e) => Ended::Call(e),
+            }
+        };
+        let ended = tokio::time::timeout(policy.deadline, drive)
+            .await
+            .unwrap_or(Ended::TimedOut);
+
+        let duration = started.elapsed();
+        let fuel_consumed = metered
+            .then(|| store.get_fuel().ok())
+            .flatten()
+            .map(|left| fuel_budget.saturating_sub(left));
+        let state = store.data();
+        let (stdout, out_cut) = stdout.finish();
+        let (stderr, err_cut) = stderr.finish();
+        let result = classify(ended, state, &policy, &stderr);
+        match &result {
+            Ok(answer) => tracing::info!(
+                chars = answer.chars().count(),
+                ms = duration.as_secs_f64() * 1e3,
+                "plugin run finished"
+            ),
+            Err(e) => tracing::warn!(ms = duration.as_secs_f64() * 1e3, "plugin run failed: {e}"),
+        }
+        RunReport {
+            plugin: self.name.to_string(),
+            result,
+            stats: state.stats(duration, fuel_consumed),
+            stdout,
+            stderr,
+            output_truncated: out_cut || err_cut,
+            violations: state.violations.clone(),
+        }
+    }
+}
+
+/// Turns how the run ended into the embedder's result, most specific cause first.
+fn classify(
+    ended: Ended,
+    state: &RunState,
+    policy: &Policy,
+    stderr: &str,
+) -> Result<String, RunError> {
+    let deadline = RunError::DeadlineExceeded {
+        deadline: policy.deadline,
+    };
+    let memory = RunError::MemoryLimitExceeded {
+        limit_bytes: state.limiter.limit(),
+    };
+    match ended {
+        Ended::TimedOut => Err(deadline),
+        Ended::Instantiate(e) => {
+            if state.deadline_hit || e.is::<DeadlineTrap>() {
+                Err(deadline)
+            } else if state.limiter.hit_limit() {
+                Err(memory)
+            } else {
+                Err(RunError::Instantiate(format!("{e:#}")))
+            }
+        }
+        Ended::Call(e) => Err(if state.deadline_hit || e.is::<DeadlineTrap>() {
+            deadline
+        } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+            RunError::FuelExhausted {
+                fuel: policy.fuel.unwrap_or(u64::MAX),
+            }
+        } else if state.limiter.hit_limit() {
+            memory
+        } else if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            RunError::Trap {
+                message: format!(
+                    "the plugin exited with status {} instead of answering",
+                    exit.0
+                ),
+                panic: None,
+                detail: format!("{e:?}"),
+            }
+        } else {
+            let message = match e.downcast_ref::<Trap>() {
+                Some(trap) => trap.to_string(),
+                None => e.root_cause().to_string(),
+            };
+            RunError::Trap {
+                message,
+                panic: panic_message(stderr),
+                detail: format!("{e:?}"),
+            }
+        }),
+        Ended::Returned(Ok(answer)) => Ok(answer),
+        Ended::Returned(Err(e)) => Err(agent_failure(agent_error_in(e), state)),
+    }
+}
+
+/// The most specific error for an agent that gave up: the policy refusal or backend error it
+/// gave up on (as recorded by the host, with full detail), else the agent's own error.
+fn agent_failure(error: AgentError, state: &RunState) -> RunError {
+    use crate::error::ChatErrorKind as K;
+    match &error {
+        AgentError::Chat(c) => {
+            let violation = match c.kind {
+                K::ChatLimitReached => Some(ViolationKind::ChatLimit),
+                K::TokenBudgetExhausted => Some(ViolationKind::TokenBudget),
+                K::ModelNotAllowed => Some(ViolationKind::ModelNotAllowed),
+                K::RequestTooLarge => Some(ViolationKind::RequestTooLarge),
+                _ => None,
+            };
+            if let Some(kind) = violation {
+                return RunError::Policy(state.violation_of(kind, &c.message));
+            }
+            if let Some(category) = c.kind.backend_category() {
+                let recorded = state
+                    .backend_errors
+                    .iter()
+                    .rev()
+                    .find(|e| e.category() == category)
+                    .cloned();
+                return RunError::Backend(recorded.unwrap_or_else(|| {
+                    let m = c.message.clone();
+                    match category {
+                        gamecode_backend::ErrorCategory::RateLimited => {
+                            gamecode_backend::BackendError::rate_limited(m)
+                        }
+                        gamecode_backend::ErrorCategory::Validation => {
+                            gamecode_backend::BackendError::validation(m)
+                        }
+                        gamecode_backend::ErrorCategory::Authentication => {
+                            gamecode_backend::BackendError::authentication(m)
+                        }
+                        gamecode_backend::ErrorCategory::Network => {
+                            gamecode_backend::BackendError::network(m)
+                        }
+                        gamecode_backend::ErrorCategory::Provider => {
+                            gamecode_backend::BackendError::provider(m)
+                        }
+                        gamecode_backend::ErrorCategory::Unsupported => {
+                            gamecode_backend::BackendError::unsupported(m)
+                        }
+                    }
+                }));
+            }
+            RunError::Agent(error)
+        }
+        AgentError::Tool(ToolError::NotAllowed(m)) => {
+            RunError::Policy(state.violation_of(ViolationKind::ToolNotAllowed, m))
+        }
+        _ => RunError::Agent(error),
+    }
+}
+
+/// The message of a Rust panic the guest printed to stderr:
+/// `thread '…' panicked at src/lib.rs:1:2:\n<message>\nnote: …`.
+fn panic_message(stderr: &str) -> Option<String> {
+    let start = stderr.rfind("panicked at")?;
+    let after = &stderr[start..];
+    let (header, rest) = after.split_once('\n').unwrap_or((after, ""));
+    let message: Vec<&str> = rest
+        .lines()
+        .take_while(|l| !l.starts_with("note: ") && !l.starts_with("stack backtrace"))
+        .collect();
+    let message = message.join("\n").trim().to_string();
+    if !message.is_empty() {
+        return Some(message);
+    }
+    // Older format: `panicked at 'message', src/lib.rs:1:2`.
+    let header = header.trim_start_matches("panicked at").trim();
+    (!header.is_empty()).then(|| header.trim_end_matches(':').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_and_run_futures_can_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<Plugin>();
+        send_sync::<crate::PluginHost>();
+        send_sync::<RunReport>();
+        let check = |p: &Plugin| send(&p.run("task"));
+        let _ = check;
+    }
+
+    #[test]
+    fn panic_messages_are_extracted() {
+        let stderr = "starting\nthread '<unnamed>' panicked at src/lib.rs:9:5:\nthe plugin gave up: boom\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            panic_message(stderr).as_deref(),
+            Some("the plugin gave up: boom")
+        );
+        assert_eq!(
+            panic_message("thread 'main' panicked at 'old style', src/main.rs:2:5\n").as_deref(),
+            Some("'old style', src/main.rs:2:5")
+        );
+        assert_eq!(panic_message("no panic here"), None);
+    }
+}

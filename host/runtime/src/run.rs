@@ -1,0 +1,382 @@
+//! One run's state (the `T` of its `Store`) and the policy layer between the WIT host
+//! implementation and the backend and tools.
+//!
+//! Data flows guest → WIT host impl (type conversion only, in `wit::v0_1_0`) → the methods
+//! here (policy admission, accounting, events) → backend / host tool. Every refusal is both
+//! returned (for the guest, as a typed error) and recorded (for the embedder's report).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, StreamExt};
+use gamecode_backend::{
+    BackendError, ChatRequest, ChatResponse, ChatStream, LLMBackend, StreamEvent, Usage,
+};
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::limits::MemoryLimiter;
+use crate::observer::{RunEvent, RunObserver};
+use crate::policy::{Meter, Policy, PolicyViolation, ViolationKind};
+use crate::tools::{ToolError, ToolRegistry};
+
+/// Why a chat call did not produce a reply.
+#[derive(Debug, Clone)]
+pub(crate) enum ChatFailure {
+    Policy(PolicyViolation),
+    Backend(BackendError),
+}
+
+/// Everything a run's store holds.
+pub(crate) struct RunState {
+    pub(crate) plugin: Arc<str>,
+    pub(crate) session_id: String,
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) backend: Arc<dyn LLMBackend>,
+    pub(crate) tools: Arc<ToolRegistry>,
+    pub(crate) observer: Option<Arc<dyn RunObserver>>,
+    pub(crate) meter: Meter,
+    pub(crate) usage: Usage,
+    pub(crate) tool_calls: u32,
+    pub(crate) violations: Vec<PolicyViolation>,
+    pub(crate) backend_errors: Vec<BackendError>,
+    pub(crate) deadline_hit: bool,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A stream the guest is pulling from (the WIT `reply-stream` resource).
+pub struct ReplyStreamState {
+    pub(crate) stream: ChatStream,
+    pub(crate) done: bool,
+    pub(crate) meta: StreamMeta,
+}
+
+/// What the run tracks about an open stream.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamMeta {
+    model: String,
+    started: Instant,
+    usage: Option<Usage>,
+    /// Whether `ChatFinished` was emitted (at the end, on error, or on drop).
+    finished: bool,
+}
+
+impl RunState {
+    fn emit(&self, event: RunEvent) {
+        if let Some(observer) = &self.observer {
+            observer.on_event(&self.plugin, &event);
+        }
+    }
+
+    fn record_violation(&mut self, violation: PolicyViolation) -> PolicyViolation {
+        tracing::warn!(
+            plugin = %self.plugin,
+            kind = %violation.kind,
+            "policy refused the plugin: {}",
+            violation.message
+        );
+        self.emit(RunEvent::PolicyViolation(violation.clone()));
+        self.violations.push(violation.clone());
+        violation
+    }
+
+    fn record_backend_error(&mut self, error: &BackendError) {
+        tracing::warn!(plugin = %self.plugin, category = %error.category(), "chat failed: {error}");
+        self.backend_errors.push(error.clone());
+    }
+
+    /// A call the backend refused as unsupported never reached a model; it does not count
+    /// against the chat-call limit (so a plugin may fall back from streaming to `chat`).
+    fn refund_unsupported(&mut self, error: &BackendError) {
+        if error.category() == gamecode_backend::ErrorCategory::Unsupported {
+            self.meter.chat_calls = self.meter.chat_calls.saturating_sub(1);
+        }
+    }
+
+    fn account(&mut self, usage: &Usage) {
+        self.meter.tokens_used = self
+            .meter
+            .tokens_used
+            .saturating_add(u64::from(usage.total_tokens));
+        self.usage.input_tokens = self.usage.input_tokens.saturating_add(usage.input_tokens);
+        self.usage.output_tokens = self.usage.output_tokens.saturating_add(usage.output_tokens);
+        self.usage.total_tokens = self.usage.total_tokens.saturating_add(usage.total_tokens);
+    }
+
+    /// Admits the request under the policy; returns the model it will use.
+    fn admit(&mut self, request: &mut ChatRequest) -> Result<String, ChatFailure> {
+        let default_model = self.backend.default_model().to_string();
+        if let Err(v) = self
+            .policy
+            .admit_chat(&mut self.meter, request, &default_model)
+        {
+            return Err(ChatFailure::Policy(self.record_violation(v)));
+        }
+        request.session_id = Some(self.session_id.clone());
+        Ok(request.model.clone().unwrap_or(default_model))
+    }
+
+    /// One whole chat call under the policy.
+    pub(crate) async fn chat(
+        &mut self,
+        mut request: ChatRequest,
+    ) -> Result<ChatResponse, ChatFailure> {
+        let model = self.admit(&mut request)?;
+        self.emit(RunEvent::ChatStarted {
+            model: model.clone(),
+            streaming: false,
+        });
+        let started = Instant::now();
+        let result = self.backend.chat(request).await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok(response) => {
+                if let Some(usage) = &response.usage {
+                    self.account(usage);
+                }
+                tracing::info!(
+                    plugin = %self.plugin,
+                    model = %response.model,
+                    tokens = response.usage.map(|u| u.total_tokens).unwrap_or(0),
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    stop_reason = response.stop_reason.as_wire(),
+                    "chat finished"
+                );
+                self.emit(RunEvent::ChatFinished {
+                    model,
+                    usage: response.usage,
+                    elapsed,
+                    error: None,
+                });
+                Ok(response)
+            }
+            Err(e) => {
+                self.record_backend_error(&e);
+                self.refund_unsupported(&e);
+                self.emit(RunEvent::ChatFinished {
+                    model,
+                    usage: None,
+                    elapsed,
+                    error: Some(e.category().to_string()),
+                });
+                Err(ChatFailure::Backend(e))
+            }
+        }
+    }
+
+    /// Opens a streamed chat call under the policy.
+    pub(crate) async fn chat_stream(
+        &mut self,
+        mut request: ChatRequest,
+    ) -> Result<ReplyStreamState, ChatFailure> {
+        let model = self.admit(&mut request)?;
+        self.emit(RunEvent::ChatStarted {
+            model: model.clone(),
+            streaming: true,
+        });
+        let started = Instant::now();
+        let result = self.backend.chat_stream(request).await;
+        let elapsed = started.elapsed();
+        match result {
+            // `ChatFinished` follows when the stream ends, with its usage.
+            Ok(stream) => Ok(ReplyStreamState {
+                stream,
+                done: false,
+                meta: StreamMeta {
+                    model,
+                    started,
+                    usage: None,
+                    finished: false,
+                },
+            }),
+            Err(e) => {
+                self.record_backend_error(&e);
+                self.refund_unsupported(&e);
+                self.emit(RunEvent::ChatFinished {
+                    model,
+                    usage: None,
+                    elapsed,
+                    error: Some(e.category().to_string()),
+                });
+                Err(ChatFailure::Backend(e))
+            }
+        }
+    }
+
+    /// Accounts for an event pulled from a stream, or for the end or error that ended it.
+    pub(crate) fn stream_item(
+        &mut self,
+        meta: &mut StreamMeta,
+        item: Option<Result<StreamEvent, BackendError>>,
+    ) -> Result<Option<StreamEvent>, ChatFailure> {
+        match item {
+            Some(Ok(event)) => {
+                if let StreamEvent::Metadata { usage } = &event {
+                    self.account(usage);
+                    meta.usage = Some(*usage);
+                }
+                Ok(Some(event))
+            }
+            None => {
+                self.stream_finished(meta, None);
+                Ok(None)
+            }
+            Some(Err(e)) => {
+                self.record_backend_error(&e);
+                self.stream_finished(meta, Some(e.category().to_string()));
+                Err(ChatFailure::Backend(e))
+            }
+        }
+    }
+
+    /// Emits `ChatFinished` for a stream, once.
+    pub(crate) fn stream_finished(&mut self, meta: &mut StreamMeta, error: Option<String>) {
+        if meta.finished {
+            return;
+        }
+        meta.finished = true;
+        let elapsed = meta.started.elapsed();
+        tracing::info!(
+            plugin = %self.plugin,
+            model = %meta.model,
+            tokens = meta.usage.map(|u| u.total_tokens).unwrap_or(0),
+            elapsed_ms = elapsed.as_millis() as u64,
+            error = error.as_deref().unwrap_or(""),
+            "chat stream finished"
+        );
+        self.emit(RunEvent::ChatFinished {
+            model: meta.model.clone(),
+            usage: meta.usage,
+            elapsed,
+            error,
+        });
+    }
+
+    /// The models this plugin may use: the policy's list, else the backend's.
+    pub(crate) fn models(&self) -> Vec<String> {
+        match &self.policy.allowed_models {
+            Some(allowed) => allowed.clone(),
+            None => self.backend.supported_models(),
+        }
+    }
+
+    pub(crate) fn default_model(&self) -> String {
+        self.backend.default_model().to_string()
+    }
+
+    /// The host tools this plugin may see.
+    pub(crate) fn tool_specs(&self) -> Vec<crate::tools::ToolSpec> {
+        self.tools
+            .specs()
+            .filter(|s| self.policy.tool_allowed(&s.name))
+            .cloned()
+            .collect()
+    }
+
+    /// One host tool call under the policy. `input` is the guest's JSON text.
+    pub(crate) async fn call_tool(&mut self, name: &str, input: &str) -> Result<String, ToolError> {
+        self.tool_calls = self.tool_calls.saturating_add(1);
+        let result = self.call_tool_inner(name, input).await;
+        self.emit(RunEvent::ToolCall {
+            name: name.to_string(),
+            ok: result.is_ok(),
+            error: result.as_ref().err().map(ToString::to_string),
+        });
+        match &result {
+            Ok(out) => {
+                tracing::info!(plugin = %self.plugin, tool = name, bytes = out.len(), "host tool call")
+            }
+            Err(e) => {
+                tracing::info!(plugin = %self.plugin, tool = name, "host tool call failed: {e}")
+            }
+        }
+        result
+    }
+
+    async fn call_tool_inner(&mut self, name: &str, input: &str) -> Result<String, ToolError> {
+        let Some(tool) = self.tools.get(name).cloned() else {
+            return Err(ToolError::NotFound(format!(
+                "no host tool is called `{name}`"
+            )));
+        };
+        if let Err(v) = self.policy.admit_tool(name) {
+            let v = self.record_violation(v);
+            return Err(ToolError::NotAllowed(v.message));
+        }
+        let input: serde_json::Value = serde_json::from_str(input)
+            .map_err(|e| ToolError::InvalidInput(format!("the input is not valid JSON: {e}")))?;
+        // A panicking tool (embedder code) fails this call, not the host's task.
+        std::panic::AssertUnwindSafe(tool.call(input))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                Err(ToolError::Failed(format!(
+                    "the host tool `{name}` panicked"
+                )))
+            })
+    }
+
+    /// What the run used, for the report.
+    pub(crate) fn stats(&self, duration: Duration, fuel_consumed: Option<u64>) -> RunStats {
+        RunStats {
+            chat_calls: self.meter.chat_calls,
+            tool_calls: self.tool_calls,
+            usage: self.usage,
+            duration,
+            peak_memory_bytes: self.limiter.peak(),
+            fuel_consumed,
+        }
+    }
+
+    /// The recorded violation of `kind`, or a new one with `message`.
+    pub(crate) fn violation_of(&self, kind: ViolationKind, message: &str) -> PolicyViolation {
+        self.violations
+            .iter()
+            .rev()
+            .find(|v| v.kind == kind)
+            .cloned()
+            .unwrap_or_else(|| PolicyViolation::new(kind, message))
+    }
+}
+
+/// What one run used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RunStats {
+    /// Chat calls admitted (sent to the backend).
+    pub chat_calls: u32,
+    /// Host tool calls attempted.
+    pub tool_calls: u32,
+    /// Tokens, as the backend reported them.
+    pub usage: Usage,
+    /// Wall-clock time from the start of instantiation to the end.
+    pub duration: Duration,
+    /// The most linear memory the plugin had at once.
+    pub peak_memory_bytes: u64,
+    /// Fuel used, when the run was metered.
+    pub fuel_consumed: Option<u64>,
+}
+
+/// Drains one event from a reply stream (used by the WIT host impl).
+pub(crate) async fn next_stream_item(
+    stream: &mut ReplyStreamState,
+) -> Option<Result<StreamEvent, BackendError>> {
+    if stream.done {
+        return None;
+    }
+    let item = stream.stream.next().await;
+    if !matches!(item, Some(Ok(_))) {
+        stream.done = true;
+    }
+    item
+}

@@ -1,0 +1,492 @@
+//! `gamecode:plugin@0.1.0`: bindings and the thin host implementation.
+//!
+//! Thin on purpose: each import converts WIT types to `gamecode-backend` types (JSON text is
+//! parsed here, and a parse error is the guest's `validation` error, never a panic), opens a
+//! tracing span, and delegates to the policy layer in [`crate::run`]. No policy decision is
+//! made here.
+
+use gamecode_backend as b;
+use tracing::Instrument;
+use wasmtime::component::{HasSelf, Linker, Resource};
+
+pub use crate::run::ReplyStreamState;
+use crate::run::{ChatFailure, RunState, next_stream_item};
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "../../wit/v0.1.0",
+    // Every import is async (model calls take seconds; the fiber yields meanwhile) and may
+    // trap (resource-table errors are host bugs or guest misuse of handles, not chat errors).
+    imports: { default: async | trappable },
+    exports: { default: async },
+    with: {
+        "gamecode:plugin/chat.reply-stream": ReplyStreamState,
+    },
+});
+
+use exports::gamecode::plugin::agent::AgentError as WitAgentError;
+use gamecode::plugin::types as t;
+
+pub(crate) use self::Plugin as Bindings;
+pub(crate) use self::PluginPre as BindingsPre;
+
+/// A linker with WASI 0.2 (sandboxed by the store's `WasiCtx`) and this version's imports.
+pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<RunState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Bindings::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+// ---- guest → backend ----
+
+fn validation(message: impl Into<String>) -> t::ChatError {
+    t::ChatError::Validation(message.into())
+}
+
+fn parse_json(what: &str, text: &str) -> Result<serde_json::Value, t::ChatError> {
+    serde_json::from_str(text).map_err(|e| validation(format!("{what} is not valid JSON: {e}")))
+}
+
+fn role_in(role: t::Role) -> b::MessageRole {
+    match role {
+        t::Role::System => b::MessageRole::System,
+        t::Role::User => b::MessageRole::User,
+        t::Role::Assistant => b::MessageRole::Assistant,
+    }
+}
+
+fn block_in(index: usize, block: t::ContentBlock) -> Result<b::ContentBlock, t::ChatError> {
+    Ok(match block {
+        t::ContentBlock::Text(text) => b::ContentBlock::Text { text },
+        t::ContentBlock::ToolUse(call) => {
+            let input = parse_json(
+                &format!("message {index}: the input of tool call `{}`", call.name),
+                &call.input,
+            )?;
+            b::ContentBlock::ToolUse(b::ToolCall {
+                id: call.id,
+                name: call.name,
+                input,
+            })
+        }
+        t::ContentBlock::ToolResult(result) => {
+            let content = result
+                .content
+                .into_iter()
+                .map(|c| match c {
+                    t::ToolResultContent::Text(text) => Ok(b::ToolResultContent::Text(text)),
+                    t::ToolResultContent::Json(json) => parse_json(
+                        &format!(
+                            "message {index}: the JSON result for tool call `{}`",
+                            result.tool_use_id
+                        ),
+                        &json,
+                    )
+                    .map(b::ToolResultContent::Json),
+                })
+                .collect::<Result<_, _>>()?;
+            b::ContentBlock::ToolResult(b::ToolResult {
+                tool_use_id: result.tool_use_id,
+                content,
+                is_error: result.is_error,
+            })
+        }
+    })
+}
+
+fn request_in(request: t::ChatRequest) -> Result<b::ChatRequest, t::ChatError> {
+    let messages = request
+        .messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            Ok(b::Message {
+                role: role_in(m.role),
+                content: m
+                    .content
+                    .into_iter()
+                    .map(|block| block_in(i, block))
+                    .collect::<Result<_, _>>()?,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let tools = request
+        .tools
+        .into_iter()
+        .map(|spec| {
+            let input_schema = parse_json(
+                &format!("the input schema of tool `{}`", spec.name),
+                &spec.input_schema,
+            )?;
+            Ok(b::Tool {
+                name: spec.name,
+                description: spec.description,
+                input_schema,
+            })
+        })
+        .collect::<Result<Vec<_>, t::ChatError>>()?;
+    Ok(b::ChatRequest {
+        messages,
+        model: request.model,
+        tools: (!tools.is_empty()).then_some(tools),
+        inference_config: request.inference_config.map(|c| b::InferenceConfig {
+            temperature: c.temperature,
+            top_p: c.top_p,
+            max_tokens: c.max_tokens,
+            stop_sequences: c.stop_sequences,
+        }),
+        session_id: None,
+        tool_choice: request.tool_choice.map(|c| match c {
+            t::ToolChoice::Auto => b::ToolChoice::Auto,
+            t::ToolChoice::Any => b::ToolChoice::Any,
+            t::ToolChoice::Tool(name) => b::ToolChoice::Tool(name),
+        }),
+    })
+}
+
+// ---- backend → guest ----
+
+fn role_out(role: b::MessageRole) -> t::Role {
+    match role {
+        b::MessageRole::System => t::Role::System,
+        b::MessageRole::User => t::Role::User,
+        b::MessageRole::Assistant => t::Role::Assistant,
+    }
+}
+
+fn call_out(call: b::ToolCall) -> t::ToolCall {
+    t::ToolCall {
+        id: call.id,
+        name: call.name,
+        input: call.input.to_string(),
+    }
+}
+
+fn message_out(message: b::Message) -> t::Message {
+    t::Message {
+        role: role_out(message.role),
+        content: message
+            .content
+            .into_iter()
+            .map(|block| match block {
+                b::ContentBlock::Text { text } => t::ContentBlock::Text(text),
+                b::ContentBlock::ToolUse(call) => t::ContentBlock::ToolUse(call_out(call)),
+                b::ContentBlock::ToolResult(r) => t::ContentBlock::ToolResult(t::ToolResult {
+                    tool_use_id: r.tool_use_id,
+                    content: r
+                        .content
+                        .into_iter()
+                        .map(|c| match c {
+                            b::ToolResultContent::Text(s) => t::ToolResultContent::Text(s),
+                            b::ToolResultContent::Json(v) => {
+                                t::ToolResultContent::Json(v.to_string())
+                            }
+                        })
+                        .collect(),
+                    is_error: r.is_error,
+                }),
+            })
+            .collect(),
+    }
+}
+
+fn stop_reason_out(reason: b::StopReason) -> t::StopReason {
+    match reason {
+        b::StopReason::EndTurn => t::StopReason::EndTurn,
+        b::StopReason::ToolUse => t::StopReason::ToolUse,
+        b::StopReason::MaxTokens => t::StopReason::MaxTokens,
+        b::StopReason::StopSequence => t::StopReason::StopSequence,
+        b::StopReason::GuardrailIntervened => t::StopReason::GuardrailIntervened,
+        b::StopReason::ContentFiltered => t::StopReason::ContentFiltered,
+        b::StopReason::MalformedModelOutput => t::StopReason::MalformedModelOutput,
+        b::StopReason::MalformedToolUse => t::StopReason::MalformedToolUse,
+        b::StopReason::ModelContextWindowExceeded => t::StopReason::ModelContextWindowExceeded,
+        b::StopReason::Other(s) => t::StopReason::Other(s),
+    }
+}
+
+fn usage_out(u: b::Usage) -> t::Usage {
+    t::Usage {
+        input_tokens: u.input_tokens,
+        output_tokens: u.output_tokens,
+        total_tokens: u.total_tokens,
+    }
+}
+
+fn response_out(r: b::ChatResponse) -> t::ChatResponse {
+    t::ChatResponse {
+        message: message_out(r.message),
+        model: r.model,
+        stop_reason: stop_reason_out(r.stop_reason),
+        usage: r.usage.map(usage_out),
+    }
+}
+
+/// The guest's view of a failed chat call.
+fn failure_out(failure: ChatFailure) -> t::ChatError {
+    use crate::policy::ViolationKind as K;
+    match failure {
+        ChatFailure::Policy(v) => match v.kind {
+            K::ChatLimit => t::ChatError::ChatLimitReached(v.message),
+            K::TokenBudget => t::ChatError::TokenBudgetExhausted(v.message),
+            K::ModelNotAllowed => t::ChatError::ModelNotAllowed(v.message),
+            K::RequestTooLarge => t::ChatError::RequestTooLarge(v.message),
+            // Not produced by chat admission; kept total rather than panicking.
+            K::ToolNotAllowed => t::ChatError::Validation(v.message),
+        },
+        ChatFailure::Backend(e) => {
+            let message = e.message().to_string();
+            match e {
+                b::BackendError::RateLimited { .. } => t::ChatError::RateLimited(message),
+                b::BackendError::Validation { .. } => t::ChatError::Validation(message),
+                b::BackendError::Authentication { .. } => t::ChatError::Authentication(message),
+                b::BackendError::Network { .. } => t::ChatError::Network(message),
+                b::BackendError::Provider { .. } => t::ChatError::Provider(message),
+                b::BackendError::Unsupported { .. } => t::ChatError::Unsupported(message),
+            }
+        }
+    }
+}
+
+/// A stream event for the guest; `None` for events this WIT version does not carry.
+fn event_out(event: b::StreamEvent) -> Option<t::StreamEvent> {
+    Some(match event {
+        b::StreamEvent::MessageStart { .. } => t::StreamEvent::MessageStart,
+        b::StreamEvent::TextDelta { text, .. } => t::StreamEvent::TextDelta(text),
+        b::StreamEvent::ToolUseStart { id, name, .. } => {
+            t::StreamEvent::ToolUseStart(t::ToolUseStart { id, name })
+        }
+        b::StreamEvent::ToolUseInputDelta { fragment, .. } => {
+            t::StreamEvent::ToolUseInputDelta(fragment)
+        }
+        b::StreamEvent::ToolUseStop { call, .. } => t::StreamEvent::ToolUseStop(call_out(call)),
+        b::StreamEvent::ContentBlockStop { .. } => return None,
+        b::StreamEvent::MessageStop { stop_reason } => {
+            t::StreamEvent::MessageStop(stop_reason_out(stop_reason))
+        }
+        b::StreamEvent::Metadata { usage } => t::StreamEvent::Metadata(usage_out(usage)),
+    })
+}
+
+/// Converts the guest's final error into the host's types.
+pub(crate) fn agent_error_in(e: WitAgentError) -> crate::error::AgentError {
+    use crate::error::{AgentError, ChatErrorKind as K, GuestChatError};
+    use crate::tools::ToolError;
+    match e {
+        WitAgentError::Chat(c) => {
+            let (kind, message) = match c {
+                t::ChatError::RateLimited(m) => (K::RateLimited, m),
+                t::ChatError::Validation(m) => (K::Validation, m),
+                t::ChatError::Authentication(m) => (K::Authentication, m),
+                t::ChatError::Network(m) => (K::Network, m),
+                t::ChatError::Provider(m) => (K::Provider, m),
+                t::ChatError::Unsupported(m) => (K::Unsupported, m),
+                t::ChatError::ChatLimitReached(m) => (K::ChatLimitReached, m),
+                t::ChatError::TokenBudgetExhausted(m) => (K::TokenBudgetExhausted, m),
+                t::ChatError::ModelNotAllowed(m) => (K::ModelNotAllowed, m),
+                t::ChatError::RequestTooLarge(m) => (K::RequestTooLarge, m),
+            };
+            AgentError::Chat(GuestChatError { kind, message })
+        }
+        WitAgentError::Tool(te) => AgentError::Tool(match te {
+            t::ToolError::NotFound(m) => ToolError::NotFound(m),
+            t::ToolError::NotAllowed(m) => ToolError::NotAllowed(m),
+            t::ToolError::InvalidInput(m) => ToolError::InvalidInput(m),
+            t::ToolError::Failed(m) => ToolError::Failed(m),
+        }),
+        WitAgentError::TurnLimit(n) => AgentError::TurnLimit(n),
+        WitAgentError::Failed(m) => AgentError::Failed(m),
+    }
+}
+
+fn tool_error_out(e: crate::tools::ToolError) -> t::ToolError {
+    use crate::tools::ToolError as E;
+    match e {
+        E::NotFound(m) => t::ToolError::NotFound(m),
+        E::NotAllowed(m) => t::ToolError::NotAllowed(m),
+        E::InvalidInput(m) => t::ToolError::InvalidInput(m),
+        E::Failed(m) => t::ToolError::Failed(m),
+    }
+}
+
+// ---- the host implementation ----
+
+impl t::Host for RunState {}
+
+impl gamecode::plugin::chat::Host for RunState {
+    async fn chat(
+        &mut self,
+        request: t::ChatRequest,
+    ) -> wasmtime::Result<Result<t::ChatResponse, t::ChatError>> {
+        let span = tracing::info_span!(
+            "gamecode.chat",
+            plugin = %self.plugin,
+            model = request.model.as_deref().unwrap_or("(default)"),
+            messages = request.messages.len(),
+            tools = request.tools.len(),
+        );
+        let request = match request_in(request) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(RunState::chat(self, request)
+            .instrument(span)
+            .await
+            .map(response_out)
+            .map_err(failure_out))
+    }
+
+    async fn chat_stream(
+        &mut self,
+        request: t::ChatRequest,
+    ) -> wasmtime::Result<Result<Resource<ReplyStreamState>, t::ChatError>> {
+        let span = tracing::info_span!(
+            "gamecode.chat_stream",
+            plugin = %self.plugin,
+            model = request.model.as_deref().unwrap_or("(default)"),
+        );
+        let request = match request_in(request) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        match RunState::chat_stream(self, request).instrument(span).await {
+            Ok(stream) => Ok(Ok(self.table.push(stream)?)),
+            Err(f) => Ok(Err(failure_out(f))),
+        }
+    }
+
+    async fn default_model(&mut self) -> wasmtime::Result<String> {
+        Ok(RunState::default_model(self))
+    }
+
+    async fn models(&mut self) -> wasmtime::Result<Vec<String>> {
+        Ok(RunState::models(self))
+    }
+}
+
+impl gamecode::plugin::chat::HostReplyStream for RunState {
+    async fn next(
+        &mut self,
+        stream: Resource<ReplyStreamState>,
+    ) -> wasmtime::Result<Result<Option<t::StreamEvent>, t::ChatError>> {
+        loop {
+            let state = self.table.get_mut(&stream)?;
+            let item = next_stream_item(state).await;
+            let mut meta = state.meta.clone();
+            let result = self.stream_item(&mut meta, item);
+            self.table.get_mut(&stream)?.meta = meta;
+            match result {
+                Ok(Some(event)) => match event_out(event) {
+                    Some(event) => return Ok(Ok(Some(event))),
+                    None => continue,
+                },
+                Ok(None) => return Ok(Ok(None)),
+                Err(f) => return Ok(Err(failure_out(f))),
+            }
+        }
+    }
+
+    async fn drop(&mut self, stream: Resource<ReplyStreamState>) -> wasmtime::Result<()> {
+        // Dropping the backend stream cancels the upstream request.
+        let mut state = self.table.delete(stream)?;
+        self.stream_finished(&mut state.meta, Some("cancelled".into()));
+        Ok(())
+    }
+}
+
+impl gamecode::plugin::tools::Host for RunState {
+    async fn list_tools(&mut self) -> wasmtime::Result<Vec<t::ToolSpec>> {
+        Ok(self
+            .tool_specs()
+            .into_iter()
+            .map(|s| t::ToolSpec {
+                name: s.name,
+                description: s.description,
+                input_schema: s.input_schema.to_string(),
+            })
+            .collect())
+    }
+
+    async fn call_tool(
+        &mut self,
+        name: String,
+        input: String,
+    ) -> wasmtime::Result<Result<String, t::ToolError>> {
+        let span = tracing::info_span!("gamecode.tool", plugin = %self.plugin, tool = %name);
+        Ok(RunState::call_tool(self, &name, &input)
+            .instrument(span)
+            .await
+            .map_err(tool_error_out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(input: &str, schema: &str) -> t::ChatRequest {
+        t::ChatRequest {
+            messages: vec![
+                t::Message {
+                    role: t::Role::User,
+                    content: vec![t::ContentBlock::Text("hi".into())],
+                },
+                t::Message {
+                    role: t::Role::Assistant,
+                    content: vec![t::ContentBlock::ToolUse(t::ToolCall {
+                        id: "t1".into(),
+                        name: "calc".into(),
+                        input: input.into(),
+                    })],
+                },
+            ],
+            model: None,
+            tools: vec![t::ToolSpec {
+                name: "calc".into(),
+                description: "d".into(),
+                input_schema: schema.into(),
+            }],
+            tool_choice: Some(t::ToolChoice::Tool("calc".into())),
+            inference_config: None,
+        }
+    }
+
+    #[test]
+    fn guest_json_is_parsed_and_errors_are_validation() {
+        let r = request_in(request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
+        assert_eq!(r.tools.unwrap()[0].input_schema["type"], "object");
+        assert_eq!(r.tool_choice, Some(b::ToolChoice::Tool("calc".into())));
+        let e = request_in(request("{not json", "{}")).unwrap_err();
+        assert!(matches!(&e, t::ChatError::Validation(m) if m.contains("tool call `calc`")));
+        let e = request_in(request("{}", "nope")).unwrap_err();
+        assert!(matches!(&e, t::ChatError::Validation(m) if m.contains("input schema")));
+    }
+
+    #[test]
+    fn responses_serialize_tool_inputs_as_json_text() {
+        let r = response_out(b::ChatResponse {
+            message: b::Message {
+                role: b::MessageRole::Assistant,
+                content: vec![b::ContentBlock::ToolUse(b::ToolCall {
+                    id: "t".into(),
+                    name: "calc".into(),
+                    input: serde_json::json!({"expression": "6*7"}),
+                })],
+            },
+            model: "m".into(),
+            stop_reason: b::StopReason::ToolUse,
+            usage: Some(b::Usage {
+                input_tokens: 1,
+                output_tokens: 2,
+                total_tokens: 3,
+            }),
+            session_id: None,
+        });
+        match &r.message.content[0] {
+            t::ContentBlock::ToolUse(c) => assert_eq!(c.input, r#"{"expression":"6*7"}"#),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(r.stop_reason, t::StopReason::ToolUse));
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The main job: builds the example agent plugin (Rust, wasm32-wasip2) and runs it in the
+# gamecode host, offline, against the bundled Bedrock emulator (real AWS SDK, real SigV4,
+# real HTTP on 127.0.0.1). No AWS account needed.
+#
+#   bash scripts/run-example.sh "What is 6 * 7?"
+#   bash scripts/run-example.sh --aws "What is 6 * 7?"   # real Bedrock, default AWS chain
+#
+# Any other `gamecode run` options can follow the task (see `gamecode run --help`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+backend=(--emulator)
+if [ "${1:-}" = "--aws" ]; then
+    backend=()
+    shift
+fi
+task="${1:-What is 6 * 7?}"
+shift || true
+
+bash scripts/build-guests.sh rust >&2
+exec cargo run -q -p gamecode-host --bin gamecode -- run "${backend[@]}" \
+    guest-example/target/wasm32-wasip2/release/gamecode_guest_example.wasm "$task" "$@"

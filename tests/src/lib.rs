@@ -1,0 +1,166 @@
+//! Helpers for the end-to-end tests: the guests (built once per test binary), an emulator, a
+//! real `BedrockBackend` (real SDK, SigV4, HTTP) pointed at it, and a host.
+//!
+//! Everything talks to 127.0.0.1 only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use bedrock_emulator::{
+    DEFAULT_ACCESS_KEY_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY, Emulator,
+};
+use gamecode_backend::{BackoffStrategy, LLMBackend, RetryConfig};
+use gamecode_bedrock::BedrockBackend;
+use gamecode_host::{Plugin, PluginHost, Policy};
+
+pub use bedrock_emulator;
+pub use gamecode_host;
+
+/// The workspace root (`tests/..`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Builds the example plugin and the adversarial guests, once per test binary. Panics with
+/// the build's output (and the fix, if the wasm32-wasip2 target is missing) when it fails.
+pub fn build_guests() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(message) = BUILT.get_or_init(build_all) {
+        panic!("{message}");
+    }
+}
+
+fn build_all() -> Result<(), String> {
+    let root = workspace_root();
+    check_target()?;
+    for manifest in ["guest-example/Cargo.toml", "tests/guests/Cargo.toml"] {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--manifest-path", manifest])
+            .args(["--target", "wasm32-wasip2", "--release", "--quiet"])
+            // The guests' own workspaces keep their own target dirs; the test paths rely on it.
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .output()
+            .map_err(|e| format!("cannot run cargo to build {manifest}: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "building {manifest} for wasm32-wasip2 failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Fails clearly when the wasm32-wasip2 standard library is not installed.
+fn check_target() -> Result<(), String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|e| format!("cannot run {rustc}: {e}"))?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
+    let lib = Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2");
+    if lib.is_dir() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the wasm32-wasip2 target is not installed (no {}): run `rustup target add \
+             wasm32-wasip2`",
+            lib.display()
+        ))
+    }
+}
+
+/// The example agent plugin.
+pub fn guest_example() -> PathBuf {
+    build_guests();
+    workspace_root().join("guest-example/target/wasm32-wasip2/release/gamecode_guest_example.wasm")
+}
+
+/// One of the test guests, e.g. `guest_looper`.
+pub fn test_guest(name: &str) -> PathBuf {
+    build_guests();
+    workspace_root()
+        .join("tests/guests/target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"))
+}
+
+/// An emulator on 127.0.0.1 with an OS-chosen port.
+pub async fn emulator() -> Emulator {
+    Emulator::start().await.expect("the emulator starts")
+}
+
+/// The emulator's static credentials, as an SDK config (no AWS account, no environment).
+pub fn sdk_config() -> SdkConfig {
+    SdkConfig::builder()
+        .region(Region::new(DEFAULT_REGION))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            DEFAULT_ACCESS_KEY_ID,
+            DEFAULT_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "gamecode-e2e",
+        )))
+        .behavior_version(BehaviorVersion::latest())
+        .build()
+}
+
+/// A retry policy with small delays, so failure tests stay quick.
+pub fn fast_retry() -> RetryConfig {
+    RetryConfig {
+        max_retries: 2,
+        initial_delay: Duration::from_millis(10),
+        backoff_strategy: BackoffStrategy::Exponential { multiplier: 2 },
+        verbose: false,
+        max_delay: Duration::from_millis(100),
+        jitter: 0.5,
+    }
+}
+
+/// A real `BedrockBackend` pointed at the emulator.
+pub fn bedrock(emu: &Emulator) -> Arc<dyn LLMBackend> {
+    Arc::new(
+        BedrockBackend::new_with_config(&sdk_config())
+            .expect("the config has a region")
+            .with_endpoint_url(emu.url())
+            .with_retry_config(fast_retry()),
+    )
+}
+
+/// A host on the emulator with this default policy and no host tools.
+pub fn host(emu: &Emulator, policy: Policy) -> PluginHost {
+    PluginHost::builder()
+        .backend(bedrock(emu))
+        .policy(policy)
+        .build()
+        .expect("the host builds")
+}
+
+/// Loads a plugin file, panicking with the load error.
+pub fn load(host: &PluginHost, path: &Path) -> Plugin {
+    host.load_file(path)
+        .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+}
+
+/// Installs a test log subscriber once (RUST_LOG honoured; quiet by default).
+pub fn init_tracing() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(filter)
+            .try_init();
+    });
+}
