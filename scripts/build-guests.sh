@@ -44,10 +44,11 @@ outputs=()
 if wants rust; then
     if [ ${#test_flag[@]} -gt 0 ]; then
         echo "== rust: unit tests"
-        cargo test --manifest-path guest-example/Cargo.toml
+        cargo test --manifest-path guest-example/Cargo.toml --target-dir guest-example/target
     fi
     echo "== rust: cargo build --target wasm32-wasip2 --release"
-    cargo build --manifest-path guest-example/Cargo.toml --target wasm32-wasip2 --release
+    cargo build --manifest-path guest-example/Cargo.toml --target wasm32-wasip2 --release \
+        --target-dir guest-example/target
     outputs+=(guest-example/target/wasm32-wasip2/release/gamecode_guest_example.wasm)
 fi
 if wants python; then
@@ -60,7 +61,8 @@ if wants js; then
 fi
 if wants test-guests; then
     echo "== test guests: cargo build --target wasm32-wasip2 --release"
-    cargo build --manifest-path tests/guests/Cargo.toml --target wasm32-wasip2 --release
+    cargo build --manifest-path tests/guests/Cargo.toml --target wasm32-wasip2 --release \
+        --target-dir tests/guests/target
     outputs+=(tests/guests/target/wasm32-wasip2/release/*.wasm)
 fi
 

@@ -164,3 +164,60 @@ pub fn init_tracing() {
             .try_init();
     });
 }
+
+/// A language the example agent plugin is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestLanguage {
+    Rust,
+    Python,
+    JavaScript,
+}
+
+impl GuestLanguage {
+    pub const ALL: [GuestLanguage; 3] = [Self::Rust, Self::Python, Self::JavaScript];
+
+    fn build_target(self) -> &'static str {
+        match self {
+            Self::Rust => "rust",
+            Self::Python => "python",
+            Self::JavaScript => "js",
+        }
+    }
+
+    fn artifact(self) -> &'static str {
+        match self {
+            Self::Rust => "guest-example/target/wasm32-wasip2/release/gamecode_guest_example.wasm",
+            Self::Python => "guest-example/python/target/agent_py.wasm",
+            Self::JavaScript => "guest-example/js/target/agent_js.wasm",
+        }
+    }
+}
+
+/// The example agent plugin in `language`, built once per test binary with the same script
+/// the README and CI use (`scripts/build-guests.sh`; a no-op when it is up to date).
+pub fn example_in(language: GuestLanguage) -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        check_target()?;
+        let output = Command::new("bash")
+            .current_dir(workspace_root())
+            .args(["scripts/build-guests.sh", "rust", "python", "js"])
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .output()
+            .map_err(|e| format!("cannot run scripts/build-guests.sh: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "scripts/build-guests.sh failed (it needs Python 3.10+ and Node 20+):\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    if let Err(message) = built {
+        panic!("{message}");
+    }
+    workspace_root().join(language.artifact())
+}
