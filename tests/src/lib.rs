@@ -201,7 +201,8 @@ pub fn example_in(language: GuestLanguage) -> PathBuf {
         check_target()?;
         let output = Command::new("bash")
             .current_dir(workspace_root())
-            .args(["scripts/build-guests.sh", "rust", "python", "js"])
+            .arg("scripts/build-guests.sh")
+            .args(GuestLanguage::ALL.map(GuestLanguage::build_target))
             .env_remove("CARGO_TARGET_DIR")
             .env_remove("CARGO_BUILD_TARGET")
             .output()
@@ -220,4 +221,12 @@ pub fn example_in(language: GuestLanguage) -> PathBuf {
         panic!("{message}");
     }
     workspace_root().join(language.artifact())
+}
+
+/// A compiled-artifact cache shared by the tests of one binary, so that a large
+/// interpreter-based plugin (Python, JavaScript) is compiled once, not once per test.
+pub fn shared_cache() -> gamecode_host::ArtifactCache {
+    // Entries are keyed by the component's bytes and the engine's configuration, so reusing
+    // the directory across runs is safe.
+    gamecode_host::ArtifactCache::new(workspace_root().join("target/e2e-artifact-cache"))
 }

@@ -74,6 +74,7 @@ async fn run_scripted(
         .backend(bedrock(&emu))
         .tools(FsRoot::new(dir.path()).unwrap().tools())
         .observer(observer)
+        .cache(Some(shared_cache()))
         .build()
         .unwrap();
     let plugin = load(&host, &example_in(language));
@@ -183,7 +184,11 @@ async fn all_three_answer_the_emulators_own_tool_choice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspect_accepts_all_three() {
     let emu = emulator().await;
-    let host = host(&emu, gamecode_host::Policy::default());
+    let host = PluginHost::builder()
+        .backend(bedrock(&emu))
+        .cache(Some(shared_cache()))
+        .build()
+        .unwrap();
     for language in GuestLanguage::ALL {
         let inspection = host
             .inspect_file(example_in(language))

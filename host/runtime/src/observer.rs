@@ -46,6 +46,8 @@ pub enum RunEvent {
         /// The error, when the call failed.
         error: Option<String>,
     },
+    /// Text of a streamed reply, as the plugin pulls it (for live display).
+    TextDelta { text: String },
     /// The policy refused a request; the plugin got a typed error.
     PolicyViolation(PolicyViolation),
     /// One line the plugin wrote to stdout or stderr (without the newline).

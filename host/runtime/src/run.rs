@@ -222,9 +222,15 @@ impl RunState {
     ) -> Result<Option<StreamEvent>, ChatFailure> {
         match item {
             Some(Ok(event)) => {
-                if let StreamEvent::Metadata { usage } = &event {
-                    self.account(usage);
-                    meta.usage = Some(*usage);
+                match &event {
+                    StreamEvent::Metadata { usage } => {
+                        self.account(usage);
+                        meta.usage = Some(*usage);
+                    }
+                    StreamEvent::TextDelta { text, .. } => {
+                        self.emit(RunEvent::TextDelta { text: text.clone() })
+                    }
+                    _ => {}
                 }
                 Ok(Some(event))
             }

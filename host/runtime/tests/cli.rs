@@ -118,6 +118,30 @@ fn run_with_the_emulator_prints_the_answer_alone_on_stdout_and_caches_the_build(
 }
 
 #[test]
+fn stream_prints_text_as_it_arrives_without_repeating_the_answer() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = |flag: &str| {
+        gamecode(cache.path())
+            .args(["run", "--emulator", flag])
+            .arg(guest_example())
+            .arg("What is 6 * 7?")
+            .output()
+            .unwrap()
+    };
+    let streamed = run("--stream");
+    assert_eq!(streamed.status.code(), Some(0), "{}", show(&streamed));
+    let plain = run("--no-stream");
+    assert_eq!(plain.status.code(), Some(0), "{}", show(&plain));
+    let answer = text(&plain.stdout);
+    let live = text(&streamed.stdout);
+    // Every turn's text was shown (the model announces its tool call first), and the final
+    // answer ends the output exactly once.
+    assert!(live.lines().count() >= 2, "{}", show(&streamed));
+    assert!(live.ends_with(&answer), "{live:?} vs {answer:?}");
+    assert_eq!(live.matches(answer.trim()).count(), 1, "{live:?}");
+}
+
+#[test]
 fn run_with_a_host_tool_granted_by_allow_read() {
     let cache = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();

@@ -90,6 +90,13 @@ struct RunArgs {
     /// Wall-clock deadline for the run in seconds (overrides the policy's).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
+    /// Print the model's text on stdout as it streams in (default when stdout is a terminal).
+    /// Intermediate turns' text is shown too; the final answer is not repeated.
+    #[arg(long, conflicts_with = "no_stream")]
+    stream: bool,
+    /// Print only the final answer on stdout, once the run is done.
+    #[arg(long)]
+    no_stream: bool,
     /// Do not use the compiled-artifact cache.
     #[arg(long)]
     no_cache: bool,
@@ -191,7 +198,12 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
     };
 
     let tty = std::io::stderr().is_terminal();
-    let progress = Progress::new(tty);
+    let live_text = match (args.stream, args.no_stream) {
+        (true, _) => true,
+        (_, true) => false,
+        _ => std::io::stdout().is_terminal(),
+    };
+    let progress = Progress::new(tty, live_text);
 
     // The emulator must outlive the run: keep its handle here.
     let mut _emulator = None;
@@ -267,7 +279,7 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
                     s.duration.as_secs_f64()
                 ));
             }
-            println!("{answer}");
+            progress.answer(&answer);
             Ok(())
         }
         Err(e) => Err(run_failure(e, verbose)),

@@ -1,6 +1,7 @@
 //! What `gamecode run` shows on stderr while a plugin runs: a spinner while the model is
 //! thinking (only on a terminal), retry notices, tool calls, policy refusals and the plugin's
-//! own output lines prefixed with its name. stdout stays reserved for the answer.
+//! own output lines prefixed with its name. stdout is reserved for the answer, which is
+//! shown as it streams in when `--stream` is on (the default when stdout is a terminal).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -18,16 +19,22 @@ struct State {
     /// Whether a spinner line is on screen (and must be cleared before other output).
     shown: bool,
     frame: usize,
+    /// Text streamed to stdout during the current model turn.
+    turn_text: String,
+    /// Whether anything was streamed to stdout at all.
+    streamed_any: bool,
 }
 
 /// The progress display. Cheap to share; the spinner thread stops when the last handle drops.
 pub struct Progress {
     state: Arc<Mutex<State>>,
     tty: bool,
+    /// Whether streamed text goes to stdout as it arrives.
+    live_text: bool,
 }
 
 impl Progress {
-    pub fn new(tty: bool) -> Arc<Self> {
+    pub fn new(tty: bool, live_text: bool) -> Arc<Self> {
         let state = Arc::new(Mutex::new(State::default()));
         if tty {
             let weak = Arc::downgrade(&state);
@@ -36,7 +43,11 @@ impl Progress {
                 .name("gamecode-spinner".into())
                 .spawn(move || spin(weak));
         }
-        Arc::new(Self { state, tty })
+        Arc::new(Self {
+            state,
+            tty,
+            live_text,
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -62,6 +73,33 @@ impl Progress {
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
             state.shown = false;
         }
+    }
+
+    /// Prints the answer on stdout. When the last turn was streamed live and is the answer,
+    /// only the line is ended; otherwise the answer is printed whole.
+    pub fn answer(&self, answer: &str) {
+        let state = self.lock();
+        let mut out = std::io::stdout().lock();
+        if state.streamed_any {
+            let _ = writeln!(out);
+            if state.turn_text.trim() == answer.trim() {
+                return;
+            }
+        }
+        let _ = writeln!(out, "{answer}");
+    }
+
+    fn live(&self, text: &str) {
+        let mut state = self.lock();
+        if state.shown {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+            state.shown = false;
+        }
+        state.turn_text.push_str(text);
+        state.streamed_any = true;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "{text}");
+        let _ = out.flush();
     }
 
     /// Shows a retry notice from the backend's status callback.
@@ -126,8 +164,20 @@ fn spin(state: Weak<Mutex<State>>) {
 impl RunObserver for Progress {
     fn on_event(&self, plugin: &str, event: &RunEvent) {
         match event {
-            RunEvent::ChatStarted { model, .. } if self.tty => {
-                self.lock().waiting = Some((model.clone(), Instant::now()));
+            RunEvent::ChatStarted { model, .. } => {
+                let mut state = self.lock();
+                if self.tty {
+                    state.waiting = Some((model.clone(), Instant::now()));
+                }
+                // A new turn: separate it from the text the previous one streamed.
+                if !state.turn_text.is_empty() {
+                    state.turn_text.clear();
+                    let _ = writeln!(std::io::stdout());
+                }
+            }
+            RunEvent::TextDelta { text } if self.live_text => {
+                self.lock().waiting = None;
+                self.live(text);
             }
             RunEvent::ChatFinished { error, .. } => {
                 self.lock().waiting = None;

@@ -10,6 +10,7 @@
 //! | `model:<id>` | one tiny request naming model `<id>` | `ok` or `<case>: <message>` |
 //! | `tool:<name>` | `tools.call-tool(<name>, "{}")` | `ok: <output>` or `<case>: <message>` |
 //! | `stream` | `chat.chat-stream` of a tiny request, pulling every event | the concatenated text deltas, or `<case>: <message>` |
+//! | `stream-tokens` | streamed requests like `tokens`, each pulled to its end, until one fails | `<case> after <n> calls: <message>` (or `<case> mid-stream after <n> calls: …`) |
 //! | `models` | `chat.default-model()` and `chat.models()` | `<default>; <id>, <id>, …` |
 //!
 //! An unknown mode fails the run with `agent-error::failed`.
@@ -40,6 +41,7 @@ impl Guest for Chatty {
             "tokens" => call_until_error(&request(&long_prompt(), None, 1000)),
             "bytes" => once(&request(&"x".repeat(BIG_MESSAGE_BYTES), None, 16)),
             "stream" => stream(&request("Say hi.", None, 16)),
+            "stream-tokens" => stream_until_error(&request(&long_prompt(), None, 1000)),
             "models" => format!("{}; {}", chat::default_model(), chat::models().join(", ")),
             _ => {
                 if let Some(model) = task.strip_prefix("model:") {
@@ -115,6 +117,29 @@ fn stream(request: &ChatRequest) -> String {
             Err(e) => return describe_chat_error(&e),
         }
     }
+}
+
+fn stream_until_error(request: &ChatRequest) -> String {
+    for done in 0..MAX_CALLS {
+        let reply = match chat::chat_stream(request) {
+            Ok(reply) => reply,
+            Err(e) => {
+                let (case, message) = chat_error_parts(&e);
+                return format!("{case} after {done} calls: {message}");
+            }
+        };
+        loop {
+            match reply.next() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    let (case, message) = chat_error_parts(&e);
+                    return format!("{case} mid-stream after {done} calls: {message}");
+                }
+            }
+        }
+    }
+    format!("no error after {MAX_CALLS} calls")
 }
 
 fn chat_error_parts(e: &ChatError) -> (&'static str, &str) {
