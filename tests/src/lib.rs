@@ -131,9 +131,8 @@ pub fn fast_retry() -> RetryConfig {
 /// A real `BedrockBackend` pointed at the emulator.
 pub fn bedrock(emu: &Emulator) -> Arc<dyn LLMBackend> {
     Arc::new(
-        BedrockBackend::new_with_config(&sdk_config())
+        BedrockBackend::new_with_config(&emu.sdk_config())
             .expect("the config has a region")
-            .with_endpoint_url(emu.url())
             .with_retry_config(fast_retry()),
     )
 }

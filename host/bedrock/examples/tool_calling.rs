@@ -9,12 +9,7 @@
 //! cargo run -p gamecode-bedrock --example tool_calling -- --aws   # real Bedrock
 //! ```
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use bedrock_emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY, Emulator,
-};
+use bedrock_emulator::Emulator;
 use gamecode_backend::{
     ChatRequest, InferenceConfig, Message, MessageRole, StopReason, Tool, ToolResult,
 };
@@ -47,18 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         let emu = Emulator::start().await?;
         eprintln!("offline: Bedrock emulator at {}", emu.url());
-        let config = SdkConfig::builder()
-            .region(Region::new(DEFAULT_REGION))
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                DEFAULT_ACCESS_KEY_ID,
-                DEFAULT_SECRET_ACCESS_KEY,
-                None,
-                None,
-                "emulator",
-            )))
-            .behavior_version(BehaviorVersion::latest())
-            .build();
-        let backend = BedrockBackend::new_with_config(&config)?.with_endpoint_url(emu.url());
+        let backend = BedrockBackend::new_with_config(&emu.sdk_config())?;
         (backend, Some(emu))
     };
     let backend = backend.with_status_callback(|status| eprintln!("retry: {status:?}"));

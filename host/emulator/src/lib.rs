@@ -47,7 +47,7 @@ pub use config::{
 };
 pub use faults::Fault;
 pub use models::{SEED_MODELS, is_valid_model_id};
-pub use record::{Operation, RecordedRequest};
+pub use record::{Operation, RecordedRequest, SentFrame};
 pub use schema::generate_input;
 pub use script::Reply;
 pub use server::Emulator;

@@ -4,7 +4,7 @@
 //! signed, how many attempts a retry policy made), so every request is recorded — including
 //! rejected ones — in arrival order.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// Which Bedrock Runtime operation a request addressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,24 @@ impl RecordedRequest {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// One ConverseStream event frame as it was sent, recorded only while
+/// [`Emulator::record_sent_frames`](crate::Emulator::record_sent_frames) is on.
+///
+/// For latency measurements (the `gamecode-benches` streaming figure): `at`/`wall` are taken
+/// when the frame is handed to the connection, which writes it to the socket in the same poll.
+#[derive(Clone, Debug)]
+pub struct SentFrame {
+    /// The answer's `x-amzn-requestid`.
+    pub request_id: String,
+    /// The frame's position in its answer (0 = `messageStart`; exception frames count too).
+    pub index: usize,
+    /// When it was handed to the connection (monotonic clock).
+    pub at: Instant,
+    /// The same moment on the wall clock, for comparison with timestamps taken elsewhere
+    /// (e.g. inside a wasm guest, which sees only the wall clock).
+    pub wall: SystemTime,
 }
 
 /// Recorded requests, each tagged with a sequence number so that its status can be filled in

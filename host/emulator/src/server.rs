@@ -8,14 +8,14 @@
 use crate::config::EmulatorConfig;
 use crate::faults::{BEDROCK_ERROR_SUFFIX, Fault, FaultQueue, stream_exception_as_http};
 use crate::ids;
-use crate::record::{Operation, RecordedRequest, RequestLog};
+use crate::record::{Operation, RecordedRequest, RequestLog, SentFrame};
 use crate::responder::{self, Answer};
 use crate::route::{Route, route};
 use crate::script::{Reply, Script, last_user_text};
 use crate::sigv4;
 use crate::stream;
 use crate::validate::validate_converse;
-use crate::wire::{self, Body, Step};
+use crate::wire::{self, Body, OnData, Step};
 use bytes::Bytes;
 use futures::FutureExt;
 use http::{Request, Response};
@@ -67,6 +67,11 @@ struct State {
     script: Script,
     faults: FaultQueue,
     latency: Duration,
+    /// Gap before each ConverseStream event frame after the first.
+    stream_pacing: Duration,
+    /// Whether sent ConverseStream frames are recorded in `sent_frames`.
+    record_frames: bool,
+    sent_frames: Vec<SentFrame>,
     tool_use_counter: u64,
     request_counter: u64,
 }
@@ -138,6 +143,29 @@ impl Emulator {
         self.inner.addr
     }
 
+    /// An AWS SDK configuration that talks to this emulator: its region, its credentials and
+    /// its URL as the endpoint. Hand it to any AWS client (or `BedrockBackend::new_with_config`).
+    pub fn sdk_config(&self) -> aws_types::SdkConfig {
+        let config = &self.inner.shared.config;
+        let credentials = aws_credential_types::Credentials::new(
+            config.access_key_id.clone(),
+            config.secret_access_key.clone(),
+            None,
+            None,
+            "bedrock-emulator",
+        );
+        aws_types::SdkConfig::builder()
+            .region(aws_types::region::Region::new(config.region.clone()))
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            )
+            .endpoint_url(self.url())
+            .behavior_version(
+                aws_smithy_runtime_api::client::behavior_version::BehaviorVersion::latest(),
+            )
+            .build()
+    }
+
     /// The configuration it was started with.
     pub fn config(&self) -> &EmulatorConfig {
         &self.inner.shared.config
@@ -170,6 +198,26 @@ impl Emulator {
         self.inner.shared.lock().latency = latency;
     }
 
+    /// Pace ConverseStream answers: wait `gap` before each event frame after the first
+    /// (default zero: the frames go out back to back). Real Bedrock sends deltas tens of
+    /// milliseconds apart; a gap also makes each frame leave in a write of its own, which
+    /// per-frame latency measurements need.
+    pub fn set_stream_pacing(&self, gap: Duration) {
+        self.inner.shared.lock().stream_pacing = gap;
+    }
+
+    /// Start (`true`) or stop recording when each ConverseStream event frame is sent (off by
+    /// default); read them with [`Emulator::sent_frames`]. A measurement hook: it costs one
+    /// short lock per frame while on, one flag check per stream while off.
+    pub fn record_sent_frames(&self, on: bool) {
+        self.inner.shared.lock().record_frames = on;
+    }
+
+    /// The ConverseStream frames sent while recording was on, in send order.
+    pub fn sent_frames(&self) -> Vec<SentFrame> {
+        self.inner.shared.lock().sent_frames.clone()
+    }
+
     /// Every request that reached the server, in arrival order (including rejected ones).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.inner.shared.lock().log.snapshot()
@@ -180,10 +228,11 @@ impl Emulator {
         self.inner.shared.lock().log.len()
     }
 
-    /// Forget recorded requests, scripted replies, rules and pending faults.
+    /// Forget recorded requests and frames, scripted replies, rules and pending faults.
     pub fn clear(&self) {
         let mut s = self.inner.shared.lock();
         s.log.clear();
+        s.sent_frames.clear();
         s.script.clear();
         s.faults.clear();
     }
@@ -353,7 +402,7 @@ struct RequestView<'a> {
 }
 
 /// Route → authenticate → fault → validate → respond.
-async fn process(shared: &Shared, routed: Option<Route>, req: RequestView<'_>) -> Outcome {
+async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'_>) -> Outcome {
     let rid = shared.next_request_id();
     let error = |status: u16, error_type: &str, message: &str| {
         Outcome::Respond(wire::error_response(
@@ -460,10 +509,35 @@ async fn process(shared: &Shared, routed: Option<Route>, req: RequestView<'_>) -
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
 
     if streaming {
-        Outcome::Respond(stream_response(&answer, latency_ms, stream_fault, &rid))
+        let (pacing, record) = {
+            let state = shared.lock();
+            (state.stream_pacing, state.record_frames)
+        };
+        let on_data = record.then(|| frame_recorder(shared.clone(), rid.clone()));
+        Outcome::Respond(stream_response(
+            &answer,
+            latency_ms,
+            stream_fault,
+            &rid,
+            pacing,
+            on_data,
+        ))
     } else {
         Outcome::Respond(wire::converse_response(&answer, latency_ms, &rid))
     }
+}
+
+/// Records each frame of the answer `rid` as it is sent.
+fn frame_recorder(shared: Arc<Shared>, rid: String) -> OnData {
+    Box::new(move |index| {
+        let frame = SentFrame {
+            request_id: rid.clone(),
+            index,
+            at: Instant::now(),
+            wall: SystemTime::now(),
+        };
+        shared.lock().sent_frames.push(frame);
+    })
 }
 
 fn stream_response(
@@ -471,6 +545,8 @@ fn stream_response(
     latency_ms: u64,
     fault: Option<Fault>,
     rid: &str,
+    pacing: Duration,
+    on_data: Option<OnData>,
 ) -> Response<Body> {
     let frames = stream::answer_frames(answer, latency_ms);
     let mut steps: Vec<Step> = Vec::new();
@@ -499,7 +575,23 @@ fn stream_response(
         }
         _ => steps.extend(frames.into_iter().map(Step::Data)),
     }
-    wire::response(200, stream::CONTENT_TYPE, rid, wire::scripted(steps))
+    if !pacing.is_zero() {
+        let mut paced = Vec::with_capacity(steps.len() * 2);
+        let mut first = true;
+        for step in steps {
+            if matches!(step, Step::Data(_)) && !std::mem::take(&mut first) {
+                paced.push(Step::Sleep(pacing));
+            }
+            paced.push(step);
+        }
+        steps = paced;
+    }
+    wire::response(
+        200,
+        stream::CONTENT_TYPE,
+        rid,
+        wire::scripted_with(steps, on_data),
+    )
 }
 
 /// A fixed answer used by the truncation fault (which must not consume scripted replies).

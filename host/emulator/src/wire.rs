@@ -39,20 +39,40 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
+/// Called with each data step's index (0, 1, ...) just before it is handed to the connection.
+pub(crate) type OnData = Box<dyn FnMut(usize) + Send + Sync>;
+
 /// A body that plays `steps` in order.
 pub(crate) fn scripted(steps: Vec<Step>) -> Body {
+    scripted_with(steps, None)
+}
+
+/// Like [`scripted`], calling `on_data` as each data step is sent.
+pub(crate) fn scripted_with(steps: Vec<Step>, on_data: Option<OnData>) -> Body {
     let steps: VecDeque<Step> = steps.into();
-    let s = stream::unfold(steps, |mut steps| async move {
-        loop {
-            match steps.pop_front()? {
-                Step::Data(b) => return Some((Ok(Frame::data(b)), steps)),
-                Step::Sleep(d) => tokio::time::sleep(d).await,
-                Step::Fail => {
-                    return Some((Err(BodyError("response deliberately truncated")), steps));
+    let s = stream::unfold(
+        (steps, on_data, 0usize),
+        |(mut steps, mut on_data, mut sent)| async move {
+            loop {
+                match steps.pop_front()? {
+                    Step::Data(b) => {
+                        if let Some(hook) = on_data.as_mut() {
+                            hook(sent);
+                        }
+                        sent += 1;
+                        return Some((Ok(Frame::data(b)), (steps, on_data, sent)));
+                    }
+                    Step::Sleep(d) => tokio::time::sleep(d).await,
+                    Step::Fail => {
+                        return Some((
+                            Err(BodyError("response deliberately truncated")),
+                            (steps, on_data, sent),
+                        ));
+                    }
                 }
             }
-        }
-    });
+        },
+    );
     BodyExt::boxed(StreamBody::new(s))
 }
 

@@ -522,6 +522,40 @@ async fn converse_stream_frames() {
 }
 
 #[tokio::test]
+async fn stream_pacing_and_sent_frame_times() {
+    let emu = Emulator::start().await.unwrap();
+    // Off by default: nothing is recorded.
+    send(&emu, signed(&emu, STREAM_PATH, &user_body("unrecorded")))
+        .await
+        .unwrap();
+    assert!(emu.sent_frames().is_empty());
+
+    emu.record_sent_frames(true);
+    emu.set_stream_pacing(Duration::from_millis(5));
+    let started = Instant::now();
+    let a = send(&emu, signed(&emu, STREAM_PATH, &user_body("paced")))
+        .await
+        .unwrap();
+    let frames = emu.sent_frames();
+    let n = events(&a.body).len();
+    assert_eq!(frames.len(), n);
+    let rid = a.headers["x-amzn-requestid"].to_str().unwrap();
+    assert!(frames.iter().all(|f| f.request_id == rid));
+    assert_eq!(
+        frames.iter().map(|f| f.index).collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>()
+    );
+    assert!(frames[0].at >= started);
+    for pair in frames.windows(2) {
+        assert!(pair[1].at - pair[0].at >= Duration::from_millis(5));
+        assert!(pair[1].wall >= pair[0].wall);
+    }
+
+    emu.clear();
+    assert!(emu.sent_frames().is_empty());
+}
+
+#[tokio::test]
 async fn converse_stream_faults() {
     let emu = Emulator::start().await.unwrap();
     emu.push_reply(Reply::Text("scripted".into()));

@@ -217,9 +217,8 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
                 emu.url()
             ));
         }
-        let backend = BedrockBackend::new_with_config(&emulator_sdk_config())
-            .map_err(backend_failure)?
-            .with_endpoint_url(emu.url());
+        let backend =
+            BedrockBackend::new_with_config(&emu.sdk_config()).map_err(backend_failure)?;
         _emulator = Some(emu);
         backend
     } else {
@@ -284,22 +283,6 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         }
         Err(e) => Err(run_failure(e, verbose)),
     }
-}
-
-fn emulator_sdk_config() -> aws_config::SdkConfig {
-    use aws_credential_types::Credentials;
-    use aws_credential_types::provider::SharedCredentialsProvider;
-    aws_config::SdkConfig::builder()
-        .region(aws_config::Region::new(bedrock_emulator::DEFAULT_REGION))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            bedrock_emulator::DEFAULT_ACCESS_KEY_ID,
-            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "gamecode-emulator",
-        )))
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .build()
 }
 
 fn backend_failure(e: BackendError) -> Failure {
