@@ -1,0 +1,1231 @@
+//! The gamecode host benchmarks: six figures, each measured side by side with what it is
+//! compared against, in one run (see `BENCHMARKS.md`).
+//!
+//! ```text
+//! cargo bench -p gamecode-benches --bench host              # all figures (~3 min after build)
+//! cargo bench -p gamecode-benches --bench host -- scale     # figures whose name contains "scale"
+//! cargo test  -p gamecode-benches --benches                 # smoke: every figure once, tiny sizes
+//! cargo bench -p gamecode-benches -- --test                 # smoke, with the bench profile
+//! ```
+//!
+//! Figures: `instantiate`, `chat-call`, `agent-turn`, `scale`, `stream-latency`, `cli-startup`.
+//! Without `--bench` on the command line (i.e. under `cargo test`), or with `--test` or
+//! `--smoke`, every figure runs once at a tiny size, for breakage, not timing. The report is
+//! printed and written to `<target>/gamecode-bench/report.md`.
+//!
+//! Each comparison alternates its two sides round by round (A B, B A, ...) so that drift in
+//! machine load hits both alike; figures are medians (p50) and p99 of the samples.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bedrock_emulator::{Emulator, Reply};
+use gamecode_backend::LLMBackend;
+use gamecode_benches::backends::{CallRecord, InstantBackend, RUN_ID, TimedBackend, turn_marker};
+use gamecode_benches::raw::{self, RawRequest};
+use gamecode_benches::stats::{Summary, cpu_time, fmt_ns, mib, ns, reset_peak_rss, rss, summarize};
+use gamecode_benches::{fixture, setup};
+use gamecode_host::Plugin;
+use serde_json::json;
+
+struct Opts {
+    smoke: bool,
+    filters: Vec<String>,
+}
+
+impl Opts {
+    fn parse() -> Self {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let bench = args.iter().any(|a| a == "--bench");
+        let smoke = !bench || args.iter().any(|a| a == "--test" || a == "--smoke");
+        let filters = args.into_iter().filter(|a| !a.starts_with('-')).collect();
+        Self { smoke, filters }
+    }
+
+    fn wants(&self, figure: &str) -> bool {
+        self.filters.is_empty() || self.filters.iter().any(|f| figure.contains(f.as_str()))
+    }
+
+    /// `full` when benchmarking, `smoke` in smoke mode.
+    fn size(&self, full: usize, smoke: usize) -> usize {
+        if self.smoke { smoke } else { full }
+    }
+}
+
+/// One line of the closing table.
+struct Row {
+    figure: &'static str,
+    what: String,
+    target: String,
+    measured: String,
+    comparison: String,
+    verdict: &'static str,
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn p50_p99(s: &Summary) -> String {
+    format!("{} / {}", fmt_ns(s.p50), fmt_ns(s.p99))
+}
+
+fn main() {
+    let opts = Opts::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    println!(
+        "gamecode host benchmarks ({} mode, {} cores)",
+        if opts.smoke { "smoke" } else { "bench" },
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    // Guests are built (cargo, wasm32-wasip2) before anything is timed.
+    let example = setup::guest_example();
+    let bench = setup::guest_bench();
+
+    let mut rows = Vec::new();
+    runtime.block_on(async {
+        if opts.wants("instantiate") {
+            rows.extend(instantiate(&opts, &example).await);
+        }
+        if opts.wants("chat-call") {
+            rows.extend(chat_call(&opts, &bench).await);
+        }
+        if opts.wants("agent-turn") {
+            rows.extend(agent_turn(&opts, &example, &bench).await);
+        }
+        if opts.wants("scale") {
+            rows.extend(scale(&opts, &example).await);
+        }
+        if opts.wants("stream-latency") {
+            rows.extend(stream_latency(&opts, &bench).await);
+        }
+        if opts.wants("cli-startup") {
+            rows.extend(cli_startup(&opts, &example).await);
+        }
+    });
+    report(&opts, &rows);
+}
+
+fn report(opts: &Opts, rows: &[Row]) {
+    let mut out = String::new();
+    out.push_str("| # | figure | target | measured (p50 / p99) | side by side | verdict |\n");
+    out.push_str("|---|---|---|---|---|---|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            r.figure, r.what, r.target, r.measured, r.comparison, r.verdict
+        ));
+    }
+    println!("\n{out}");
+    if opts.smoke {
+        println!("smoke run: sizes are tiny, the figures above mean nothing.");
+        // A closing line the CI log reader understands.
+        println!("{} passed, 0 failed", rows.len());
+    }
+    let dir = setup::target_dir().join("gamecode-bench");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let file = dir.join(if opts.smoke { "smoke.md" } else { "report.md" });
+        if std::fs::write(&file, &out).is_ok() {
+            println!("written to {}", file.display());
+        }
+    }
+}
+
+/// Runs `f` and returns how long it took (ns) with its output.
+async fn timed<T>(f: impl std::future::Future<Output = T>) -> (f64, T) {
+    let t = Instant::now();
+    let out = f.await;
+    (ns(t.elapsed()), out)
+}
+
+async fn run_ok(plugin: &Plugin, task: &str) -> String {
+    match plugin.run(task).await {
+        Ok(outcome) => outcome.answer,
+        Err(e) => panic!("{} run {task:?} failed: {e}", plugin.name()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Instantiation from the cached InstancePre, store included, pooling on vs off.
+
+async fn instantiate(o: &Opts, example: &Path) -> Vec<Row> {
+    println!("\n== 1. instantiate: guest-example from its InstancePre, store included ==");
+    let backend: Arc<dyn LLMBackend> = Arc::new(InstantBackend::default());
+    let plugins = [
+        (
+            "on-demand",
+            setup::load(&setup::host(backend.clone(), None), example),
+        ),
+        (
+            "pooling",
+            setup::load(&setup::host(backend, Some(16)), example),
+        ),
+    ];
+    let (rounds, per, warm) = (o.size(20, 1), o.size(250, 3), o.size(200, 1));
+    for (_, p) in &plugins {
+        for _ in 0..warm {
+            p.measure_instantiation().await.expect("instantiates");
+        }
+    }
+    let mut inst: [Vec<f64>; 2] = Default::default();
+    let mut cycle: [Vec<f64>; 2] = Default::default();
+    for round in 0..rounds {
+        for k in 0..2 {
+            let i = if round % 2 == 0 { k } else { 1 - k };
+            for _ in 0..per {
+                let t = Instant::now();
+                let d = plugins[i]
+                    .1
+                    .measure_instantiation()
+                    .await
+                    .expect("instantiates");
+                cycle[i].push(ns(t.elapsed()));
+                inst[i].push(ns(d));
+            }
+        }
+    }
+    let s: Vec<Summary> = inst.iter().map(|v| summarize(v)).collect();
+    let c: Vec<Summary> = cycle.iter().map(|v| summarize(v)).collect();
+    for i in 0..2 {
+        println!("{:>10} instantiate:        {}", plugins[i].0, s[i].times());
+        println!("{:>10} + drop (cycle):     {}", plugins[i].0, c[i].times());
+    }
+    let ratio = s[1].p50 / s[0].p50;
+    println!("pooling / on-demand (p50): {ratio:.2}");
+    let target = 8_000.0;
+    vec![
+        Row {
+            figure: "1",
+            what: "instantiate guest-example, pooling (store + instance)".into(),
+            target: "≤ 8 µs p50".into(),
+            measured: p50_p99(&s[1]),
+            comparison: format!(
+                "on-demand {} / {}; pooling/on-demand {ratio:.2}×; with drop {} vs {}",
+                fmt_ns(s[0].p50),
+                fmt_ns(s[0].p99),
+                fmt_ns(c[1].p50),
+                fmt_ns(c[0].p50)
+            ),
+            verdict: verdict(s[1].p50 <= target),
+        },
+        Row {
+            figure: "1",
+            what: "instantiate guest-example, on-demand allocator (host default)".into(),
+            target: "≤ 8 µs p50".into(),
+            measured: p50_p99(&s[0]),
+            comparison: "see above".into(),
+            verdict: verdict(s[0].p50 <= target),
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Guest→host chat call with a realistic request, instant backend, vs a direct call.
+
+async fn chat_call(o: &Opts, bench: &Path) -> Vec<Row> {
+    println!(
+        "\n== 2. chat-call: guest→host boundary, 20 messages / 5 tools / ~8 KB, instant backend =="
+    );
+    let instant = Arc::new(InstantBackend::default());
+    let backend: Arc<dyn LLMBackend> = instant.clone();
+    let plugin = setup::load(&setup::host(backend.clone(), None), bench);
+    let request = fixture::chat_request();
+    println!(
+        "request: {} messages, {} tools, {} bytes as JSON",
+        request.messages.len(),
+        request.tools.as_ref().map_or(0, Vec::len),
+        serde_json::to_vec(&request).map_or(0, |v| v.len())
+    );
+
+    // The host must hand the backend exactly the fixture (plus its session id).
+    instant.record(true);
+    run_ok(&plugin, "chat:1").await;
+    instant.record(false);
+    let mut seen = instant.last_request().expect("the backend saw the request");
+    assert!(seen.session_id.take().is_some());
+    assert_eq!(
+        seen, request,
+        "the plugin's request differs from the fixture"
+    );
+
+    let (n, streams, rounds, warm) = (o.size(200, 2), o.size(50, 1), o.size(30, 1), o.size(3, 0));
+    let mut plugin_per_call = Vec::new();
+    let mut direct_per_call = Vec::new();
+    let mut added = Vec::new();
+    let mut s_plugin = Vec::new();
+    let mut s_direct = Vec::new();
+    let mut s_added = Vec::new();
+    let chat_n = format!("chat:{n}");
+    let stream_n = format!("stream:{streams}");
+    for round in 0..rounds + warm {
+        let mut t = [0.0; 6];
+        for k in 0..6 {
+            let step = (k + round) % 6;
+            t[step] = match step {
+                0 => timed(run_ok(&plugin, "chat:0")).await.0,
+                1 => timed(run_ok(&plugin, &chat_n)).await.0,
+                2 => {
+                    timed(async {
+                        for _ in 0..n {
+                            backend.chat(request.clone()).await.expect("instant chat");
+                        }
+                    })
+                    .await
+                    .0
+                }
+                3 => timed(run_ok(&plugin, "stream:0")).await.0,
+                4 => timed(run_ok(&plugin, &stream_n)).await.0,
+                _ => {
+                    timed(async {
+                        for _ in 0..streams {
+                            let mut s = backend
+                                .chat_stream(request.clone())
+                                .await
+                                .expect("instant stream");
+                            while futures::StreamExt::next(&mut s).await.is_some() {}
+                        }
+                    })
+                    .await
+                    .0
+                }
+            };
+        }
+        if round < warm {
+            continue;
+        }
+        let p = (t[1] - t[0]) / n as f64;
+        let d = t[2] / n as f64;
+        plugin_per_call.push(p);
+        direct_per_call.push(d);
+        added.push(p - d);
+        let ps = (t[4] - t[3]) / streams as f64;
+        let ds = t[5] / streams as f64;
+        s_plugin.push(ps);
+        s_direct.push(ds);
+        s_added.push(ps - ds);
+    }
+    let (p, d, a) = (
+        summarize(&plugin_per_call),
+        summarize(&direct_per_call),
+        summarize(&added),
+    );
+    let (sp, sd, sa) = (
+        summarize(&s_plugin),
+        summarize(&s_direct),
+        summarize(&s_added),
+    );
+    println!("per chat call, through the plugin: {}", p.times());
+    println!("per chat call, direct from Rust:   {}", d.times());
+    println!("added per chat call:               {}", a.times());
+    // Where the added time goes: host-side steps of a chat call that a direct caller skips,
+    // timed alone on the same request (1000 iterations each, p50 of 20 batches).
+    let step = |f: &dyn Fn()| {
+        let mut v = Vec::new();
+        for _ in 0..o.size(20, 1) {
+            let t = Instant::now();
+            for _ in 0..1000 {
+                f();
+            }
+            v.push(ns(t.elapsed()) / 1000.0);
+        }
+        summarize(&v).p50
+    };
+    let to_json = step(&|| {
+        let _ = std::hint::black_box(serde_json::to_vec(std::hint::black_box(&request)));
+    });
+    let schemas: Vec<String> = request
+        .tools
+        .iter()
+        .flatten()
+        .map(|t| t.input_schema.to_string())
+        .chain(request.messages.iter().flat_map(|m| {
+            m.content.iter().filter_map(|b| match b {
+                gamecode_backend::ContentBlock::ToolUse(c) => Some(c.input.to_string()),
+                _ => None,
+            })
+        }))
+        .collect();
+    let parse = step(&|| {
+        for s in &schemas {
+            std::hint::black_box(serde_json::from_str::<serde_json::Value>(s).ok());
+        }
+    });
+    let clone = step(&|| {
+        std::hint::black_box(std::hint::black_box(&request).clone());
+    });
+    println!(
+        "host-side steps alone: policy size check serde_json::to_vec {}, parsing the {} JSON \
+         texts (schemas, tool inputs) {}, one ChatRequest clone {}",
+        fmt_ns(to_json),
+        schemas.len(),
+        fmt_ns(parse),
+        fmt_ns(clone)
+    );
+    let events = fixture::canned_stream().len();
+    println!("per stream ({events} events), plugin: {}", sp.times());
+    println!("per stream, direct:                {}", sd.times());
+    println!("added per stream:                  {}", sa.times());
+    vec![
+        Row {
+            figure: "2",
+            what: format!(
+                "chat call added by the plugin boundary (per call; {n} calls/run, {rounds} rounds)"
+            ),
+            target: "≤ 3 µs".into(),
+            measured: p50_p99(&a),
+            comparison: format!(
+                "plugin {} vs direct {} per call (p50), {:.1}×",
+                fmt_ns(p.p50),
+                fmt_ns(d.p50),
+                p.p50 / d.p50
+            ),
+            verdict: verdict(a.p50 <= 3_000.0),
+        },
+        Row {
+            figure: "2",
+            what: format!("streamed call added by the boundary (per stream of {events} events)"),
+            target: "(none; context)".into(),
+            measured: p50_p99(&sa),
+            comparison: format!(
+                "plugin {} vs direct {} per stream; {} per event added",
+                fmt_ns(sp.p50),
+                fmt_ns(sd.p50),
+                fmt_ns(sa.p50 / events as f64)
+            ),
+            verdict: "—",
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. One agent turn through plugin → host → BedrockBackend → SDK → emulator, vs raw SDK.
+
+const ONE_TURN_TASK: &str = "Say hello in one sentence (bench-one-turn).";
+
+fn agent_turn_rules(emu: &Emulator) {
+    let answer = "The replay fails because the checkpoint LSN is read before the last segment \
+                  is flushed, so records written after the checkpoint are skipped. Flush the \
+                  segment before reading the LSN, and add a regression test that crashes \
+                  between the two.";
+    emu.add_rule(fixture::MARKER, Reply::Text(answer.into()));
+    emu.add_rule(
+        "bench-one-turn",
+        Reply::Text("Hello from the emulator.".into()),
+    );
+}
+
+/// The last request's model id and body, as the emulator recorded them.
+fn last_body(emu: &Emulator) -> (String, serde_json::Value) {
+    let r = emu.requests().pop().expect("a request was recorded");
+    assert_eq!(r.status, 200, "the emulator refused a request: {}", r.body);
+    (r.model_id, r.body)
+}
+
+async fn agent_turn(o: &Opts, example: &Path, bench: &Path) -> Vec<Row> {
+    println!("\n== 3. agent-turn: plugin → host → BedrockBackend → SDK → emulator vs raw SDK ==");
+    let emu = Emulator::start().await.expect("the emulator starts");
+    agent_turn_rules(&emu);
+    let url = emu.url();
+    let backend: Arc<dyn LLMBackend> = Arc::new(setup::bedrock(&url));
+    let host = setup::host(backend, None);
+    let bench_p = setup::load(&host, bench);
+    let example_p = setup::load(&host, example);
+    let client = raw::client(&gamecode_e2e::sdk_config(), &url);
+
+    // The raw side sends exactly the bodies the plugin paths sent.
+    run_ok(&bench_p, "chat:1").await;
+    let (model, chat_body) = last_body(&emu);
+    let raw_chat = RawRequest::from_body(&model, &chat_body).expect("convertible");
+    raw::converse(&client, &raw_chat)
+        .await
+        .expect("raw converse");
+    assert_eq!(
+        last_body(&emu).1,
+        chat_body,
+        "raw converse sent another body"
+    );
+    let answer = run_ok(&example_p, ONE_TURN_TASK).await;
+    assert_eq!(answer, "Hello from the emulator.");
+    let (model, stream_body) = last_body(&emu);
+    let raw_stream = RawRequest::from_body(&model, &stream_body).expect("convertible");
+    raw::converse_stream(&client, &raw_stream)
+        .await
+        .expect("raw converse_stream");
+    assert_eq!(
+        last_body(&emu).1,
+        stream_body,
+        "raw converse_stream sent another body"
+    );
+
+    // For the breakdown: the same guest-example turn against the instant backend (no
+    // network: plugin + guest only), and BedrockBackend called directly with the request the
+    // host handed it (no plugin: backend + SDK + emulator).
+    let instant = Arc::new(InstantBackend::default());
+    let instant_example = setup::load(&setup::host(instant.clone(), None), example);
+    instant.record(true);
+    run_ok(&instant_example, ONE_TURN_TASK).await;
+    instant.record(false);
+    let backend_request = instant.last_request().expect("a request was made");
+    let direct_bedrock = setup::bedrock(&url);
+
+    let (rounds, warm, k) = (o.size(300, 2), o.size(30, 0), 10usize);
+    let chat_k = format!("chat:{k}");
+    let mut v: [Vec<f64>; 8] = Default::default();
+    for round in 0..rounds + warm {
+        if round % 50 == 0 {
+            // Keep the request log small.
+            emu.clear();
+            agent_turn_rules(&emu);
+        }
+        let mut t = [0.0; 8];
+        for j in 0..8 {
+            let step = (j + round) % 8;
+            t[step] = match step {
+                0 => timed(run_ok(&bench_p, "chat:1")).await.0,
+                1 => {
+                    let (d, r) = timed(raw::converse(&client, &raw_chat)).await;
+                    r.expect("raw converse");
+                    d
+                }
+                2 => timed(run_ok(&example_p, ONE_TURN_TASK)).await.0,
+                3 => {
+                    let (d, r) = timed(raw::converse_stream(&client, &raw_stream)).await;
+                    r.expect("raw converse_stream");
+                    d
+                }
+                4 => timed(run_ok(&bench_p, &chat_k)).await.0,
+                5 => timed(run_ok(&bench_p, "chat:0")).await.0,
+                6 => timed(run_ok(&instant_example, ONE_TURN_TASK)).await.0,
+                _ => {
+                    timed(async {
+                        let mut s = direct_bedrock
+                            .chat_stream(backend_request.clone())
+                            .await
+                            .expect("BedrockBackend stream");
+                        while let Some(e) = futures::StreamExt::next(&mut s).await {
+                            e.expect("stream event");
+                        }
+                    })
+                    .await
+                    .0
+                }
+            };
+        }
+        if round >= warm {
+            for (i, x) in t.iter().enumerate() {
+                v[i].push(*x);
+            }
+        }
+    }
+    let s: Vec<Summary> = v.iter().map(|x| summarize(x)).collect();
+    let per_turn: Vec<f64> = v[4]
+        .iter()
+        .zip(&v[5])
+        .map(|(a, b)| (a - b) / k as f64)
+        .collect();
+    let pt = summarize(&per_turn);
+    let paired =
+        |a: &[f64], b: &[f64]| summarize(&a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>());
+    let r_chat = paired(&v[0], &v[1]);
+    let r_stream = paired(&v[2], &v[3]);
+    let r_turn = paired(&per_turn, &v[1]);
+    println!(
+        "plugin run, 1 chat turn (guest_bench chat:1): {}",
+        s[0].times()
+    );
+    println!(
+        "raw SDK converse, same body:                  {}",
+        s[1].times()
+    );
+    println!(
+        "plugin run, 1 streamed turn (guest-example):  {}",
+        s[2].times()
+    );
+    println!(
+        "raw SDK converse_stream, same body, drained:  {}",
+        s[3].times()
+    );
+    println!(
+        "per chat turn inside a run ((chat:{k} − chat:0)/{k}): {}",
+        pt.times()
+    );
+    println!(
+        "guest_bench chat:0 run (instantiate + guest parses the fixture): {}",
+        s[5].times()
+    );
+    println!("breakdown of the streamed turn:");
+    println!(
+        "  guest-example run, instant backend (plugin+guest only): {}",
+        s[6].times()
+    );
+    println!(
+        "  BedrockBackend.chat_stream drained, no plugin:          {}",
+        s[7].times()
+    );
+    println!(
+        "ratios (p50 of paired ratios): chat run {:.3}, streamed run {:.3}, per turn {:.3}",
+        r_chat.p50, r_stream.p50, r_turn.p50
+    );
+    let row = |what: String, a: &Summary, b: &Summary, r: &Summary, raw: &str| Row {
+        figure: "3",
+        what,
+        target: "ratio ≤ 1.05".into(),
+        measured: p50_p99(a),
+        comparison: format!(
+            "{raw} {} / {}; ratio p50 {:.3} (paired ratios p50 {:.3}, p99 {:.3})",
+            fmt_ns(b.p50),
+            fmt_ns(b.p99),
+            a.p50 / b.p50,
+            r.p50,
+            r.p99
+        ),
+        verdict: verdict(a.p50 / b.p50 <= 1.05),
+    };
+    vec![
+        row(
+            "one chat turn: whole plugin run (instantiate + 1 chat), 8 KB request".into(),
+            &s[0],
+            &s[1],
+            &r_chat,
+            "raw converse",
+        ),
+        row(
+            format!("one chat turn inside a run ((chat:{k} − chat:0)/{k})"),
+            &pt,
+            &s[1],
+            &r_turn,
+            "raw converse",
+        ),
+        row(
+            "one streamed agent turn: whole guest-example run".into(),
+            &s[2],
+            &s[3],
+            &r_stream,
+            "raw converse_stream (drained)",
+        ),
+        Row {
+            figure: "3",
+            what: "  breakdown of the streamed turn".into(),
+            target: "(context)".into(),
+            measured: format!(
+                "plugin+guest alone {} ; BedrockBackend alone {}",
+                fmt_ns(s[6].p50),
+                fmt_ns(s[7].p50)
+            ),
+            comparison: format!(
+                "BedrockBackend/raw SDK {:.3}; (plugin+guest alone + BedrockBackend)/raw {:.3}",
+                s[7].p50 / s[3].p50,
+                (s[6].p50 + s[7].p50) / s[3].p50
+            ),
+            verdict: "—",
+        },
+    ]
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Scale: 1,000 concurrent 3-turn tool loops of guest-example, 20 ms model latency.
+
+const SCALE_TASK: &str = "What is 6 * 7, and how many words are in the pangram? (bench-scale)";
+const MODEL_LATENCY: Duration = Duration::from_millis(20);
+
+fn scale_rules(emu: &Emulator) {
+    // Turn 1 (the task): a calculator call. Turn 2 (tool results + the turn marker the timed
+    // backend adds): a text_stats call. Turn 3: the default responder answers from the results.
+    emu.add_rule(
+        "bench-scale",
+        Reply::ToolUse {
+            name: "calculator".into(),
+            input: json!({"expression": "6 * 7"}),
+        },
+    );
+    emu.add_rule(
+        turn_marker(2),
+        Reply::ToolUse {
+            name: "text_stats".into(),
+            input: json!({"text": "the quick brown fox jumps over the lazy dog"}),
+        },
+    );
+}
+
+/// What one concurrent run measured.
+struct RunTimes {
+    ok: bool,
+    start: Instant,
+    end: Instant,
+    calls: Vec<CallRecord>,
+}
+
+struct PhaseResult {
+    wall: Duration,
+    failed: usize,
+    /// Whole runs (ns).
+    runs: Vec<f64>,
+    /// Per turn: time in the backend call, from the host's call to the stream's end (ns).
+    backend: Vec<f64>,
+    /// Per turn: time outside the backend call (host + guest + scheduling), see below (ns).
+    outside: Vec<f64>,
+    /// Run start to the first backend call: slot wait, instantiation, guest setup (ns).
+    startup: Vec<f64>,
+    peak_rss: u64,
+    base_rss: u64,
+    /// CPU time the whole process used during the phase (emulator included).
+    cpu: Duration,
+}
+
+/// Splits each run into backend time and the rest. For turn k, "outside" is the time from
+/// the end of turn k's answer stream to the next backend call (or, for the last turn, to the
+/// end of the run): the host returning the last event, the guest's own work (tool calls,
+/// building the next request) and the host's way back in.
+fn phase_times(
+    runs: Vec<RunTimes>,
+    wall: Duration,
+    cpu: Duration,
+    base_rss: u64,
+    peak_rss: u64,
+) -> PhaseResult {
+    let mut r = PhaseResult {
+        cpu,
+        wall,
+        failed: 0,
+        runs: Vec::new(),
+        backend: Vec::new(),
+        outside: Vec::new(),
+        startup: Vec::new(),
+        peak_rss,
+        base_rss,
+    };
+    for mut run in runs {
+        if !run.ok {
+            r.failed += 1;
+            continue;
+        }
+        r.runs.push(ns(run.end - run.start));
+        run.calls.sort_by_key(|c| c.started);
+        let Some(first) = run.calls.first() else {
+            continue;
+        };
+        r.startup.push(ns(first.started - run.start));
+        for (i, c) in run.calls.iter().enumerate() {
+            let ended = c.ended.unwrap_or(run.end);
+            r.backend.push(ns(ended - c.started));
+            let next = run.calls.get(i + 1).map_or(run.end, |n| n.started);
+            r.outside.push(ns(next.saturating_duration_since(ended)));
+        }
+    }
+    r
+}
+
+async fn plugin_phase(plugin: &Plugin, timed_backend: &TimedBackend, runs: usize) -> PhaseResult {
+    let _ = timed_backend.take_calls();
+    let (base, _) = rss();
+    reset_peak_rss();
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for id in 0..runs {
+        let plugin = plugin.clone();
+        tasks.spawn(RUN_ID.scope(id, async move {
+            let start = Instant::now();
+            let report = plugin.run_report(SCALE_TASK).await;
+            let end = Instant::now();
+            if let Err(e) = &report.result {
+                eprintln!("run {id} failed: {e}");
+            }
+            (
+                id,
+                report.result.is_ok() && report.stats.chat_calls == 3,
+                start,
+                end,
+            )
+        }));
+    }
+    let mut done = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        done.push(r.expect("the run task does not panic"));
+    }
+    let wall = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu0);
+    let (_, peak) = rss();
+    let mut calls: Vec<Vec<CallRecord>> = vec![Vec::new(); runs];
+    for c in timed_backend.take_calls() {
+        if let Some(slot) = calls.get_mut(c.run) {
+            slot.push(c);
+        }
+    }
+    let runs = done
+        .into_iter()
+        .map(|(id, ok, start, end)| RunTimes {
+            ok,
+            start,
+            end,
+            calls: std::mem::take(&mut calls[id]),
+        })
+        .collect();
+    phase_times(runs, wall, cpu, base, peak)
+}
+
+async fn raw_phase(
+    client: &aws_sdk_bedrockruntime::Client,
+    turns: &[RawRequest],
+    runs: usize,
+) -> PhaseResult {
+    let (base, _) = rss();
+    reset_peak_rss();
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..runs {
+        let client = client.clone();
+        let turns = turns.to_vec();
+        tasks.spawn(async move {
+            let start = Instant::now();
+            let mut calls = Vec::new();
+            let mut ok = true;
+            for (i, t) in turns.iter().enumerate() {
+                let s = Instant::now();
+                ok &= raw::converse_stream(&client, t).await.is_ok();
+                let e = Instant::now();
+                calls.push(CallRecord {
+                    run: 0,
+                    turn: i + 1,
+                    streaming: true,
+                    started: s,
+                    returned: Some(e),
+                    ended: Some(e),
+                    deltas: Vec::new(),
+                });
+            }
+            RunTimes {
+                ok,
+                start,
+                end: Instant::now(),
+                calls,
+            }
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        done.push(r.expect("the raw task does not panic"));
+    }
+    let wall = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu0);
+    let (_, peak) = rss();
+    phase_times(done, wall, cpu, base, peak)
+}
+
+async fn scale(o: &Opts, example: &Path) -> Vec<Row> {
+    let runs = o.size(1000, 10);
+    println!(
+        "\n== 4. scale: {runs} concurrent guest-example runs, 3 turns each, {MODEL_LATENCY:?} model latency =="
+    );
+    let emu = Emulator::start().await.expect("the emulator starts");
+    scale_rules(&emu);
+    let url = emu.url();
+    let bedrock: Arc<dyn LLMBackend> = Arc::new(setup::bedrock(&url));
+    let timed_backend = Arc::new(TimedBackend::new(bedrock).mark_turns(true));
+    let client = raw::client(&gamecode_e2e::sdk_config(), &url);
+
+    let mut rows = Vec::new();
+    let mut raw_turns: Vec<RawRequest> = Vec::new();
+    let mut results: Vec<(&str, PhaseResult)> = Vec::new();
+    for (label, pooling) in [("on-demand", None), ("pooling", Some(runs as u32))] {
+        let host = match setup::try_host(timed_backend.clone(), pooling) {
+            Ok(h) => h,
+            Err(e) => {
+                println!("{label}: the host could not be built: {e}");
+                rows.push(Row {
+                    figure: "4",
+                    what: format!("{runs} concurrent runs, {label}"),
+                    target: "all complete".into(),
+                    measured: format!("host build failed: {e}"),
+                    comparison: String::new(),
+                    verdict: "MISSED",
+                });
+                continue;
+            }
+        };
+        let plugin = setup::load(&host, example);
+        // One run alone: three turns, and the bodies the raw side will send.
+        emu.set_latency(Duration::ZERO);
+        emu.clear();
+        scale_rules(&emu);
+        let report = RUN_ID
+            .scope(usize::MAX, plugin.run_report(SCALE_TASK))
+            .await;
+        assert!(report.result.is_ok(), "{:?}", report.result);
+        assert_eq!(report.stats.chat_calls, 3, "the script makes 3 turns");
+        if raw_turns.is_empty() {
+            raw_turns = emu
+                .requests()
+                .iter()
+                .map(|r| RawRequest::from_body(&r.model_id, &r.body).expect("convertible"))
+                .collect();
+            assert_eq!(raw_turns.len(), 3);
+        }
+        emu.clear();
+        scale_rules(&emu);
+        emu.set_latency(MODEL_LATENCY);
+        let r = plugin_phase(&plugin, &timed_backend, runs).await;
+        println!(
+            "{label}: {} runs in {:.2?}, {} failed; RSS before {:.0} MiB, peak {:.0} MiB",
+            r.runs.len(),
+            r.wall,
+            r.failed,
+            mib(r.base_rss),
+            mib(r.peak_rss)
+        );
+        results.push((label, r));
+        drop(plugin);
+        drop(host);
+    }
+    emu.clear();
+    scale_rules(&emu);
+    let raw_r = raw_phase(&client, &raw_turns, runs).await;
+    println!(
+        "raw SDK: {} tasks in {:.2?}, {} failed; RSS before {:.0} MiB, peak {:.0} MiB",
+        raw_r.runs.len(),
+        raw_r.wall,
+        raw_r.failed,
+        mib(raw_r.base_rss),
+        mib(raw_r.peak_rss)
+    );
+    let raw_turn = summarize(&raw_r.backend);
+    let raw_run = summarize(&raw_r.runs);
+    println!("raw SDK turn:                {}", raw_turn.times());
+    println!("raw SDK 3-turn task:         {}", raw_run.times());
+    for (label, r) in &results {
+        let (outside, backend, run, startup) = (
+            summarize(&r.outside),
+            summarize(&r.backend),
+            summarize(&r.runs),
+            summarize(&r.startup),
+        );
+        println!("{label}: outside backend/turn: {}", outside.times());
+        println!("{label}: backend call/turn:    {}", backend.times());
+        println!("{label}: run start → 1st call: {}", startup.times());
+        println!("{label}: whole run:            {}", run.times());
+        let all_ok = r.failed == 0 && r.runs.len() == runs;
+        let turns = (3 * runs) as f64;
+        let (cpu_turn, raw_cpu_turn) = (ns(r.cpu) / turns, ns(raw_r.cpu) / turns);
+        println!(
+            "{label}: CPU per turn {} (wall {:.2?}) vs raw SDK {} (wall {:.2?}): the plugin path adds {} CPU per turn",
+            fmt_ns(cpu_turn),
+            r.wall,
+            fmt_ns(raw_cpu_turn),
+            raw_r.wall,
+            fmt_ns(cpu_turn - raw_cpu_turn)
+        );
+        rows.push(Row {
+            figure: "4",
+            what: format!(
+                "{runs} concurrent 3-turn runs, {label}: host+guest time per turn outside the backend call"
+            ),
+            target: "p99 ≤ 2 ms; all complete".into(),
+            measured: p50_p99(&outside),
+            comparison: format!(
+                "{}/{runs} complete in {:.2?} (raw SDK {:.2?}); process CPU per turn {} vs raw SDK {} (+{}); backend call/turn {} / {} vs raw SDK turn {} / {} (p50 ratio {:.2}); whole run {} / {} vs raw 3-turn task {} / {}; run start→1st call {} / {}",
+                r.runs.len(),
+                r.wall,
+                raw_r.wall,
+                fmt_ns(cpu_turn),
+                fmt_ns(raw_cpu_turn),
+                fmt_ns(cpu_turn - raw_cpu_turn),
+                fmt_ns(backend.p50),
+                fmt_ns(backend.p99),
+                fmt_ns(raw_turn.p50),
+                fmt_ns(raw_turn.p99),
+                backend.p50 / raw_turn.p50,
+                fmt_ns(run.p50),
+                fmt_ns(run.p99),
+                fmt_ns(raw_run.p50),
+                fmt_ns(raw_run.p99),
+                fmt_ns(startup.p50),
+                fmt_ns(startup.p99),
+            ),
+            verdict: verdict(all_ok && outside.p99 <= 2e6),
+        });
+        rows.push(Row {
+            figure: "4",
+            what: format!("peak RSS (VmHWM) during the {runs} runs, {label}"),
+            target: "≤ 512 MB".into(),
+            measured: format!("{:.0} MiB", mib(r.peak_rss)),
+            comparison: format!(
+                "{:.0} MiB before the runs; raw SDK phase peak {:.0} MiB (from {:.0} MiB); emulator in-process in both",
+                mib(r.base_rss),
+                mib(raw_r.peak_rss),
+                mib(raw_r.base_rss)
+            ),
+            verdict: verdict(r.peak_rss as f64 <= 512e6),
+        });
+    }
+    rows
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Streaming: per-delta latency from the emulator's socket write to the guest.
+
+async fn stream_latency(o: &Opts, bench: &Path) -> Vec<Row> {
+    println!("\n== 5. stream-latency: emulator frame write → raw SDK / BedrockBackend / guest ==");
+    let (deltas, gap, runs) = (
+        o.size(50, 4),
+        Duration::from_millis(o.size(2, 1) as u64),
+        o.size(12, 1),
+    );
+    let text: String = (0..deltas)
+        .map(|i| format!("delta {i:04} of the text. "))
+        .collect::<String>();
+    assert!(
+        text.chars().count() == deltas * 24,
+        "one frame per 24 chars"
+    );
+    let emu = Emulator::start().await.expect("the emulator starts");
+    emu.add_rule(fixture::MARKER, Reply::Text(text));
+    emu.set_stream_pacing(gap);
+    emu.record_sent_frames(true);
+    let url = emu.url();
+    let bedrock: Arc<dyn LLMBackend> = Arc::new(setup::bedrock(&url));
+    let timed_backend = Arc::new(TimedBackend::new(bedrock).capture_deltas(true));
+    let host = setup::host(timed_backend.clone(), None);
+    let plugin = setup::load(&host, bench);
+    let client = raw::client(&gamecode_e2e::sdk_config(), &url);
+
+    // Warm up, and take the body for the raw side.
+    run_ok(&plugin, "stream-times").await;
+    let (model, body) = last_body(&emu);
+    let raw_req = RawRequest::from_body(&model, &body).expect("convertible");
+    raw::converse_stream(&client, &raw_req)
+        .await
+        .expect("raw stream");
+
+    // Frame i of an answer: 0 messageStart, 1 the empty opening delta, 2.. the text deltas.
+    let delta_frames = |from: usize| -> Vec<bedrock_emulator::SentFrame> {
+        let frames = emu.sent_frames();
+        let mut mine: Vec<_> = frames[from..].to_vec();
+        mine.sort_by_key(|f| f.index);
+        mine.into_iter()
+            .filter(|f| (2..2 + deltas).contains(&f.index))
+            .collect()
+    };
+    let mut to_guest = Vec::new();
+    let mut to_backend = Vec::new();
+    let mut to_raw = Vec::new();
+    let _ = timed_backend.take_calls();
+    for round in 0..runs {
+        for j in 0..2 {
+            let from = emu.sent_frames().len();
+            if (j + round) % 2 == 0 {
+                let answer = run_ok(&plugin, "stream-times").await;
+                let frames = delta_frames(from);
+                let guest: Vec<u128> = answer
+                    .split(',')
+                    .map(|t| t.parse().expect("a timestamp"))
+                    .collect();
+                assert_eq!(guest.len(), deltas, "the guest saw every delta");
+                assert_eq!(frames.len(), deltas, "every delta frame was recorded");
+                let calls = timed_backend.take_calls();
+                assert_eq!(calls.len(), 1);
+                assert_eq!(calls[0].deltas.len(), deltas);
+                for (i, f) in frames.iter().enumerate() {
+                    let sent = f
+                        .wall
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos());
+                    to_guest.push(guest[i] as f64 - sent as f64);
+                    to_backend.push(ns(calls[0].deltas[i].saturating_duration_since(f.at)));
+                }
+            } else {
+                let got = raw::converse_stream(&client, &raw_req)
+                    .await
+                    .expect("raw stream");
+                let frames = delta_frames(from);
+                assert_eq!(got.len(), deltas);
+                assert_eq!(frames.len(), deltas);
+                for (i, f) in frames.iter().enumerate() {
+                    to_raw.push(ns(got[i].saturating_duration_since(f.at)));
+                }
+            }
+        }
+    }
+    let (g, b, r) = (
+        summarize(&to_guest),
+        summarize(&to_backend),
+        summarize(&to_raw),
+    );
+    println!("frame write → raw SDK event:        {}", r.times());
+    println!("frame write → BedrockBackend event: {}", b.times());
+    println!("frame write → guest next() returns: {}", g.times());
+    vec![Row {
+        figure: "5",
+        what: format!(
+            "per-delta latency, emulator frame write → guest ({deltas} deltas × {runs} streams, {gap:?} apart)"
+        ),
+        target: "≤ 100 µs p50".into(),
+        measured: p50_p99(&g),
+        comparison: format!(
+            "→ raw SDK event {} / {}; → BedrockBackend stream {} / {}; guest − raw p50 {}",
+            fmt_ns(r.p50),
+            fmt_ns(r.p99),
+            fmt_ns(b.p50),
+            fmt_ns(b.p99),
+            fmt_ns(g.p50 - r.p50)
+        ),
+        verdict: verdict(g.p50 <= 100_000.0),
+    }]
+}
+
+// ---------------------------------------------------------------------------------------
+// 6. `gamecode run`: process start to the first request, warm artifact cache.
+
+/// The `gamecode` binary: `$GAMECODE_BIN`, else built now (same profile as this benchmark).
+fn gamecode_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("GAMECODE_BIN") {
+        return PathBuf::from(bin);
+    }
+    let release = !cfg!(debug_assertions);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(gamecode_e2e::workspace_root()).args([
+        "build",
+        "--quiet",
+        "-p",
+        "gamecode-host",
+        "--bin",
+        "gamecode",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("cargo runs");
+    assert!(status.success(), "building the gamecode binary failed");
+    setup::target_dir()
+        .join(if release { "release" } else { "debug" })
+        .join("gamecode")
+}
+
+async fn cli_startup(o: &Opts, example: &Path) -> Vec<Row> {
+    println!("\n== 6. cli-startup: `gamecode run` process start → first request, warm cache ==");
+    let gamecode = gamecode_bin();
+    let raw_bin = PathBuf::from(env!("CARGO_BIN_EXE_raw-first-request"));
+    let emu = Emulator::start().await.expect("the emulator starts");
+    emu.add_rule("bench-cli", Reply::Text("Hello from the emulator.".into()));
+    let url = emu.url();
+    let home = tempfile::tempdir().expect("a temp dir");
+    let cache = home.path().join("cache");
+    let example = example.to_path_buf();
+
+    let command = |which: usize| {
+        let mut c = match which {
+            0 => {
+                let mut c = tokio::process::Command::new(&gamecode);
+                c.arg("run")
+                    .arg(&example)
+                    .arg("Say hello (bench-cli).")
+                    .arg("--endpoint-url")
+                    .arg(&url)
+                    .arg("--cache-dir")
+                    .arg(&cache);
+                c
+            }
+            1 => {
+                let mut c = tokio::process::Command::new(&raw_bin);
+                c.arg(&url);
+                c
+            }
+            _ => tokio::process::Command::new("true"),
+        };
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", home.path())
+            .env("AWS_ACCESS_KEY_ID", bedrock_emulator::DEFAULT_ACCESS_KEY_ID)
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
+            )
+            .env("AWS_REGION", bedrock_emulator::DEFAULT_REGION)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", home.path().join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                home.path().join("no-aws-credentials"),
+            )
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    // Returns (spawn → first request, spawn → exit) in ns.
+    let run = |which: usize| {
+        let mut cmd = command(which);
+        let emu = emu.clone();
+        async move {
+            let before = emu.request_count();
+            let t = Instant::now();
+            let out = cmd.output().await.expect("the process starts");
+            let exit = ns(t.elapsed());
+            assert!(
+                out.status.success(),
+                "process {which} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let first = emu
+                .requests()
+                .get(before)
+                .map(|r| ns(r.at.saturating_duration_since(t)));
+            (first, exit)
+        }
+    };
+    // The first `gamecode run` compiles and fills the cache.
+    let (cold, _) = run(0).await;
+    println!(
+        "cold start (compile + store): first request after {}",
+        fmt_ns(cold.unwrap_or(f64::NAN))
+    );
+    let (n, warm) = (o.size(25, 2), o.size(3, 0));
+    let mut first: [Vec<f64>; 2] = Default::default();
+    let mut exit: [Vec<f64>; 3] = Default::default();
+    for round in 0..n + warm {
+        for j in 0..3 {
+            let which = (j + round) % 3;
+            let (f, e) = run(which).await;
+            if round < warm {
+                continue;
+            }
+            if which < 2 {
+                first[which].push(f.expect("a request arrived"));
+            }
+            exit[which].push(e);
+        }
+    }
+    let (g, r) = (summarize(&first[0]), summarize(&first[1]));
+    let (ge, re, te) = (
+        summarize(&exit[0]),
+        summarize(&exit[1]),
+        summarize(&exit[2]),
+    );
+    println!("gamecode run → first request:        {}", g.times());
+    println!("raw-first-request → first request:   {}", r.times());
+    println!("gamecode run → exit:                 {}", ge.times());
+    println!("raw-first-request → exit:            {}", re.times());
+    println!("`true` → exit (process spawn+wait):  {}", te.times());
+    vec![Row {
+        figure: "6",
+        what: "`gamecode run` process start → first request (warm artifact cache)".into(),
+        target: "≤ 50 ms p50".into(),
+        measured: p50_p99(&g),
+        comparison: format!(
+            "minimal raw-SDK binary {} / {} ({:.2}×, +{}); `true` spawn→exit {}; cold cache {}",
+            fmt_ns(r.p50),
+            fmt_ns(r.p99),
+            g.p50 / r.p50,
+            fmt_ns(g.p50 - r.p50),
+            fmt_ns(te.p50),
+            fmt_ns(cold.unwrap_or(f64::NAN))
+        ),
+        verdict: verdict(g.p50 <= 50e6),
+    }]
+}

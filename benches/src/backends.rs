@@ -1,0 +1,250 @@
+//! Backends for the benchmarks: one that answers at once (to isolate the host's own cost),
+//! and a timing wrapper around the real one (to split a plugin run into "in the backend"
+//! and "everything else").
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use gamecode_backend::{
+    BackendResult, ChatRequest, ChatResponse, ChatStream, ContentBlock, LLMBackend, MessageRole,
+    RetryConfig, StreamEvent,
+};
+
+use crate::fixture;
+
+/// Answers every call immediately with a canned reply: a `ChatResponse` clone for `chat`,
+/// the canned events for `chat_stream`.
+pub struct InstantBackend {
+    response: ChatResponse,
+    events: Vec<StreamEvent>,
+    recording: AtomicBool,
+    last: Mutex<Option<ChatRequest>>,
+}
+
+impl Default for InstantBackend {
+    fn default() -> Self {
+        Self {
+            response: fixture::canned_response(),
+            events: fixture::canned_stream(),
+            recording: AtomicBool::new(false),
+            last: Mutex::new(None),
+        }
+    }
+}
+
+impl InstantBackend {
+    /// Keep a copy of each request (off while timing: the copy costs microseconds).
+    pub fn record(&self, on: bool) {
+        self.recording.store(on, Ordering::Relaxed);
+    }
+
+    /// The last request recorded.
+    pub fn last_request(&self) -> Option<ChatRequest> {
+        self.last
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn keep(&self, request: &ChatRequest) {
+        if self.recording.load(Ordering::Relaxed) {
+            *self.last.lock().unwrap_or_else(PoisonError::into_inner) = Some(request.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl LLMBackend for InstantBackend {
+    async fn chat(&self, request: ChatRequest) -> BackendResult<ChatResponse> {
+        self.keep(&request);
+        let mut response = self.response.clone();
+        response.session_id = request.session_id;
+        Ok(response)
+    }
+
+    async fn chat_stream(&self, request: ChatRequest) -> BackendResult<ChatStream> {
+        self.keep(&request);
+        Ok(Box::pin(futures::stream::iter(
+            self.events.clone().into_iter().map(Ok),
+        )))
+    }
+
+    async fn chat_with_retry(&self, r: ChatRequest, _: RetryConfig) -> BackendResult<ChatResponse> {
+        self.chat(r).await
+    }
+
+    fn supports_tools(&self) -> bool {
+        true
+    }
+
+    fn supported_models(&self) -> Vec<String> {
+        vec![self.response.model.clone()]
+    }
+
+    fn default_model(&self) -> &str {
+        &self.response.model
+    }
+}
+
+tokio::task_local! {
+    /// The run a backend call belongs to: set by the benchmark around each plugin run, read
+    /// by [`TimedBackend`] (the host calls the backend on the run's own task).
+    pub static RUN_ID: usize;
+}
+
+/// One backend call, as [`TimedBackend`] saw it.
+#[derive(Debug, Clone)]
+pub struct CallRecord {
+    /// [`RUN_ID`] of the calling task (`usize::MAX` outside any run).
+    pub run: usize,
+    /// 1 + the assistant messages in the request.
+    pub turn: usize,
+    pub streaming: bool,
+    /// When the host called the backend.
+    pub started: Instant,
+    /// When the inner backend returned (for a stream: opened it, first event received).
+    pub returned: Option<Instant>,
+    /// When the stream ended (`None` from the inner stream); `returned` for `chat`.
+    pub ended: Option<Instant>,
+    /// When each text delta came out of the inner stream (only with `capture_deltas`).
+    pub deltas: Vec<Instant>,
+}
+
+/// Times the calls to an inner backend. Optionally appends `[bench turn K]` to the last user
+/// message of turn K ≥ 2, so that emulator rules (which match the last user text) can script
+/// different answers for different turns of many concurrent conversations.
+pub struct TimedBackend {
+    inner: Arc<dyn LLMBackend>,
+    mark_turns: bool,
+    capture_deltas: bool,
+    calls: Mutex<Vec<Arc<Mutex<CallRecord>>>>,
+}
+
+/// The text [`TimedBackend`] appends on turn `turn` when marking turns.
+pub fn turn_marker(turn: usize) -> String {
+    format!("[bench turn {turn}]")
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl TimedBackend {
+    pub fn new(inner: Arc<dyn LLMBackend>) -> Self {
+        Self {
+            inner,
+            mark_turns: false,
+            capture_deltas: false,
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn mark_turns(mut self, on: bool) -> Self {
+        self.mark_turns = on;
+        self
+    }
+
+    pub fn capture_deltas(mut self, on: bool) -> Self {
+        self.capture_deltas = on;
+        self
+    }
+
+    /// The calls so far (completed or not), and forgets them.
+    pub fn take_calls(&self) -> Vec<CallRecord> {
+        let calls = std::mem::take(&mut *lock(&self.calls));
+        calls.iter().map(|c| lock(c).clone()).collect()
+    }
+
+    fn begin(&self, request: &mut ChatRequest, streaming: bool) -> Arc<Mutex<CallRecord>> {
+        let started = Instant::now();
+        let turn = 1 + request
+            .messages
+            .iter()
+            .filter(|m| m.role == MessageRole::Assistant)
+            .count();
+        if self.mark_turns
+            && turn >= 2
+            && let Some(last) = request.messages.last_mut()
+            && last.role == MessageRole::User
+        {
+            last.content.push(ContentBlock::Text {
+                text: turn_marker(turn),
+            });
+        }
+        let record = Arc::new(Mutex::new(CallRecord {
+            run: RUN_ID.try_with(|id| *id).unwrap_or(usize::MAX),
+            turn,
+            streaming,
+            started,
+            returned: None,
+            ended: None,
+            deltas: Vec::new(),
+        }));
+        lock(&self.calls).push(record.clone());
+        record
+    }
+}
+
+#[async_trait]
+impl LLMBackend for TimedBackend {
+    async fn chat(&self, mut request: ChatRequest) -> BackendResult<ChatResponse> {
+        let record = self.begin(&mut request, false);
+        let result = self.inner.chat(request).await;
+        let now = Instant::now();
+        let mut r = lock(&record);
+        r.returned = Some(now);
+        r.ended = Some(now);
+        result
+    }
+
+    async fn chat_stream(&self, mut request: ChatRequest) -> BackendResult<ChatStream> {
+        let record = self.begin(&mut request, true);
+        let inner = self.inner.chat_stream(request).await;
+        lock(&record).returned = Some(Instant::now());
+        let capture = self.capture_deltas;
+        let stream =
+            futures::stream::unfold((inner?, record), move |(mut inner, record)| async move {
+                let item = inner.next().await;
+                let now = Instant::now();
+                {
+                    let mut r = lock(&record);
+                    match &item {
+                        None => r.ended = Some(now),
+                        Some(Ok(StreamEvent::TextDelta { .. })) if capture => r.deltas.push(now),
+                        _ => {}
+                    }
+                }
+                item.map(|item| (item, (inner, record)))
+            });
+        Ok(Box::pin(stream))
+    }
+
+    async fn chat_with_retry(
+        &self,
+        mut request: ChatRequest,
+        retry: RetryConfig,
+    ) -> BackendResult<ChatResponse> {
+        let record = self.begin(&mut request, false);
+        let result = self.inner.chat_with_retry(request, retry).await;
+        let now = Instant::now();
+        let mut r = lock(&record);
+        r.returned = Some(now);
+        r.ended = Some(now);
+        result
+    }
+
+    fn supports_tools(&self) -> bool {
+        self.inner.supports_tools()
+    }
+
+    fn supported_models(&self) -> Vec<String> {
+        self.inner.supported_models()
+    }
+
+    fn default_model(&self) -> &str {
+        self.inner.default_model()
+    }
+}

@@ -1,0 +1,76 @@
+//! Hosts, plugins and backends as the benchmarks set them up.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gamecode_backend::LLMBackend;
+use gamecode_bedrock::BedrockBackend;
+use gamecode_host::{ArtifactCache, Plugin, PluginHost, Policy};
+
+/// A policy that never gets in the way of a benchmark loop (calls, tokens, deadline).
+pub fn bench_policy() -> Policy {
+    Policy::default()
+        .with_max_chat_calls(u32::MAX)
+        .with_token_budget(u64::MAX / 4)
+        .with_deadline(Duration::from_secs(600))
+}
+
+/// The cargo target directory this benchmark was built in (`<target>/<profile>/deps/<exe>`).
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(PathBuf::from))
+        .unwrap_or_else(|| gamecode_e2e::workspace_root().join("target"))
+}
+
+/// Compiled components, kept between benchmark runs: `<target>/gamecode-bench/artifacts`.
+pub fn artifact_cache() -> ArtifactCache {
+    ArtifactCache::new(target_dir().join("gamecode-bench/artifacts"))
+}
+
+/// The example plugin (built on first use).
+pub fn guest_example() -> PathBuf {
+    gamecode_e2e::guest_example()
+}
+
+/// The benchmark guest (built on first use).
+pub fn guest_bench() -> PathBuf {
+    gamecode_e2e::test_guest("guest_bench")
+}
+
+/// A host on `backend` with [`bench_policy`], optionally with the pooling allocator.
+pub fn try_host(
+    backend: Arc<dyn LLMBackend>,
+    pooling: Option<u32>,
+) -> Result<PluginHost, gamecode_host::BuildError> {
+    let mut b = PluginHost::builder()
+        .backend(backend)
+        .policy(bench_policy())
+        .cache(Some(artifact_cache()));
+    if let Some(slots) = pooling {
+        b = b.pooling(slots);
+    }
+    b.build()
+}
+
+/// [`try_host`], panicking with the error.
+pub fn host(backend: Arc<dyn LLMBackend>, pooling: Option<u32>) -> PluginHost {
+    try_host(backend, pooling).unwrap_or_else(|e| panic!("the host does not build: {e}"))
+}
+
+/// Loads a plugin, panicking with the error.
+pub fn load(host: &PluginHost, path: &std::path::Path) -> Plugin {
+    host.load_file(path)
+        .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+}
+
+/// A real `BedrockBackend` (real SDK, SigV4, HTTP) on the emulator at `url`.
+pub fn bedrock(url: &str) -> BedrockBackend {
+    BedrockBackend::new_with_config(&gamecode_e2e::sdk_config())
+        .expect("the config has a region")
+        .with_endpoint_url(url)
+}
