@@ -161,18 +161,21 @@ impl RunState {
                 });
                 Ok(response)
             }
-            Err(e) => {
-                self.record_backend_error(&e);
-                self.refund_unsupported(&e);
-                self.emit(RunEvent::ChatFinished {
-                    model,
-                    usage: None,
-                    elapsed,
-                    error: Some(e.category().to_string()),
-                });
-                Err(ChatFailure::Backend(e))
-            }
+            Err(e) => Err(self.chat_failed(model, elapsed, e)),
         }
+    }
+
+    /// Accounts for a chat call the backend refused, before any reply.
+    fn chat_failed(&mut self, model: String, elapsed: Duration, e: BackendError) -> ChatFailure {
+        self.record_backend_error(&e);
+        self.refund_unsupported(&e);
+        self.emit(RunEvent::ChatFinished {
+            model,
+            usage: None,
+            elapsed,
+            error: Some(e.category().to_string()),
+        });
+        ChatFailure::Backend(e)
     }
 
     /// Opens a streamed chat call under the policy.
@@ -200,17 +203,7 @@ impl RunState {
                     finished: false,
                 },
             }),
-            Err(e) => {
-                self.record_backend_error(&e);
-                self.refund_unsupported(&e);
-                self.emit(RunEvent::ChatFinished {
-                    model,
-                    usage: None,
-                    elapsed,
-                    error: Some(e.category().to_string()),
-                });
-                Err(ChatFailure::Backend(e))
-            }
+            Err(e) => Err(self.chat_failed(model, elapsed, e)),
         }
     }
 
