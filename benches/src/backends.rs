@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -13,6 +13,7 @@ use gamecode_backend::{
     RetryConfig, StreamEvent,
 };
 
+use crate::busy::{thread_cpu_time, timed_polls};
 use crate::fixture;
 
 /// Answers every call immediately with a canned reply: a `ChatResponse` clone for `chat`,
@@ -111,6 +112,9 @@ pub struct CallRecord {
     pub ended: Option<Instant>,
     /// When each text delta came out of the inner stream (only with `capture_deltas`).
     pub deltas: Vec<Instant>,
+    /// Time spent inside the polls of the inner backend's call and stream (its work, not
+    /// its waits; see [`crate::busy`]), plus this wrapper's own bookkeeping.
+    pub busy: Duration,
 }
 
 /// Times the calls to an inner backend. Optionally appends `[bench turn K]` to the last user
@@ -160,6 +164,7 @@ impl TimedBackend {
 
     fn begin(&self, request: &mut ChatRequest, streaming: bool) -> Arc<Mutex<CallRecord>> {
         let started = Instant::now();
+        let begin = thread_cpu_time();
         let turn = 1 + request
             .messages
             .iter()
@@ -182,8 +187,10 @@ impl TimedBackend {
             returned: None,
             ended: None,
             deltas: Vec::new(),
+            busy: Duration::ZERO,
         }));
         lock(&self.calls).push(record.clone());
+        lock(&record).busy = thread_cpu_time().saturating_sub(begin);
         record
     }
 }
@@ -192,25 +199,34 @@ impl TimedBackend {
 impl LLMBackend for TimedBackend {
     async fn chat(&self, mut request: ChatRequest) -> BackendResult<ChatResponse> {
         let record = self.begin(&mut request, false);
-        let result = self.inner.chat(request).await;
+        let mut busy = Duration::ZERO;
+        let result = timed_polls(self.inner.chat(request), &mut busy).await;
         let now = Instant::now();
         let mut r = lock(&record);
         r.returned = Some(now);
         r.ended = Some(now);
+        r.busy += busy;
         result
     }
 
     async fn chat_stream(&self, mut request: ChatRequest) -> BackendResult<ChatStream> {
         let record = self.begin(&mut request, true);
-        let inner = self.inner.chat_stream(request).await;
-        lock(&record).returned = Some(Instant::now());
+        let mut busy = Duration::ZERO;
+        let inner = timed_polls(self.inner.chat_stream(request), &mut busy).await;
+        {
+            let mut r = lock(&record);
+            r.returned = Some(Instant::now());
+            r.busy += busy;
+        }
         let capture = self.capture_deltas;
         let stream =
             futures::stream::unfold((inner?, record), move |(mut inner, record)| async move {
-                let item = inner.next().await;
+                let mut busy = Duration::ZERO;
+                let item = timed_polls(inner.next(), &mut busy).await;
                 let now = Instant::now();
                 {
                     let mut r = lock(&record);
+                    r.busy += busy;
                     match &item {
                         None => r.ended = Some(now),
                         Some(Ok(StreamEvent::TextDelta { .. })) if capture => r.deltas.push(now),
@@ -228,11 +244,13 @@ impl LLMBackend for TimedBackend {
         retry: RetryConfig,
     ) -> BackendResult<ChatResponse> {
         let record = self.begin(&mut request, false);
-        let result = self.inner.chat_with_retry(request, retry).await;
+        let mut busy = Duration::ZERO;
+        let result = timed_polls(self.inner.chat_with_retry(request, retry), &mut busy).await;
         let now = Instant::now();
         let mut r = lock(&record);
         r.returned = Some(now);
         r.ended = Some(now);
+        r.busy += busy;
         result
     }
 

@@ -5,6 +5,7 @@
 //! Everything talks to 127.0.0.1 only.
 
 pub mod backends;
+pub mod busy;
 pub mod fixture;
 pub mod raw;
 pub mod setup;

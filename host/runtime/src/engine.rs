@@ -13,8 +13,7 @@
 //!   fiber stacks, which makes instantiation cheaper; it pays for hosts that start many short
 //!   runs, and costs address space and a fixed concurrency cap (runs beyond it wait).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -98,35 +97,40 @@ impl HostEngine {
 }
 
 /// A thread that increments the engine's epoch every tick until dropped.
+///
+/// It waits on a channel rather than sleeping, so dropping the ticker wakes it at once: a
+/// sleeping ticker held every `gamecode` exit up to a whole tick.
 struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
     fn start(engine: Engine, tick: Duration) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = mpsc::channel::<()>();
         let tick = tick.max(Duration::from_millis(1));
         // If the thread cannot be spawned, deadlines still hold through the tokio timeout
         // around every run; only the pure-wasm kill and the cooperative yields are lost.
         let thread = std::thread::Builder::new()
             .name("gamecode-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
+                // Disconnected (the ticker was dropped) ends the loop; nothing is ever sent.
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
                     engine.increment_epoch();
                 }
             })
             .inspect_err(|e| tracing::error!("cannot start the epoch ticker thread: {e}"))
             .ok();
-        Self { stop, thread }
+        Self {
+            stop: Some(stop),
+            thread,
+        }
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

@@ -211,6 +211,7 @@ impl Plugin {
             violations: Vec::new(),
             backend_errors: Vec::new(),
             deadline_hit: false,
+            json: Default::default(),
         };
         let mut store = Store::new(&self.host.engine.engine, state);
         store.limiter(|s| &mut s.limiter);

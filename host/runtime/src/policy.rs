@@ -16,7 +16,7 @@
 //! [chat]
 //! max_calls = 16           # chat + chat-stream calls per run
 //! token_budget = 100_000   # total tokens (input + output) per run
-//! max_request_bytes = 1_048_576
+//! max_request_bytes = 1_048_576   # all the strings of one request together
 //! allowed_models = ["us.anthropic.claude-3-7-sonnet-20250219-v1:0"]  # absent: any model
 //!
 //! [tools]
@@ -52,7 +52,9 @@ pub struct Policy {
     pub allowed_models: Option<Vec<String>>,
     /// Host tools the plugin may see and call; `None` allows every tool the host offers.
     pub allowed_tools: Option<Vec<String>>,
-    /// Largest chat request (its JSON form) the plugin may send, in bytes.
+    /// Largest chat request the plugin may send, in bytes: the total of every string in it
+    /// (message text, tool-call inputs and results, tool names, descriptions and schemas,
+    /// model, stop sequences) as the plugin passed them, without any envelope.
     pub max_request_bytes: usize,
     /// How much of the plugin's stdout, and separately stderr, is kept; the rest is dropped.
     pub max_output_bytes: usize,
@@ -203,6 +205,7 @@ impl Policy {
         &self,
         meter: &mut Meter,
         request: &mut ChatRequest,
+        request_bytes: usize,
         default_model: &str,
     ) -> Result<(), PolicyViolation> {
         if meter.chat_calls >= self.max_chat_calls {
@@ -221,14 +224,11 @@ impl Policy {
                 format!("this plugin may not use model `{model}`"),
             ));
         }
-        // The JSON form is what a backend sends, near enough; it is also independent of how
-        // the guest's language laid the request out in its memory.
-        let size = serde_json::to_vec(&*request).map(|v| v.len()).unwrap_or(0);
-        if size > self.max_request_bytes {
+        if request_bytes > self.max_request_bytes {
             return Err(PolicyViolation::new(
                 ViolationKind::RequestTooLarge,
                 format!(
-                    "the request is {size} bytes; this plugin may send at most {}",
+                    "the request is {request_bytes} bytes; this plugin may send at most {}",
                     self.max_request_bytes
                 ),
             ));
@@ -498,29 +498,32 @@ mod tests {
             .with_allowed_models(["ok"]);
         let mut m = Meter::default();
         let mut r = request();
-        let e = p.admit_chat(&mut m, &mut r, "bad").unwrap_err();
+        let e = p.admit_chat(&mut m, &mut r, 0, "bad").unwrap_err();
         assert_eq!(e.kind, ViolationKind::ModelNotAllowed);
         assert_eq!(m.chat_calls, 0);
-        p.admit_chat(&mut m, &mut r, "ok").unwrap();
+        p.admit_chat(&mut m, &mut r, 0, "ok").unwrap();
         assert_eq!(m.chat_calls, 1);
-        let e = p.admit_chat(&mut m, &mut r, "ok").unwrap_err();
+        let e = p.admit_chat(&mut m, &mut r, 0, "ok").unwrap_err();
         assert_eq!(e.kind, ViolationKind::ChatLimit);
     }
 
     #[test]
     fn request_size_and_token_budget() {
         let p = Policy::default().with_max_request_bytes(10);
+        p.admit_chat(&mut Meter::default(), &mut request(), 10, "m")
+            .unwrap();
         let e = p
-            .admit_chat(&mut Meter::default(), &mut request(), "m")
+            .admit_chat(&mut Meter::default(), &mut request(), 11, "m")
             .unwrap_err();
         assert_eq!(e.kind, ViolationKind::RequestTooLarge);
+        assert!(e.message.contains("11 bytes"), "{}", e.message);
 
         let p = Policy::default().with_token_budget(100);
         let mut m = Meter {
             chat_calls: 0,
             tokens_used: 100,
         };
-        let e = p.admit_chat(&mut m, &mut request(), "m").unwrap_err();
+        let e = p.admit_chat(&mut m, &mut request(), 0, "m").unwrap_err();
         assert_eq!(e.kind, ViolationKind::TokenBudget);
     }
 
@@ -532,7 +535,7 @@ mod tests {
             tokens_used: 40,
         };
         let mut r = request();
-        p.admit_chat(&mut m, &mut r, "m").unwrap();
+        p.admit_chat(&mut m, &mut r, 0, "m").unwrap();
         assert_eq!(r.inference_config.unwrap().max_tokens, Some(60));
 
         let mut r = request();
@@ -540,13 +543,13 @@ mod tests {
             max_tokens: Some(10),
             ..Default::default()
         });
-        p.admit_chat(&mut m, &mut r, "m").unwrap();
+        p.admit_chat(&mut m, &mut r, 0, "m").unwrap();
         assert_eq!(r.inference_config.unwrap().max_tokens, Some(10));
 
         // A large remaining budget leaves an unset max_tokens alone.
         let p = Policy::default();
         let mut r = request();
-        p.admit_chat(&mut Meter::default(), &mut r, "m").unwrap();
+        p.admit_chat(&mut Meter::default(), &mut r, 0, "m").unwrap();
         assert_eq!(r.inference_config, None);
     }
 

@@ -19,6 +19,7 @@ use crate::limits::MemoryLimiter;
 use crate::observer::{RunEvent, RunObserver};
 use crate::policy::{Meter, Policy, PolicyViolation, ViolationKind};
 use crate::tools::{ToolError, ToolRegistry};
+use crate::wit::json_cache::JsonCache;
 
 /// Why a chat call did not produce a reply.
 #[derive(Debug, Clone)]
@@ -44,6 +45,8 @@ pub(crate) struct RunState {
     pub(crate) violations: Vec<PolicyViolation>,
     pub(crate) backend_errors: Vec<BackendError>,
     pub(crate) deadline_hit: bool,
+    /// JSON texts this run's requests carried, parsed (see [`JsonCache`]).
+    pub(crate) json: JsonCache,
 }
 
 impl WasiView for RunState {
@@ -114,12 +117,13 @@ impl RunState {
         self.usage.total_tokens = self.usage.total_tokens.saturating_add(usage.total_tokens);
     }
 
-    /// Admits the request under the policy; returns the model it will use.
-    fn admit(&mut self, request: &mut ChatRequest) -> Result<String, ChatFailure> {
+    /// Admits the request (`bytes`: its size as the guest sent it) under the policy;
+    /// returns the model it will use.
+    fn admit(&mut self, request: &mut ChatRequest, bytes: usize) -> Result<String, ChatFailure> {
         let default_model = self.backend.default_model().to_string();
         if let Err(v) = self
             .policy
-            .admit_chat(&mut self.meter, request, &default_model)
+            .admit_chat(&mut self.meter, request, bytes, &default_model)
         {
             return Err(ChatFailure::Policy(self.record_violation(v)));
         }
@@ -131,8 +135,9 @@ impl RunState {
     pub(crate) async fn chat(
         &mut self,
         mut request: ChatRequest,
+        bytes: usize,
     ) -> Result<ChatResponse, ChatFailure> {
-        let model = self.admit(&mut request)?;
+        let model = self.admit(&mut request, bytes)?;
         self.emit(RunEvent::ChatStarted {
             model: model.clone(),
             streaming: false,
@@ -182,8 +187,9 @@ impl RunState {
     pub(crate) async fn chat_stream(
         &mut self,
         mut request: ChatRequest,
+        bytes: usize,
     ) -> Result<ReplyStreamState, ChatFailure> {
-        let model = self.admit(&mut request)?;
+        let model = self.admit(&mut request, bytes)?;
         self.emit(RunEvent::ChatStarted {
             model: model.clone(),
             streaming: true,

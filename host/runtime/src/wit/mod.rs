@@ -4,6 +4,7 @@
 //! `gamecode:plugin@0.1.0`. A future `v0_2_0` would sit beside it with its own bindings, and
 //! the host would pick the module by the version a component imports.
 
+pub(crate) mod json_cache;
 pub(crate) mod v0_1_0;
 
 /// The WIT package this host implements.

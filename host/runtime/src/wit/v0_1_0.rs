@@ -1,9 +1,9 @@
 //! `gamecode:plugin@0.1.0`: bindings and the thin host implementation.
 //!
 //! Thin on purpose: each import converts WIT types to `gamecode-backend` types (JSON text is
-//! parsed here, and a parse error is the guest's `validation` error, never a panic), opens a
-//! tracing span, and delegates to the policy layer in [`crate::run`]. No policy decision is
-//! made here.
+//! parsed here, through the run's [`JsonCache`], and a parse error is the guest's
+//! `validation` error, never a panic), opens a tracing span, and delegates to the policy
+//! layer in [`crate::run`]. No policy decision is made here.
 
 use gamecode_backend as b;
 use tracing::Instrument;
@@ -11,6 +11,7 @@ use wasmtime::component::{HasSelf, Linker, Resource};
 
 pub use crate::run::ReplyStreamState;
 use crate::run::{ChatFailure, RunState, next_stream_item};
+use crate::wit::json_cache::JsonCache;
 
 wasmtime::component::bindgen!({
     world: "plugin",
@@ -44,8 +45,56 @@ fn validation(message: impl Into<String>) -> t::ChatError {
     t::ChatError::Validation(message.into())
 }
 
-fn parse_json(what: &str, text: &str) -> Result<serde_json::Value, t::ChatError> {
-    serde_json::from_str(text).map_err(|e| validation(format!("{what} is not valid JSON: {e}")))
+/// Parses guest JSON text; `what` names it in the error (built only on failure: this runs
+/// for every schema and tool input of every call).
+fn parse_json(
+    json: &mut JsonCache,
+    text: &str,
+    what: impl FnOnce() -> String,
+) -> Result<serde_json::Value, t::ChatError> {
+    json.parse(text)
+        .map_err(|e| validation(format!("{} is not valid JSON: {e}", what())))
+}
+
+/// The request's size as the policy counts it: the bytes of every string the guest sent
+/// (text, ids, names, JSON texts, tool specs, model, stop sequences). It is independent of
+/// how the guest's language laid the request out, and costs a walk, not a serialization.
+fn payload_bytes(request: &t::ChatRequest) -> usize {
+    let block = |b: &t::ContentBlock| match b {
+        t::ContentBlock::Text(text) => text.len(),
+        t::ContentBlock::ToolUse(c) => c.id.len() + c.name.len() + c.input.len(),
+        t::ContentBlock::ToolResult(r) => {
+            r.tool_use_id.len()
+                + r.content
+                    .iter()
+                    .map(|c| match c {
+                        t::ToolResultContent::Text(s) | t::ToolResultContent::Json(s) => s.len(),
+                    })
+                    .sum::<usize>()
+        }
+    };
+    let messages: usize = request
+        .messages
+        .iter()
+        .flat_map(|m| m.content.iter())
+        .map(block)
+        .sum();
+    let tools: usize = request
+        .tools
+        .iter()
+        .map(|s| s.name.len() + s.description.len() + s.input_schema.len())
+        .sum();
+    let choice = match &request.tool_choice {
+        Some(t::ToolChoice::Tool(name)) => name.len(),
+        _ => 0,
+    };
+    let stops: usize = request
+        .inference_config
+        .iter()
+        .flat_map(|c| c.stop_sequences.iter())
+        .map(String::len)
+        .sum();
+    messages + tools + choice + stops + request.model.as_ref().map_or(0, String::len)
 }
 
 fn role_in(role: t::Role) -> b::MessageRole {
@@ -56,14 +105,17 @@ fn role_in(role: t::Role) -> b::MessageRole {
     }
 }
 
-fn block_in(index: usize, block: t::ContentBlock) -> Result<b::ContentBlock, t::ChatError> {
+fn block_in(
+    json: &mut JsonCache,
+    index: usize,
+    block: t::ContentBlock,
+) -> Result<b::ContentBlock, t::ChatError> {
     Ok(match block {
         t::ContentBlock::Text(text) => b::ContentBlock::Text { text },
         t::ContentBlock::ToolUse(call) => {
-            let input = parse_json(
-                &format!("message {index}: the input of tool call `{}`", call.name),
-                &call.input,
-            )?;
+            let input = parse_json(json, &call.input, || {
+                format!("message {index}: the input of tool call `{}`", call.name)
+            })?;
             b::ContentBlock::ToolUse(b::ToolCall {
                 id: call.id,
                 name: call.name,
@@ -76,13 +128,12 @@ fn block_in(index: usize, block: t::ContentBlock) -> Result<b::ContentBlock, t::
                 .into_iter()
                 .map(|c| match c {
                     t::ToolResultContent::Text(text) => Ok(b::ToolResultContent::Text(text)),
-                    t::ToolResultContent::Json(json) => parse_json(
-                        &format!(
+                    t::ToolResultContent::Json(text) => parse_json(json, &text, || {
+                        format!(
                             "message {index}: the JSON result for tool call `{}`",
                             result.tool_use_id
-                        ),
-                        &json,
-                    )
+                        )
+                    })
                     .map(b::ToolResultContent::Json),
                 })
                 .collect::<Result<_, _>>()?;
@@ -95,7 +146,10 @@ fn block_in(index: usize, block: t::ContentBlock) -> Result<b::ContentBlock, t::
     })
 }
 
-fn request_in(request: t::ChatRequest) -> Result<b::ChatRequest, t::ChatError> {
+fn request_in(
+    json: &mut JsonCache,
+    request: t::ChatRequest,
+) -> Result<b::ChatRequest, t::ChatError> {
     let messages = request
         .messages
         .into_iter()
@@ -106,7 +160,7 @@ fn request_in(request: t::ChatRequest) -> Result<b::ChatRequest, t::ChatError> {
                 content: m
                     .content
                     .into_iter()
-                    .map(|block| block_in(i, block))
+                    .map(|block| block_in(json, i, block))
                     .collect::<Result<_, _>>()?,
             })
         })
@@ -115,10 +169,9 @@ fn request_in(request: t::ChatRequest) -> Result<b::ChatRequest, t::ChatError> {
         .tools
         .into_iter()
         .map(|spec| {
-            let input_schema = parse_json(
-                &format!("the input schema of tool `{}`", spec.name),
-                &spec.input_schema,
-            )?;
+            let input_schema = parse_json(json, &spec.input_schema, || {
+                format!("the input schema of tool `{}`", spec.name)
+            })?;
             Ok(b::Tool {
                 name: spec.name,
                 description: spec.description,
@@ -326,11 +379,12 @@ impl gamecode::plugin::chat::Host for RunState {
             messages = request.messages.len(),
             tools = request.tools.len(),
         );
-        let request = match request_in(request) {
+        let bytes = payload_bytes(&request);
+        let request = match request_in(&mut self.json, request) {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };
-        Ok(RunState::chat(self, request)
+        Ok(RunState::chat(self, request, bytes)
             .instrument(span)
             .await
             .map(response_out)
@@ -346,11 +400,15 @@ impl gamecode::plugin::chat::Host for RunState {
             plugin = %self.plugin,
             model = request.model.as_deref().unwrap_or("(default)"),
         );
-        let request = match request_in(request) {
+        let bytes = payload_bytes(&request);
+        let request = match request_in(&mut self.json, request) {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),
         };
-        match RunState::chat_stream(self, request).instrument(span).await {
+        match RunState::chat_stream(self, request, bytes)
+            .instrument(span)
+            .await
+        {
             Ok(stream) => Ok(Ok(self.table.push(stream)?)),
             Err(f) => Ok(Err(failure_out(f))),
         }
@@ -454,13 +512,43 @@ mod tests {
 
     #[test]
     fn guest_json_is_parsed_and_errors_are_validation() {
-        let r = request_in(request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
+        let json = &mut JsonCache::default();
+        let r = request_in(json, request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
         assert_eq!(r.tools.unwrap()[0].input_schema["type"], "object");
         assert_eq!(r.tool_choice, Some(b::ToolChoice::Tool("calc".into())));
-        let e = request_in(request("{not json", "{}")).unwrap_err();
+        // Parsed again from the cache: the same value.
+        let r = request_in(json, request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
+        assert_eq!(r.tools.unwrap()[0].input_schema["type"], "object");
+        let e = request_in(json, request("{not json", "{}")).unwrap_err();
         assert!(matches!(&e, t::ChatError::Validation(m) if m.contains("tool call `calc`")));
-        let e = request_in(request("{}", "nope")).unwrap_err();
+        let e = request_in(json, request("{}", "nope")).unwrap_err();
         assert!(matches!(&e, t::ChatError::Validation(m) if m.contains("input schema")));
+    }
+
+    #[test]
+    fn payload_bytes_counts_every_string_the_guest_sent() {
+        let mut r = request(r#"{"x":1}"#, r#"{"type":"object"}"#);
+        // "hi" + ("t1" "calc" {"x":1}) + ("calc" "d" {"type":"object"}) + choice "calc"
+        assert_eq!(payload_bytes(&r), 2 + (2 + 4 + 7) + (4 + 1 + 17) + 4);
+        r.model = Some("m1".into());
+        r.inference_config = Some(t::InferenceConfig {
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            stop_sequences: vec!["STOP".into()],
+        });
+        r.messages.push(t::Message {
+            role: t::Role::User,
+            content: vec![t::ContentBlock::ToolResult(t::ToolResult {
+                tool_use_id: "t1".into(),
+                content: vec![
+                    t::ToolResultContent::Text("42".into()),
+                    t::ToolResultContent::Json("[1]".into()),
+                ],
+                is_error: false,
+            })],
+        });
+        assert_eq!(payload_bytes(&r), 41 + 2 + 4 + (2 + 2 + 3));
     }
 
     #[test]
