@@ -6,9 +6,14 @@
 //! path, nor a symlink pointing out of the tree gets out. Files are read up to a size cap and
 //! must be UTF-8 text. Nothing can be written.
 //!
-//! Limitation: the check and the open are two steps, so a process that can *write* inside the
-//! granted directory could swap a checked path for a symlink in between. Grant only
-//! directories that no one hostile writes to while a plugin runs.
+//! The check and the open are two steps, so a process that can *write* inside the granted
+//! directory could swap a checked path for a symlink in between. On Linux the open is
+//! therefore made by the kernel relative to a descriptor of the root with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, which refuses any resolution that
+//! leaves it: a swapped path fails as "access denied". Where `openat2` is missing (Linux
+//! before 5.6, a seccomp filter that blocks it, other systems) the tool falls back to opening
+//! the checked path, and the race remains: there, grant only directories that no one hostile
+//! writes to while a plugin runs.
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -28,6 +33,9 @@ pub const DEFAULT_MAX_ENTRIES: usize = 1000;
 #[derive(Debug)]
 pub struct FsRoot {
     root: PathBuf,
+    /// The root, open: what the kernel resolves paths beneath (Linux).
+    #[cfg(target_os = "linux")]
+    dir: std::fs::File,
     max_file_bytes: u64,
     max_entries: usize,
 }
@@ -43,6 +51,8 @@ impl FsRoot {
             ));
         }
         Ok(Self {
+            #[cfg(target_os = "linux")]
+            dir: std::fs::File::open(&root)?,
             root,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_entries: DEFAULT_MAX_ENTRIES,
@@ -90,9 +100,7 @@ impl FsRoot {
             _ => ToolError::Failed(format!("`{path}`: {}", io_reason(&e))),
         })?;
         if !real.starts_with(&self.root) {
-            return Err(ToolError::Failed(format!(
-                "access denied: `{path}` is outside the directory this plugin may read"
-            )));
+            return Err(outside(path));
         }
         Ok(real)
     }
@@ -111,11 +119,41 @@ impl FsRoot {
         }
     }
 
+    /// Opens `real`, a path [`Self::resolve`] found inside the root, read-only; on Linux the
+    /// kernel checks again that it resolves beneath the root (see the module docs).
+    fn open_checked(&self, path: &str, real: &Path) -> Result<std::fs::File, ToolError> {
+        let shown = self.display(real);
+        let failed = |e: std::io::Error| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e)));
+        #[cfg(target_os = "linux")]
+        {
+            use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
+            use rustix::io::Errno;
+            let rel = match real.strip_prefix(&self.root) {
+                Ok(rel) if !rel.as_os_str().is_empty() => rel,
+                _ => Path::new("."),
+            };
+            match openat2(
+                &self.dir,
+                rel,
+                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Ok(fd) => return Ok(std::fs::File::from(fd)),
+                // Something on the way now leads out of the root: swapped since the check.
+                Err(Errno::XDEV) => return Err(outside(path)),
+                // No openat2 here (old kernel, seccomp): the checked open below.
+                Err(Errno::NOSYS | Errno::PERM) => {}
+                Err(e) => return Err(failed(e.into())),
+            }
+        }
+        std::fs::File::open(real).map_err(failed)
+    }
+
     fn read_file(&self, path: &str) -> Result<String, ToolError> {
         let real = self.resolve(path)?;
         let shown = self.display(&real);
-        let file = std::fs::File::open(&real)
-            .map_err(|e| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e))))?;
+        let file = self.open_checked(path, &real)?;
         let meta = file
             .metadata()
             .map_err(|e| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e))))?;
@@ -149,23 +187,17 @@ impl FsRoot {
     fn list_dir(&self, path: &str) -> Result<String, ToolError> {
         let real = self.resolve(path)?;
         let shown = self.display(&real);
-        let entries = std::fs::read_dir(&real)
-            .map_err(|e| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e))))?;
+        let dir = self.open_checked(path, &real)?;
         let mut names = Vec::new();
         let mut more = 0usize;
-        for entry in entries {
-            let Ok(entry) = entry else { continue };
+        for entry in entries(&dir, &real)
+            .map_err(|e| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e))))?
+        {
             if names.len() >= self.max_entries {
                 more += 1;
                 continue;
             }
-            let mut name = entry.file_name().to_string_lossy().into_owned();
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => name.push('/'),
-                Ok(t) if t.is_symlink() => name.push('@'),
-                _ => {}
-            }
-            names.push(name);
+            names.push(entry);
         }
         names.sort();
         let mut out = names.join("\n");
@@ -177,6 +209,61 @@ impl FsRoot {
         }
         Ok(out)
     }
+}
+
+fn outside(path: &str) -> ToolError {
+    ToolError::Failed(format!(
+        "access denied: `{path}` is outside the directory this plugin may read"
+    ))
+}
+
+/// The entries of the open directory `dir` (at `real`), named as `list_dir` shows them:
+/// `name/` for directories, `name@` for symlinks. Unreadable entries are skipped.
+#[cfg(target_os = "linux")]
+fn entries(dir: &std::fs::File, _real: &Path) -> std::io::Result<Vec<String>> {
+    use rustix::fs::{AtFlags, Dir, FileType, statat};
+    let mut out = Vec::new();
+    for entry in Dir::read_from(dir)? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        if matches!(name.to_bytes(), b"." | b"..") {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            // Some file systems do not say in the listing.
+            FileType::Unknown => statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+                .map(|st| FileType::from_raw_mode(st.st_mode))
+                .unwrap_or(FileType::Unknown),
+            kind => kind,
+        };
+        let mut shown = name.to_string_lossy().into_owned();
+        match kind {
+            FileType::Directory => shown.push('/'),
+            FileType::Symlink => shown.push('@'),
+            _ => {}
+        }
+        out.push(shown);
+    }
+    Ok(out)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn entries(dir: &std::fs::File, real: &Path) -> std::io::Result<Vec<String>> {
+    if !dir.metadata()?.is_dir() {
+        return Err(std::io::ErrorKind::NotADirectory.into());
+    }
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(real)? {
+        let Ok(entry) = entry else { continue };
+        let mut name = entry.file_name().to_string_lossy().into_owned();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => name.push('/'),
+            Ok(t) if t.is_symlink() => name.push('@'),
+            _ => {}
+        }
+        out.push(name);
+    }
+    Ok(out)
 }
 
 /// An I/O error's reason without the OS's path (which may reveal the host layout).
@@ -351,6 +438,36 @@ mod tests {
         assert!(e.to_string().contains("access denied"), "{e}");
     }
 
+    /// The race the canonical check alone cannot close: a checked directory is replaced by a
+    /// symlink out of the root before the open.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_path_swapped_after_the_check_is_refused_by_the_kernel() {
+        let (outside, dir, root) = tree();
+        std::fs::write(outside.path().join("inner.txt"), "top secret").unwrap();
+        let real = root.resolve("sub/inner.txt").unwrap();
+        std::fs::rename(dir.path().join("sub"), dir.path().join("sub-old")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("sub")).unwrap();
+
+        let probe = rustix::fs::openat2(
+            &root.dir,
+            ".",
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+            rustix::fs::ResolveFlags::BENEATH,
+        );
+        if let Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) = probe {
+            eprintln!("openat2 is not available here: the fallback (checked open) is in use");
+            return;
+        }
+        let e = root.open_checked("sub/inner.txt", &real).unwrap_err();
+        assert!(e.to_string().contains("access denied"), "{e}");
+        // Without the kernel's check, that open would have read the secret.
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "top secret");
+        // The directory fd still serves paths that stay inside.
+        assert_eq!(root.read_file("sub-old/inner.txt").unwrap(), "inner");
+    }
+
     #[test]
     fn caps_and_checks_content() {
         let (_o, _d, root) = tree();
@@ -373,6 +490,12 @@ mod tests {
                 .contains("directory")
         );
         assert!(root.read_file("a\0b").is_err());
+        assert!(
+            root.list_dir("notes.txt")
+                .unwrap_err()
+                .to_string()
+                .contains("not a directory")
+        );
     }
 
     #[tokio::test]
