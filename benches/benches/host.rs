@@ -877,8 +877,8 @@ async fn scale(o: &Opts, example: &Path) -> Vec<Row> {
 
     let mut rows = Vec::new();
     let mut raw_turns: Vec<RawRequest> = Vec::new();
-    // (label, runs, result)
-    let mut results: Vec<(String, usize, PhaseResult)> = Vec::new();
+    // (label, runs, full load — i.e. side by side with the raw SDK phase, result)
+    let mut results: Vec<(String, usize, bool, PhaseResult)> = Vec::new();
     for (label, pooling) in [("on-demand", None), ("pooling", Some(runs as u32))] {
         let host = match setup::try_host(timed_backend.clone(), pooling) {
             Ok(h) => h,
@@ -925,7 +925,7 @@ async fn scale(o: &Opts, example: &Path) -> Vec<Row> {
             mib(r.base_rss),
             mib(r.peak_rss)
         );
-        results.push((format!("{label}, {runs} concurrent"), runs, r));
+        results.push((format!("{label}, {runs} concurrent"), runs, true, r));
         if pooling.is_none() {
             // The same runs at a load the machine carries: host latency without CPU queueing.
             let (light, waves) = (o.size(CARRIED_RUNS, 2), o.size(CARRIED_WAVES, 1));
@@ -944,6 +944,7 @@ async fn scale(o: &Opts, example: &Path) -> Vec<Row> {
             results.push((
                 format!("{label}, {light} concurrent × {waves} waves"),
                 light * waves,
+                false,
                 r,
             ));
         }
@@ -965,8 +966,9 @@ async fn scale(o: &Opts, example: &Path) -> Vec<Row> {
     let raw_run = summarize(&raw_r.runs);
     println!("raw SDK turn:                {}", raw_turn.times());
     println!("raw SDK 3-turn task:         {}", raw_run.times());
-    for (label, n, r) in &results {
-        let runs = *n;
+    let raw_cpu_turn = ns(raw_r.cpu) / (3 * runs) as f64;
+    for (label, runs, full_load, r) in &results {
+        let (runs, full_load) = (*runs, *full_load);
         let (outside, backend, run, startup, busy) = (
             summarize(&r.outside),
             summarize(&r.backend),
@@ -980,12 +982,8 @@ async fn scale(o: &Opts, example: &Path) -> Vec<Row> {
         println!("{label}: run start → 1st call: {}", startup.times());
         println!("{label}: whole run:            {}", run.times());
         let all_ok = r.failed == 0 && r.runs.len() == runs;
-        let full_load = runs == raw_r.runs.len() + raw_r.failed;
         let turns = (3 * runs) as f64;
-        let (cpu_turn, raw_cpu_turn) = (
-            ns(r.cpu) / turns,
-            ns(raw_r.cpu) / (3 * (raw_r.runs.len() + raw_r.failed)) as f64,
-        );
+        let cpu_turn = ns(r.cpu) / turns;
         println!(
             "{label}: process CPU per turn {} (wall {:.2?}) vs raw SDK {} (wall {:.2?})",
             fmt_ns(cpu_turn),

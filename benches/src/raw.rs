@@ -198,44 +198,38 @@ pub fn client(sdk_config: &aws_config::SdkConfig, endpoint: &str) -> Client {
     Client::from_conf(conf)
 }
 
+/// Sends `$builder` (a `converse` or `converse_stream` fluent builder) with the parts of
+/// `$r`, a [`RawRequest`]; the two builders share no trait, hence a macro.
+macro_rules! send_with {
+    ($builder:expr, $r:expr, $what:literal) => {
+        $builder
+            .model_id(&$r.model_id)
+            .set_messages(Some($r.messages.clone()))
+            .set_system($r.system.clone())
+            .set_tool_config($r.tool_config.clone())
+            .set_inference_config($r.inference_config.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow!(
+                    "{}: {}",
+                    $what,
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )
+            })
+    };
+}
+
 /// One `converse` call.
 pub async fn converse(client: &Client, r: &RawRequest) -> Result<()> {
-    client
-        .converse()
-        .model_id(&r.model_id)
-        .set_messages(Some(r.messages.clone()))
-        .set_system(r.system.clone())
-        .set_tool_config(r.tool_config.clone())
-        .set_inference_config(r.inference_config.clone())
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "converse: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            )
-        })?;
+    send_with!(client.converse(), r, "converse")?;
     Ok(())
 }
 
 /// One `converse_stream` call, pulled to its end; returns when each non-empty text delta
 /// arrived.
 pub async fn converse_stream(client: &Client, r: &RawRequest) -> Result<Vec<Instant>> {
-    let mut out = client
-        .converse_stream()
-        .model_id(&r.model_id)
-        .set_messages(Some(r.messages.clone()))
-        .set_system(r.system.clone())
-        .set_tool_config(r.tool_config.clone())
-        .set_inference_config(r.inference_config.clone())
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "converse_stream: {}",
-                aws_smithy_types::error::display::DisplayErrorContext(&e)
-            )
-        })?;
+    let mut out = send_with!(client.converse_stream(), r, "converse_stream")?;
     let mut deltas = Vec::new();
     while let Some(event) = out
         .stream

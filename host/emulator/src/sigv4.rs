@@ -307,20 +307,19 @@ pub(crate) mod tests {
     use crate::config::{DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY};
 
     /// Sign a request the way the SDK does and return its headers (host, x-amz-date,
-    /// authorization, and the given ones).
+    /// authorization, a session token if the credentials have one, and the given ones).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn sign_like_sdk(
         uri: &str,
         host: &str,
         extra_headers: &[(&str, &str)],
         body: &[u8],
-        access_key: &str,
-        secret: &str,
+        credentials: Credentials,
         region: &str,
         service: &str,
         at: SystemTime,
     ) -> HeaderMap {
-        let identity = Credentials::new(access_key, secret, None, None, "test").into();
+        let identity = credentials.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(region)
@@ -366,8 +365,7 @@ pub(crate) mod tests {
                 ("x-amz-user-agent", "aws-sdk-rust/1.0"),
             ],
             BODY,
-            DEFAULT_ACCESS_KEY_ID,
-            secret,
+            Credentials::new(DEFAULT_ACCESS_KEY_ID, secret, None, None, "test"),
             region,
             service,
             at,
@@ -404,42 +402,25 @@ pub(crate) mod tests {
 
     #[test]
     fn a_session_token_is_part_of_the_signature() {
-        let identity = Credentials::new(
+        let credentials = Credentials::new(
             DEFAULT_ACCESS_KEY_ID,
             DEFAULT_SECRET_ACCESS_KEY,
             Some("session-token".into()),
             None,
             "t",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region("us-east-1")
-            .name("bedrock")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .unwrap()
-            .into();
-        let mut req = http::Request::builder()
-            .method("POST")
-            .uri(format!("http://{HOST}{PATH}"))
-            .header("host", HOST)
-            .body(())
-            .unwrap();
-        let signable = SignableRequest::new(
-            "POST",
-            req.uri().to_string(),
-            req.headers()
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
-            SignableBody::Bytes(BODY),
-        )
-        .unwrap();
-        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        instructions.apply_to_request_http1x(&mut req);
-        check(req.headers(), BODY).unwrap();
-        let mut tampered = req.headers().clone();
+        );
+        let headers = sign_like_sdk(
+            PATH,
+            HOST,
+            &[],
+            BODY,
+            credentials,
+            "us-east-1",
+            "bedrock",
+            SystemTime::now(),
+        );
+        check(&headers, BODY).unwrap();
+        let mut tampered = headers.clone();
         tampered.insert("x-amz-security-token", "other".parse().unwrap());
         assert_eq!(kind(check(&tampered, BODY)), "InvalidSignatureException");
     }
@@ -501,8 +482,13 @@ pub(crate) mod tests {
             HOST,
             &[],
             BODY,
-            "AKIDSOMEONEELSE",
-            DEFAULT_SECRET_ACCESS_KEY,
+            Credentials::new(
+                "AKIDSOMEONEELSE",
+                DEFAULT_SECRET_ACCESS_KEY,
+                None,
+                None,
+                "test",
+            ),
             "us-east-1",
             "bedrock",
             SystemTime::now(),

@@ -122,8 +122,9 @@ impl FsRoot {
     /// Opens `real`, a path [`Self::resolve`] found inside the root, read-only; on Linux the
     /// kernel checks again that it resolves beneath the root (see the module docs).
     fn open_checked(&self, path: &str, real: &Path) -> Result<std::fs::File, ToolError> {
-        let shown = self.display(real);
-        let failed = |e: std::io::Error| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e)));
+        let failed = |e: std::io::Error| {
+            ToolError::Failed(format!("`{}`: {}", self.display(real), io_reason(&e)))
+        };
         #[cfg(target_os = "linux")]
         {
             use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
