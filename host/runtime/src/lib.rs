@@ -38,6 +38,7 @@ mod plugin;
 pub mod policy;
 mod run;
 mod sandbox;
+pub mod text;
 pub mod tools;
 mod wit;
 

@@ -39,7 +39,7 @@ pub enum RunEvent {
         /// The error category (`rate-limited`, `network`, ...) when the call failed.
         error: Option<String>,
     },
-    /// The plugin called a host tool.
+    /// The plugin called a host tool (`name` as the plugin gave it, bounded and escaped).
     ToolCall {
         name: String,
         ok: bool,
@@ -50,7 +50,8 @@ pub enum RunEvent {
     TextDelta { text: String },
     /// The policy refused a request; the plugin got a typed error.
     PolicyViolation(PolicyViolation),
-    /// One line the plugin wrote to stdout or stderr (without the newline).
+    /// One line the plugin wrote to stdout or stderr (without the newline), with control
+    /// characters escaped (`\x1b`, `\r`) so it is safe to print on a terminal.
     Output { stream: OutputStream, line: String },
 }
 

@@ -7,8 +7,8 @@
 //!
 //! The deadline is enforced twice, because a plugin can be stuck in two places:
 //! - in wasm: the engine's epoch ticks make the store call back every tick; the callback
-//!   yields to tokio (so a spinning plugin cannot starve others) and traps once the deadline
-//!   has passed;
+//!   yields to tokio (so a spinning plugin cannot starve others, nor their I/O) and traps once
+//!   the deadline has passed;
 //! - in a host call (waiting on a slow model): `tokio::time::timeout` around the whole run
 //!   drops the call, and with it the request.
 
@@ -226,7 +226,14 @@ impl Plugin {
                 ctx.data_mut().deadline_hit = true;
                 Err(wasmtime::Error::new(DeadlineTrap))
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                // tokio's own yield defers the task until the scheduler has polled its I/O
+                // and timer driver; wasmtime's plain `Yield` wakes the task at once, which
+                // tokio re-runs before it looks at I/O again (every 61 polls: 0.6 s of a
+                // spinning plugin), stalling every neighbour waiting on a socket.
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         (store, stdout, stderr)
@@ -432,7 +439,10 @@ fn panic_message(stderr: &str) -> Option<String> {
         .collect();
     let message = message.join("\n").trim().to_string();
     if !message.is_empty() {
-        return Some(message);
+        return Some(crate::text::truncate(
+            message,
+            crate::text::MESSAGE_MAX_BYTES,
+        ));
     }
     // Older format: `panicked at 'message', src/lib.rs:1:2`.
     let header = header.trim_start_matches("panicked at").trim();

@@ -17,6 +17,8 @@
 //! max_calls = 16           # chat + chat-stream calls per run
 //! token_budget = 100_000   # total tokens (input + output) per run
 //! max_request_bytes = 1_048_576   # all the strings of one request together
+//! max_request_items = 100_000     # messages, blocks, tools and JSON values of one request
+//! max_open_streams = 4     # chat-stream replies open at once
 //! allowed_models = ["us.anthropic.claude-3-7-sonnet-20250219-v1:0"]  # absent: any model
 //!
 //! [tools]
@@ -58,6 +60,15 @@ pub struct Policy {
     pub max_request_bytes: usize,
     /// How much of the plugin's stdout, and separately stderr, is kept; the rest is dropped.
     pub max_output_bytes: usize,
+    /// Largest chat request the plugin may send, in structure: messages, content blocks, tool
+    /// results' parts, tools, stop sequences and every JSON value inside its JSON texts,
+    /// together. Bounds what the host builds from a request whatever its byte size (a million
+    /// empty messages are 2 bytes of strings). A host tool's JSON input is bounded by this and
+    /// by `max_request_bytes` too.
+    pub max_request_items: usize,
+    /// Streamed replies (`chat-stream`) a run may hold open at once. Each holds a connection
+    /// (a file descriptor) until the plugin drains or drops it.
+    pub max_open_streams: u32,
 }
 
 impl Default for Policy {
@@ -73,6 +84,8 @@ impl Default for Policy {
             allowed_tools: None,
             max_request_bytes: 4 << 20,
             max_output_bytes: 1 << 20,
+            max_request_items: 100_000,
+            max_open_streams: 4,
         }
     }
 }
@@ -136,6 +149,16 @@ impl Policy {
         self
     }
 
+    pub fn with_max_request_items(mut self, items: usize) -> Self {
+        self.max_request_items = items;
+        self
+    }
+
+    pub fn with_max_open_streams(mut self, streams: u32) -> Self {
+        self.max_open_streams = streams;
+        self
+    }
+
     /// Parses a TOML manifest; keys it does not set keep their [`Default`] values.
     pub fn from_toml_str(text: &str) -> Result<Self, PolicyError> {
         let file: PolicyFile =
@@ -196,66 +219,112 @@ impl Policy {
             .is_none_or(|allowed| allowed.iter().any(|m| m == model))
     }
 
-    /// Admits one chat request under this policy, given what the run has used so far.
+    /// Admits one chat call under this policy, given what the run has used so far. Nothing
+    /// of the request has been built yet: `ask` is what the guest's request measures.
     ///
-    /// Checks, in order: chat-call count, model, request size, token budget. On success the
-    /// request's `max_tokens` is clamped to the remaining budget (so one answer cannot run far
-    /// past it) and the call is counted in `meter`.
+    /// Checks, in order: chat-call count, open streams, model, request size (bytes, then
+    /// structure), token budget. The token budget holds whatever the guest later pulls or
+    /// drops: the call's input (estimated from its size) is charged now, and its output is
+    /// reserved — `max_tokens` is clamped to what is left, so one answer cannot run past the
+    /// budget and neither can concurrent calls together. The call is settled against the
+    /// backend's reported usage when it ends ([`Meter::settle`]).
     pub(crate) fn admit_chat(
         &self,
         meter: &mut Meter,
-        request: &mut ChatRequest,
-        request_bytes: usize,
+        ask: &ChatAsk<'_>,
         default_model: &str,
-    ) -> Result<(), PolicyViolation> {
+    ) -> Result<Grant, PolicyViolation> {
         if meter.chat_calls >= self.max_chat_calls {
             return Err(PolicyViolation::new(
                 ViolationKind::ChatLimit,
                 format!(
-                    "this plugin may make at most {} chat calls per run",
-                    self.max_chat_calls
+                    "this plugin may make at most {} chat {} per run",
+                    self.max_chat_calls,
+                    plural(u64::from(self.max_chat_calls), "call", "calls")
                 ),
             ));
         }
-        let model = request.model.as_deref().unwrap_or(default_model);
+        if ask.streaming && meter.open_streams >= self.max_open_streams {
+            return Err(PolicyViolation::new(
+                ViolationKind::ChatLimit,
+                format!(
+                    "this plugin may hold at most {} streamed {} open at once; drain or drop                      one first",
+                    self.max_open_streams,
+                    plural(u64::from(self.max_open_streams), "reply", "replies")
+                ),
+            ));
+        }
+        let model = ask.model.unwrap_or(default_model);
         if !self.model_allowed(model) {
             return Err(PolicyViolation::new(
                 ViolationKind::ModelNotAllowed,
-                format!("this plugin may not use model `{model}`"),
+                format!(
+                    "this plugin may not use model `{}`",
+                    crate::text::echo(model)
+                ),
             ));
         }
-        if request_bytes > self.max_request_bytes {
+        if ask.bytes > self.max_request_bytes {
             return Err(PolicyViolation::new(
                 ViolationKind::RequestTooLarge,
                 format!(
-                    "the request is {request_bytes} bytes; this plugin may send at most {}",
+                    "the request is {} bytes; this plugin may send at most {}",
+                    ask.bytes, self.max_request_bytes
+                ),
+            ));
+        }
+        if ask.items > self.max_request_items {
+            return Err(too_many_items(ask.items, self.max_request_items, false));
+        }
+        let input = estimate_tokens(ask.bytes);
+        let committed = meter.tokens_used.saturating_add(meter.tokens_reserved);
+        if committed.saturating_add(input) >= self.token_budget {
+            let message = if committed >= self.token_budget {
+                format!(
+                    "this plugin has used {} of its {} tokens for this run",
+                    committed.min(self.token_budget.max(meter.tokens_used)),
+                    self.token_budget
+                )
+            } else {
+                format!(
+                    "this request's input (about {input} tokens) does not fit in the {} tokens                      left of this run's {}",
+                    self.token_budget - committed,
+                    self.token_budget
+                )
+            };
+            return Err(PolicyViolation::new(ViolationKind::TokenBudget, message));
+        }
+        let left = self.token_budget - committed - input;
+        let left_u32 = u32::try_from(left).unwrap_or(u32::MAX);
+        let max_tokens = match ask.max_tokens {
+            Some(asked) => Some(asked.min(left_u32)),
+            None if left < CLAMP_UNSET_MAX_TOKENS_BELOW => Some(left_u32),
+            None => None,
+        };
+        // An unset max_tokens leaves the model's default; reserve a typical answer for it.
+        let reserved = max_tokens.map_or(CLAMP_UNSET_MAX_TOKENS_BELOW, u64::from);
+        meter.chat_calls += 1;
+        meter.tokens_used += input;
+        meter.tokens_reserved += reserved;
+        Ok(Grant {
+            max_tokens,
+            clamp: max_tokens != ask.max_tokens,
+            charged: input,
+            reserved,
+        })
+    }
+
+    /// Checks the size of a host tool's JSON input before it is parsed.
+    pub(crate) fn admit_tool_input(&self, bytes: usize) -> Result<(), PolicyViolation> {
+        if bytes > self.max_request_bytes {
+            return Err(PolicyViolation::new(
+                ViolationKind::RequestTooLarge,
+                format!(
+                    "the tool input is {bytes} bytes; this plugin may send at most {}",
                     self.max_request_bytes
                 ),
             ));
         }
-        if meter.tokens_used >= self.token_budget {
-            return Err(PolicyViolation::new(
-                ViolationKind::TokenBudget,
-                format!(
-                    "this plugin has used {} of its {} tokens for this run",
-                    meter.tokens_used, self.token_budget
-                ),
-            ));
-        }
-        let remaining = self.token_budget - meter.tokens_used;
-        let remaining_u32 = u32::try_from(remaining).unwrap_or(u32::MAX);
-        let config = request
-            .inference_config
-            .get_or_insert_with(Default::default);
-        config.max_tokens = match config.max_tokens {
-            Some(asked) => Some(asked.min(remaining_u32)),
-            None if remaining < CLAMP_UNSET_MAX_TOKENS_BELOW => Some(remaining_u32),
-            None => None,
-        };
-        if request.inference_config.as_ref() == Some(&Default::default()) {
-            request.inference_config = None;
-        }
-        meter.chat_calls += 1;
         Ok(())
     }
 
@@ -266,8 +335,77 @@ impl Policy {
         } else {
             Err(PolicyViolation::new(
                 ViolationKind::ToolNotAllowed,
-                format!("this plugin may not use the host tool `{name}`"),
+                format!(
+                    "this plugin may not use the host tool `{}`",
+                    crate::text::echo(name)
+                ),
             ))
+        }
+    }
+}
+
+/// Tokens estimated from a request's size in bytes: about four bytes per token, as
+/// tokenizers of English text and JSON average (and as the emulator counts).
+pub(crate) fn estimate_tokens(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(4).max(1)
+}
+
+fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
+/// The refusal of a request with more structure than the policy allows.
+pub(crate) fn too_many_items(items: usize, max: usize, at_least: bool) -> PolicyViolation {
+    let at_least = if at_least { "at least " } else { "" };
+    PolicyViolation::new(
+        ViolationKind::RequestTooLarge,
+        format!(
+            "the request has {at_least}{items} items (messages, content blocks, tools and JSON \
+             values); this plugin may send at most {max}"
+        ),
+    )
+}
+
+/// What a guest's chat request measures, before anything is built from it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ChatAsk<'a> {
+    /// The model it names, if any.
+    pub model: Option<&'a str>,
+    /// The bytes of all its strings.
+    pub bytes: usize,
+    /// Its structure, without the JSON values inside its JSON texts (counted as they are
+    /// parsed, against what is left).
+    pub items: usize,
+    /// The `max_tokens` it asks for.
+    pub max_tokens: Option<u32>,
+    pub streaming: bool,
+}
+
+/// An admitted chat call: what was charged and reserved for it, settled when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Grant {
+    /// The `max_tokens` the request is sent with.
+    pub max_tokens: Option<u32>,
+    /// Whether that differs from what the guest asked.
+    pub clamp: bool,
+    /// Tokens charged so far (the input estimate, then output as it streams).
+    pub charged: u64,
+    /// Output tokens reserved until the call ends.
+    pub reserved: u64,
+}
+
+impl Grant {
+    /// Applies the granted `max_tokens` to the request built after admission.
+    pub(crate) fn apply(&self, request: &mut ChatRequest) {
+        if !self.clamp {
+            return;
+        }
+        let config = request
+            .inference_config
+            .get_or_insert_with(Default::default);
+        config.max_tokens = self.max_tokens;
+        if request.inference_config.as_ref() == Some(&Default::default()) {
+            request.inference_config = None;
         }
     }
 }
@@ -276,7 +414,38 @@ impl Policy {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Meter {
     pub chat_calls: u32,
+    /// Tokens charged: reported usage of settled calls, estimates for the rest.
     pub tokens_used: u64,
+    /// Output tokens reserved for calls in flight.
+    pub tokens_reserved: u64,
+    /// Streamed replies open now.
+    pub open_streams: u32,
+}
+
+impl Meter {
+    /// Charges `tokens` more to a call in flight (output seen so far, estimated).
+    pub(crate) fn charge(&mut self, grant: &mut Grant, tokens: u64) {
+        grant.charged += tokens;
+        self.tokens_used += tokens;
+    }
+
+    /// Ends a call: releases its reservation and replaces its estimated charge with the
+    /// reported total, when the backend reported one.
+    pub(crate) fn settle(&mut self, grant: &mut Grant, reported_total: Option<u64>) {
+        self.tokens_reserved = self.tokens_reserved.saturating_sub(grant.reserved);
+        grant.reserved = 0;
+        if let Some(total) = reported_total {
+            self.tokens_used = self.tokens_used.saturating_sub(grant.charged) + total;
+            grant.charged = total;
+        }
+    }
+
+    /// Withdraws a call that was never sent (its request could not be built, or the backend
+    /// refused it before any model saw it): nothing is charged and it does not count.
+    pub(crate) fn withdraw(&mut self, grant: &mut Grant) {
+        self.settle(grant, Some(0));
+        self.chat_calls = self.chat_calls.saturating_sub(1);
+    }
 }
 
 /// Which policy limit a plugin ran into.
@@ -369,6 +538,8 @@ struct ChatSection {
     max_calls: Option<u32>,
     token_budget: Option<u64>,
     max_request_bytes: Option<u64>,
+    max_request_items: Option<u64>,
+    max_open_streams: Option<u32>,
     allowed_models: Option<Vec<String>>,
 }
 
@@ -413,6 +584,13 @@ impl PolicyFile {
             p.max_request_bytes = usize::try_from(n)
                 .map_err(|_| PolicyError::Invalid("chat.max_request_bytes is too large".into()))?;
         }
+        if let Some(n) = c.max_request_items {
+            p.max_request_items = usize::try_from(n)
+                .map_err(|_| PolicyError::Invalid("chat.max_request_items is too large".into()))?;
+        }
+        if let Some(n) = c.max_open_streams {
+            p.max_open_streams = n;
+        }
         if c.allowed_models.is_some() {
             p.allowed_models = c.allowed_models;
         }
@@ -426,7 +604,7 @@ impl PolicyFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gamecode_backend::{InferenceConfig, Message};
+    use gamecode_backend::Message;
 
     #[test]
     fn full_manifest_parses() {
@@ -484,10 +662,13 @@ mod tests {
         assert!(matches!(e, PolicyError::Parse(_)), "{e}");
     }
 
-    fn request() -> ChatRequest {
-        ChatRequest {
-            messages: vec![Message::user("hi")],
-            ..Default::default()
+    fn ask(bytes: usize, max_tokens: Option<u32>) -> ChatAsk<'static> {
+        ChatAsk {
+            model: None,
+            bytes,
+            items: 1,
+            max_tokens,
+            streaming: false,
         }
     }
 
@@ -497,60 +678,104 @@ mod tests {
             .with_max_chat_calls(1)
             .with_allowed_models(["ok"]);
         let mut m = Meter::default();
-        let mut r = request();
-        let e = p.admit_chat(&mut m, &mut r, 0, "bad").unwrap_err();
+        let e = p.admit_chat(&mut m, &ask(8, None), "bad").unwrap_err();
         assert_eq!(e.kind, ViolationKind::ModelNotAllowed);
         assert_eq!(m.chat_calls, 0);
-        p.admit_chat(&mut m, &mut r, 0, "ok").unwrap();
+        p.admit_chat(&mut m, &ask(8, None), "ok").unwrap();
         assert_eq!(m.chat_calls, 1);
-        let e = p.admit_chat(&mut m, &mut r, 0, "ok").unwrap_err();
+        let e = p.admit_chat(&mut m, &ask(8, None), "ok").unwrap_err();
         assert_eq!(e.kind, ViolationKind::ChatLimit);
+        assert!(e.message.contains("1 chat call per run"), "{}", e.message);
     }
 
     #[test]
-    fn request_size_and_token_budget() {
-        let p = Policy::default().with_max_request_bytes(10);
-        p.admit_chat(&mut Meter::default(), &mut request(), 10, "m")
+    fn request_size_structure_and_open_streams() {
+        let p = Policy::default()
+            .with_max_request_bytes(10)
+            .with_max_request_items(5)
+            .with_max_open_streams(1);
+        p.admit_chat(&mut Meter::default(), &ask(10, None), "m")
             .unwrap();
         let e = p
-            .admit_chat(&mut Meter::default(), &mut request(), 11, "m")
+            .admit_chat(&mut Meter::default(), &ask(11, None), "m")
             .unwrap_err();
         assert_eq!(e.kind, ViolationKind::RequestTooLarge);
         assert!(e.message.contains("11 bytes"), "{}", e.message);
-
-        let p = Policy::default().with_token_budget(100);
+        // A million empty messages are 0 bytes of strings, and refused for their structure.
+        let mut many = ask(0, None);
+        many.items = 1_000_000;
+        let e = p.admit_chat(&mut Meter::default(), &many, "m").unwrap_err();
+        assert_eq!(e.kind, ViolationKind::RequestTooLarge);
+        assert!(e.message.contains("1000000 items"), "{}", e.message);
         let mut m = Meter {
-            chat_calls: 0,
-            tokens_used: 100,
+            open_streams: 1,
+            ..Meter::default()
         };
-        let e = p.admit_chat(&mut m, &mut request(), 0, "m").unwrap_err();
-        assert_eq!(e.kind, ViolationKind::TokenBudget);
+        let mut stream = ask(1, None);
+        stream.streaming = true;
+        let e = p.admit_chat(&mut m, &stream, "m").unwrap_err();
+        assert!(e.message.contains("open at once"), "{}", e.message);
+        assert!(p.admit_chat(&mut m, &ask(1, None), "m").is_ok());
     }
 
     #[test]
-    fn max_tokens_is_clamped_to_the_remaining_budget() {
+    fn token_budget_counts_input_and_reserves_output() {
         let p = Policy::default().with_token_budget(100);
         let mut m = Meter {
-            chat_calls: 0,
-            tokens_used: 40,
+            tokens_used: 100,
+            ..Meter::default()
         };
-        let mut r = request();
-        p.admit_chat(&mut m, &mut r, 0, "m").unwrap();
-        assert_eq!(r.inference_config.unwrap().max_tokens, Some(60));
+        let e = p.admit_chat(&mut m, &ask(4, None), "m").unwrap_err();
+        assert_eq!(e.kind, ViolationKind::TokenBudget);
 
-        let mut r = request();
-        r.inference_config = Some(InferenceConfig {
-            max_tokens: Some(10),
+        // 40 bytes = 10 input tokens, charged at once; the output is clamped to the rest
+        // and reserved.
+        let mut m = Meter {
+            tokens_used: 40,
+            ..Meter::default()
+        };
+        let mut g = p.admit_chat(&mut m, &ask(40, None), "m").unwrap();
+        assert_eq!(g.max_tokens, Some(50));
+        assert_eq!((m.tokens_used, m.tokens_reserved), (50, 50));
+        // Nothing is left for a concurrent call.
+        let e = p.admit_chat(&mut m, &ask(4, Some(10)), "m").unwrap_err();
+        assert_eq!(e.kind, ViolationKind::TokenBudget);
+        // Settled at the reported usage: the reservation is released.
+        m.settle(&mut g, Some(30));
+        assert_eq!((m.tokens_used, m.tokens_reserved), (70, 0));
+
+        // A request whose own input would overshoot the budget is refused before it is sent.
+        let e = p.admit_chat(&mut m, &ask(200, None), "m").unwrap_err();
+        assert_eq!(e.kind, ViolationKind::TokenBudget);
+        assert!(e.message.contains("does not fit"), "{}", e.message);
+
+        // An asked max_tokens below what is left stays; a large budget leaves it unset.
+        let mut m = Meter::default();
+        let g = p.admit_chat(&mut m, &ask(4, Some(10)), "m").unwrap();
+        assert_eq!((g.max_tokens, g.clamp), (Some(10), false));
+        let g = Policy::default()
+            .admit_chat(&mut Meter::default(), &ask(4, None), "m")
+            .unwrap();
+        assert_eq!((g.max_tokens, g.clamp), (None, false));
+        let mut r = ChatRequest {
+            messages: vec![Message::user("hi")],
             ..Default::default()
-        });
-        p.admit_chat(&mut m, &mut r, 0, "m").unwrap();
-        assert_eq!(r.inference_config.unwrap().max_tokens, Some(10));
-
-        // A large remaining budget leaves an unset max_tokens alone.
-        let p = Policy::default();
-        let mut r = request();
-        p.admit_chat(&mut Meter::default(), &mut r, 0, "m").unwrap();
+        };
+        g.apply(&mut r);
         assert_eq!(r.inference_config, None);
+        let mut m = Meter::default();
+        let g = p.admit_chat(&mut m, &ask(4, Some(1000)), "m").unwrap();
+        g.apply(&mut r);
+        assert_eq!(r.inference_config.unwrap().max_tokens, Some(99));
+    }
+
+    #[test]
+    fn a_withdrawn_call_costs_nothing() {
+        let p = Policy::default().with_token_budget(100);
+        let mut m = Meter::default();
+        let mut g = p.admit_chat(&mut m, &ask(40, None), "m").unwrap();
+        m.withdraw(&mut g);
+        assert_eq!(m, Meter::default());
     }
 
     #[test]

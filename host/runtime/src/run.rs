@@ -17,7 +17,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::limits::MemoryLimiter;
 use crate::observer::{RunEvent, RunObserver};
-use crate::policy::{Meter, Policy, PolicyViolation, ViolationKind};
+use crate::policy::{ChatAsk, Grant, Meter, Policy, PolicyViolation, ViolationKind};
 use crate::tools::{ToolError, ToolRegistry};
 use crate::wit::json_cache::JsonCache;
 
@@ -26,6 +26,8 @@ use crate::wit::json_cache::JsonCache;
 pub(crate) enum ChatFailure {
     Policy(PolicyViolation),
     Backend(BackendError),
+    /// The guest's request could not be built (e.g. a JSON text that is not JSON).
+    Invalid(String),
 }
 
 /// Everything a run's store holds.
@@ -71,7 +73,12 @@ pub(crate) struct StreamMeta {
     model: String,
     started: Instant,
     usage: Option<Usage>,
-    /// Whether `ChatFinished` was emitted (at the end, on error, or on drop).
+    /// What the policy charged and reserved for this call.
+    grant: Grant,
+    /// Output bytes seen and not yet charged (charged in whole tokens).
+    uncharged_bytes: usize,
+    /// Whether the stream was settled and `ChatFinished` emitted (at the end, on error, or
+    /// on drop).
     finished: bool,
 }
 
@@ -99,45 +106,46 @@ impl RunState {
         self.backend_errors.push(error.clone());
     }
 
-    /// A call the backend refused as unsupported never reached a model; it does not count
-    /// against the chat-call limit (so a plugin may fall back from streaming to `chat`).
-    fn refund_unsupported(&mut self, error: &BackendError) {
-        if error.category() == gamecode_backend::ErrorCategory::Unsupported {
-            self.meter.chat_calls = self.meter.chat_calls.saturating_sub(1);
-        }
-    }
-
     fn account(&mut self, usage: &Usage) {
-        self.meter.tokens_used = self
-            .meter
-            .tokens_used
-            .saturating_add(u64::from(usage.total_tokens));
         self.usage.input_tokens = self.usage.input_tokens.saturating_add(usage.input_tokens);
         self.usage.output_tokens = self.usage.output_tokens.saturating_add(usage.output_tokens);
         self.usage.total_tokens = self.usage.total_tokens.saturating_add(usage.total_tokens);
     }
 
-    /// Admits the request (`bytes`: its size as the guest sent it) under the policy;
-    /// returns the model it will use.
-    fn admit(&mut self, request: &mut ChatRequest, bytes: usize) -> Result<String, ChatFailure> {
-        let default_model = self.backend.default_model().to_string();
-        if let Err(v) = self
-            .policy
-            .admit_chat(&mut self.meter, request, bytes, &default_model)
-        {
-            return Err(ChatFailure::Policy(self.record_violation(v)));
-        }
-        request.session_id = Some(self.session_id.clone());
-        Ok(request.model.clone().unwrap_or(default_model))
+    /// Admits a chat call under the policy before anything is built from the request (see
+    /// [`Policy::admit_chat`]); the grant is settled when the call ends.
+    pub(crate) fn admit(&mut self, ask: &ChatAsk<'_>) -> Result<Grant, ChatFailure> {
+        let default_model = self.backend.default_model();
+        self.policy
+            .admit_chat(&mut self.meter, ask, default_model)
+            .map_err(|v| ChatFailure::Policy(self.record_violation(v)))
     }
 
-    /// One whole chat call under the policy.
+    /// Withdraws an admitted call whose request could not be built.
+    pub(crate) fn unbuilt(&mut self, mut grant: Grant, failure: ChatFailure) -> ChatFailure {
+        self.meter.withdraw(&mut grant);
+        match failure {
+            ChatFailure::Policy(v) => ChatFailure::Policy(self.record_violation(v)),
+            other => other,
+        }
+    }
+
+    fn prepare(&self, grant: &Grant, request: &mut ChatRequest) -> String {
+        grant.apply(request);
+        request.session_id = Some(self.session_id.clone());
+        request
+            .model
+            .clone()
+            .unwrap_or_else(|| self.backend.default_model().to_string())
+    }
+
+    /// One whole chat call, admitted with `grant`.
     pub(crate) async fn chat(
         &mut self,
+        mut grant: Grant,
         mut request: ChatRequest,
-        bytes: usize,
     ) -> Result<ChatResponse, ChatFailure> {
-        let model = self.admit(&mut request, bytes)?;
+        let model = self.prepare(&grant, &mut request);
         self.emit(RunEvent::ChatStarted {
             model: model.clone(),
             streaming: false,
@@ -147,8 +155,17 @@ impl RunState {
         let elapsed = started.elapsed();
         match result {
             Ok(response) => {
-                if let Some(usage) = &response.usage {
-                    self.account(usage);
+                match &response.usage {
+                    Some(usage) => {
+                        self.account(usage);
+                        self.meter
+                            .settle(&mut grant, Some(u64::from(usage.total_tokens)));
+                    }
+                    None => {
+                        let output = crate::policy::estimate_tokens(text_bytes(&response));
+                        self.meter.charge(&mut grant, output);
+                        self.meter.settle(&mut grant, None);
+                    }
                 }
                 tracing::info!(
                     plugin = %self.plugin,
@@ -166,14 +183,31 @@ impl RunState {
                 });
                 Ok(response)
             }
-            Err(e) => Err(self.chat_failed(model, elapsed, e)),
+            Err(e) => Err(self.chat_failed(grant, model, elapsed, e)),
         }
     }
 
-    /// Accounts for a chat call the backend refused, before any reply.
-    fn chat_failed(&mut self, model: String, elapsed: Duration, e: BackendError) -> ChatFailure {
+    /// Accounts for a chat call the backend refused, before any reply. A call refused as
+    /// unsupported never reached a model: it does not count against the chat-call limit (so
+    /// a plugin may fall back from streaming to `chat`). Throttling, validation and
+    /// authentication failures are not billed; a network or provider failure may have been,
+    /// so its input estimate stays charged.
+    fn chat_failed(
+        &mut self,
+        mut grant: Grant,
+        model: String,
+        elapsed: Duration,
+        e: BackendError,
+    ) -> ChatFailure {
+        use gamecode_backend::ErrorCategory as C;
         self.record_backend_error(&e);
-        self.refund_unsupported(&e);
+        match e.category() {
+            C::Unsupported => self.meter.withdraw(&mut grant),
+            C::Network | C::Provider => self.meter.settle(&mut grant, None),
+            C::RateLimited | C::Validation | C::Authentication => {
+                self.meter.settle(&mut grant, Some(0))
+            }
+        }
         self.emit(RunEvent::ChatFinished {
             model,
             usage: None,
@@ -183,13 +217,13 @@ impl RunState {
         ChatFailure::Backend(e)
     }
 
-    /// Opens a streamed chat call under the policy.
+    /// Opens a streamed chat call, admitted with `grant`.
     pub(crate) async fn chat_stream(
         &mut self,
+        grant: Grant,
         mut request: ChatRequest,
-        bytes: usize,
     ) -> Result<ReplyStreamState, ChatFailure> {
-        let model = self.admit(&mut request, bytes)?;
+        let model = self.prepare(&grant, &mut request);
         self.emit(RunEvent::ChatStarted {
             model: model.clone(),
             streaming: true,
@@ -199,17 +233,22 @@ impl RunState {
         let elapsed = started.elapsed();
         match result {
             // `ChatFinished` follows when the stream ends, with its usage.
-            Ok(stream) => Ok(ReplyStreamState {
-                stream,
-                done: false,
-                meta: StreamMeta {
-                    model,
-                    started,
-                    usage: None,
-                    finished: false,
-                },
-            }),
-            Err(e) => Err(self.chat_failed(model, elapsed, e)),
+            Ok(stream) => {
+                self.meter.open_streams += 1;
+                Ok(ReplyStreamState {
+                    stream,
+                    done: false,
+                    meta: StreamMeta {
+                        model,
+                        started,
+                        usage: None,
+                        grant,
+                        uncharged_bytes: 0,
+                        finished: false,
+                    },
+                })
+            }
+            Err(e) => Err(self.chat_failed(grant, model, elapsed, e)),
         }
     }
 
@@ -225,9 +264,15 @@ impl RunState {
                     StreamEvent::Metadata { usage } => {
                         self.account(usage);
                         meta.usage = Some(*usage);
+                        self.meter
+                            .settle(&mut meta.grant, Some(u64::from(usage.total_tokens)));
                     }
                     StreamEvent::TextDelta { text, .. } => {
+                        self.charge_output(meta, text.len());
                         self.emit(RunEvent::TextDelta { text: text.clone() })
+                    }
+                    StreamEvent::ToolUseInputDelta { fragment, .. } => {
+                        self.charge_output(meta, fragment.len())
                     }
                     _ => {}
                 }
@@ -245,12 +290,31 @@ impl RunState {
         }
     }
 
-    /// Emits `ChatFinished` for a stream, once.
+    /// Charges streamed output as it arrives, so a stream the guest drops before its usage
+    /// report still costs what it produced (in whole estimated tokens).
+    fn charge_output(&mut self, meta: &mut StreamMeta, bytes: usize) {
+        if meta.usage.is_some() {
+            return;
+        }
+        meta.uncharged_bytes += bytes;
+        let whole = meta.uncharged_bytes / 4;
+        if whole > 0 {
+            meta.uncharged_bytes -= whole * 4;
+            self.meter.charge(&mut meta.grant, whole as u64);
+        }
+    }
+
+    /// Settles a stream and emits `ChatFinished` for it, once.
     pub(crate) fn stream_finished(&mut self, meta: &mut StreamMeta, error: Option<String>) {
         if meta.finished {
             return;
         }
         meta.finished = true;
+        self.meter.open_streams = self.meter.open_streams.saturating_sub(1);
+        if meta.usage.is_none() && meta.uncharged_bytes > 0 {
+            self.meter.charge(&mut meta.grant, 1);
+        }
+        self.meter.settle(&mut meta.grant, None);
         let elapsed = meta.started.elapsed();
         tracing::info!(
             plugin = %self.plugin,
@@ -293,34 +357,49 @@ impl RunState {
     pub(crate) async fn call_tool(&mut self, name: &str, input: &str) -> Result<String, ToolError> {
         self.tool_calls = self.tool_calls.saturating_add(1);
         let result = self.call_tool_inner(name, input).await;
+        let shown = crate::text::echo(name);
+        match &result {
+            Ok(out) => {
+                tracing::info!(plugin = %self.plugin, tool = %shown, bytes = out.len(), "host tool call")
+            }
+            Err(e) => {
+                tracing::info!(plugin = %self.plugin, tool = %shown, "host tool call failed: {e}")
+            }
+        }
         self.emit(RunEvent::ToolCall {
-            name: name.to_string(),
+            name: shown,
             ok: result.is_ok(),
             error: result.as_ref().err().map(ToString::to_string),
         });
-        match &result {
-            Ok(out) => {
-                tracing::info!(plugin = %self.plugin, tool = name, bytes = out.len(), "host tool call")
-            }
-            Err(e) => {
-                tracing::info!(plugin = %self.plugin, tool = name, "host tool call failed: {e}")
-            }
-        }
         result
     }
 
     async fn call_tool_inner(&mut self, name: &str, input: &str) -> Result<String, ToolError> {
         let Some(tool) = self.tools.get(name).cloned() else {
             return Err(ToolError::NotFound(format!(
-                "no host tool is called `{name}`"
+                "no host tool is called `{}`",
+                crate::text::echo(name)
             )));
         };
         if let Err(v) = self.policy.admit_tool(name) {
             let v = self.record_violation(v);
             return Err(ToolError::NotAllowed(v.message));
         }
-        let input: serde_json::Value = serde_json::from_str(input)
-            .map_err(|e| ToolError::InvalidInput(format!("the input is not valid JSON: {e}")))?;
+        // Size and structure before the parse: the input is the guest's, unbounded.
+        if let Err(v) = self.policy.admit_tool_input(input.len()) {
+            let v = self.record_violation(v);
+            return Err(ToolError::InvalidInput(v.message));
+        }
+        let mut budget = crate::wit::json_cache::JsonBudget {
+            items_left: self.policy.max_request_items,
+        };
+        let input = self.json.parse(input, &mut budget).map_err(|e| match e {
+            crate::wit::json_cache::JsonError::TooLarge { items } => {
+                let v = crate::policy::too_many_items(items, self.policy.max_request_items, false);
+                ToolError::InvalidInput(self.record_violation(v).message)
+            }
+            e => ToolError::InvalidInput(format!("the input is not valid JSON: {e}")),
+        })?;
         // A panicking tool (embedder code) fails this call, not the host's task.
         std::panic::AssertUnwindSafe(tool.call(input))
             .catch_unwind()
@@ -338,6 +417,7 @@ impl RunState {
             chat_calls: self.meter.chat_calls,
             tool_calls: self.tool_calls,
             usage: self.usage,
+            tokens_charged: self.meter.tokens_used,
             duration,
             peak_memory_bytes: self.limiter.peak(),
             fuel_consumed,
@@ -364,12 +444,29 @@ pub struct RunStats {
     pub tool_calls: u32,
     /// Tokens, as the backend reported them.
     pub usage: Usage,
+    /// Tokens charged against the policy's budget: the reported usage, plus estimates for
+    /// calls whose usage never arrived (a stream dropped before its end).
+    pub tokens_charged: u64,
     /// Wall-clock time from the start of instantiation to the end.
     pub duration: Duration,
     /// The most linear memory the plugin had at once.
     pub peak_memory_bytes: u64,
     /// Fuel used, when the run was metered.
     pub fuel_consumed: Option<u64>,
+}
+
+/// The text bytes of a reply, for an output estimate when the backend reports no usage.
+fn text_bytes(response: &ChatResponse) -> usize {
+    response
+        .message
+        .content
+        .iter()
+        .map(|b| match b {
+            gamecode_backend::ContentBlock::Text { text } => text.len(),
+            gamecode_backend::ContentBlock::ToolUse(c) => c.input.to_string().len(),
+            gamecode_backend::ContentBlock::ToolResult(_) => 0,
+        })
+        .sum()
 }
 
 /// Drains one event from a reply stream (used by the WIT host impl).

@@ -12,7 +12,8 @@
 //!   open them).
 //! - **stdin**: empty. **clocks, random**: the real ones; they grant nothing.
 //! - **stdout/stderr**: captured per run ([`OutputCapture`]), bounded, logged line by line
-//!   under the plugin's name and returned to the embedder.
+//!   under the plugin's name (control characters escaped) and returned to the embedder
+//!   (as written).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -143,6 +144,9 @@ impl CaptureState {
         if line.ends_with('\r') {
             line.pop();
         }
+        // Logs and terminals get the line with control characters escaped: a plugin must
+        // not be able to move the cursor, erase the host's prefix or write the clipboard.
+        let line = crate::text::escape_line(&line).into_owned();
         tracing::info!(
             target: "gamecode::plugin",
             plugin = %self.plugin,
@@ -240,5 +244,22 @@ mod tests {
         assert_eq!(kept, "one\ntwo\r\nthr");
         assert!(truncated);
         assert_eq!(*lines.lock().unwrap(), ["p: one", "p: two", "p: thr"]);
+
+        // Terminal spoofing: ESC sequences and a mid-line carriage return arrive escaped.
+        lines.lock().unwrap().clear();
+        let observer = {
+            let seen = lines.clone();
+            Arc::new(move |_: &str, e: &RunEvent| {
+                if let RunEvent::Output { line, .. } = e {
+                    seen.lock().unwrap().push(line.clone());
+                }
+            }) as Arc<dyn RunObserver>
+        };
+        let c = OutputCapture::new("p".into(), OutputStream::Stderr, 1024, Some(observer));
+        c.write_bytes(b"x\x1b[2K\rerror: fake\ttab\n\x1b]52;c;aGk=\x07\n");
+        assert_eq!(
+            *lines.lock().unwrap(),
+            ["x\\x1b[2K\\rerror: fake\ttab", "\\x1b]52;c;aGk=\\x07"]
+        );
     }
 }

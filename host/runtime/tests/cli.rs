@@ -321,3 +321,41 @@ fn emulator_subcommand_serves_on_loopback() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
 }
+
+/// A plugin that reads a FIFO under `--allow-read` gets a refusal at once, and the CLI exits
+/// promptly; a plugin's terminal escapes never reach the user's stderr raw.
+#[cfg(unix)]
+#[test]
+fn special_files_and_escape_sequences_are_contained() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let made = Command::new("mkfifo").arg(dir.path().join("fifo")).status();
+    assert!(made.map(|s| s.success()).unwrap_or(false));
+    let started = std::time::Instant::now();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--timeout", "5", "--allow-read"])
+        .arg(dir.path())
+        .arg(test_guest("guest_abuser"))
+        .arg("read:fifo")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(text(&out.stdout).contains("is a FIFO"), "{}", show(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "-v"])
+        .arg(test_guest("guest_abuser"))
+        .arg("spoof")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+    assert!(stderr.contains("\\x1b]52;c;"), "{stderr}");
+}

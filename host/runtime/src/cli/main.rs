@@ -146,10 +146,17 @@ fn main() -> ExitCode {
             Command::Emulator(args) => emulator(args).await,
         }
     });
+    // Whatever a run left behind (a host call cut off at the deadline, a blocking file
+    // read) must not hold the process: the answer or the error is final.
+    runtime.shutdown_timeout(Duration::from_millis(200));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {}", f.message);
+            // Messages quote plugin and model text: never raw control characters.
+            eprintln!(
+                "error: {}",
+                gamecode_host::text::escape_controls(&f.message)
+            );
             ExitCode::from(f.code)
         }
     }
@@ -167,9 +174,11 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only on a terminal: a redirected log file gets plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -3,7 +3,8 @@
 //! own output lines prefixed with its name. stdout is reserved for the answer, which is
 //! shown as it streams in when `--stream` is on (the default when stdout is a terminal).
 
-use std::io::Write;
+use std::borrow::Cow;
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,8 @@ struct State {
 pub struct Progress {
     state: Arc<Mutex<State>>,
     tty: bool,
+    /// Whether stdout is a terminal: model and plugin text printed there is escaped.
+    stdout_tty: bool,
     /// Whether streamed text goes to stdout as it arrives.
     live_text: bool,
 }
@@ -46,6 +49,7 @@ impl Progress {
         Arc::new(Self {
             state,
             tty,
+            stdout_tty: std::io::stdout().is_terminal(),
             live_text,
         })
     }
@@ -75,9 +79,20 @@ impl Progress {
         }
     }
 
+    /// Text for stdout: as is into a pipe or file, control characters escaped on a terminal
+    /// (the answer and the streamed text come from the plugin and the model).
+    fn for_stdout<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.stdout_tty {
+            gamecode_host::text::escape_controls(text)
+        } else {
+            Cow::Borrowed(text)
+        }
+    }
+
     /// Prints the answer on stdout. When the last turn was streamed live and is the answer,
     /// only the line is ended; otherwise the answer is printed whole.
     pub fn answer(&self, answer: &str) {
+        let answer = &*self.for_stdout(answer);
         let state = self.lock();
         let mut out = std::io::stdout().lock();
         if state.streamed_any {
@@ -95,6 +110,7 @@ impl Progress {
             let _ = write!(std::io::stderr(), "\r\x1b[2K");
             state.shown = false;
         }
+        let text = &*self.for_stdout(text);
         state.turn_text.push_str(text);
         state.streamed_any = true;
         let mut out = std::io::stdout().lock();

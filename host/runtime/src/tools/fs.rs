@@ -1,19 +1,26 @@
-//! Read-only file access under one directory the user granted (`gamecode run --allow-read DIR`).
+//! Read-only file access under directories the user granted (`gamecode run --allow-read DIR`).
 //!
-//! Two tools, `read_file{path}` and `list_dir{path}`. Every path is resolved against the
-//! granted root and canonicalized (which resolves `..` and every symlink); anything whose real
-//! location is not inside the root is refused, so neither `../../etc/passwd`, nor an absolute
-//! path, nor a symlink pointing out of the tree gets out. Files are read up to a size cap and
-//! must be UTF-8 text. Nothing can be written.
+//! Two tools, `read_file{path}` and `list_dir{path}`. A path is first normalized *lexically*
+//! against the granted root (`.` and `..` folded, an absolute path accepted only when it names
+//! a place under the root): a path that leaves the root is refused before the filesystem is
+//! touched, so the answer for `/root/.bashrc` and `/root/no-such-file` is the same and the
+//! tools are no oracle for what exists outside. Files are read up to a size cap and must be
+//! UTF-8 text. Nothing can be written.
 //!
-//! The check and the open are two steps, so a process that can *write* inside the granted
-//! directory could swap a checked path for a symlink in between. On Linux the open is
-//! therefore made by the kernel relative to a descriptor of the root with
-//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, which refuses any resolution that
-//! leaves it: a swapped path fails as "access denied". Where `openat2` is missing (Linux
-//! before 5.6, a seccomp filter that blocks it, other systems) the tool falls back to opening
-//! the checked path, and the race remains: there, grant only directories that no one hostile
-//! writes to while a plugin runs.
+//! The open itself is made by the kernel, relative to a descriptor of the root, with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` (Linux): a symlink inside the tree that
+//! leads out of it, or one swapped in while a plugin runs, fails as "access denied" whether or
+//! not its target exists. The object is first opened as `O_PATH` (which never blocks and has
+//! no side effects) and its type checked: only regular files are read and only directories
+//! listed, so a FIFO, socket or device is refused at once instead of hanging the host (an
+//! open of a FIFO waits for a writer forever). The real open that follows is non-blocking and
+//! checked to be the same object.
+//!
+//! Where `openat2` is missing (Linux before 5.6, a seccomp filter that blocks it, other
+//! systems) the tool falls back to canonicalizing the path and opening the checked result:
+//! there the check and the open are two steps (grant only directories no one hostile writes
+//! to while a plugin runs), and a symlink in the tree that leads out tells apart targets that
+//! exist from ones that do not.
 
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
@@ -28,6 +35,13 @@ use super::{HostTool, ToolError, ToolSpec};
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 256 * 1024;
 /// Default cap on entries listed per directory.
 pub const DEFAULT_MAX_ENTRIES: usize = 1000;
+
+/// What a tool may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    File,
+    Dir,
+}
 
 /// A directory granted for reading, shared by its tools.
 #[derive(Debug)]
@@ -85,84 +99,138 @@ impl FsRoot {
         ]
     }
 
-    /// The real location of `path` (relative to the root), if it is inside the root.
-    fn resolve(&self, path: &str) -> Result<PathBuf, ToolError> {
+    /// `path` relative to the root, normalized without touching the filesystem; refused when
+    /// it leaves the root. Empty for the root itself.
+    fn lexical(&self, path: &str) -> Result<PathBuf, ToolError> {
         if path.contains('\0') {
             return Err(ToolError::InvalidInput(
                 "the path contains a NUL byte".into(),
             ));
         }
-        let joined = self.root.join(Path::new(path));
-        let real = std::fs::canonicalize(&joined).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                ToolError::Failed(format!("`{path}`: no such file or directory"))
+        let given = Path::new(path);
+        let relative = if given.is_absolute() {
+            given.strip_prefix(&self.root).map_err(|_| outside(path))?
+        } else {
+            given
+        };
+        let mut out = PathBuf::new();
+        for component in relative.components() {
+            match component {
+                Component::Normal(part) => out.push(part),
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    if !out.pop() {
+                        return Err(outside(path));
+                    }
+                }
+                Component::RootDir | Component::Prefix(_) => return Err(outside(path)),
             }
-            _ => ToolError::Failed(format!("`{path}`: {}", io_reason(&e))),
-        })?;
+        }
+        Ok(out)
+    }
+
+    /// Opens `rel` (from [`Self::lexical`]) read-only, refusing anything but `want`; never
+    /// blocks on special files (see the module docs).
+    fn open(&self, path: &str, rel: &Path, want: Want) -> Result<std::fs::File, ToolError> {
+        #[cfg(target_os = "linux")]
+        if let Some(result) = self.open_beneath(path, rel, want) {
+            return result;
+        }
+        self.open_checked(path, rel, want)
+    }
+
+    /// The kernel-checked open; `None` where `openat2` is unavailable.
+    #[cfg(target_os = "linux")]
+    fn open_beneath(
+        &self,
+        path: &str,
+        rel: &Path,
+        want: Want,
+    ) -> Option<Result<std::fs::File, ToolError>> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags, fstat, openat2};
+        use rustix::io::Errno;
+        let rel_or_dot = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        // openat2 refuses O_PATH with flags other than these, so each open names its own.
+        let open = |flags: OFlags| {
+            openat2(
+                &self.dir,
+                rel_or_dot,
+                flags | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            )
+        };
+        let shown = shown(rel);
+        let failed = |e: Errno| match e {
+            // Something on the way leads out of the root (a symlink, or a swap since).
+            Errno::XDEV => outside(path),
+            e => ToolError::Failed(format!("`{shown}`: {}", io_reason(&e.into()))),
+        };
+        // O_PATH: resolves and pins the object without opening it for I/O (no FIFO wait, no
+        // device side effects).
+        let pinned = match open(OFlags::PATH) {
+            Ok(fd) => fd,
+            // No openat2 here (old kernel, seccomp): the checked open.
+            Err(Errno::NOSYS | Errno::PERM) => return None,
+            Err(e) => return Some(Err(failed(e))),
+        };
+        let result = (|| {
+            let before = fstat(&pinned).map_err(failed)?;
+            check_kind(
+                &shown,
+                rustix::fs::FileType::from_raw_mode(before.st_mode),
+                want,
+            )?;
+            let fd = open(OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY).map_err(failed)?;
+            let after = fstat(&fd).map_err(failed)?;
+            if (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino) {
+                return Err(ToolError::Failed(format!(
+                    "`{shown}` changed while it was being opened"
+                )));
+            }
+            check_kind(
+                &shown,
+                rustix::fs::FileType::from_raw_mode(after.st_mode),
+                want,
+            )?;
+            Ok(std::fs::File::from(fd))
+        })();
+        Some(result)
+    }
+
+    /// The fallback: canonicalize, check, then open the checked path.
+    fn open_checked(&self, path: &str, rel: &Path, want: Want) -> Result<std::fs::File, ToolError> {
+        let shown = shown(rel);
+        let failed = |e: std::io::Error| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e)));
+        let real = std::fs::canonicalize(self.root.join(rel)).map_err(failed)?;
         if !real.starts_with(&self.root) {
             return Err(outside(path));
         }
-        Ok(real)
-    }
-
-    /// `real` relative to the root, for messages (host paths are not the plugin's business).
-    fn display(&self, real: &Path) -> String {
-        let rel = real.strip_prefix(&self.root).unwrap_or(real);
-        let shown: PathBuf = rel
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .collect();
-        if shown.as_os_str().is_empty() {
-            ".".into()
-        } else {
-            shown.display().to_string()
-        }
-    }
-
-    /// Opens `real`, a path [`Self::resolve`] found inside the root, read-only; on Linux the
-    /// kernel checks again that it resolves beneath the root (see the module docs).
-    fn open_checked(&self, path: &str, real: &Path) -> Result<std::fs::File, ToolError> {
-        let failed = |e: std::io::Error| {
-            ToolError::Failed(format!("`{}`: {}", self.display(real), io_reason(&e)))
-        };
+        let meta = std::fs::metadata(&real).map_err(failed)?;
+        check_kind(&shown, kind_of(&meta), want)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
         #[cfg(target_os = "linux")]
         {
-            use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
-            use rustix::io::Errno;
-            let rel = match real.strip_prefix(&self.root) {
-                Ok(rel) if !rel.as_os_str().is_empty() => rel,
-                _ => Path::new("."),
-            };
-            match openat2(
-                &self.dir,
-                rel,
-                OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
-                Mode::empty(),
-                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-            ) {
-                Ok(fd) => return Ok(std::fs::File::from(fd)),
-                // Something on the way now leads out of the root: swapped since the check.
-                Err(Errno::XDEV) => return Err(outside(path)),
-                // No openat2 here (old kernel, seccomp): the checked open below.
-                Err(Errno::NOSYS | Errno::PERM) => {}
-                Err(e) => return Err(failed(e.into())),
-            }
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
         }
-        std::fs::File::open(real).map_err(failed)
+        let file = options.open(&real).map_err(failed)?;
+        check_kind(&shown, kind_of(&file.metadata().map_err(failed)?), want)?;
+        Ok(file)
     }
 
     fn read_file(&self, path: &str) -> Result<String, ToolError> {
-        let real = self.resolve(path)?;
-        let shown = self.display(&real);
-        let file = self.open_checked(path, &real)?;
+        let rel = self.lexical(path)?;
+        let shown = shown(&rel);
+        let file = self.open(path, &rel, Want::File)?;
         let meta = file
             .metadata()
             .map_err(|e| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e))))?;
-        if meta.is_dir() {
-            return Err(ToolError::Failed(format!(
-                "`{shown}` is a directory; use list_dir"
-            )));
-        }
         if meta.len() > self.max_file_bytes {
             return Err(ToolError::Failed(format!(
                 "`{shown}` is {} bytes; the limit is {}",
@@ -186,12 +254,12 @@ impl FsRoot {
     }
 
     fn list_dir(&self, path: &str) -> Result<String, ToolError> {
-        let real = self.resolve(path)?;
-        let shown = self.display(&real);
-        let dir = self.open_checked(path, &real)?;
+        let rel = self.lexical(path)?;
+        let shown = shown(&rel);
+        let dir = self.open(path, &rel, Want::Dir)?;
         let mut names = Vec::new();
         let mut more = 0usize;
-        for entry in entries(&dir, &real)
+        for entry in entries(&dir, &self.root.join(&rel))
             .map_err(|e| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e))))?
         {
             if names.len() >= self.max_entries {
@@ -212,9 +280,67 @@ impl FsRoot {
     }
 }
 
+/// A root-relative path as messages show it (host paths are not the plugin's business).
+fn shown(rel: &Path) -> String {
+    if rel.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        crate::text::echo(&rel.display().to_string())
+    }
+}
+
+/// What kind of object the tools see, for their refusals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    /// FIFO, socket, device: never opened for I/O.
+    Special(&'static str),
+}
+
+#[cfg(target_os = "linux")]
+impl From<rustix::fs::FileType> for Kind {
+    fn from(t: rustix::fs::FileType) -> Self {
+        use rustix::fs::FileType as T;
+        match t {
+            T::RegularFile => Kind::File,
+            T::Directory => Kind::Dir,
+            T::Fifo => Kind::Special("a FIFO"),
+            T::Socket => Kind::Special("a socket"),
+            T::CharacterDevice | T::BlockDevice => Kind::Special("a device"),
+            T::Symlink | T::Unknown => Kind::Special("not a regular file"),
+        }
+    }
+}
+
+fn kind_of(meta: &std::fs::Metadata) -> Kind {
+    let t = meta.file_type();
+    if t.is_file() {
+        Kind::File
+    } else if t.is_dir() {
+        Kind::Dir
+    } else {
+        Kind::Special("not a regular file")
+    }
+}
+
+fn check_kind(shown: &str, kind: impl Into<Kind>, want: Want) -> Result<(), ToolError> {
+    match (kind.into(), want) {
+        (Kind::File, Want::File) | (Kind::Dir, Want::Dir) => Ok(()),
+        (Kind::Dir, Want::File) => Err(ToolError::Failed(format!(
+            "`{shown}` is a directory; use list_dir"
+        ))),
+        (Kind::File, Want::Dir) => Err(ToolError::Failed(format!("`{shown}`: not a directory"))),
+        (Kind::Special(what), _) => Err(ToolError::Failed(format!(
+            "`{shown}` is {what}; only regular files and directories can be read"
+        ))),
+    }
+}
+
 fn outside(path: &str) -> ToolError {
     ToolError::Failed(format!(
-        "access denied: `{path}` is outside the directory this plugin may read"
+        "access denied: `{}` is outside the directory this plugin may read",
+        crate::text::echo(path)
     ))
 }
 
@@ -421,7 +547,7 @@ mod tests {
         ] {
             let e = root.read_file(path).unwrap_err();
             assert!(
-                matches!(&e, ToolError::Failed(m) if m.contains("denied") || m.contains("no such")),
+                matches!(&e, ToolError::Failed(m) if m.contains("access denied")),
                 "{path}: {e}"
             );
             assert!(!e.to_string().contains("top secret"));
@@ -439,34 +565,121 @@ mod tests {
         assert!(e.to_string().contains("access denied"), "{e}");
     }
 
-    /// The race the canonical check alone cannot close: a checked directory is replaced by a
-    /// symlink out of the root before the open.
+    /// The race a check-then-open cannot close: a directory is replaced by a symlink out of
+    /// the root after the plugin's path was checked. The kernel resolves beneath the root.
     #[cfg(target_os = "linux")]
     #[test]
-    fn a_path_swapped_after_the_check_is_refused_by_the_kernel() {
+    fn a_path_swapped_for_an_escaping_symlink_is_refused_by_the_kernel() {
         let (outside, dir, root) = tree();
         std::fs::write(outside.path().join("inner.txt"), "top secret").unwrap();
-        let real = root.resolve("sub/inner.txt").unwrap();
+        let rel = root.lexical("sub/inner.txt").unwrap();
         std::fs::rename(dir.path().join("sub"), dir.path().join("sub-old")).unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("sub")).unwrap();
-
-        let probe = rustix::fs::openat2(
-            &root.dir,
-            ".",
-            rustix::fs::OFlags::RDONLY,
-            rustix::fs::Mode::empty(),
-            rustix::fs::ResolveFlags::BENEATH,
-        );
-        if let Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) = probe {
+        let Some(result) = root.open_beneath("sub/inner.txt", &rel, Want::File) else {
             eprintln!("openat2 is not available here: the fallback (checked open) is in use");
             return;
-        }
-        let e = root.open_checked("sub/inner.txt", &real).unwrap_err();
+        };
+        let e = result.unwrap_err();
         assert!(e.to_string().contains("access denied"), "{e}");
-        // Without the kernel's check, that open would have read the secret.
-        assert_eq!(std::fs::read_to_string(&real).unwrap(), "top secret");
+        // A plain open of the same path would have read the secret.
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("sub/inner.txt")).unwrap(),
+            "top secret"
+        );
         // The directory fd still serves paths that stay inside.
         assert_eq!(root.read_file("sub-old/inner.txt").unwrap(), "inner");
+    }
+
+    /// A path outside the root fails the same way whether or not it exists: no oracle.
+    #[test]
+    fn outside_paths_fail_identically_whether_or_not_they_exist() {
+        let (outside, _d, root) = tree();
+        let exists = outside.path().join("secret.txt");
+        let missing = outside.path().join("no-such-file");
+        let message = |p: &Path| {
+            let shown = p.to_str().unwrap();
+            root.read_file(shown)
+                .unwrap_err()
+                .to_string()
+                .replace(shown, "<path>")
+        };
+        assert_eq!(message(&exists), message(&missing));
+        assert!(message(&exists).contains("access denied"));
+        for (a, b) in [
+            ("../secret.txt", "../no-such-file"),
+            ("sub/../../secret.txt", "sub/../../no-such-file"),
+        ] {
+            let ea = root.read_file(a).unwrap_err().to_string().replace(a, "<p>");
+            let eb = root.read_file(b).unwrap_err().to_string().replace(b, "<p>");
+            assert_eq!(ea, eb);
+            let ea = root.list_dir(a).unwrap_err().to_string().replace(a, "<p>");
+            let eb = root.list_dir(b).unwrap_err().to_string().replace(b, "<p>");
+            assert_eq!(ea, eb);
+        }
+        // Through a symlink in the tree that leads out: the kernel refuses at the link,
+        // before it looks for the target.
+        #[cfg(target_os = "linux")]
+        if root.open_beneath(".", Path::new(""), Want::Dir).is_some() {
+            let a = root
+                .read_file("linkdir/secret.txt")
+                .unwrap_err()
+                .to_string();
+            let b = root
+                .read_file("linkdir/no-such-file")
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                a.replace("secret.txt", "X"),
+                b.replace("no-such-file", "X"),
+                "{a} / {b}"
+            );
+        }
+        // An absolute path that names a place under the root works.
+        let inside = root.root().join("notes.txt");
+        assert_eq!(root.read_file(inside.to_str().unwrap()).unwrap(), "hello");
+    }
+
+    /// FIFOs, sockets and devices are refused at once: an open of a FIFO would wait for a
+    /// writer forever, on a blocking thread no deadline can cancel.
+    #[cfg(unix)]
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let (_o, dir, root) = tree();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.map(|s| s.success()).unwrap_or(false), "mkfifo");
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let results = [
+                root.read_file("fifo"),
+                root.list_dir("fifo"),
+                root.read_file("sock"),
+                root.read_file("zero"),
+            ];
+            let _ = tx.send(results);
+        });
+        let results = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("the special files were refused without blocking");
+        for (i, r) in results.iter().enumerate() {
+            let e = r.as_ref().unwrap_err().to_string();
+            assert!(
+                e.contains("FIFO")
+                    || e.contains("socket")
+                    || e.contains("regular file")
+                    || e.contains("access denied"),
+                "{i}: {e}"
+            );
+        }
+        assert!(
+            results[0]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("FIFO")
+        );
     }
 
     #[test]

@@ -1,17 +1,20 @@
 //! `gamecode:plugin@0.1.0`: bindings and the thin host implementation.
 //!
-//! Thin on purpose: each import converts WIT types to `gamecode-backend` types (JSON text is
-//! parsed here, through the run's [`JsonCache`], and a parse error is the guest's
-//! `validation` error, never a panic), opens a tracing span, and delegates to the policy
-//! layer in [`crate::run`]. No policy decision is made here.
+//! Thin on purpose: each import measures the guest's request, has the policy layer in
+//! [`crate::run`] admit it, and only then converts WIT types to `gamecode-backend` types (JSON
+//! text is parsed here, through the run's [`JsonCache`], within what the request may still
+//! hold; a parse error is the guest's `validation` error, never a panic), opens a tracing span,
+//! and delegates. No policy decision is made here: every check happens before any expensive
+//! work.
 
 use gamecode_backend as b;
 use tracing::Instrument;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
+use crate::policy::ChatAsk;
 pub use crate::run::ReplyStreamState;
 use crate::run::{ChatFailure, RunState, next_stream_item};
-use crate::wit::json_cache::JsonCache;
+use crate::wit::json_cache::{JsonBudget, JsonCache, JsonError};
 
 wasmtime::component::bindgen!({
     world: "plugin",
@@ -41,19 +44,55 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<RunSt
 
 // ---- guest → backend ----
 
-fn validation(message: impl Into<String>) -> t::ChatError {
-    t::ChatError::Validation(message.into())
-}
-
-/// Parses guest JSON text; `what` names it in the error (built only on failure: this runs
-/// for every schema and tool input of every call).
+/// Parses guest JSON text within `budget`; `what` names it in the error (built only on
+/// failure: this runs for every schema and tool input of every call).
 fn parse_json(
     json: &mut JsonCache,
+    budget: &mut JsonBudget,
     text: &str,
     what: impl FnOnce() -> String,
-) -> Result<serde_json::Value, t::ChatError> {
-    json.parse(text)
-        .map_err(|e| validation(format!("{} is not valid JSON: {e}", what())))
+) -> Result<serde_json::Value, Unbuilt> {
+    json.parse(text, budget).map_err(|e| match e {
+        JsonError::TooLarge { items } => Unbuilt::TooLarge { items },
+        e => Unbuilt::Invalid(format!("{} is not valid JSON: {e}", what())),
+    })
+}
+
+/// Why a request admitted by the policy could not be built.
+#[derive(Debug)]
+enum Unbuilt {
+    Invalid(String),
+    /// A JSON text holds more values (`items`) than the request had left.
+    TooLarge {
+        items: usize,
+    },
+}
+
+/// What the policy sees of a request before anything is built from it: the bytes of its
+/// strings and its structure, one walk over what wasmtime lifted.
+fn measure(request: &t::ChatRequest, streaming: bool) -> ChatAsk<'_> {
+    let items = request.messages.len()
+        + request
+            .messages
+            .iter()
+            .flat_map(|m| m.content.iter())
+            .map(|b| match b {
+                t::ContentBlock::ToolResult(r) => 1 + r.content.len(),
+                _ => 1,
+            })
+            .sum::<usize>()
+        + request.tools.len()
+        + request
+            .inference_config
+            .as_ref()
+            .map_or(0, |c| c.stop_sequences.len());
+    ChatAsk {
+        model: request.model.as_deref(),
+        bytes: payload_bytes(request),
+        items,
+        max_tokens: request.inference_config.as_ref().and_then(|c| c.max_tokens),
+        streaming,
+    }
 }
 
 /// The request's size as the policy counts it: the bytes of every string the guest sent
@@ -107,14 +146,18 @@ fn role_in(role: t::Role) -> b::MessageRole {
 
 fn block_in(
     json: &mut JsonCache,
+    budget: &mut JsonBudget,
     index: usize,
     block: t::ContentBlock,
-) -> Result<b::ContentBlock, t::ChatError> {
+) -> Result<b::ContentBlock, Unbuilt> {
     Ok(match block {
         t::ContentBlock::Text(text) => b::ContentBlock::Text { text },
         t::ContentBlock::ToolUse(call) => {
-            let input = parse_json(json, &call.input, || {
-                format!("message {index}: the input of tool call `{}`", call.name)
+            let input = parse_json(json, budget, &call.input, || {
+                format!(
+                    "message {index}: the input of tool call `{}`",
+                    crate::text::echo(&call.name)
+                )
             })?;
             b::ContentBlock::ToolUse(b::ToolCall {
                 id: call.id,
@@ -128,10 +171,10 @@ fn block_in(
                 .into_iter()
                 .map(|c| match c {
                     t::ToolResultContent::Text(text) => Ok(b::ToolResultContent::Text(text)),
-                    t::ToolResultContent::Json(text) => parse_json(json, &text, || {
+                    t::ToolResultContent::Json(text) => parse_json(json, budget, &text, || {
                         format!(
                             "message {index}: the JSON result for tool call `{}`",
-                            result.tool_use_id
+                            crate::text::echo(&result.tool_use_id)
                         )
                     })
                     .map(b::ToolResultContent::Json),
@@ -148,8 +191,9 @@ fn block_in(
 
 fn request_in(
     json: &mut JsonCache,
+    budget: &mut JsonBudget,
     request: t::ChatRequest,
-) -> Result<b::ChatRequest, t::ChatError> {
+) -> Result<b::ChatRequest, Unbuilt> {
     let messages = request
         .messages
         .into_iter()
@@ -160,7 +204,7 @@ fn request_in(
                 content: m
                     .content
                     .into_iter()
-                    .map(|block| block_in(json, i, block))
+                    .map(|block| block_in(json, budget, i, block))
                     .collect::<Result<_, _>>()?,
             })
         })
@@ -169,8 +213,11 @@ fn request_in(
         .tools
         .into_iter()
         .map(|spec| {
-            let input_schema = parse_json(json, &spec.input_schema, || {
-                format!("the input schema of tool `{}`", spec.name)
+            let input_schema = parse_json(json, budget, &spec.input_schema, || {
+                format!(
+                    "the input schema of tool `{}`",
+                    crate::text::echo(&spec.name)
+                )
             })?;
             Ok(b::Tool {
                 name: spec.name,
@@ -178,7 +225,7 @@ fn request_in(
                 input_schema,
             })
         })
-        .collect::<Result<Vec<_>, t::ChatError>>()?;
+        .collect::<Result<Vec<_>, Unbuilt>>()?;
     Ok(b::ChatRequest {
         messages,
         model: request.model,
@@ -288,6 +335,7 @@ fn failure_out(failure: ChatFailure) -> t::ChatError {
             // Not produced by chat admission; kept total rather than panicking.
             K::ToolNotAllowed => t::ChatError::Validation(v.message),
         },
+        ChatFailure::Invalid(m) => t::ChatError::Validation(m),
         ChatFailure::Backend(e) => {
             let message = e.message().to_string();
             match e {
@@ -322,10 +370,13 @@ fn event_out(event: b::StreamEvent) -> Option<t::StreamEvent> {
     })
 }
 
-/// Converts the guest's final error into the host's types.
+/// Converts the guest's final error into the host's types. Its messages are the guest's
+/// own words, of any length: kept to [`MESSAGE_MAX_BYTES`](crate::text::MESSAGE_MAX_BYTES).
 pub(crate) fn agent_error_in(e: WitAgentError) -> crate::error::AgentError {
     use crate::error::{AgentError, ChatErrorKind as K, GuestChatError};
+    use crate::text::{MESSAGE_MAX_BYTES, truncate};
     use crate::tools::ToolError;
+    let cut = |m: String| truncate(m, MESSAGE_MAX_BYTES);
     match e {
         WitAgentError::Chat(c) => {
             let (kind, message) = match c {
@@ -340,16 +391,19 @@ pub(crate) fn agent_error_in(e: WitAgentError) -> crate::error::AgentError {
                 t::ChatError::ModelNotAllowed(m) => (K::ModelNotAllowed, m),
                 t::ChatError::RequestTooLarge(m) => (K::RequestTooLarge, m),
             };
-            AgentError::Chat(GuestChatError { kind, message })
+            AgentError::Chat(GuestChatError {
+                kind,
+                message: cut(message),
+            })
         }
         WitAgentError::Tool(te) => AgentError::Tool(match te {
-            t::ToolError::NotFound(m) => ToolError::NotFound(m),
-            t::ToolError::NotAllowed(m) => ToolError::NotAllowed(m),
-            t::ToolError::InvalidInput(m) => ToolError::InvalidInput(m),
-            t::ToolError::Failed(m) => ToolError::Failed(m),
+            t::ToolError::NotFound(m) => ToolError::NotFound(cut(m)),
+            t::ToolError::NotAllowed(m) => ToolError::NotAllowed(cut(m)),
+            t::ToolError::InvalidInput(m) => ToolError::InvalidInput(cut(m)),
+            t::ToolError::Failed(m) => ToolError::Failed(cut(m)),
         }),
         WitAgentError::TurnLimit(n) => AgentError::TurnLimit(n),
-        WitAgentError::Failed(m) => AgentError::Failed(m),
+        WitAgentError::Failed(m) => AgentError::Failed(cut(m)),
     }
 }
 
@@ -365,6 +419,33 @@ fn tool_error_out(e: crate::tools::ToolError) -> t::ToolError {
 
 // ---- the host implementation ----
 
+impl RunState {
+    /// The policy admits the request as measured; only then is it built (and its JSON
+    /// parsed, within what it may still hold).
+    fn admit_and_build(
+        &mut self,
+        request: t::ChatRequest,
+        streaming: bool,
+    ) -> Result<(crate::policy::Grant, b::ChatRequest), ChatFailure> {
+        let ask = measure(&request, streaming);
+        let items = ask.items;
+        let grant = self.admit(&ask)?;
+        let max = self.policy.max_request_items;
+        let mut budget = JsonBudget {
+            items_left: max.saturating_sub(items),
+        };
+        match request_in(&mut self.json, &mut budget, request) {
+            Ok(request) => Ok((grant, request)),
+            Err(Unbuilt::Invalid(m)) => Err(self.unbuilt(grant, ChatFailure::Invalid(m))),
+            Err(Unbuilt::TooLarge { items }) => {
+                let seen = max - budget.items_left + items;
+                let v = crate::policy::too_many_items(seen, max, true);
+                Err(self.unbuilt(grant, ChatFailure::Policy(v)))
+            }
+        }
+    }
+}
+
 impl t::Host for RunState {}
 
 impl gamecode::plugin::chat::Host for RunState {
@@ -375,16 +456,15 @@ impl gamecode::plugin::chat::Host for RunState {
         let span = tracing::info_span!(
             "gamecode.chat",
             plugin = %self.plugin,
-            model = request.model.as_deref().unwrap_or("(default)"),
+            model = crate::text::echo(request.model.as_deref().unwrap_or("(default)")),
             messages = request.messages.len(),
             tools = request.tools.len(),
         );
-        let bytes = payload_bytes(&request);
-        let request = match request_in(&mut self.json, request) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(e)),
+        let (grant, request) = match self.admit_and_build(request, false) {
+            Ok(admitted) => admitted,
+            Err(f) => return Ok(Err(failure_out(f))),
         };
-        Ok(RunState::chat(self, request, bytes)
+        Ok(RunState::chat(self, grant, request)
             .instrument(span)
             .await
             .map(response_out)
@@ -398,14 +478,13 @@ impl gamecode::plugin::chat::Host for RunState {
         let span = tracing::info_span!(
             "gamecode.chat_stream",
             plugin = %self.plugin,
-            model = request.model.as_deref().unwrap_or("(default)"),
+            model = crate::text::echo(request.model.as_deref().unwrap_or("(default)")),
         );
-        let bytes = payload_bytes(&request);
-        let request = match request_in(&mut self.json, request) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(e)),
+        let (grant, request) = match self.admit_and_build(request, true) {
+            Ok(admitted) => admitted,
+            Err(f) => return Ok(Err(failure_out(f))),
         };
-        match RunState::chat_stream(self, request, bytes)
+        match RunState::chat_stream(self, grant, request)
             .instrument(span)
             .await
         {
@@ -513,16 +592,22 @@ mod tests {
     #[test]
     fn guest_json_is_parsed_and_errors_are_validation() {
         let json = &mut JsonCache::default();
-        let r = request_in(json, request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
+        let budget = &mut JsonBudget { items_left: 100 };
+        let r = request_in(json, budget, request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
         assert_eq!(r.tools.unwrap()[0].input_schema["type"], "object");
         assert_eq!(r.tool_choice, Some(b::ToolChoice::Tool("calc".into())));
         // Parsed again from the cache: the same value.
-        let r = request_in(json, request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
+        let r = request_in(json, budget, request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
         assert_eq!(r.tools.unwrap()[0].input_schema["type"], "object");
-        let e = request_in(json, request("{not json", "{}")).unwrap_err();
-        assert!(matches!(&e, t::ChatError::Validation(m) if m.contains("tool call `calc`")));
-        let e = request_in(json, request("{}", "nope")).unwrap_err();
-        assert!(matches!(&e, t::ChatError::Validation(m) if m.contains("input schema")));
+        let e = request_in(json, budget, request("{not json", "{}")).unwrap_err();
+        assert!(matches!(&e, Unbuilt::Invalid(m) if m.contains("tool call `calc`")));
+        let e = request_in(json, budget, request("{}", "nope")).unwrap_err();
+        assert!(matches!(&e, Unbuilt::Invalid(m) if m.contains("input schema")));
+        // More JSON values than the request has left: refused before the parse.
+        let big = format!("[{}1]", "1,".repeat(1000));
+        let budget = &mut JsonBudget { items_left: 100 };
+        let e = request_in(json, budget, request(&big, "{}")).unwrap_err();
+        assert!(matches!(e, Unbuilt::TooLarge { items: 1002 }), "{e:?}");
     }
 
     #[test]
@@ -530,6 +615,8 @@ mod tests {
         let mut r = request(r#"{"x":1}"#, r#"{"type":"object"}"#);
         // "hi" + ("t1" "calc" {"x":1}) + ("calc" "d" {"type":"object"}) + choice "calc"
         assert_eq!(payload_bytes(&r), 2 + (2 + 4 + 7) + (4 + 1 + 17) + 4);
+        // 2 messages, 2 blocks, 1 tool.
+        assert_eq!(measure(&r, false).items, 5);
         r.model = Some("m1".into());
         r.inference_config = Some(t::InferenceConfig {
             temperature: None,
