@@ -100,7 +100,21 @@ async fn deadline_also_cancels_a_plugin_waiting_on_a_slow_model() {
     let err = slow.run("What is 6 * 7?").await.unwrap_err();
     let took = started.elapsed();
     f.emu.set_latency(MODEL_LATENCY);
-    assert_eq!(err, RunError::DeadlineExceeded { deadline });
+    // Cut off inside the model call: the model is blamed (exit 4 in the CLI), with the
+    // attempts made, not the plugin.
+    assert!(
+        matches!(
+            &err,
+            RunError::ModelDeadline { deadline: d, attempts: 1, last_error: None } if *d == deadline
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_plugin_failure());
+    assert!(
+        err.to_string()
+            .contains("reached while waiting for the model, after 1 attempt: no answer yet"),
+        "{err}"
+    );
     assert!(took < Duration::from_secs(3), "{took:?}");
     let hello = f.hello.run("after").await.unwrap();
     assert_eq!(hello.answer, "hello, after");

@@ -26,6 +26,17 @@ pub trait LLMBackend: Send + Sync {
         retry_config: RetryConfig,
     ) -> BackendResult<ChatResponse>;
 
+    /// Streams a reply under an explicit retry policy (attempts are retried only until the
+    /// first event). Backends without a policy of their own ignore `retry_config`.
+    async fn chat_stream_with_retry(
+        &self,
+        request: ChatRequest,
+        retry_config: RetryConfig,
+    ) -> BackendResult<ChatStream> {
+        let _ = retry_config;
+        self.chat_stream(request).await
+    }
+
     /// Whether the backend can offer tools to the model.
     fn supports_tools(&self) -> bool;
 

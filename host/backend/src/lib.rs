@@ -6,16 +6,21 @@
 //! nor wasmtime, so a plugin host and a backend implementation can both use it without
 //! pulling in each other's dependencies.
 
+mod attempts;
 mod backend;
 mod error;
+pub mod rate_limit;
 pub mod retry;
 mod stream;
 mod types;
 
+pub use attempts::AttemptLog;
 pub use backend::{BackendResult, LLMBackend};
 pub use error::{BackendError, ErrorCategory};
+pub use rate_limit::AdaptiveRateLimiter;
 pub use retry::{
-    BackoffStrategy, RetryBudget, RetryConfig, RetryStatus, StatusCallback, retry_with_policy,
+    BackoffStrategy, RetryBudget, RetryConfig, RetryContext, RetryStatus, StatusCallback,
+    retry_with, retry_with_policy,
 };
 pub use stream::{ChatStream, StreamCollector, StreamEvent, collect_stream};
 pub use types::{

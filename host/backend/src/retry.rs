@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::rate_limit::AdaptiveRateLimiter;
 use crate::{BackendError, ErrorCategory};
 
 /// How the delay grows between attempts.
@@ -242,6 +243,21 @@ fn log_status(verbose: bool, status: &RetryStatus) {
     }
 }
 
+/// The `code` of a [`BackendError::RateLimited`] that the client-side rate limiter produced
+/// itself: the attempt was not sent.
+pub const LOCAL_RATE_LIMIT_CODE: &str = "ClientRateLimit";
+
+/// Everything a retry loop works with; built by a backend for each call.
+#[derive(Clone, Copy)]
+pub struct RetryContext<'a> {
+    pub config: &'a RetryConfig,
+    /// Bounds retries across every request that shares it.
+    pub budget: &'a RetryBudget,
+    /// Client-side adaptive rate limiting across every request that shares it (`None`: off).
+    pub limiter: Option<&'a AdaptiveRateLimiter>,
+    pub on_status: Option<&'a StatusCallback>,
+}
+
 /// Runs `op` under `config`: retryable errors are retried after a jittered backoff (or the
 /// server's hint) while attempts and `budget` last; status events go to `on_status` and to
 /// `tracing`. `op` receives the 1-based attempt number.
@@ -249,12 +265,41 @@ pub async fn retry_with_policy<T, F, Fut>(
     config: &RetryConfig,
     budget: &RetryBudget,
     on_status: Option<&StatusCallback>,
-    mut op: F,
+    op: F,
 ) -> Result<T, BackendError>
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = Result<T, BackendError>>,
 {
+    retry_with(
+        RetryContext {
+            config,
+            budget,
+            limiter: None,
+            on_status,
+        },
+        op,
+    )
+    .await
+}
+
+/// [`retry_with_policy`] with every part of the context, the adaptive rate limiter included:
+/// each attempt first takes a token from the limiter (waiting at most `max_delay`, and at
+/// least [`MIN_TOKEN_WAIT`](crate::rate_limit::MIN_TOKEN_WAIT); an attempt that would wait
+/// longer fails at once as rate-limited, unsent), and each outcome that
+/// reached the provider is recorded in it. Attempts are also recorded in the caller's
+/// [`AttemptLog`](crate::AttemptLog), if it runs in one.
+pub async fn retry_with<T, F, Fut>(ctx: RetryContext<'_>, mut op: F) -> Result<T, BackendError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, BackendError>>,
+{
+    let RetryContext {
+        config,
+        budget,
+        limiter,
+        on_status,
+    } = ctx;
     let max_attempts = config.max_retries.saturating_add(1);
     let report = |status: RetryStatus| {
         log_status(config.verbose, &status);
@@ -265,7 +310,40 @@ where
     let mut spent = 0u32;
     let mut attempt = 1u32;
     loop {
-        let error = match op(attempt).await {
+        crate::AttemptLog::record_start();
+        let max_wait = config.max_delay.max(crate::rate_limit::MIN_TOKEN_WAIT);
+        let mut refused_locally = false;
+        let outcome = match limiter.map(|l| l.reserve(max_wait)) {
+            Some(Err(refused)) => {
+                refused_locally = true;
+                // Refusing costs nothing, so a caller that loops on it must still yield.
+                tokio::task::yield_now().await;
+                Err(BackendError::RateLimited {
+                    message: format!(
+                        "not sent: the provider has been throttling, and the shared \
+                         client-side rate limit ({:.1} requests/s) has no room for this request \
+                         within {:.1}s",
+                        refused.rate,
+                        max_wait.as_secs_f64()
+                    ),
+                    code: Some(LOCAL_RATE_LIMIT_CODE.to_string()),
+                    // Wait for the bucket rather than spin on it.
+                    retry_after: Some(refused.wait.min(config.max_delay)),
+                })
+            }
+            Some(Ok(wait)) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                let outcome = op(attempt).await;
+                if let Some(l) = limiter {
+                    record_outcome(l, &outcome);
+                }
+                outcome
+            }
+            None => op(attempt).await,
+        };
+        let error = match outcome {
             Ok(value) => {
                 // A success pays back what its retries cost, plus a little, so the budget
                 // refills while the provider is healthy.
@@ -274,6 +352,7 @@ where
             }
             Err(error) => error,
         };
+        crate::AttemptLog::record_failure(&error);
         if !error.is_retryable() {
             report(RetryStatus::NonRetryableError {
                 attempt,
@@ -288,12 +367,18 @@ where
             });
             return Err(error);
         }
-        let Some(cost) = budget.try_spend(&error) else {
-            report(RetryStatus::BudgetExhausted {
-                attempt,
-                error: error.clone(),
-            });
-            return Err(error);
+        // The budget protects the provider: an attempt that was never sent costs nothing.
+        let cost = if refused_locally {
+            0
+        } else {
+            let Some(cost) = budget.try_spend(&error) else {
+                report(RetryStatus::BudgetExhausted {
+                    attempt,
+                    error: error.clone(),
+                });
+                return Err(error);
+            };
+            cost
         };
         spent = spent.saturating_add(cost);
         let retry_after = error.retry_after();
@@ -316,6 +401,19 @@ where
         });
         tokio::time::sleep(delay).await;
         attempt += 1;
+    }
+}
+
+/// Feeds an attempt's outcome to the limiter: throttling cuts the rate, anything else that
+/// the provider answered lets it grow. Failures that never reached the provider (no
+/// connection, a timeout before the first byte) say nothing about its capacity.
+fn record_outcome<T>(limiter: &AdaptiveRateLimiter, outcome: &Result<T, BackendError>) {
+    // (Only attempts that were sent get here.)
+    match outcome {
+        Ok(_) => limiter.record(false),
+        Err(e) if e.category() == ErrorCategory::RateLimited => limiter.record(true),
+        Err(e) if e.category() == ErrorCategory::Network => {}
+        Err(_) => limiter.record(false),
     }
 }
 

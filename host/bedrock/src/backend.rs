@@ -11,8 +11,9 @@ use aws_sdk_bedrockruntime::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::timeout::TimeoutConfig;
 use gamecode_backend::{
-    BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream, LLMBackend, RetryBudget,
-    RetryConfig, RetryStatus, StatusCallback, StreamEvent, retry_with_policy,
+    AdaptiveRateLimiter, BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream,
+    LLMBackend, RetryBudget, RetryConfig, RetryContext, RetryStatus, StatusCallback, StreamEvent,
+    retry_with,
 };
 use tracing::Instrument;
 
@@ -23,6 +24,15 @@ use crate::normalize::normalize;
 use crate::stream::EventMapper;
 
 const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// ConverseStream answers with its headers as soon as Bedrock has accepted the request, before
+/// the model generates anything (the first event follows, bounded by the idle timeout): a
+/// stream whose headers have not come within seconds is stalled, not slow.
+const DEFAULT_STREAM_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A non-streamed Converse answers only when the whole reply is generated, which takes
+/// minutes for a long answer from a large model: its bound must be generous.
+const DEFAULT_CONVERSE_FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Fills a Converse or ConverseStream request builder from prepared parts (the two fluent
 /// builders share these setters but no trait).
@@ -37,12 +47,16 @@ macro_rules! with_parts {
     };
 }
 
-/// Transport settings that shape the SDK client.
+/// Transport settings that shape the SDK client, and the bounds of one attempt.
 #[derive(Debug, Clone, PartialEq)]
 struct ClientOptions {
     endpoint_url: Option<String>,
     connect_timeout: Duration,
     attempt_timeout: Option<Duration>,
+    /// From sending a ConverseStream request to its response headers.
+    stream_first_byte_timeout: Duration,
+    /// From sending a Converse request to its response.
+    converse_first_byte_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -52,6 +66,8 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(5),
             // Long answers from large models take minutes; this bounds a hung attempt.
             attempt_timeout: Some(Duration::from_secs(300)),
+            stream_first_byte_timeout: DEFAULT_STREAM_FIRST_BYTE_TIMEOUT,
+            converse_first_byte_timeout: DEFAULT_CONVERSE_FIRST_BYTE_TIMEOUT,
         }
     }
 }
@@ -70,6 +86,7 @@ pub struct BedrockBackend {
     default_model: String,
     retry_config: RetryConfig,
     budget: Arc<RetryBudget>,
+    limiter: Option<Arc<AdaptiveRateLimiter>>,
     on_status: Option<StatusCallback>,
     stream_idle_timeout: Duration,
 }
@@ -82,6 +99,7 @@ impl fmt::Debug for BedrockBackend {
             .field("default_model", &self.default_model)
             .field("retry_config", &self.retry_config)
             .field("retry_budget", &self.budget.available())
+            .field("rate_limit", &self.limiter.as_ref().map(|l| l.rate()))
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +138,7 @@ impl BedrockBackend {
             default_model: DEFAULT_MODEL.to_string(),
             retry_config: RetryConfig::default(),
             budget: Arc::new(RetryBudget::default()),
+            limiter: Some(Arc::new(AdaptiveRateLimiter::new())),
             on_status: None,
             stream_idle_timeout: DEFAULT_STREAM_IDLE_TIMEOUT,
         })
@@ -160,6 +179,43 @@ impl BedrockBackend {
     pub fn with_attempt_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.options.attempt_timeout = timeout;
         self.rebuild()
+    }
+
+    /// How long a ConverseStream request may wait for its response headers before the attempt
+    /// is abandoned as a `network` error and retried (default 10 s: Bedrock sends them as soon
+    /// as it accepts the request; the model's first event is bounded by the idle timeout).
+    pub fn with_stream_first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.options.stream_first_byte_timeout = timeout;
+        self
+    }
+
+    /// How long a Converse request may wait for its response before the attempt is abandoned
+    /// as a `network` error and retried (default 300 s: a non-streamed answer arrives only
+    /// once it is whole, which takes minutes for long answers).
+    pub fn with_converse_first_byte_timeout(mut self, timeout: Duration) -> Self {
+        self.options.converse_first_byte_timeout = timeout;
+        self
+    }
+
+    /// Client-side adaptive rate limiting (on by default): once Bedrock throttles, every
+    /// request of this backend and its clones takes a token from a shared bucket whose rate
+    /// falls on throttling and grows back after successes (see
+    /// [`AdaptiveRateLimiter`]). `false` turns it off.
+    pub fn with_adaptive_rate_limit(mut self, on: bool) -> Self {
+        self.limiter = on.then(|| Arc::new(AdaptiveRateLimiter::new()));
+        self
+    }
+
+    /// Shares an adaptive rate limiter with other backends (by default each `new*` makes its
+    /// own, shared by that backend's clones).
+    pub fn with_rate_limiter(mut self, limiter: Arc<AdaptiveRateLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// The adaptive rate limiter shared by this backend's clones, when it is on.
+    pub fn rate_limiter(&self) -> Option<&Arc<AdaptiveRateLimiter>> {
+        self.limiter.as_ref()
     }
 
     /// How long a stream may go without an event before it fails as a network error
@@ -233,15 +289,10 @@ impl BedrockBackend {
         );
         let parts = &parts;
         let session_id = &request.session_id;
-        retry_with_policy(
-            &retry_config,
-            &self.budget,
-            self.on_status.as_ref(),
-            |attempt| async move {
-                tracing::debug!(attempt, "sending Converse request");
-                self.converse_once(parts, session_id.clone()).await
-            },
-        )
+        retry_with(self.retry_context(&retry_config), |attempt| async move {
+            tracing::debug!(attempt, "sending Converse request");
+            self.converse_once(parts, session_id.clone()).await
+        })
         .instrument(span)
         .await
     }
@@ -266,15 +317,10 @@ impl BedrockBackend {
             session_id = request.session_id.as_deref().unwrap_or(""),
         );
         let parts = &parts;
-        let (mapper, first) = retry_with_policy(
-            &retry_config,
-            &self.budget,
-            self.on_status.as_ref(),
-            |attempt| async move {
-                tracing::debug!(attempt, "opening ConverseStream");
-                self.converse_stream_once(parts).await
-            },
-        )
+        let (mapper, first) = retry_with(self.retry_context(&retry_config), |attempt| async move {
+            tracing::debug!(attempt, "opening ConverseStream");
+            self.converse_stream_once(parts).await
+        })
         .instrument(span.clone())
         .await?;
         let state = (mapper, first, span);
@@ -292,6 +338,15 @@ impl BedrockBackend {
         Ok(Box::pin(events))
     }
 
+    fn retry_context<'a>(&'a self, config: &'a RetryConfig) -> RetryContext<'a> {
+        RetryContext {
+            config,
+            budget: &self.budget,
+            limiter: self.limiter.as_deref(),
+            on_status: self.on_status.as_ref(),
+        }
+    }
+
     fn prepare(&self, request: &ChatRequest) -> Result<ConverseParts, BackendError> {
         let model = request
             .model
@@ -306,9 +361,10 @@ impl BedrockBackend {
         parts: &ConverseParts,
         session_id: Option<String>,
     ) -> BackendResult<ChatResponse> {
-        let output = with_parts!(self.client.converse(), parts)
-            .send()
+        let bound = self.options.converse_first_byte_timeout;
+        let output = tokio::time::timeout(bound, with_parts!(self.client.converse(), parts).send())
             .await
+            .map_err(|_| no_first_byte("Converse", bound))?
             .map_err(|e| classify_sdk_error(&e))?;
         from_converse(output, parts.model_id.clone(), session_id)
     }
@@ -319,14 +375,27 @@ impl BedrockBackend {
         &self,
         parts: &ConverseParts,
     ) -> BackendResult<(EventMapper, Option<StreamEvent>)> {
-        let output = with_parts!(self.client.converse_stream(), parts)
-            .send()
-            .await
-            .map_err(|e| classify_sdk_error(&e))?;
+        let bound = self.options.stream_first_byte_timeout;
+        let output = tokio::time::timeout(
+            bound,
+            with_parts!(self.client.converse_stream(), parts).send(),
+        )
+        .await
+        .map_err(|_| no_first_byte("ConverseStream", bound))?
+        .map_err(|e| classify_sdk_error(&e))?;
         let mut mapper = EventMapper::new(output.stream, self.stream_idle_timeout);
         let first = mapper.next().await?;
         Ok((mapper, first))
     }
+}
+
+/// A stalled attempt: the connection was abandoned (dropping the request closes it).
+fn no_first_byte(operation: &str, bound: Duration) -> BackendError {
+    BackendError::network(format!(
+        "no response from Bedrock within {:.1}s of sending the {operation} request (time to \
+         first byte); the connection was abandoned",
+        bound.as_secs_f64()
+    ))
 }
 
 fn no_region() -> BackendError {
@@ -372,6 +441,14 @@ impl LLMBackend for BedrockBackend {
         retry_config: RetryConfig,
     ) -> BackendResult<ChatResponse> {
         BedrockBackend::chat_with_retry(self, request, retry_config).await
+    }
+
+    async fn chat_stream_with_retry(
+        &self,
+        request: ChatRequest,
+        retry_config: RetryConfig,
+    ) -> BackendResult<ChatStream> {
+        BedrockBackend::chat_stream_with_retry(self, request, retry_config).await
     }
 
     fn supports_tools(&self) -> bool {

@@ -6,7 +6,7 @@
 //! backend's error classification and retry policy can be tested against the real SDK.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The `x-amzn-errortype` suffix real Bedrock appends to its modelled errors.
 pub(crate) const BEDROCK_ERROR_SUFFIX: &str =
@@ -150,6 +150,12 @@ impl Fault {
         }
     }
 
+    /// Accept the request and never answer: no status, no headers, not a byte (until the
+    /// client gives up and closes the connection). A stalled service or proxy.
+    pub fn hang() -> Self {
+        Fault::Delay(Duration::from_secs(24 * 3600))
+    }
+
     /// Add a `Retry-After` hint; only affects [`Fault::Error`].
     pub fn with_retry_after(self, d: Duration) -> Self {
         match self {
@@ -188,13 +194,20 @@ pub(crate) fn stream_exception_as_http(exception_type: &str) -> (u16, String) {
     (status, format!("{upper}{BEDROCK_ERROR_SUFFIX}"))
 }
 
-/// Faults waiting to be applied, in injection order, each with a remaining count.
+/// Faults waiting to be applied, in injection order, each with a remaining count; and a
+/// fault that applies to every request until a moment passes.
 #[derive(Default)]
 pub(crate) struct FaultQueue {
     queue: VecDeque<(Fault, u32)>,
+    until: Option<(Fault, Instant)>,
 }
 
 impl FaultQueue {
+    /// Every request gets `fault` until `until` (before the counted faults).
+    pub(crate) fn set_until(&mut self, fault: Fault, until: Instant) {
+        self.until = Some((fault, until));
+    }
+
     pub(crate) fn push(&mut self, fault: Fault, times: u32) {
         if times > 0 {
             self.queue.push_back((fault, times));
@@ -203,6 +216,11 @@ impl FaultQueue {
 
     /// Take the fault for the next request, if any.
     pub(crate) fn next(&mut self) -> Option<Fault> {
+        match &self.until {
+            Some((fault, until)) if Instant::now() < *until => return Some(fault.clone()),
+            Some(_) => self.until = None,
+            None => {}
+        }
         let (fault, remaining) = self.queue.front_mut()?;
         let fault = fault.clone();
         *remaining -= 1;
@@ -214,6 +232,7 @@ impl FaultQueue {
 
     pub(crate) fn clear(&mut self) {
         self.queue.clear();
+        self.until = None;
     }
 }
 
@@ -229,6 +248,22 @@ mod tests {
         q.push(Fault::MalformedBody, 1);
         assert!(matches!(q.next(), Some(Fault::Error { status: 429, .. })));
         assert!(matches!(q.next(), Some(Fault::Error { status: 429, .. })));
+        assert!(matches!(q.next(), Some(Fault::MalformedBody)));
+        assert!(q.next().is_none());
+    }
+
+    #[test]
+    fn a_timed_fault_applies_to_every_request_until_it_expires() {
+        let mut q = FaultQueue::default();
+        q.push(Fault::MalformedBody, 1);
+        q.set_until(
+            Fault::throttling(),
+            Instant::now() + Duration::from_millis(50),
+        );
+        for _ in 0..5 {
+            assert!(matches!(q.next(), Some(Fault::Error { status: 429, .. })));
+        }
+        std::thread::sleep(Duration::from_millis(60));
         assert!(matches!(q.next(), Some(Fault::MalformedBody)));
         assert!(q.next().is_none());
     }

@@ -193,6 +193,16 @@ impl Emulator {
         self.inner.shared.lock().faults.push(fault, times);
     }
 
+    /// Every request that passes routing and signature verification gets `fault` for the next
+    /// `duration` (e.g. 100 % throttling for ten seconds), before any counted fault.
+    pub fn inject_for(&self, fault: Fault, duration: Duration) {
+        self.inner
+            .shared
+            .lock()
+            .faults
+            .set_until(fault, Instant::now() + duration);
+    }
+
     /// Change the simulated latency of successful answers.
     pub fn set_latency(&self, latency: Duration) {
         self.inner.shared.lock().latency = latency;

@@ -155,9 +155,25 @@ pub enum AgentError {
 /// Why a run ended without an answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RunError {
-    /// The wall-clock deadline passed; the plugin was stopped (in wasm or in a host call).
+    /// The wall-clock deadline passed while the plugin was running (in wasm, or in a host
+    /// call other than a model call); the plugin was stopped.
     #[error("the plugin was stopped at its deadline of {deadline:?}")]
     DeadlineExceeded { deadline: Duration },
+    /// The wall-clock deadline passed while the run was waiting on the model: a backend
+    /// failure (the provider stalled, or kept failing and being retried), not the plugin's.
+    #[error(
+        "deadline of {deadline:?} reached while waiting for the model, after {attempts} \
+         attempt{}: {}",
+        if *attempts == 1 { "" } else { "s" },
+        last_error.as_ref().map_or_else(|| "no answer yet".to_string(), ToString::to_string)
+    )]
+    ModelDeadline {
+        deadline: Duration,
+        /// Attempts started for the call that was cut off (the last one was in flight).
+        attempts: u32,
+        /// The error of the last attempt that failed before it.
+        last_error: Option<BackendError>,
+    },
     /// The plugin needed more linear memory than its cap and then failed.
     #[error("the plugin exceeded its memory limit of {limit_bytes} bytes")]
     MemoryLimitExceeded { limit_bytes: u64 },
@@ -189,8 +205,9 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// Whether the plugin failed or was stopped (everything but a backend failure).
+    /// Whether the plugin failed or was stopped (everything but a backend failure and a
+    /// deadline that passed while waiting on the model).
     pub fn is_plugin_failure(&self) -> bool {
-        !matches!(self, Self::Backend(_))
+        !matches!(self, Self::Backend(_) | Self::ModelDeadline { .. })
     }
 }

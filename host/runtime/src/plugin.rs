@@ -10,7 +10,8 @@
 //!   yields to tokio (so a spinning plugin cannot starve others, nor their I/O) and traps once
 //!   the deadline has passed;
 //! - in a host call (waiting on a slow model): `tokio::time::timeout` around the whole run
-//!   drops the call, and with it the request.
+//!   drops the call, and with it the request. A run cut off while waiting on the model is
+//!   reported as the model's failure ([`RunError::ModelDeadline`]), with the attempts made.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -212,6 +213,7 @@ impl Plugin {
             backend_errors: Vec::new(),
             deadline_hit: false,
             json: Default::default(),
+            model_wait: None,
         };
         let mut store = Store::new(&self.host.engine.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -328,7 +330,15 @@ fn classify(
         limit_bytes: state.limiter.limit(),
     };
     match ended {
-        Ended::TimedOut => Err(deadline),
+        // Cut off inside a model call: the model (or the way to it) is what was slow.
+        Ended::TimedOut => Err(match &state.model_wait {
+            Some(log) => RunError::ModelDeadline {
+                deadline: policy.deadline,
+                attempts: log.attempts(),
+                last_error: log.last_error(),
+            },
+            None => deadline,
+        }),
         Ended::Instantiate(e) => {
             if state.deadline_hit || e.is::<DeadlineTrap>() {
                 Err(deadline)

@@ -23,14 +23,26 @@
 //!
 //! [tools]
 //! allowed = ["read_file", "list_dir"]   # absent: every tool the host offers
+//!
+//! [retry]                  # absent: the backend's own policy
+//! max_retries = 3          # attempts = 1 + max_retries
+//! initial_delay_ms = 500
+//! backoff = "exponential"  # fixed | linear | exponential
+//! multiplier = 2           # exponential only
+//! increment_ms = 500       # linear only
+//! max_delay_ms = 20_000
+//! jitter = 0.5             # 0..=1: each delay is uniform in [delay * (1 - jitter), delay]
+//! budget = 500             # the shared retry budget's capacity (backend-wide: the CLI's)
+//! adaptive = true          # adaptive client-side rate limiting (backend-wide: the CLI's)
 //! ```
 
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use gamecode_backend::ChatRequest;
+use gamecode_backend::{BackoffStrategy, ChatRequest, RetryConfig};
 use serde::Deserialize;
+use toml::Spanned;
 
 /// When the request names no `max_tokens`, the host only sets one if the remaining token
 /// budget is below this (a common default output cap); a larger value could exceed what the
@@ -69,6 +81,15 @@ pub struct Policy {
     /// Streamed replies (`chat-stream`) a run may hold open at once. Each holds a connection
     /// (a file descriptor) until the plugin drains or drops it.
     pub max_open_streams: u32,
+    /// The retry policy of this plugin's model calls; `None` uses the backend's own.
+    pub retry: Option<RetryConfig>,
+    /// The capacity of the retry budget shared by every run of a backend. Backend-wide: the
+    /// `gamecode` CLI applies it to the backend it builds; an embedder configures its own
+    /// backend (`BedrockBackend::with_retry_budget`).
+    pub retry_budget: Option<u32>,
+    /// Whether the backend limits its request rate adaptively once the provider throttles.
+    /// Backend-wide like `retry_budget` (`BedrockBackend::with_adaptive_rate_limit`).
+    pub adaptive_rate_limit: Option<bool>,
 }
 
 impl Default for Policy {
@@ -86,6 +107,9 @@ impl Default for Policy {
             max_output_bytes: 1 << 20,
             max_request_items: 100_000,
             max_open_streams: 4,
+            retry: None,
+            retry_budget: None,
+            adaptive_rate_limit: None,
         }
     }
 }
@@ -159,11 +183,16 @@ impl Policy {
         self
     }
 
+    pub fn with_retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = Some(retry);
+        self
+    }
+
     /// Parses a TOML manifest; keys it does not set keep their [`Default`] values.
     pub fn from_toml_str(text: &str) -> Result<Self, PolicyError> {
         let file: PolicyFile =
             toml::from_str(text).map_err(|e| PolicyError::Parse(e.to_string()))?;
-        let policy = file.apply(Self::default())?;
+        let policy = file.apply(Self::default(), text)?;
         policy.validate()?;
         Ok(policy)
     }
@@ -180,6 +209,12 @@ impl Policy {
             PolicyError::Invalid(m) => PolicyError::Invalid(format!("{}: {m}", path.display())),
             other => other,
         })
+    }
+
+    /// This policy, if [`validate`](Self::validate) accepts it.
+    pub fn validated(self) -> Result<Self, PolicyError> {
+        self.validate()?;
+        Ok(self)
     }
 
     /// Rejects values no run could sensibly use.
@@ -201,6 +236,10 @@ impl Policy {
             return Err(PolicyError::Invalid(
                 "fuel must be positive (omit it to run without fuel)".into(),
             ));
+        }
+        if let Some(r) = &self.retry {
+            validate_retry(r)
+                .map_err(|(key, m)| PolicyError::Invalid(format!("retry.{key} {m}")))?;
         }
         Ok(())
     }
@@ -521,6 +560,8 @@ struct PolicyFile {
     chat: ChatSection,
     #[serde(default)]
     tools: ToolsSection,
+    #[serde(default)]
+    retry: RetrySection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -549,8 +590,163 @@ struct ToolsSection {
     allowed: Option<Vec<String>>,
 }
 
+/// `[retry]`; spans kept so that a bad value is reported with its line.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetrySection {
+    max_retries: Option<Spanned<u32>>,
+    initial_delay_ms: Option<Spanned<u64>>,
+    backoff: Option<Spanned<String>>,
+    multiplier: Option<Spanned<u32>>,
+    increment_ms: Option<Spanned<u64>>,
+    max_delay_ms: Option<Spanned<u64>>,
+    jitter: Option<Spanned<f64>>,
+    budget: Option<Spanned<u32>>,
+    adaptive: Option<bool>,
+}
+
+/// The most attempts a policy may configure; more is a retry storm, not a policy.
+const MAX_RETRIES: u32 = 20;
+/// The longest delay a policy may configure between attempts.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
+
+/// Checks a retry policy; the error names the key.
+fn validate_retry(r: &RetryConfig) -> Result<(), (&'static str, String)> {
+    if r.max_retries > MAX_RETRIES {
+        return Err((
+            "max_retries",
+            format!("must be at most {MAX_RETRIES}, not {}", r.max_retries),
+        ));
+    }
+    if r.initial_delay > MAX_RETRY_DELAY {
+        return Err((
+            "initial_delay_ms",
+            "must be at most 600000 (10 minutes)".into(),
+        ));
+    }
+    if r.max_delay > MAX_RETRY_DELAY {
+        return Err(("max_delay_ms", "must be at most 600000 (10 minutes)".into()));
+    }
+    if r.max_delay < r.initial_delay {
+        return Err((
+            "max_delay_ms",
+            format!(
+                "({} ms) must not be below initial_delay_ms ({} ms)",
+                r.max_delay.as_millis(),
+                r.initial_delay.as_millis()
+            ),
+        ));
+    }
+    if !(0.0..=1.0).contains(&r.jitter) {
+        return Err((
+            "jitter",
+            format!("must be between 0 and 1, not {}", r.jitter),
+        ));
+    }
+    if let BackoffStrategy::Exponential { multiplier } = r.backoff_strategy
+        && !(1..=10).contains(&multiplier)
+    {
+        return Err((
+            "multiplier",
+            format!("must be between 1 and 10, not {multiplier}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `invalid policy file: line N: …` for a value at byte `span` of `text`.
+fn invalid_at(text: &str, span: std::ops::Range<usize>, message: String) -> PolicyError {
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    PolicyError::Parse(format!("line {line}: {message}"))
+}
+
+impl RetrySection {
+    fn apply(self, text: &str) -> Result<Option<RetryConfig>, PolicyError> {
+        let any = self.max_retries.is_some()
+            || self.initial_delay_ms.is_some()
+            || self.backoff.is_some()
+            || self.multiplier.is_some()
+            || self.increment_ms.is_some()
+            || self.max_delay_ms.is_some()
+            || self.jitter.is_some();
+        if !any {
+            return Ok(None);
+        }
+        let mut r = RetryConfig::default();
+        if let Some(n) = &self.max_retries {
+            r.max_retries = *n.get_ref();
+        }
+        if let Some(ms) = &self.initial_delay_ms {
+            r.initial_delay = Duration::from_millis(*ms.get_ref());
+        }
+        if let Some(ms) = &self.max_delay_ms {
+            r.max_delay = Duration::from_millis(*ms.get_ref());
+        }
+        if let Some(j) = &self.jitter {
+            r.jitter = *j.get_ref();
+        }
+        let backoff = self.backoff.as_ref().map(|b| b.get_ref().as_str());
+        r.backoff_strategy = match backoff {
+            None | Some("exponential") => BackoffStrategy::Exponential {
+                multiplier: self.multiplier.as_ref().map_or(2, |m| *m.get_ref()),
+            },
+            Some("linear") => BackoffStrategy::Linear {
+                increment: Duration::from_millis(
+                    self.increment_ms
+                        .as_ref()
+                        .map_or(r.initial_delay.as_millis() as u64, |i| *i.get_ref()),
+                ),
+            },
+            Some("fixed") => BackoffStrategy::Fixed,
+            Some(other) => {
+                let span = self.backoff.as_ref().map_or(0..0, |b| b.span());
+                return Err(invalid_at(
+                    text,
+                    span,
+                    format!(
+                        "retry.backoff must be \"fixed\", \"linear\" or \"exponential\", \
+                         not {other:?}"
+                    ),
+                ));
+            }
+        };
+        let exponential = matches!(r.backoff_strategy, BackoffStrategy::Exponential { .. });
+        let linear = matches!(r.backoff_strategy, BackoffStrategy::Linear { .. });
+        if let (Some(m), false) = (&self.multiplier, exponential) {
+            return Err(invalid_at(
+                text,
+                m.span(),
+                "retry.multiplier applies only to backoff = \"exponential\"".into(),
+            ));
+        }
+        if let (Some(i), false) = (&self.increment_ms, linear) {
+            return Err(invalid_at(
+                text,
+                i.span(),
+                "retry.increment_ms applies only to backoff = \"linear\"".into(),
+            ));
+        }
+        if let Err((key, message)) = validate_retry(&r) {
+            let span = match key {
+                "max_retries" => self.max_retries.as_ref().map(Spanned::span),
+                "initial_delay_ms" => self.initial_delay_ms.as_ref().map(Spanned::span),
+                "max_delay_ms" => self.max_delay_ms.as_ref().map(Spanned::span),
+                "jitter" => self.jitter.as_ref().map(Spanned::span),
+                "multiplier" => self.multiplier.as_ref().map(Spanned::span),
+                _ => None,
+            };
+            // A default that conflicts with a value set: blame the value set.
+            let span = span
+                .or_else(|| self.initial_delay_ms.as_ref().map(Spanned::span))
+                .unwrap_or(0..0);
+            return Err(invalid_at(text, span, format!("retry.{key} {message}")));
+        }
+        Ok(Some(r))
+    }
+}
+
 impl PolicyFile {
-    fn apply(self, mut p: Policy) -> Result<Policy, PolicyError> {
+    fn apply(self, mut p: Policy, text: &str) -> Result<Policy, PolicyError> {
         let l = self.limits;
         if let Some(mib) = l.memory_mib {
             p.memory_limit_bytes = mib
@@ -597,6 +793,20 @@ impl PolicyFile {
         if self.tools.allowed.is_some() {
             p.allowed_tools = self.tools.allowed;
         }
+        if let Some(budget) = &self.retry.budget {
+            if *budget.get_ref() == 0 {
+                return Err(invalid_at(
+                    text,
+                    budget.span(),
+                    "retry.budget must be positive (a budget of 0 allows no retry at all; set \
+                     max_retries = 0 for that)"
+                        .into(),
+                ));
+            }
+            p.retry_budget = Some(*budget.get_ref());
+        }
+        p.adaptive_rate_limit = self.retry.adaptive;
+        p.retry = self.retry.apply(text)?;
         Ok(p)
     }
 }
@@ -776,6 +986,58 @@ mod tests {
         let mut g = p.admit_chat(&mut m, &ask(40, None), "m").unwrap();
         m.withdraw(&mut g);
         assert_eq!(m, Meter::default());
+    }
+
+    #[test]
+    fn retry_section_parses_and_bad_values_name_key_and_line() {
+        let p = Policy::from_toml_str(
+            "[retry]\nmax_retries = 1\ninitial_delay_ms = 100\nbackoff = \"linear\"\n\
+             increment_ms = 50\nmax_delay_ms = 1000\njitter = 0.25\nbudget = 40\nadaptive = false\n",
+        )
+        .unwrap();
+        let r = p.retry.unwrap();
+        assert_eq!(r.max_retries, 1);
+        assert_eq!(r.initial_delay, Duration::from_millis(100));
+        assert_eq!(
+            r.backoff_strategy,
+            BackoffStrategy::Linear {
+                increment: Duration::from_millis(50)
+            }
+        );
+        assert_eq!(r.max_delay, Duration::from_secs(1));
+        assert_eq!(r.jitter, 0.25);
+        assert_eq!(p.retry_budget, Some(40));
+        assert_eq!(p.adaptive_rate_limit, Some(false));
+        // Only what is set changes: exponential ×2 by default.
+        let p = Policy::from_toml_str("[retry]\nmax_retries = 0").unwrap();
+        assert_eq!(p.retry, Some(RetryConfig::disabled()));
+        assert_eq!(Policy::from_toml_str("").unwrap().retry, None);
+
+        for (text, key, line) in [
+            ("[retry]\nmax_retries = 1\njitter = 2.0", "retry.jitter", 3),
+            ("[retry]\nbackoff = \"cubic\"", "retry.backoff", 2),
+            (
+                "\n[retry]\nbackoff = \"fixed\"\nmultiplier = 3",
+                "retry.multiplier",
+                4,
+            ),
+            ("[retry]\nincrement_ms = 3", "retry.increment_ms", 2),
+            ("[retry]\nmax_retries = 1000", "retry.max_retries", 2),
+            (
+                "[retry]\ninitial_delay_ms = 5000\nmax_delay_ms = 10",
+                "retry.max_delay_ms",
+                3,
+            ),
+            ("[retry]\nbudget = 0", "retry.budget", 2),
+        ] {
+            let e = Policy::from_toml_str(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+            assert!(e.contains(&format!("line {line}")), "{text}: {e}");
+        }
+        let e = Policy::from_toml_str("[retry]\nmax_retries = -1").unwrap_err();
+        assert!(matches!(e, PolicyError::Parse(_)), "{e}");
+        let e = Policy::from_toml_str("[retry]\nmax_retrys = 1").unwrap_err();
+        assert!(e.to_string().contains("max_retrys"), "{e}");
     }
 
     #[test]

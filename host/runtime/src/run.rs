@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use gamecode_backend::{
-    BackendError, ChatRequest, ChatResponse, ChatStream, LLMBackend, StreamEvent, Usage,
+    AttemptLog, BackendError, ChatRequest, ChatResponse, ChatStream, LLMBackend, StreamEvent, Usage,
 };
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -49,6 +49,9 @@ pub(crate) struct RunState {
     pub(crate) deadline_hit: bool,
     /// JSON texts this run's requests carried, parsed (see [`JsonCache`]).
     pub(crate) json: JsonCache,
+    /// While the run waits on the model: the attempts of the call it waits on. A deadline
+    /// that passes meanwhile is the model's to answer for, not the plugin's.
+    pub(crate) model_wait: Option<Arc<AttemptLog>>,
 }
 
 impl WasiView for RunState {
@@ -75,6 +78,8 @@ pub(crate) struct StreamMeta {
     usage: Option<Usage>,
     /// What the policy charged and reserved for this call.
     grant: Grant,
+    /// The attempts made to open it.
+    pub(crate) attempts: Arc<AttemptLog>,
     /// Output bytes seen and not yet charged (charged in whole tokens).
     uncharged_bytes: usize,
     /// Whether the stream was settled and `ChatFinished` emitted (at the end, on error, or
@@ -151,7 +156,16 @@ impl RunState {
             streaming: false,
         });
         let started = Instant::now();
-        let result = self.backend.chat(request).await;
+        let log = AttemptLog::new();
+        self.model_wait = Some(log.clone());
+        let result = match &self.policy.retry {
+            Some(retry) => {
+                log.scope(self.backend.chat_with_retry(request, retry.clone()))
+                    .await
+            }
+            None => log.scope(self.backend.chat(request)).await,
+        };
+        self.model_wait = None;
         let elapsed = started.elapsed();
         match result {
             Ok(response) => {
@@ -229,7 +243,16 @@ impl RunState {
             streaming: true,
         });
         let started = Instant::now();
-        let result = self.backend.chat_stream(request).await;
+        let log = AttemptLog::new();
+        self.model_wait = Some(log.clone());
+        let result = match &self.policy.retry {
+            Some(retry) => {
+                log.scope(self.backend.chat_stream_with_retry(request, retry.clone()))
+                    .await
+            }
+            None => log.scope(self.backend.chat_stream(request)).await,
+        };
+        self.model_wait = None;
         let elapsed = started.elapsed();
         match result {
             // `ChatFinished` follows when the stream ends, with its usage.
@@ -243,6 +266,7 @@ impl RunState {
                         started,
                         usage: None,
                         grant,
+                        attempts: log,
                         uncharged_bytes: 0,
                         finished: false,
                     },

@@ -359,3 +359,131 @@ fn special_files_and_escape_sequences_are_contained() {
     assert!(!stderr.contains('\r'), "{stderr:?}");
     assert!(stderr.contains("\\x1b]52;c;"), "{stderr}");
 }
+
+/// A Bedrock stand-in that is not our emulator: it accepts connections, reads the requests
+/// and never answers. Counts the requests it received.
+struct Silent {
+    addr: std::net::SocketAddr,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn silent_bedrock() -> Silent {
+    use std::io::Read;
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = requests.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    if buf[..n].windows(11).any(|w| w == b"POST /model") {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    Silent { addr, requests }
+}
+
+fn against(cache: &Path, silent: &Silent) -> Command {
+    let mut cmd = gamecode(cache);
+    cmd.env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .args(["run", "--region", "us-east-1", "--endpoint-url"])
+        .arg(format!("http://{}", silent.addr));
+    cmd
+}
+
+/// A Bedrock that never answers: with the default policy the run fails as a backend failure
+/// (exit 4) well under a minute, after the default 1 + 3 attempts, each abandoned at the
+/// stream's time-to-first-byte bound; `[retry] max_retries = 1` makes exactly 2 attempts.
+#[test]
+fn a_bedrock_that_never_answers_is_retried_then_blamed() {
+    use std::sync::atomic::Ordering;
+    let cache = tempfile::tempdir().unwrap();
+
+    let silent = silent_bedrock();
+    let started = std::time::Instant::now();
+    let out = against(cache.path(), &silent)
+        .arg(guest_example())
+        .arg("What is 6 * 7?")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert!(took < std::time::Duration::from_secs(55), "{took:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("time to first byte"), "{}", show(&out));
+    assert_eq!(silent.requests.load(Ordering::SeqCst), 4, "{}", show(&out));
+
+    let silent = silent_bedrock();
+    let policy = cache.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[retry]\nmax_retries = 1\ninitial_delay_ms = 100\n",
+    )
+    .unwrap();
+    let out = against(cache.path(), &silent)
+        .arg("--policy")
+        .arg(&policy)
+        .arg(guest_example())
+        .arg("What is 6 * 7?")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    assert_eq!(silent.requests.load(Ordering::SeqCst), 2, "{}", show(&out));
+
+    // The run's deadline comes first: the model is blamed, with the attempts made.
+    let silent = silent_bedrock();
+    let out = against(cache.path(), &silent)
+        .args(["--timeout", "3", "--max-retries", "0"])
+        .arg(guest_example())
+        .arg("What is 6 * 7?")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("reached while waiting for the model, after 1 attempt: no answer yet"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn retry_settings_are_validated_with_key_and_line() {
+    let cache = tempfile::tempdir().unwrap();
+    let policy = cache.path().join("policy.toml");
+    std::fs::write(&policy, "[chat]\nmax_calls = 3\n\n[retry]\njitter = 1.5\n").unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--policy"])
+        .arg(&policy)
+        .arg(guest_example())
+        .arg("hi")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 5") && stderr.contains("retry.jitter"),
+        "{stderr}"
+    );
+
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--max-retries", "500"])
+        .arg(guest_example())
+        .arg("hi")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(text(&out.stderr).contains("max_retries"), "{}", show(&out));
+}

@@ -12,7 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use clap::{Args, Parser, Subcommand};
 use gamecode_backend::{
-    BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream, LLMBackend, RetryConfig,
+    BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream, LLMBackend, RetryBudget,
+    RetryConfig,
 };
 use gamecode_bedrock::BedrockBackend;
 use gamecode_host::tools::fs::FsRoot;
@@ -27,11 +28,11 @@ Exit codes:
   2  usage error: bad arguments, an unreadable or invalid --policy file, an --allow-read
      path that is not a directory
   3  plugin failure: the plugin file is missing or is not a runnable gamecode component,
-     it trapped or panicked, hit its deadline, memory or fuel limit, gave up on a policy
-     refusal, or reported an error of its own
+     it trapped or panicked, hit its deadline while running, its memory or fuel limit, gave
+     up on a policy refusal, or reported an error of its own
   4  backend failure: the model provider failed (authentication, network, rate limiting,
      provider error, a request it rejected as invalid, an unsupported operation), including
-     missing AWS credentials or region";
+     missing AWS credentials or region, and a deadline reached while waiting for the model";
 
 #[derive(Parser)]
 #[command(
@@ -97,6 +98,21 @@ struct RunArgs {
     /// Print only the final answer on stdout, once the run is done.
     #[arg(long)]
     no_stream: bool,
+    /// Retries of a failed model call (attempts = 1 + this); overrides the policy's
+    /// `[retry] max_retries` (default 3).
+    #[arg(long, value_name = "N")]
+    max_retries: Option<u32>,
+    /// Delay before the first retry, in milliseconds; overrides `[retry] initial_delay_ms`
+    /// (default 500).
+    #[arg(long, value_name = "MS")]
+    retry_initial_delay_ms: Option<u64>,
+    /// The longest delay between retries, in milliseconds; overrides `[retry] max_delay_ms`
+    /// (default 20000).
+    #[arg(long, value_name = "MS")]
+    retry_max_delay_ms: Option<u64>,
+    /// Do not limit the request rate adaptively when Bedrock throttles (on by default).
+    #[arg(long)]
+    no_adaptive_rate_limit: bool,
     /// Do not use the compiled-artifact cache.
     #[arg(long)]
     no_cache: bool,
@@ -199,6 +215,7 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         }
         policy.deadline = Duration::from_secs_f64(secs);
     }
+    apply_retry_flags(&mut policy, &args)?;
     let tools = match &args.allow_read {
         Some(dir) => FsRoot::new(dir)
             .map_err(|e| Failure::new(EXIT_USAGE, format!("--allow-read {}: {e}", dir.display())))?
@@ -243,6 +260,16 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
     };
     let status = progress.clone();
     let mut backend = backend.with_status_callback(move |s| status.retry(s));
+    // The policy's retry settings are this process's: its one backend serves one plugin.
+    if let Some(retry) = &policy.retry {
+        backend = backend.with_retry_config(retry.clone());
+    }
+    if let Some(capacity) = policy.retry_budget {
+        backend = backend.with_retry_budget(Arc::new(RetryBudget::new(capacity)));
+    }
+    if policy.adaptive_rate_limit == Some(false) {
+        backend = backend.with_adaptive_rate_limit(false);
+    }
     if let Some(model) = &args.model {
         backend = backend.with_default_model(model.clone());
     }
@@ -292,6 +319,35 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         }
         Err(e) => Err(run_failure(e, verbose)),
     }
+}
+
+/// `--max-retries` and friends, over the policy file's `[retry]`.
+fn apply_retry_flags(policy: &mut Policy, args: &RunArgs) -> Result<(), Failure> {
+    if args.no_adaptive_rate_limit {
+        policy.adaptive_rate_limit = Some(false);
+    }
+    if args.max_retries.is_none()
+        && args.retry_initial_delay_ms.is_none()
+        && args.retry_max_delay_ms.is_none()
+    {
+        return Ok(());
+    }
+    let mut retry = policy.retry.clone().unwrap_or_default();
+    if let Some(n) = args.max_retries {
+        retry.max_retries = n;
+    }
+    if let Some(ms) = args.retry_initial_delay_ms {
+        retry.initial_delay = Duration::from_millis(ms);
+    }
+    if let Some(ms) = args.retry_max_delay_ms {
+        retry.max_delay = Duration::from_millis(ms);
+    }
+    *policy = policy
+        .clone()
+        .with_retry(retry)
+        .validated()
+        .map_err(|e| Failure::new(EXIT_USAGE, format!("retry flags: {e}")))?;
+    Ok(())
 }
 
 fn backend_failure(e: BackendError) -> Failure {

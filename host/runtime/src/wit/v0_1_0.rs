@@ -509,7 +509,11 @@ impl gamecode::plugin::chat::HostReplyStream for RunState {
     ) -> wasmtime::Result<Result<Option<t::StreamEvent>, t::ChatError>> {
         loop {
             let state = self.table.get_mut(&stream)?;
+            let attempts = state.meta.attempts.clone();
+            self.model_wait = Some(attempts);
+            let state = self.table.get_mut(&stream)?;
             let item = next_stream_item(state).await;
+            self.model_wait = None;
             let mut meta = state.meta.clone();
             let result = self.stream_item(&mut meta, item);
             self.table.get_mut(&stream)?.meta = meta;

@@ -17,6 +17,7 @@
 //! | `spoof` | prints terminal escape sequences on stderr, then answers |
 //! | `long-error:<MiB>` | fails with an agent error of that size |
 //! | `long-tool-name:<KiB>` | calls a tool whose name is that long |
+//! | `persist:<n>` | chat calls until `n` succeed; fails with the chat error after 10 failures in a row |
 
 wit_bindgen::generate!({ path: "../../../wit/v0.1.0", world: "plugin" });
 
@@ -75,6 +76,25 @@ impl Guest for Abuser {
                 "spoofed".to_string()
             }
             "long-error" => return Err(AgentError::Failed("E".repeat(n() << 20))),
+            "persist" => {
+                let (mut ok, mut failed, mut in_a_row) = (0, 0, 0);
+                while ok < n() {
+                    match chat::chat(&request("Say hi.")) {
+                        Ok(_) => {
+                            ok += 1;
+                            in_a_row = 0;
+                        }
+                        Err(e) => {
+                            failed += 1;
+                            in_a_row += 1;
+                            if in_a_row >= 10 {
+                                return Err(AgentError::Chat(e));
+                            }
+                        }
+                    }
+                }
+                format!("{ok} answered after {failed} failed calls")
+            }
             "long-tool-name" => tool(&"n".repeat(n() << 10), "{}"),
             _ => return Err(AgentError::Failed(format!("unknown mode {mode:?}"))),
         })
