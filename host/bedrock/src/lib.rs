@@ -29,7 +29,7 @@ mod stream;
 
 pub use backend::BedrockBackend;
 pub use classify::{classify_service_error, parse_retry_after};
-pub use models::{DEFAULT_MODEL, SUPPORTED_MODELS};
+pub use models::{DEFAULT_MODEL, SUPPORTED_MODELS, check_model_id};
 pub use normalize::{Normalized, is_valid_tool_name, normalize};
 
 // Re-exported so users of this crate alone can name the whole API.

@@ -15,7 +15,10 @@ pub const SUPPORTED_MODELS: &[&str] = &[
     "anthropic.claude-3-haiku-20240307-v1:0",
 ];
 
-/// Rejects model ids that cannot be a Bedrock model id, profile id or ARN, before any call.
+/// Rejects model ids that cannot be a Bedrock model id, inference-profile id or ARN, before
+/// any call: a foundation-model or profile id is `provider.model…` in lower case
+/// (`anthropic.claude-3-5-haiku-20241022-v1:0`, `us.anthropic.…`), an ARN is
+/// `arn:<partition>:bedrock:…`.
 pub fn check_model_id(model: &str) -> Result<(), BackendError> {
     if model.is_empty() || model.len() > 2048 {
         return Err(BackendError::validation(format!(
@@ -28,7 +31,26 @@ pub fn check_model_id(model: &str) -> Result<(), BackendError> {
             "model id {model:?} contains whitespace or control characters"
         )));
     }
-    Ok(())
+    let arn = model.starts_with("arn:") && model.split(':').nth(2) == Some("bedrock");
+    let id = model.split_once('.').is_some_and(|(provider, rest)| {
+        !provider.is_empty()
+            && !rest.is_empty()
+            && provider
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
+    });
+    if arn || id {
+        Ok(())
+    } else {
+        Err(BackendError::validation(format!(
+            "{model:?} is not a Bedrock model id: use a model id such as \
+             `anthropic.claude-3-5-haiku-20241022-v1:0`, an inference profile such as \
+             `{DEFAULT_MODEL}`, or an ARN"
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -43,7 +65,14 @@ mod tests {
         ]) {
             assert!(check_model_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "claude 3", "a\nb"] {
+        for bad in [
+            "",
+            "claude 3",
+            "a\nb",
+            "claude-3-sonnet",
+            "Anthropic.Claude",
+            "gpt4",
+        ] {
             assert!(check_model_id(bad).is_err(), "{bad:?}");
         }
     }

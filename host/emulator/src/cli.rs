@@ -36,6 +36,10 @@ pub struct EmulatorArgs {
     /// Simulated model latency added to each successful answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Scripted replies and rules (TOML; see the README): what the emulated model answers
+    /// when the user's words match, before the default responder.
+    #[arg(long, value_name = "FILE.toml")]
+    pub rules: Option<std::path::PathBuf>,
 }
 
 impl EmulatorArgs {
@@ -48,6 +52,10 @@ impl EmulatorArgs {
                 self.bind
             );
         }
+        let rules = match &self.rules {
+            Some(path) => crate::Rules::from_file(path)?,
+            None => crate::Rules::default(),
+        };
         Ok(EmulatorConfig {
             bind: self.bind,
             access_key_id: self.access_key_id,
@@ -55,6 +63,7 @@ impl EmulatorArgs {
             region: self.region,
             verify_signatures: !self.no_verify_signatures,
             latency: Duration::from_millis(self.latency_ms),
+            rules,
         })
     }
 }
@@ -65,7 +74,17 @@ pub async fn run_until_ctrl_c(config: EmulatorConfig) -> anyhow::Result<()> {
     let emulator = Emulator::start_with(config).await?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "bedrock-emulator listening on {}", emulator.url())?;
+        let url = emulator.url();
+        let c = emulator.config();
+        writeln!(out, "bedrock-emulator listening on {url}")?;
+        writeln!(
+            out,
+            "\nTalk to it with any AWS client (these credentials are the emulator's own, not AWS's):\n\
+             \n  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={}\
+             \n  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={url}\
+             \n  gamecode run --endpoint-url {url} agent.wasm \"What is 6 * 7?\"\n",
+            c.access_key_id, c.secret_access_key, c.region
+        )?;
         out.flush()?;
     }
     tracing::info!(

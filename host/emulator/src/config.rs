@@ -7,6 +7,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use crate::rules::Rules;
+
 /// The access key id the emulator accepts by default.
 pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIDGAMECODEEMULATOR";
 /// The secret access key the emulator verifies signatures with by default.
@@ -30,6 +32,8 @@ pub struct EmulatorConfig {
     /// Simulated model latency added to every successful answer (default zero).
     /// [`Emulator::set_latency`](crate::Emulator::set_latency) overrides it at run time.
     pub latency: Duration,
+    /// Scripted replies and rules to start with (see [`Rules`]).
+    pub rules: Rules,
 }
 
 impl Default for EmulatorConfig {
@@ -41,6 +45,7 @@ impl Default for EmulatorConfig {
             region: DEFAULT_REGION.to_string(),
             verify_signatures: true,
             latency: Duration::ZERO,
+            rules: Rules::default(),
         }
     }
 }

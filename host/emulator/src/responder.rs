@@ -7,7 +7,8 @@
 //! estimated (about four characters per token), so clients see realistic stop reasons and
 //! usage figures.
 
-use crate::schema::generate_input;
+use crate::picker::{self, Offered};
+use crate::schema::{generate_input, generate_input_for_path, is_path_name, path_in};
 use crate::script::{Reply, message_text};
 use serde_json::{Value, json};
 
@@ -106,42 +107,68 @@ fn blocks<'a>(m: &'a Value, kind: &'a str) -> impl Iterator<Item = &'a Value> + 
         .filter_map(move |b| b.get(kind))
 }
 
-/// The deterministic "model".
+/// The deterministic "model": it calls the offered tool that fits the user's words (see
+/// [`crate::picker`]), chains tools where the task needs several (a listing, then the files
+/// in it; the calculator, then the word counter), and answers from the results; with no
+/// fitting tool it answers in words.
 fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Value>, String) {
     let msgs = messages(body);
     let last = msgs.last();
-
-    // 1. Tool results arrived: answer from them.
-    if let Some(last) = last.filter(|m| role(m) == "user") {
-        let results: Vec<String> = blocks(last, "toolResult").map(render_tool_result).collect();
-        if !results.is_empty() {
-            let text = format!("{TOOL_RESULTS_PREFIX}{}", results.join("; "));
-            return (vec![json!({ "text": text })], "end_turn".to_string());
-        }
-    }
-
     let user_text = msgs
         .iter()
         .rev()
-        .find(|m| role(m) == "user")
+        .find(|m| role(m) == "user" && blocks(m, "toolResult").next().is_none())
         .map(message_text)
         .unwrap_or_default();
+    let offered = Offered::all(body);
+    let last_is_user = last.is_some_and(|m| role(m) == "user");
 
-    // 2. Tools offered and not used yet for this user turn: call one.
-    if last.is_some_and(|m| role(m) == "user")
-        && let Some((name, schema, forced)) = chosen_tool(body)
-        && (forced || !tool_used_this_turn(msgs))
+    let turn = this_turn(msgs);
+    let results: Vec<&Value> = last
+        .filter(|m| role(m) == "user")
+        .map(|m| blocks(m, "toolResult").collect())
+        .unwrap_or_default();
+
+    // A forced tool choice on a new question: that tool (or the one that fits), no preamble.
+    if last_is_user
+        && results.is_empty()
+        && let Some((name, schema)) = forced_tool(body, &offered, &user_text)
     {
         let input = generate_input(&schema, &user_text);
-        let mut content = Vec::new();
-        if !forced {
-            content.push(json!({ "text": format!("I'll use the {name} tool.") }));
-        }
-        content.push(tool_use_block(next_id(), &name, input));
-        return (content, "tool_use".to_string());
+        return (
+            vec![tool_use_block(next_id(), &name, input)],
+            "tool_use".to_string(),
+        );
     }
 
-    // 3. Plain answer.
+    if last_is_user && !offered.is_empty() {
+        let used = tools_used(turn);
+        let calls = if results.is_empty() {
+            first_calls(&offered, &user_text)
+        } else {
+            next_calls(&offered, &user_text, turn, &used)
+        };
+        if !calls.is_empty() {
+            let mut content = Vec::new();
+            let names: Vec<&str> = calls.iter().map(|(n, _)| n.as_str()).collect();
+            let mut unique = names.clone();
+            unique.dedup();
+            content.push(json!({ "text": format!("I'll use the {} tool.", unique.join(" and ")) }));
+            for (name, input) in calls {
+                content.push(tool_use_block(next_id(), &name, input));
+            }
+            return (content, "tool_use".to_string());
+        }
+    }
+
+    // Tool results arrived and nothing more is needed: answer from them.
+    if !results.is_empty() {
+        let all: Vec<String> = tool_results(turn).map(|r| summarize(turn, r)).collect();
+        let text = format!("{TOOL_RESULTS_PREFIX}{}", all.join("; "));
+        return (vec![json!({ "text": text })], "end_turn".to_string());
+    }
+
+    // A plain answer.
     let shown = if user_text.trim().is_empty() {
         "(no text)".to_string()
     } else {
@@ -153,46 +180,202 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
     )
 }
 
-/// The tool to call (name, input schema, whether toolChoice forces a tool), if tools are
-/// offered.
-fn chosen_tool(body: &Value) -> Option<(String, Value, bool)> {
-    let cfg = body.get("toolConfig")?;
-    let specs: Vec<&Value> = cfg
-        .get("tools")
-        .and_then(Value::as_array)?
-        .iter()
-        .filter_map(|t| t.get("toolSpec"))
-        .collect();
-    let choice = cfg.get("toolChoice");
-    let forced_name = choice
-        .and_then(|c| c.get("tool"))
+/// The tool `toolChoice` forces (`tool{name}`, or `any`: the best fit, else the first).
+fn forced_tool(body: &Value, offered: &[Offered<'_>], task: &str) -> Option<(String, Value)> {
+    let choice = body.get("toolConfig")?.get("toolChoice")?;
+    let tool = if let Some(name) = choice
+        .get("tool")
         .and_then(|t| t.get("name"))
-        .and_then(Value::as_str);
-    let forced = forced_name.is_some() || choice.and_then(|c| c.get("any")).is_some();
-    let spec = match forced_name {
-        Some(name) => specs
-            .iter()
-            .find(|s| s.get("name").and_then(Value::as_str) == Some(name))?,
-        None => specs.first()?,
+        .and_then(Value::as_str)
+    {
+        offered.iter().find(|t| t.name == name)?
+    } else if choice.get("any").is_some() {
+        picker::best(offered, task, &[]).or(offered.first())?
+    } else {
+        return None;
     };
-    let name = spec.get("name").and_then(Value::as_str)?.to_string();
-    let schema = spec
-        .get("inputSchema")
-        .and_then(|s| s.get("json"))
-        .cloned()
-        .unwrap_or_else(|| json!({"type": "object"}));
-    Some((name, schema, forced))
+    Some((tool.name.to_string(), tool.schema.clone()))
 }
 
-/// Whether an assistant message used a tool after the last plain (non-toolResult) user turn.
-fn tool_used_this_turn(msgs: &[Value]) -> bool {
+/// The messages since the last plain (non-toolResult) user turn.
+fn this_turn(msgs: &[Value]) -> &[Value] {
     let start = msgs
         .iter()
         .rposition(|m| role(m) == "user" && blocks(m, "toolResult").next().is_none())
         .unwrap_or(0);
-    msgs[start..]
+    &msgs[start..]
+}
+
+/// The tools called this turn, by name.
+fn tools_used(turn: &[Value]) -> Vec<&str> {
+    turn.iter()
+        .filter(|m| role(m) == "assistant")
+        .flat_map(|m| blocks(m, "toolUse"))
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .collect()
+}
+
+/// Every tool result of this turn, in order.
+fn tool_results(turn: &[Value]) -> impl Iterator<Item = &Value> {
+    turn.iter()
+        .filter(|m| role(m) == "user")
+        .flat_map(|m| blocks(m, "toolResult"))
+}
+
+/// The first tool call(s) for a task: the fitting tool; but a file reader with no file named
+/// in the task is preceded by a listing, as a model would look before it reads.
+fn first_calls(offered: &[Offered<'_>], task: &str) -> Vec<(String, Value)> {
+    let Some(tool) = picker::best(offered, task, &[]) else {
+        return Vec::new();
+    };
+    if tool.is("read")
+        && takes_path(&tool.schema)
+        && path_in(task).is_none()
+        && let Some(lister) = offered.iter().find(|t| t.is("dir") && t.name != tool.name)
+    {
+        return vec![(
+            lister.name.to_string(),
+            generate_input_for_path(&lister.schema, "."),
+        )];
+    }
+    vec![(tool.name.to_string(), generate_input(&tool.schema, task))]
+}
+
+/// What follows tool results: the files of a listing read (up to three), or another tool the
+/// task needs that was not used yet; nothing when the task is served.
+fn next_calls(
+    offered: &[Offered<'_>],
+    task: &str,
+    turn: &[Value],
+    used: &[&str],
+) -> Vec<(String, Value)> {
+    let listed = listings(turn, offered);
+    if let Some(reader) = offered
         .iter()
-        .any(|m| role(m) == "assistant" && blocks(m, "toolUse").next().is_some())
+        .find(|t| t.is("read") && takes_path(&t.schema))
+        && !used.contains(&reader.name)
+        && !listed.is_empty()
+    {
+        return listed
+            .into_iter()
+            .take(3)
+            .map(|file| {
+                (
+                    reader.name.to_string(),
+                    generate_input_for_path(&reader.schema, &file),
+                )
+            })
+            .collect();
+    }
+    // Another tool the task names (by its name, not merely its description).
+    let concepts = picker::concepts(task);
+    match picker::best(offered, task, used) {
+        Some(tool)
+            if tool.score(&concepts, false) >= 3
+                && !(tool.is("dir") && used.iter().any(|u| is_reader(offered, u))) =>
+        {
+            vec![(tool.name.to_string(), generate_input(&tool.schema, task))]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn is_reader(offered: &[Offered<'_>], name: &str) -> bool {
+    offered.iter().any(|t| t.name == name && t.is("read"))
+}
+
+/// Files named in the successful results of this turn's listing tools (`name/` directories,
+/// `name@` links and summary lines skipped), with the listed directory's path in front.
+fn listings(turn: &[Value], offered: &[Offered<'_>]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for m in turn.iter().filter(|m| role(m) == "assistant") {
+        for call in blocks(m, "toolUse") {
+            let name = call.get("name").and_then(Value::as_str).unwrap_or("");
+            if offered.iter().any(|t| t.name == name && t.is("dir")) {
+                let dir = call
+                    .get("input")
+                    .and_then(|i| i.get("path"))
+                    .and_then(Value::as_str)
+                    .unwrap_or(".")
+                    .trim_end_matches('/')
+                    .to_string();
+                if let Some(id) = call.get("toolUseId").and_then(Value::as_str) {
+                    ids.push((id.to_string(), dir));
+                }
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for result in tool_results(turn) {
+        if result.get("status").and_then(Value::as_str) == Some("error") {
+            continue;
+        }
+        let id = result
+            .get("toolUseId")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let Some((_, dir)) = ids.iter().find(|(i, _)| i == id) else {
+            continue;
+        };
+        let text = render_tool_result(result);
+        for line in text.lines().map(str::trim) {
+            if line.is_empty()
+                || line.ends_with('/')
+                || line.ends_with('@')
+                || line.starts_with('(')
+                || line.starts_with("...")
+                || line.contains(' ')
+            {
+                continue;
+            }
+            files.push(if dir.is_empty() || dir == "." {
+                line.to_string()
+            } else {
+                format!("{dir}/{line}")
+            });
+        }
+    }
+    files
+}
+
+/// One tool result as the final answer quotes it: on one line, at most 300 characters, named
+/// by the path it was called on (if any).
+fn summarize(turn: &[Value], result: &Value) -> String {
+    let text = render_tool_result(result);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut flat = lines.join(" | ");
+    if let Some((at, _)) = flat.char_indices().nth(300) {
+        flat.truncate(at);
+        flat.push('…');
+    }
+    let id = result.get("toolUseId").and_then(Value::as_str);
+    let path = turn
+        .iter()
+        .flat_map(|m| blocks(m, "toolUse"))
+        .find(|c| c.get("toolUseId").and_then(Value::as_str) == id)
+        .and_then(|c| {
+            c.get("input")?
+                .as_object()?
+                .iter()
+                .find(|(k, _)| is_path_name(k))
+        })
+        .and_then(|(_, v)| v.as_str());
+    match path {
+        Some(p) => format!("{p}: {flat}"),
+        None => flat,
+    }
+}
+
+/// Whether a tool's input has a path-like property.
+fn takes_path(schema: &Value) -> bool {
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|p| p.keys().any(|k| is_path_name(k)))
 }
 
 /// One toolResult rendered for the answer: its text/json content (and whether it failed).
@@ -397,6 +580,99 @@ mod tests {
             a.content,
             vec![json!({"text": format!("{TOOL_RESULTS_PREFIX}{{\"temp\":21}} sunny")})]
         );
+    }
+
+    fn tools(specs: &[(&str, &str, Value)]) -> Value {
+        json!({"tools": specs.iter().map(|(n, d, s)| json!({
+            "toolSpec": {"name": n, "description": d, "inputSchema": {"json": s}}
+        })).collect::<Vec<_>>()})
+    }
+
+    /// Calls `answer` for a user task, then answers each tool call with `run(name, input)`,
+    /// until the model answers in words; returns the tool calls made and the answer.
+    fn converse(
+        task: &str,
+        config: Value,
+        run: impl Fn(&str, &Value) -> String,
+    ) -> (Vec<(String, Value)>, String) {
+        let mut body = json!({"messages": [{"role": "user", "content": [{"text": task}]}],
+            "toolConfig": config});
+        let mut next = ids();
+        let mut calls = Vec::new();
+        for _ in 0..6 {
+            let a = answer(&body, None, &mut next);
+            if a.stop_reason != "tool_use" {
+                return (
+                    calls,
+                    a.content[0]["text"].as_str().unwrap_or("").to_string(),
+                );
+            }
+            let mut results = Vec::new();
+            for block in &a.content {
+                if let Some(tu) = block.get("toolUse") {
+                    let name = tu["name"].as_str().unwrap().to_string();
+                    let out = run(&name, &tu["input"]);
+                    calls.push((name, tu["input"].clone()));
+                    results.push(json!({"toolResult": {"toolUseId": tu["toolUseId"],
+                        "content": [{"text": out}]}}));
+                }
+            }
+            let msgs = body["messages"].as_array_mut().unwrap();
+            msgs.push(json!({"role": "assistant", "content": a.content}));
+            msgs.push(json!({"role": "user", "content": results}));
+        }
+        panic!("no answer after 6 turns: {calls:?}")
+    }
+
+    #[test]
+    fn a_custom_tool_gets_the_tasks_own_text_and_unfitting_tools_are_left_alone() {
+        let text = json!({"type": "object", "properties": {"text": {"type": "string"}},
+            "required": ["text"]});
+        let config = tools(&[
+            (
+                "get_weather",
+                "Current weather for a city.",
+                json!({"type": "object",
+                "properties": {"city": {"type": "string"}}}),
+            ),
+            ("reverse_text", "Reverses the given text.", text),
+        ]);
+        let (calls, said) = converse("Reverse the text: hello world", config.clone(), |_, i| {
+            i["text"].as_str().unwrap().chars().rev().collect()
+        });
+        assert_eq!(
+            calls,
+            [("reverse_text".to_string(), json!({"text": "hello world"}))]
+        );
+        assert_eq!(said, format!("{TOOL_RESULTS_PREFIX}dlrow olleh"));
+        // Nothing fits a greeting: no tool at all.
+        let (calls, said) = converse("Good morning!", config, |_, _| unreachable!());
+        assert!(calls.is_empty());
+        assert_eq!(said, format!("{ECHO_PREFIX}Good morning!"));
+    }
+
+    #[test]
+    fn a_task_needing_several_tools_chains_them() {
+        let path = json!({"type": "object", "properties": {"path": {"type": "string"}}});
+        let config = tools(&[
+            ("list_dir", "Lists a directory.", path.clone()),
+            ("read_file", "Reads a text file.", path),
+        ]);
+        let (calls, said) = converse("Summarize the docs", config, |name, input| {
+            match (name, input["path"].as_str().unwrap()) {
+                ("list_dir", ".") => "a.md\nb.txt\nsub/".to_string(),
+                ("read_file", "a.md") => "# A\nalpha".to_string(),
+                ("read_file", "b.txt") => "beta".to_string(),
+                other => panic!("unexpected call {other:?}"),
+            }
+        });
+        let names: Vec<&str> = calls.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["list_dir", "read_file", "read_file"]);
+        assert!(
+            said.contains("a.md: # A | alpha") && said.contains("b.txt: beta"),
+            "{said}"
+        );
+        assert!(!said.contains("sub/:"), "{said}");
     }
 
     #[test]

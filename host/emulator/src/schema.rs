@@ -13,41 +13,180 @@ const MAX_DEPTH: usize = 24;
 const MAX_NODES: usize = 10_000;
 
 /// Generate a JSON value satisfying `schema`, taking strings and numbers from `user_text`.
+/// A string property is filled by what its name asks for: a path named in the text for
+/// `path`/`file`, the arithmetic for `expression`, the text the task is about for
+/// `text`/`input`/`query`…, else the text's salient word.
 pub fn generate_input(schema: &Value, user_text: &str) -> Value {
-    let mut g = Generator {
-        root: schema,
-        word: salient_word(user_text),
-        expression: arithmetic_expression(user_text),
-        numbers: numbers_in(user_text),
-        next_number: 0,
-        nodes_left: MAX_NODES,
-    };
-    g.value(schema, 0)
+    Generator::new(schema, user_text, path_in(user_text)).value(schema, 0, None)
+}
+
+/// [`generate_input`] for a call on one path (a file a listing named).
+pub(crate) fn generate_input_for_path(schema: &Value, path: &str) -> Value {
+    Generator::new(schema, "", Some(path.to_string())).value(schema, 0, None)
 }
 
 struct Generator<'a> {
     root: &'a Value,
     word: Option<String>,
     expression: Option<String>,
+    path: Option<String>,
+    subject: Option<String>,
     numbers: Vec<f64>,
     next_number: usize,
     nodes_left: usize,
 }
 
+impl<'a> Generator<'a> {
+    fn new(root: &'a Value, text: &str, path: Option<String>) -> Self {
+        Self {
+            root,
+            word: salient_word(text),
+            expression: arithmetic_expression(text),
+            path,
+            subject: subject_of(text),
+            numbers: numbers_in(text),
+            next_number: 0,
+            nodes_left: MAX_NODES,
+        }
+    }
+}
+
+/// Whether a property name asks for a path.
+pub(crate) fn is_path_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "path" | "file" | "filename" | "file_name" | "filepath" | "file_path" | "dir" | "directory"
+    )
+}
+
+/// Whether a property name asks for the text the task is about.
+fn is_subject_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "text"
+            | "input"
+            | "string"
+            | "content"
+            | "message"
+            | "sentence"
+            | "query"
+            | "q"
+            | "prompt"
+            | "value"
+            | "str"
+            | "word"
+            | "words"
+    )
+}
+
+/// A path named in the text: a token with a `/` or a file extension (`notes.txt`,
+/// `docs/guide.md`), quotes and trailing punctuation removed.
+pub(crate) fn path_in(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .map(|t| t.trim_matches(|c: char| "\"'`,;:!?()[]{}<>".contains(c)))
+        .map(|t| t.trim_end_matches('.'))
+        .find(|t| {
+            let has_ext = t.rsplit_once('.').is_some_and(|(stem, ext)| {
+                !stem.is_empty()
+                    && (1..=5).contains(&ext.len())
+                    && ext.chars().all(|c| c.is_ascii_alphanumeric())
+                    && !ext.chars().all(|c| c.is_ascii_digit())
+            });
+            (t.contains('/') && t.len() > 1) || has_ext
+        })
+        .map(str::to_string)
+}
+
+/// The text a task is about: a quoted part (`"…"`, `'…'`, `` `…` ``), else what follows a
+/// colon, else the task without its leading instruction words ("Reverse the text hello
+/// world" → "hello world").
+pub(crate) fn subject_of(text: &str) -> Option<String> {
+    for q in ['"', '\'', '`', '“'] {
+        let close = if q == '“' { '”' } else { q };
+        if let Some(start) = text.find(q) {
+            let rest = &text[start + q.len_utf8()..];
+            if let Some(end) = rest.find(close)
+                && end > 0
+            {
+                return Some(rest[..end].to_string());
+            }
+        }
+    }
+    if let Some((_, after)) = text.split_once(':') {
+        let after = after.trim();
+        if !after.is_empty() {
+            return Some(after.to_string());
+        }
+    }
+    const LEAD: &[&str] = &[
+        "please",
+        "reverse",
+        "count",
+        "the",
+        "words",
+        "word",
+        "characters",
+        "in",
+        "of",
+        "text",
+        "string",
+        "this",
+        "sentence",
+        "how",
+        "many",
+        "are",
+        "is",
+        "there",
+        "what",
+        "search",
+        "for",
+        "find",
+        "look",
+        "up",
+        "translate",
+        "summarize",
+        "uppercase",
+        "lowercase",
+        "echo",
+        "repeat",
+        "say",
+        "a",
+        "an",
+        "me",
+        "tell",
+    ];
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let skip = words
+        .iter()
+        .take_while(|w| {
+            let w = w
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase();
+            LEAD.contains(&w.as_str())
+        })
+        .count();
+    let rest = words[skip..].join(" ");
+    let rest = rest.trim_end_matches(['?', '.', '!']).trim();
+    (!rest.is_empty()).then(|| rest.to_string())
+}
+
 impl Generator<'_> {
-    fn value(&mut self, schema: &Value, depth: usize) -> Value {
+    /// A value for `schema`; `name` is the property it is for, if any.
+    fn value(&mut self, schema: &Value, depth: usize, name: Option<&str>) -> Value {
         if depth > MAX_DEPTH || self.nodes_left == 0 {
             return Value::Null;
         }
         self.nodes_left -= 1;
         let Some(obj) = schema.as_object() else {
             // `true`, `{}`-like or invalid schemas accept anything; a string is a safe choice.
-            return Value::String(self.string(&Map::new()));
+            return Value::String(self.string(&Map::new(), name));
         };
         if let Some(target) = obj.get("$ref").and_then(Value::as_str)
             && let Some(resolved) = resolve(self.root, target)
         {
-            return self.value(resolved, depth + 1);
+            return self.value(resolved, depth + 1, name);
         }
         if let Some(c) = obj.get("const") {
             return c.clone();
@@ -65,7 +204,7 @@ impl Generator<'_> {
                 .and_then(Value::as_array)
                 .and_then(|b| b.first())
             {
-                return self.value(branch, depth + 1);
+                return self.value(branch, depth + 1, name);
             }
         }
         if let Some(default) = obj.get("default") {
@@ -78,7 +217,7 @@ impl Generator<'_> {
             "number" => self.number(obj),
             "boolean" => Value::Bool(true),
             "null" => Value::Null,
-            _ => Value::String(self.string(obj)),
+            _ => Value::String(self.string(obj, name)),
         }
     }
 
@@ -97,12 +236,12 @@ impl Generator<'_> {
         // Required properties first so numbers from the text go to them first.
         for name in &required {
             let schema = properties.get(*name).cloned().unwrap_or(json!({}));
-            let v = self.value(&schema, depth + 1);
+            let v = self.value(&schema, depth + 1, Some(name));
             out.insert((*name).to_string(), v);
         }
         for (name, schema) in properties {
             if !out.contains_key(name) {
-                let v = self.value(schema, depth + 1);
+                let v = self.value(schema, depth + 1, Some(name));
                 out.insert(name.clone(), v);
             }
         }
@@ -124,9 +263,9 @@ impl Generator<'_> {
                 // Tuple-style `items: [..]` schemas.
                 Value::Array(tuple) => tuple
                     .get(i as usize)
-                    .map(|s| self.value(s, depth + 1))
+                    .map(|s| self.value(s, depth + 1, None))
                     .unwrap_or(Value::Null),
-                schema => self.value(schema, depth + 1),
+                schema => self.value(schema, depth + 1, None),
             };
             // Keep items distinct for `uniqueItems` by suffixing repeated strings.
             if i > 0
@@ -186,7 +325,13 @@ impl Generator<'_> {
             .unwrap_or_else(|| Value::Number(Number::from(1)))
     }
 
-    fn string(&mut self, obj: &Map<String, Value>) -> String {
+    fn string(&mut self, obj: &Map<String, Value>, name: Option<&str>) -> String {
+        let by_name = match name {
+            Some(n) if is_path_name(n) => Some(self.path.clone().unwrap_or_else(|| ".".into())),
+            Some(n) if n.to_ascii_lowercase().contains("expression") => self.expression.clone(),
+            Some(n) if is_subject_name(n) => self.subject.clone(),
+            _ => None,
+        };
         let mut s = match obj.get("format").and_then(Value::as_str) {
             Some("date-time") => "2024-01-01T00:00:00Z".to_string(),
             Some("date") => "2024-01-01".to_string(),
@@ -195,10 +340,10 @@ impl Generator<'_> {
             Some("uri") | Some("url") => "https://example.com".to_string(),
             Some("uuid") => "00000000-0000-4000-8000-000000000000".to_string(),
             // A question with arithmetic in it is about that arithmetic ("What is 6 * 7?").
-            _ => self
-                .expression
-                .clone()
+            _ => by_name
+                .or_else(|| self.expression.clone())
                 .or_else(|| self.word.clone())
+                .or_else(|| self.subject.clone())
                 .unwrap_or_else(|| "example".to_string()),
         };
         let min = obj.get("minLength").and_then(Value::as_u64).unwrap_or(0) as usize;
@@ -381,6 +526,32 @@ mod tests {
     }
 
     #[test]
+    fn string_arguments_come_from_the_task_by_what_they_are_for() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"text": {"type": "string"}, "path": {"type": "string"}},
+            "required": ["text"]
+        });
+        let v = generate_input(&schema, "Reverse the text: hello world");
+        assert_eq!(v, json!({"text": "hello world", "path": "."}));
+        let v = generate_input(&schema, "Reverse 'abc def' please");
+        assert_eq!(v["text"], "abc def");
+        let v = generate_input(&schema, "Reverse the words gamecode rocks");
+        assert_eq!(v["text"], "gamecode rocks");
+        let v = generate_input(&schema, "Summarize docs/guide.md.");
+        assert_eq!(v["path"], "docs/guide.md");
+        let v = generate_input_for_path(&schema, "notes.txt");
+        assert_eq!(v["path"], "notes.txt");
+        let calc = json!({"type": "object", "properties": {"expression": {"type": "string"}}});
+        assert_eq!(
+            generate_input(&calc, "What is 12 * 34?"),
+            json!({"expression": "12 * 34"})
+        );
+        assert_eq!(path_in("version 1.2 of the tool"), None);
+        assert_eq!(path_in("read README.md now").as_deref(), Some("README.md"));
+    }
+
+    #[test]
     fn weather_tool_gets_the_city() {
         let schema = json!({
             "type": "object",
@@ -420,7 +591,10 @@ mod tests {
             "in Tokyo",
         );
         assert_eq!(v, json!("Tokyoxxxxx"));
+        // No proper noun: the task's own words, cut to fit.
         let v = generate_input(&json!({"type": "string", "maxLength": 3}), "no caps");
+        assert_eq!(v, json!("no "));
+        let v = generate_input(&json!({"type": "string", "maxLength": 3}), "");
         assert_eq!(v, json!("exa"));
         let v = generate_input(&json!({"type": "string", "format": "date"}), "");
         assert_eq!(v, json!("2024-01-01"));

@@ -102,10 +102,11 @@ impl Emulator {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
         let addr = listener.local_addr()?;
-        let state = State {
+        let mut state = State {
             latency: config.latency,
             ..State::default()
         };
+        state.script.load(&config.rules);
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(state),
@@ -185,6 +186,11 @@ impl Emulator {
             .lock()
             .script
             .add_rule(needle.into(), reply);
+    }
+
+    /// Adds a rules file's replies (after those queued) and rules (after those set).
+    pub fn load_rules(&self, rules: &crate::Rules) {
+        self.inner.shared.lock().script.load(rules);
     }
 
     /// The next `times` requests that pass routing and signature verification get `fault`.

@@ -7,6 +7,10 @@
 //! never picked up by a different engine; wasmtime checks that again when deserializing, and
 //! an entry that fails to load is recompiled and replaced.
 //!
+//! Bounded: when a store takes the cache over its size cap (512 MiB by default; a Python or
+//! JavaScript plugin compiles to ~35 MB), the least recently used entries are removed (a hit
+//! refreshes an entry's modification time).
+//!
 //! Trust: deserializing runs native code produced earlier, so the cache directory must be as
 //! trusted as the host binary (the default is the user's own cache directory, created `0700`).
 //! Files are written to a temporary name and renamed, so a crash never leaves a torn entry.
@@ -19,10 +23,23 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+/// The default size cap of a cache directory.
+pub const DEFAULT_MAX_CACHE_BYTES: u64 = 512 << 20;
+
 /// Where compiled artifacts are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactCache {
     dir: PathBuf,
+    max_bytes: u64,
+}
+
+/// One compiled artifact in a cache directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// When it was stored or last loaded.
+    pub last_used: std::time::SystemTime,
 }
 
 /// How a component was obtained.
@@ -39,7 +56,77 @@ pub enum CacheStatus {
 impl ArtifactCache {
     /// A cache in `dir` (created on first store).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            max_bytes: DEFAULT_MAX_CACHE_BYTES,
+        }
+    }
+
+    /// The most the cache directory may hold; least recently used entries go first.
+    pub fn with_max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes;
+        self
+    }
+
+    /// Every artifact in the cache, least recently used first.
+    pub fn entries(&self) -> std::io::Result<Vec<CacheEntry>> {
+        let mut out = Vec::new();
+        let dir = match std::fs::read_dir(&self.dir) {
+            Ok(dir) => dir,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for entry in dir {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !name.ends_with(".cwasm") || name.starts_with(".tmp-") {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_file() {
+                out.push(CacheEntry {
+                    path,
+                    bytes: meta.len(),
+                    last_used: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+                });
+            }
+        }
+        out.sort_by_key(|e| e.last_used);
+        Ok(out)
+    }
+
+    /// Removes every artifact; returns how many and their bytes.
+    pub fn clear(&self) -> std::io::Result<(usize, u64)> {
+        let mut removed = (0, 0);
+        for e in self.entries()? {
+            std::fs::remove_file(&e.path)?;
+            removed.0 += 1;
+            removed.1 += e.bytes;
+        }
+        Ok(removed)
+    }
+
+    /// Removes least recently used entries (never `keep`) until the cache fits its cap.
+    fn evict(&self, keep: &Path) {
+        let Ok(entries) = self.entries() else { return };
+        let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
+        for e in entries {
+            if total <= self.max_bytes {
+                break;
+            }
+            if e.path == keep {
+                continue;
+            }
+            match std::fs::remove_file(&e.path) {
+                Ok(()) => {
+                    total -= e.bytes;
+                    tracing::debug!(path = %e.path.display(), bytes = e.bytes, "evicted from the artifact cache");
+                }
+                Err(err) => tracing::warn!(path = %e.path.display(), "cannot evict: {err}"),
+            }
+        }
     }
 
     /// `$XDG_CACHE_HOME/gamecode`, else `~/.cache/gamecode`; `None` when neither is known.
@@ -87,6 +174,11 @@ impl ArtifactCache {
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => {
                     tracing::debug!(path = %path.display(), "compiled artifact loaded from cache");
+                    // Recently used: last in line for eviction.
+                    let _ = std::fs::File::options()
+                        .append(true)
+                        .open(&path)
+                        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                     return Ok((component, CacheStatus::Hit));
                 }
                 Err(e) => {
@@ -96,7 +188,10 @@ impl ArtifactCache {
         }
         let component = Component::from_binary(engine, bytes)?;
         let status = match self.store(&path, &component) {
-            Ok(()) => CacheStatus::Stored,
+            Ok(()) => {
+                self.evict(&path);
+                CacheStatus::Stored
+            }
             Err(e) => {
                 tracing::warn!(dir = %self.dir.display(), "cannot write the artifact cache: {e}");
                 CacheStatus::Compiled
@@ -169,4 +264,38 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     Err(std::io::Error::other(
         "cannot create a temporary cache file",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_listed_evicted_least_recently_used_first_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::new(dir.path()).with_max_bytes(250);
+        let t0 = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            let path = dir.path().join(format!("{name}.cwasm"));
+            std::fs::write(&path, [0u8; 100]).unwrap();
+            let f = std::fs::File::options().append(true).open(&path).unwrap();
+            f.set_modified(t0 + std::time::Duration::from_secs(i as u64 * 10))
+                .unwrap();
+        }
+        std::fs::write(dir.path().join("other.txt"), "x").unwrap();
+        let names = |c: &ArtifactCache| -> Vec<String> {
+            c.entries()
+                .unwrap()
+                .iter()
+                .map(|e| e.path.file_stem().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names(&cache), ["a", "b", "c"]);
+        // Over the cap: the oldest goes, never the entry just stored.
+        cache.evict(&dir.path().join("a.cwasm"));
+        assert_eq!(names(&cache), ["a", "c"]);
+        assert_eq!(cache.clear().unwrap(), (2, 200));
+        assert!(cache.entries().unwrap().is_empty());
+        assert!(dir.path().join("other.txt").exists());
+    }
 }

@@ -175,7 +175,7 @@ pub enum RunError {
         last_error: Option<BackendError>,
     },
     /// The plugin needed more linear memory than its cap and then failed.
-    #[error("the plugin exceeded its memory limit of {limit_bytes} bytes")]
+    #[error("the plugin exceeded its memory limit of {}", human_bytes(*limit_bytes))]
     MemoryLimitExceeded { limit_bytes: u64 },
     /// The plugin used up its fuel.
     #[error("the plugin ran out of fuel ({fuel} units)")]
@@ -202,6 +202,15 @@ pub enum RunError {
     /// The plugin reported another failure.
     #[error(transparent)]
     Agent(AgentError),
+}
+
+/// Bytes as a person set them: `64 MiB` (as `memory_mib` says), else exact.
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
 }
 
 impl RunError {

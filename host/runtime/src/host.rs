@@ -112,6 +112,14 @@ impl PluginHostBuilder {
         for tool in self.tools {
             tools.register(tool).map_err(BuildError::Tool)?;
         }
+        for name in self.policy.allowed_tools.iter().flatten() {
+            if tools.get(name).is_none() {
+                tracing::warn!(
+                    tool = %name,
+                    "the policy allows a host tool this host does not offer (a typo?)"
+                );
+            }
+        }
         let engine =
             HostEngine::new(self.engine).map_err(|e| BuildError::Engine(format!("{e:#}")))?;
         let linker = wit::v0_1_0::linker(&engine.engine)
@@ -222,7 +230,7 @@ impl PluginHost {
         tracing::info!(
             plugin = %name,
             cache = ?info.cache,
-            ms = info.duration.as_secs_f64() * 1e3,
+            ms = %format!("{:.2}", info.duration.as_secs_f64() * 1e3),
             "plugin loaded"
         );
         Ok(Plugin::new(
@@ -232,6 +240,16 @@ impl PluginHost {
             self.inner.policy.clone(),
             info,
         ))
+    }
+
+    /// Whether loading `path` will compile it (no artifact cache, or nothing cached for it
+    /// yet): a compile of a large component takes seconds, worth telling a user about.
+    pub fn will_compile(&self, path: impl AsRef<Path>) -> bool {
+        match (&self.inner.cache, std::fs::read(path.as_ref())) {
+            (Some(cache), Ok(bytes)) => !cache.entry_path(self.engine(), &bytes).is_file(),
+            (None, _) => true,
+            (_, Err(_)) => false,
+        }
     }
 
     /// Describes a component's world and whether this host can run it. Fails only when the

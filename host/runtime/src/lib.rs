@@ -42,7 +42,7 @@ pub mod text;
 pub mod tools;
 mod wit;
 
-pub use cache::{ArtifactCache, CacheStatus};
+pub use cache::{ArtifactCache, CacheEntry, CacheStatus};
 pub use engine::EngineOptions;
 pub use error::{
     AgentError, BuildError, ChatErrorKind, GuestChatError, LoadError, RunError, WorldMismatch,

@@ -299,10 +299,13 @@ impl Plugin {
         match &result {
             Ok(answer) => tracing::info!(
                 chars = answer.chars().count(),
-                ms = duration.as_secs_f64() * 1e3,
+                ms = %format!("{:.1}", duration.as_secs_f64() * 1e3),
                 "plugin run finished"
             ),
-            Err(e) => tracing::warn!(ms = duration.as_secs_f64() * 1e3, "plugin run failed: {e}"),
+            Err(e) => tracing::warn!(
+                ms = %format!("{:.1}", duration.as_secs_f64() * 1e3),
+                "plugin run failed: {e}"
+            ),
         }
         RunReport {
             plugin: self.name.to_string(),

@@ -340,14 +340,25 @@ impl RunState {
         }
         self.meter.settle(&mut meta.grant, None);
         let elapsed = meta.started.elapsed();
-        tracing::info!(
-            plugin = %self.plugin,
-            model = %meta.model,
-            tokens = meta.usage.map(|u| u.total_tokens).unwrap_or(0),
-            elapsed_ms = elapsed.as_millis() as u64,
-            error = error.as_deref().unwrap_or(""),
-            "chat stream finished"
-        );
+        let tokens = meta.usage.map(|u| u.total_tokens).unwrap_or(0);
+        let elapsed_ms = elapsed.as_millis() as u64;
+        match &error {
+            None => tracing::info!(
+                plugin = %self.plugin,
+                model = %meta.model,
+                tokens,
+                elapsed_ms,
+                "chat stream finished"
+            ),
+            Some(error) => tracing::info!(
+                plugin = %self.plugin,
+                model = %meta.model,
+                tokens,
+                elapsed_ms,
+                error = %error,
+                "chat stream ended early"
+            ),
+        }
         self.emit(RunEvent::ChatFinished {
             model: meta.model.clone(),
             usage: meta.usage,

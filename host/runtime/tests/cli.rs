@@ -308,12 +308,46 @@ fn emulator_subcommand_serves_on_loopback() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    let read = BufReader::new(child.stdout.take().unwrap()).read_line(&mut line);
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = Vec::new();
+    for _ in 0..8 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        let done = line.contains("gamecode run --endpoint-url");
+        printed.push(line.trim().to_string());
+        if done {
+            break;
+        }
+    }
+    assert!(
+        printed[0].contains("listening on http://127.0.0.1:"),
+        "{printed:?}"
+    );
+    // What it prints is what a user copies: the exports and the command work as printed.
+    let mut run = gamecode(cache.path());
+    for line in printed.iter().filter(|l| l.starts_with("export ")) {
+        for pair in line.trim_start_matches("export ").split_whitespace() {
+            let (k, v) = pair.split_once('=').expect("NAME=value");
+            run.env(k, v);
+        }
+    }
+    let command = printed.last().expect("the command line");
+    let url = command
+        .split_whitespace()
+        .nth(4)
+        .expect("gamecode run --endpoint-url URL …");
+    let out = run
+        .args(["run", "--endpoint-url", url])
+        .arg(test_guest("guest_hello"))
+        .arg("there")
+        .output()
+        .unwrap();
     let _ = child.kill();
     let _ = child.wait();
-    read.unwrap();
-    assert!(line.contains("listening on http://127.0.0.1:"), "{line}");
+    assert!(out.status.success(), "{printed:?}\n{}", show(&out));
+    assert_eq!(text(&out.stdout).trim(), "hello, there");
 
     let out = gamecode(cache.path())
         .args(["emulator", "--bind", "0.0.0.0:0"])
@@ -486,4 +520,349 @@ fn retry_settings_are_validated_with_key_and_line() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(text(&out.stderr).contains("max_retries"), "{}", show(&out));
+}
+
+/// What a terminal shows for `bytes`, line by line: `\r` returns to the start of the line,
+/// `ESC [ 2 K` erases it, other escape sequences change nothing visible here.
+fn screen(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut lines = vec![Vec::<char>::new()];
+    let mut col = 0;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let line = lines.last_mut().expect("a line");
+        match c {
+            '\n' => {
+                lines.push(Vec::new());
+                col = 0;
+            }
+            '\r' => col = 0,
+            '\x1b' => {
+                let mut seq = String::new();
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    while let Some(&n) = chars.peek() {
+                        chars.next();
+                        if n.is_ascii_alphabetic() {
+                            seq.push(n);
+                            break;
+                        }
+                        seq.push(n);
+                    }
+                }
+                if seq == "2K" {
+                    line.clear();
+                    col = 0;
+                }
+            }
+            c => {
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                col += 1;
+            }
+        }
+    }
+    let mut out: Vec<String> = lines.into_iter().map(|l| l.into_iter().collect()).collect();
+    if out.last().is_some_and(String::is_empty) {
+        out.pop();
+    }
+    out
+}
+
+/// Runs `gamecode ARGS` under a real pseudo-terminal (`script`), stdout and stderr both on
+/// it as in an interactive shell; returns what the terminal received.
+fn in_pty(cache: &Path, args: &[&str]) -> Vec<u8> {
+    let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+    let line = std::iter::once(env!("CARGO_BIN_EXE_gamecode"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = Command::new("script")
+        .args(["-qefc", &line, "/dev/null"])
+        .env("GAMECODE_CACHE_DIR", cache)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) runs");
+    assert!(out.status.success(), "{}", show(&out));
+    out.stdout
+}
+
+/// The example's run on a terminal reads line by line as a person expects: progress lines
+/// never run into the streamed answer, `done:` comes last, no stray blank line; the first
+/// run says it is compiling, the second does not.
+#[test]
+fn a_terminal_shows_each_line_whole_and_in_order() {
+    let cache = tempfile::tempdir().unwrap();
+    let example = guest_example();
+    let args = [
+        "run",
+        "--emulator",
+        example.to_str().unwrap(),
+        "What is 12 * 34?",
+    ];
+    let lines = screen(&in_pty(cache.path(), &args));
+    let expected_prefixes = [
+        "using the built-in Bedrock emulator at http://127.0.0.1:",
+        "compiling ",
+        "ready in ",
+        "I'll use the calculator tool.",
+        "[gamecode_guest_example] tool calculator({\"expression\":\"12 * 34\"}) -> 408",
+        "Based on the tool results: 408",
+        "[gamecode_guest_example] agent: 2 model turns (streamed), ",
+        "done: 2 chat calls, ",
+    ];
+    assert_eq!(lines.len(), expected_prefixes.len(), "{lines:#?}");
+    for (line, prefix) in lines.iter().zip(expected_prefixes) {
+        assert!(
+            line.starts_with(prefix),
+            "{line:?} should start with {prefix:?}\n{lines:#?}"
+        );
+    }
+    assert_eq!(lines[4].len(), expected_prefixes[4].len(), "{lines:#?}");
+    assert_eq!(lines[5], "Based on the tool results: 408");
+
+    // Cached now: no compile notice.
+    let lines = screen(&in_pty(cache.path(), &args));
+    assert!(
+        !lines.iter().any(|l| l.starts_with("compiling")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("done: ")),
+        "{lines:#?}"
+    );
+
+    // `inspect` uses the same cache: no compile.
+    let out = gamecode(cache.path())
+        .arg("inspect")
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!text(&out.stderr).contains("compiling"), "{}", show(&out));
+}
+
+/// Offline, the emulated model picks the tool that fits the user's words.
+#[test]
+fn offline_the_model_uses_the_tools_the_task_needs() {
+    let cache = tempfile::tempdir().unwrap();
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::write(
+        docs.path().join("guide.md"),
+        "# Guide\nPlugins are sandboxed.\n",
+    )
+    .unwrap();
+    std::fs::write(docs.path().join("notes.txt"), "v0.1 adds streaming.\n").unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--allow-read"])
+        .arg(docs.path())
+        .arg(guest_example())
+        .arg("Summarize the docs")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("tool list_dir: ok"), "{stderr}");
+    assert!(stderr.contains("tool read_file: ok"), "{stderr}");
+    let answer = text(&out.stdout);
+    assert!(answer.contains("Plugins are sandboxed."), "{answer}");
+    assert!(answer.contains("v0.1 adds streaming."), "{answer}");
+
+    // Several directories: one tree, each under its name.
+    let more = tempfile::tempdir().unwrap();
+    std::fs::write(more.path().join("todo.txt"), "ship it\n").unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--allow-read"])
+        .arg(docs.path())
+        .arg("--allow-read")
+        .arg(more.path())
+        .arg(guest_example())
+        .arg("What files are in this folder?")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let name = |d: &tempfile::TempDir| d.path().file_name().unwrap().to_string_lossy().into_owned();
+    let answer = text(&out.stdout);
+    assert!(
+        answer.contains(&format!("{}/", name(&docs)))
+            && answer.contains(&format!("{}/", name(&more))),
+        "{answer}"
+    );
+
+    // Steered by a rules file.
+    let rules = cache.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nwhen = \"weather\"\ntext = \"Sunny, 21 C.\"\n",
+    )
+    .unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--emulator-rules"])
+        .arg(&rules)
+        .arg(guest_example())
+        .arg("How is the weather?")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(text(&out.stdout).trim(), "Sunny, 21 C.");
+    std::fs::write(&rules, "[[rule]]\nwhen = \"x\"\ntxet = \"y\"\n").unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--emulator-rules"])
+        .arg(&rules)
+        .arg(guest_example())
+        .arg("hi")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(text(&out.stderr).contains("txet"), "{}", show(&out));
+}
+
+/// Each mistake a newcomer makes gets one short line in the CLI's own terms.
+#[test]
+fn errors_are_in_the_users_words() {
+    let cache = tempfile::tempdir().unwrap();
+    let example = guest_example();
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = gamecode(cache.path());
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_BEARER_TOKEN_BEDROCK");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.arg("run")
+            .args(extra)
+            .arg(&example)
+            .arg("hi")
+            .output()
+            .unwrap()
+    };
+    let error_line = |out: &Output| {
+        let stderr = text(&out.stderr);
+        stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let out = run(&["--region", "us-east-1"], &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    let line = error_line(&out);
+    assert!(
+        line.starts_with("error: no AWS credentials found: set AWS_ACCESS_KEY_ID"),
+        "{line}"
+    );
+    assert!(line.len() < 300, "{} chars: {line}", line.len());
+
+    let out = run(
+        &[],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", show(&out));
+    let line = error_line(&out);
+    assert!(
+        line.starts_with("error: no AWS region: pass --region"),
+        "{line}"
+    );
+    assert!(
+        !line.contains("new_with_region") && !line.contains("validation"),
+        "{line}"
+    );
+
+    let out = run(&["--emulator", "--model", "claude-3-sonnet"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(error_line(&out).contains("--model: \"claude-3-sonnet\" is not a Bedrock model id"));
+
+    let policy = cache.path().join("typo.toml");
+    std::fs::write(&policy, "[tools]\nallowed = [\"read_fil\"]\n").unwrap();
+    let out = run(&["--emulator", "--policy", policy.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        error_line(&out).contains("did you mean `read_file`?"),
+        "{}",
+        show(&out)
+    );
+
+    let policy = cache.path().join("memory.toml");
+    std::fs::write(&policy, "[limits]\nmemory_mib = 32\n").unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--policy"])
+        .arg(&policy)
+        .arg(test_guest("guest_memory_bomb"))
+        .arg("boom")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    assert!(
+        error_line(&out).contains("memory limit of 32 MiB"),
+        "{}",
+        show(&out)
+    );
+
+    let not_wasm = cache.path().join("notes.txt");
+    std::fs::write(&not_wasm, "hello").unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator"])
+        .arg(&not_wasm)
+        .arg("hi")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let line = error_line(&out);
+    assert!(
+        line.contains(&format!("{}: not a WebAssembly file", not_wasm.display())),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_cache_can_be_listed_and_cleared() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator"])
+        .arg(test_guest("guest_hello"))
+        .arg("x")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let out = gamecode(cache.path())
+        .args(["cache", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        text(&out.stdout).contains("1 compiled plugin,"),
+        "{}",
+        show(&out)
+    );
+    let out = gamecode(cache.path())
+        .args(["cache", "clear"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).starts_with("removed 1 compiled plugin"),
+        "{}",
+        show(&out)
+    );
+    let out = gamecode(cache.path())
+        .args(["cache", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("0 compiled plugins"),
+        "{}",
+        show(&out)
+    );
 }

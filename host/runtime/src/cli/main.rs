@@ -1,6 +1,8 @@
 //! `gamecode`: run a wasm agent plugin against AWS Bedrock (or the built-in emulator),
 //! inspect a plugin, or serve the Bedrock emulator.
 
+mod cache;
+mod load;
 mod progress;
 
 use std::io::IsTerminal;
@@ -16,8 +18,8 @@ use gamecode_backend::{
     RetryConfig,
 };
 use gamecode_bedrock::BedrockBackend;
-use gamecode_host::tools::fs::FsRoot;
-use gamecode_host::{ArtifactCache, LoadError, PluginHost, Policy, RunError};
+use gamecode_host::tools::fs::{FsRoot, FsRoots};
+use gamecode_host::{LoadError, PluginHost, Policy, RunError};
 
 use crate::progress::Progress;
 
@@ -42,7 +44,8 @@ Exit codes:
     after_help = EXIT_CODES
 )]
 struct Cli {
-    /// Log to stderr (-v: host and backend, -vv: debug and plugin output). RUST_LOG overrides.
+    /// Log to stderr: -v the host's and backend's logs, -vv debug logs. The plugin's own
+    /// output is always shown (prefixed with its name). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
     #[command(subcommand)]
@@ -59,9 +62,37 @@ enum Command {
     Inspect {
         /// The plugin component (.wasm).
         plugin: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// The compiled-plugin cache: `list` what is in it, `clear` it.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Serve the Bedrock emulator (Converse and ConverseStream on loopback) until Ctrl-C.
     Emulator(bedrock_emulator::EmulatorArgs),
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// List the compiled plugins, least recently used first, and their total size.
+    List,
+    /// Remove every compiled plugin (the next run of each compiles it again).
+    Clear,
+}
+
+#[derive(Args)]
+struct CacheArgs {
+    /// Do not use the compiled-plugin cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Where compiled plugins are cached (default: $XDG_CACHE_HOME/gamecode or
+    /// ~/.cache/gamecode).
+    #[arg(long, value_name = "DIR", env = "GAMECODE_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -73,6 +104,9 @@ struct RunArgs {
     /// Use the built-in Bedrock emulator instead of AWS (offline, no account needed).
     #[arg(long, conflicts_with_all = ["region", "endpoint_url"])]
     emulator: bool,
+    /// Scripted replies and rules for the emulator (TOML; see the README).
+    #[arg(long, value_name = "FILE.toml", requires = "emulator")]
+    emulator_rules: Option<PathBuf>,
     /// The model (id, inference profile or ARN) used when the plugin names none.
     #[arg(long)]
     model: Option<String>,
@@ -85,9 +119,10 @@ struct RunArgs {
     /// Policy file (TOML) with the plugin's limits; see the README.
     #[arg(long, value_name = "FILE.toml")]
     policy: Option<PathBuf>,
-    /// Give the plugin read-only access to this directory (tools read_file and list_dir).
+    /// Give the plugin read-only access to this directory (tools read_file and list_dir);
+    /// repeat it to grant several.
     #[arg(long, value_name = "DIR")]
-    allow_read: Option<PathBuf>,
+    allow_read: Vec<PathBuf>,
     /// Wall-clock deadline for the run in seconds (overrides the policy's).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
@@ -113,13 +148,8 @@ struct RunArgs {
     /// Do not limit the request rate adaptively when Bedrock throttles (on by default).
     #[arg(long)]
     no_adaptive_rate_limit: bool,
-    /// Do not use the compiled-artifact cache.
-    #[arg(long)]
-    no_cache: bool,
-    /// Where compiled plugins are cached (default: $XDG_CACHE_HOME/gamecode or
-    /// ~/.cache/gamecode).
-    #[arg(long, value_name = "DIR", env = "GAMECODE_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 /// A failure and its exit code.
@@ -158,7 +188,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run(args, cli.verbose).await,
-            Command::Inspect { plugin } => inspect(plugin),
+            Command::Inspect { plugin, cache } => inspect(plugin, cache).await,
+            Command::Cache { action, cache } => cache_command(action, cache),
             Command::Emulator(args) => emulator(args).await,
         }
     });
@@ -184,8 +215,9 @@ fn init_logging(verbose: u8) {
         1 => {
             "warn,gamecode_host=info,gamecode_bedrock=info,gamecode_backend=info,bedrock_emulator=info,gamecode::plugin=off"
         }
+        // The plugin's lines are shown by the progress display already: not twice.
         _ => {
-            "info,gamecode_host=debug,gamecode_bedrock=debug,gamecode_backend=debug,bedrock_emulator=debug"
+            "info,gamecode_host=debug,gamecode_bedrock=debug,gamecode_backend=debug,bedrock_emulator=debug,gamecode::plugin=off"
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -216,11 +248,18 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         policy.deadline = Duration::from_secs_f64(secs);
     }
     apply_retry_flags(&mut policy, &args)?;
-    let tools = match &args.allow_read {
-        Some(dir) => FsRoot::new(dir)
-            .map_err(|e| Failure::new(EXIT_USAGE, format!("--allow-read {}: {e}", dir.display())))?
-            .tools(),
-        None => Vec::new(),
+    let tools = fs_tools(&args.allow_read)?;
+    check_tool_names(&policy, &args)?;
+    if let Some(model) = &args.model {
+        gamecode_bedrock::check_model_id(model)
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("--model: {}", e.message())))?;
+    }
+    let rules = match &args.emulator_rules {
+        Some(path) => Some(
+            bedrock_emulator::Rules::from_file(path)
+                .map_err(|e| Failure::new(EXIT_USAGE, format!("--emulator-rules: {e:#}")))?,
+        ),
+        None => None,
     };
 
     let tty = std::io::stderr().is_terminal();
@@ -237,6 +276,9 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         let emu = bedrock_emulator::Emulator::start()
             .await
             .map_err(|e| Failure::new(EXIT_OTHER, format!("cannot start the emulator: {e:#}")))?;
+        if let Some(rules) = &rules {
+            emu.load_rules(rules);
+        }
         if verbose > 0 || tty {
             progress.line(&format!(
                 "using the built-in Bedrock emulator at {}",
@@ -252,7 +294,7 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
             Some(region) => BedrockBackend::new_with_region(region.clone()).await,
             None => BedrockBackend::new().await,
         }
-        .map_err(backend_failure)?;
+        .map_err(|e| setup_failure(e, verbose))?;
         match &args.endpoint_url {
             Some(url) => backend.with_endpoint_url(url.clone()),
             None => backend,
@@ -274,14 +316,7 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         backend = backend.with_default_model(model.clone());
     }
 
-    let cache = if args.no_cache {
-        None
-    } else {
-        args.cache_dir
-            .clone()
-            .or_else(ArtifactCache::default_dir)
-            .map(ArtifactCache::new)
-    };
+    let cache = load::cache(args.cache.no_cache, args.cache.cache_dir.clone());
     let host = PluginHost::builder()
         .backend(Arc::new(backend))
         .tools(tools)
@@ -291,17 +326,23 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
 
-    let path = args.plugin.clone();
-    let loader = host.clone();
-    let plugin = tokio::task::spawn_blocking(move || loader.load_file(path))
-        .await
-        .map_err(|e| Failure::new(EXIT_OTHER, format!("loading stopped: {e}")))?
-        .map_err(load_failure)?;
+    let (loader, path) = (host.clone(), args.plugin.clone());
+    let compiles = host.will_compile(&args.plugin);
+    let plugin = load::with_progress(
+        &args.plugin,
+        compiles,
+        |m| progress.line(m),
+        move || loader.load_file(path),
+    )
+    .await
+    .map_err(|e| load_failure(&args.plugin, e))?;
 
     let report = plugin.run_report(&args.task).await;
     progress.finish();
     match report.result {
         Ok(answer) => {
+            // The answer first, ending its line; then the summary under it.
+            progress.answer(&answer);
             if tty {
                 let s = report.stats;
                 progress.line(&format!(
@@ -314,7 +355,6 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
                     s.duration.as_secs_f64()
                 ));
             }
-            progress.answer(&answer);
             Ok(())
         }
         Err(e) => Err(run_failure(e, verbose)),
@@ -354,8 +394,108 @@ fn backend_failure(e: BackendError) -> Failure {
     Failure::new(EXIT_BACKEND, format!("model backend: {e}"))
 }
 
-fn load_failure(e: LoadError) -> Failure {
-    Failure::new(EXIT_PLUGIN, e.to_string())
+/// A backend that could not even be set up: no region, no credentials. Said in the CLI's
+/// terms (flags and environment variables, not Rust APIs); the SDK's details with `-v`.
+fn setup_failure(e: BackendError, verbose: u8) -> Failure {
+    let message = e.message();
+    let text = if message.starts_with("no AWS region") {
+        "no AWS region: pass --region (e.g. --region us-east-1) or set AWS_REGION; or run \
+         offline with --emulator"
+            .to_string()
+    } else if message.starts_with("no AWS credentials") {
+        let mut text = "no AWS credentials found: set AWS_ACCESS_KEY_ID and \
+                        AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or a Bedrock API key in \
+                        AWS_BEARER_TOKEN_BEDROCK; or run offline with --emulator"
+            .to_string();
+        if verbose > 0 {
+            text.push_str(&format!("\n{message}"));
+        } else {
+            text.push_str(" (-v shows what the AWS SDK tried)");
+        }
+        text
+    } else {
+        format!("model backend: {e}")
+    };
+    Failure::new(EXIT_BACKEND, text)
+}
+
+/// The plugin's file named in the message, whatever went wrong with it.
+fn load_failure(path: &std::path::Path, e: LoadError) -> Failure {
+    let message = match &e {
+        LoadError::Io { .. } => e.to_string(),
+        _ => format!("{}: {e}", path.display()),
+    };
+    Failure::new(EXIT_PLUGIN, message)
+}
+
+/// The host tools the CLI can offer (with `--allow-read`).
+const CLI_TOOLS: &[&str] = &["read_file", "list_dir"];
+
+/// A policy naming a host tool no `gamecode run` offers is a typo, not a narrowing: refused
+/// (it would silently hide every tool), with the names that exist.
+fn check_tool_names(policy: &Policy, args: &RunArgs) -> Result<(), Failure> {
+    let Some(allowed) = &policy.allowed_tools else {
+        return Ok(());
+    };
+    for name in allowed {
+        if !CLI_TOOLS.contains(&name.as_str()) {
+            let hint = CLI_TOOLS
+                .iter()
+                .find(|known| edit_distance(known, name) <= 2)
+                .map(|known| format!(" (did you mean `{known}`?)"))
+                .unwrap_or_default();
+            let file = args
+                .policy
+                .as_ref()
+                .map(|p| format!("{}: ", p.display()))
+                .unwrap_or_default();
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!(
+                    "{file}[tools] allowed names `{name}`, which is not a host tool{hint}; the \
+                     host tools are {}",
+                    CLI_TOOLS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (prev + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// The file tools over every `--allow-read` directory.
+fn fs_tools(dirs: &[PathBuf]) -> Result<Vec<Arc<dyn gamecode_host::HostTool>>, Failure> {
+    if dirs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let roots = dirs
+        .iter()
+        .map(|dir| {
+            FsRoot::new(dir).map_err(|e| {
+                Failure::new(EXIT_USAGE, format!("--allow-read {}: {e}", dir.display()))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    FsRoots::new(roots)
+        .map(FsRoots::tools)
+        .map_err(|e| Failure::new(EXIT_USAGE, format!("--allow-read: {e}")))
 }
 
 fn run_failure(e: RunError, verbose: u8) -> Failure {
@@ -371,12 +511,23 @@ fn run_failure(e: RunError, verbose: u8) -> Failure {
     Failure::new(code, message)
 }
 
-fn inspect(path: PathBuf) -> Result<(), Failure> {
+async fn inspect(path: PathBuf, cache: CacheArgs) -> Result<(), Failure> {
     let host = PluginHost::builder()
         .backend(Arc::new(Offline))
+        .cache(load::cache(cache.no_cache, cache.cache_dir))
         .build()
         .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
-    let inspection = host.inspect_file(&path).map_err(load_failure)?;
+    // Through the compiled-plugin cache, like `run`: only the first look compiles.
+    let (inspector, file) = (host.clone(), path.clone());
+    let compiles = host.will_compile(&path);
+    let inspection = load::with_progress(
+        &path,
+        compiles,
+        |m| eprintln!("{m}"),
+        move || inspector.inspect_file(file),
+    )
+    .await
+    .map_err(|e| load_failure(&path, e))?;
     print!("plugin: {}\n{}", path.display(), inspection.render());
     match inspection.runnable {
         Ok(()) => Ok(()),
@@ -385,6 +536,20 @@ fn inspect(path: PathBuf) -> Result<(), Failure> {
             format!("{} cannot be run by this host", path.display()),
         )),
     }
+}
+
+fn cache_command(action: CacheAction, args: CacheArgs) -> Result<(), Failure> {
+    let Some(cache) = load::cache(false, args.cache_dir) else {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "no cache directory: set --cache-dir, GAMECODE_CACHE_DIR, XDG_CACHE_HOME or HOME",
+        ));
+    };
+    match action {
+        CacheAction::List => cache::list(&cache),
+        CacheAction::Clear => cache::clear(&cache),
+    }
+    .map_err(|e| Failure::new(EXIT_OTHER, format!("{}: {e}", cache.dir().display())))
 }
 
 async fn emulator(args: bedrock_emulator::EmulatorArgs) -> Result<(), Failure> {

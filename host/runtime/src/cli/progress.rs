@@ -24,6 +24,8 @@ struct State {
     turn_text: String,
     /// Whether anything was streamed to stdout at all.
     streamed_any: bool,
+    /// Whether stdout's last line is unfinished (streamed text without its newline yet).
+    stdout_open: bool,
 }
 
 /// The progress display. Cheap to share; the spinner thread stops when the last handle drops.
@@ -58,15 +60,28 @@ impl Progress {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Prints one line on stderr, clearing the spinner first.
+    /// Prints one line on stderr, clearing the spinner first. When stdout and stderr are the
+    /// same terminal, a line the streamed text left open is ended first, so that the two
+    /// never run together on one line.
     pub fn line(&self, text: &str) {
         let mut state = self.lock();
+        self.end_stdout_line(&mut state);
         let mut err = std::io::stderr().lock();
         if state.shown {
             let _ = write!(err, "\r\x1b[2K");
             state.shown = false;
         }
         let _ = writeln!(err, "{text}");
+    }
+
+    /// Ends stdout's open line, when it shares the terminal with stderr.
+    fn end_stdout_line(&self, state: &mut State) {
+        if state.stdout_open && self.tty && self.stdout_tty {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out);
+            let _ = out.flush();
+            state.stdout_open = false;
+        }
     }
 
     /// Clears the spinner for good (before the answer is printed).
@@ -93,13 +108,14 @@ impl Progress {
     /// only the line is ended; otherwise the answer is printed whole.
     pub fn answer(&self, answer: &str) {
         let answer = &*self.for_stdout(answer);
-        let state = self.lock();
+        let mut state = self.lock();
         let mut out = std::io::stdout().lock();
-        if state.streamed_any {
+        if state.stdout_open {
             let _ = writeln!(out);
-            if state.turn_text.trim() == answer.trim() {
-                return;
-            }
+            state.stdout_open = false;
+        }
+        if state.streamed_any && state.turn_text.trim() == answer.trim() {
+            return;
         }
         let _ = writeln!(out, "{answer}");
     }
@@ -111,8 +127,12 @@ impl Progress {
             state.shown = false;
         }
         let text = &*self.for_stdout(text);
+        if text.is_empty() {
+            return;
+        }
         state.turn_text.push_str(text);
         state.streamed_any = true;
+        state.stdout_open = !text.ends_with('\n');
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "{text}");
         let _ = out.flush();
@@ -185,10 +205,11 @@ impl RunObserver for Progress {
                 if self.tty {
                     state.waiting = Some((model.clone(), Instant::now()));
                 }
-                // A new turn: separate it from the text the previous one streamed.
-                if !state.turn_text.is_empty() {
-                    state.turn_text.clear();
+                // A new turn: its text starts on a line of its own.
+                state.turn_text.clear();
+                if state.stdout_open {
                     let _ = writeln!(std::io::stdout());
+                    state.stdout_open = false;
                 }
             }
             RunEvent::TextDelta { text } if self.live_text => {

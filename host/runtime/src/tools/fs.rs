@@ -92,11 +92,15 @@ impl FsRoot {
 
     /// Both tools, ready to register with a host.
     pub fn tools(self) -> Vec<Arc<dyn HostTool>> {
-        let root = Arc::new(self);
-        vec![
-            Arc::new(ReadFileTool { root: root.clone() }),
-            Arc::new(ListDirTool { root }),
-        ]
+        FsRoots { roots: vec![self] }.tools()
+    }
+
+    /// The root's own name (its last path component), as [`FsRoots`] shows it.
+    fn name(&self) -> String {
+        self.root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "root".into())
     }
 
     /// `path` relative to the root, normalized without touching the filesystem; refused when
@@ -280,6 +284,129 @@ impl FsRoot {
     }
 }
 
+/// Several granted directories seen as one tree (`gamecode run --allow-read docs --allow-read
+/// src`): the top level holds each directory under its own name (`docs/`, `src/`), and paths
+/// start with it (`docs/guide.md`). With a single directory, paths are relative to it, as
+/// with [`FsRoot`] alone.
+#[derive(Debug)]
+pub struct FsRoots {
+    roots: Vec<FsRoot>,
+}
+
+impl FsRoots {
+    /// The directories' names must differ (they name the top level).
+    pub fn new(roots: Vec<FsRoot>) -> Result<Self, String> {
+        if roots.is_empty() {
+            return Err("no directory granted".into());
+        }
+        for (i, a) in roots.iter().enumerate() {
+            if let Some(b) = roots[..i].iter().find(|b| b.name() == a.name()) {
+                return Err(format!(
+                    "{} and {} have the same name `{}`; grant directories with different names",
+                    b.root.display(),
+                    a.root.display(),
+                    a.name()
+                ));
+            }
+        }
+        Ok(Self { roots })
+    }
+
+    /// Both tools over every directory, ready to register with a host.
+    pub fn tools(self) -> Vec<Arc<dyn HostTool>> {
+        let roots = Arc::new(self);
+        vec![
+            Arc::new(ReadFileTool {
+                roots: roots.clone(),
+            }),
+            Arc::new(ListDirTool { roots }),
+        ]
+    }
+
+    /// The directory `path` is under, and the path within it; `None` for the top level of
+    /// several directories.
+    fn route<'a>(
+        &self,
+        path: &'a str,
+    ) -> Result<Option<(&FsRoot, std::borrow::Cow<'a, str>)>, ToolError> {
+        if let [only] = self.roots.as_slice() {
+            return Ok(Some((only, path.into())));
+        }
+        if Path::new(path).is_absolute() {
+            return match self
+                .roots
+                .iter()
+                .find(|r| Path::new(path).starts_with(&r.root))
+            {
+                Some(root) => Ok(Some((root, path.into()))),
+                None => Err(outside(path)),
+            };
+        }
+        let trimmed = path.trim_start_matches("./");
+        let (first, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+        if matches!(first, "" | ".") && rest.is_empty() {
+            return Ok(None);
+        }
+        match self.roots.iter().find(|r| r.name() == first) {
+            Some(root) => Ok(Some((
+                root,
+                if rest.is_empty() {
+                    ".".into()
+                } else {
+                    rest.to_string().into()
+                },
+            ))),
+            None => Err(ToolError::Failed(format!(
+                "`{}` is not under a granted directory; paths start with one of: {}",
+                crate::text::echo(path),
+                self.top_level()
+            ))),
+        }
+    }
+
+    fn top_level(&self) -> String {
+        self.roots
+            .iter()
+            .map(|r| format!("{}/", r.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn read_file(&self, path: &str) -> Result<String, ToolError> {
+        match self.route(path)? {
+            Some((root, rest)) => root.read_file(&rest),
+            None => Err(ToolError::Failed(format!(
+                "`{}` is the list of granted directories; use list_dir",
+                crate::text::echo(path)
+            ))),
+        }
+    }
+
+    fn list_dir(&self, path: &str) -> Result<String, ToolError> {
+        match self.route(path)? {
+            Some((root, rest)) => root.list_dir(&rest),
+            None => Ok(self.top_level().replace(", ", "\n")),
+        }
+    }
+
+    fn max_file_bytes(&self) -> u64 {
+        self.roots
+            .iter()
+            .map(|r| r.max_file_bytes)
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn granted(&self) -> &'static str {
+        if self.roots.len() == 1 {
+            "the directory the user granted. Paths are relative to that directory"
+        } else {
+            "the directories the user granted. Paths start with a granted directory's name \
+             (list_dir `.` shows them)"
+        }
+    }
+}
+
 /// A root-relative path as messages show it (host paths are not the plugin's business).
 fn shown(rel: &Path) -> String {
     if rel.as_os_str().is_empty() {
@@ -428,9 +555,9 @@ where
         .unwrap_or_else(|e| Err(ToolError::Failed(format!("the tool stopped: {e}"))))
 }
 
-/// `read_file{path}`: the text of a file under the granted directory.
+/// `read_file{path}`: the text of a file under the granted directories.
 pub struct ReadFileTool {
-    root: Arc<FsRoot>,
+    roots: Arc<FsRoots>,
 }
 
 #[async_trait]
@@ -439,9 +566,9 @@ impl HostTool for ReadFileTool {
         ToolSpec {
             name: "read_file".into(),
             description: format!(
-                "Reads a UTF-8 text file (at most {} bytes) from the directory the user \
-                 granted. Paths are relative to that directory.",
-                self.root.max_file_bytes
+                "Reads a UTF-8 text file (at most {} bytes) from {}.",
+                self.roots.max_file_bytes(),
+                self.roots.granted()
             ),
             input_schema: json!({
                 "type": "object",
@@ -455,15 +582,15 @@ impl HostTool for ReadFileTool {
 
     async fn call(&self, input: Value) -> Result<String, ToolError> {
         let path = path_arg(&input, None)?;
-        let root = self.root.clone();
-        blocking(move || root.read_file(&path)).await
+        let roots = self.roots.clone();
+        blocking(move || roots.read_file(&path)).await
     }
 }
 
-/// `list_dir{path}`: the entries of a directory under the granted one (`name/` for
+/// `list_dir{path}`: the entries of a directory under the granted ones (`name/` for
 /// directories, `name@` for symlinks).
 pub struct ListDirTool {
-    root: Arc<FsRoot>,
+    roots: Arc<FsRoots>,
 }
 
 #[async_trait]
@@ -471,10 +598,11 @@ impl HostTool for ListDirTool {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "list_dir".into(),
-            description: "Lists a directory under the directory the user granted, one entry \
-                          per line; directories end in `/`, symlinks in `@`. The path is \
-                          relative to the granted directory (default: `.`)."
-                .into(),
+            description: format!(
+                "Lists a directory under {}, one entry per line; directories end in `/`, \
+                 symlinks in `@` (default path: `.`).",
+                self.roots.granted()
+            ),
             input_schema: json!({
                 "type": "object",
                 "properties": {
@@ -486,8 +614,8 @@ impl HostTool for ListDirTool {
 
     async fn call(&self, input: Value) -> Result<String, ToolError> {
         let path = path_arg(&input, Some("."))?;
-        let root = self.root.clone();
-        blocking(move || root.list_dir(&path)).await
+        let roots = self.roots.clone();
+        blocking(move || roots.list_dir(&path)).await
     }
 }
 
@@ -710,6 +838,46 @@ mod tests {
                 .to_string()
                 .contains("not a directory")
         );
+    }
+
+    #[test]
+    fn several_directories_are_one_tree_named_by_their_directories() {
+        let (_o, a, _) = tree();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(b.path().join("main.rs"), "fn main() {}").unwrap();
+        let (na, nb) = (
+            a.path().file_name().unwrap().to_string_lossy().into_owned(),
+            b.path().file_name().unwrap().to_string_lossy().into_owned(),
+        );
+        let roots = FsRoots::new(vec![
+            FsRoot::new(a.path()).unwrap(),
+            FsRoot::new(b.path()).unwrap(),
+        ])
+        .unwrap();
+        let top = roots.list_dir(".").unwrap();
+        assert_eq!(top, format!("{na}/\n{nb}/"));
+        assert_eq!(
+            roots.read_file(&format!("{na}/notes.txt")).unwrap(),
+            "hello"
+        );
+        assert_eq!(
+            roots.read_file(&format!("./{nb}/main.rs")).unwrap(),
+            "fn main() {}"
+        );
+        assert!(roots.list_dir(&nb).unwrap().contains("main.rs"));
+        let abs = b.path().join("main.rs");
+        assert_eq!(
+            roots.read_file(abs.to_str().unwrap()).unwrap(),
+            "fn main() {}"
+        );
+        let e = roots.read_file("elsewhere/x.txt").unwrap_err().to_string();
+        assert!(e.contains("paths start with one of"), "{e}");
+        assert!(roots.read_file(&format!("{na}/../{nb}/main.rs")).is_err());
+        let dup = FsRoots::new(vec![
+            FsRoot::new(a.path()).unwrap(),
+            FsRoot::new(a.path()).unwrap(),
+        ]);
+        assert!(dup.unwrap_err().contains("same name"));
     }
 
     #[tokio::test]
