@@ -17,11 +17,11 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gamecode_backend::LLMBackend;
 use tokio::sync::Semaphore;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 
 use crate::cache::{ArtifactCache, CacheStatus};
 use crate::engine::{EngineOptions, HostEngine};
@@ -31,6 +31,8 @@ use crate::observer::RunObserver;
 use crate::plugin::Plugin;
 use crate::policy::Policy;
 use crate::run::RunState;
+use crate::shared::HostInner;
+pub use crate::shared::LoadInfo;
 use crate::tools::{HostTool, ToolRegistry};
 use crate::wit;
 
@@ -143,20 +145,6 @@ impl PluginHostBuilder {
     }
 }
 
-/// Shared by a host and every plugin loaded from it; the engine (and its epoch ticker) lives
-/// as long as any of them.
-pub(crate) struct HostInner {
-    pub(crate) engine: HostEngine,
-    pub(crate) linker: Linker<RunState>,
-    pub(crate) backend: Arc<dyn LLMBackend>,
-    pub(crate) tools: Arc<ToolRegistry>,
-    pub(crate) policy: Arc<Policy>,
-    pub(crate) observer: Option<Arc<dyn RunObserver>>,
-    pub(crate) cache: Option<ArtifactCache>,
-    /// Admission control for the pooling allocator's fixed number of slots.
-    pub(crate) slots: Option<Arc<Semaphore>>,
-}
-
 /// A plugin host: one wasmtime engine, one backend, the host tools, a default policy.
 /// Cheap to clone; clones share everything.
 #[derive(Clone)]
@@ -173,14 +161,6 @@ impl std::fmt::Debug for PluginHost {
             .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
     }
-}
-
-/// How a load went, for diagnostics and measurements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LoadInfo {
-    pub cache: CacheStatus,
-    /// Compile or cache-load time plus linking.
-    pub duration: Duration,
 }
 
 impl PluginHost {

@@ -22,7 +22,8 @@
 //! bindings and thin host impl of each WIT version), [`policy`] (per-plugin limits), `limits`
 //! (the memory limiter), `sandbox` (the WASI context: nothing granted, output captured),
 //! [`tools`] (host tools; [`tools::fs`] is read-only file access), [`cache`] (compiled
-//! artifacts on disk), `host`/`plugin` (the embedding API), [`observer`] (live events).
+//! artifacts on disk), `host`/`plugin` (the embedding API, over what they `shared`),
+//! [`observer`] (live events), [`text`] (guest text made safe to show).
 //!
 //! With `default-features = false` this crate compiles no AWS code; the `cli` feature (on by
 //! default) adds the `gamecode` binary with the Bedrock backend and the emulator.
@@ -38,6 +39,7 @@ mod plugin;
 pub mod policy;
 mod run;
 mod sandbox;
+mod shared;
 pub mod text;
 pub mod tools;
 mod wit;

@@ -21,12 +21,12 @@ use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::error::{AgentError, RunError};
-use crate::host::{HostInner, LoadInfo};
 use crate::limits::MemoryLimiter;
 use crate::observer::OutputStream;
 use crate::policy::{Meter, Policy, PolicyError, PolicyViolation, ViolationKind};
 use crate::run::{RunState, RunStats};
 use crate::sandbox::{OutputCapture, wasi_ctx};
+use crate::shared::{HostInner, LoadInfo};
 use crate::tools::ToolError;
 use crate::wit::v0_1_0::{BindingsPre, agent_error_in};
 

@@ -117,6 +117,25 @@ impl RunState {
         self.usage.total_tokens = self.usage.total_tokens.saturating_add(usage.total_tokens);
     }
 
+    /// Runs a backend call (made by `call` with the backend and the plugin's retry policy) as
+    /// a wait on the model: its attempts are logged, and a deadline that passes meanwhile is
+    /// the model's to answer for (see [`RunState::model_wait`]).
+    async fn wait_on_model<T, F>(
+        &mut self,
+        call: impl FnOnce(Arc<dyn LLMBackend>, Option<gamecode_backend::RetryConfig>) -> F,
+    ) -> (T, Arc<AttemptLog>)
+    where
+        F: std::future::Future<Output = T>,
+    {
+        let log = AttemptLog::new();
+        self.model_wait = Some(log.clone());
+        let out = log
+            .scope(call(self.backend.clone(), self.policy.retry.clone()))
+            .await;
+        self.model_wait = None;
+        (out, log)
+    }
+
     /// Admits a chat call under the policy before anything is built from the request (see
     /// [`Policy::admit_chat`]); the grant is settled when the call ends.
     pub(crate) fn admit(&mut self, ask: &ChatAsk<'_>) -> Result<Grant, ChatFailure> {
@@ -156,16 +175,14 @@ impl RunState {
             streaming: false,
         });
         let started = Instant::now();
-        let log = AttemptLog::new();
-        self.model_wait = Some(log.clone());
-        let result = match &self.policy.retry {
-            Some(retry) => {
-                log.scope(self.backend.chat_with_retry(request, retry.clone()))
-                    .await
-            }
-            None => log.scope(self.backend.chat(request)).await,
-        };
-        self.model_wait = None;
+        let (result, _) = self
+            .wait_on_model(|backend, retry| async move {
+                match retry {
+                    Some(retry) => backend.chat_with_retry(request, retry).await,
+                    None => backend.chat(request).await,
+                }
+            })
+            .await;
         let elapsed = started.elapsed();
         match result {
             Ok(response) => {
@@ -243,16 +260,14 @@ impl RunState {
             streaming: true,
         });
         let started = Instant::now();
-        let log = AttemptLog::new();
-        self.model_wait = Some(log.clone());
-        let result = match &self.policy.retry {
-            Some(retry) => {
-                log.scope(self.backend.chat_stream_with_retry(request, retry.clone()))
-                    .await
-            }
-            None => log.scope(self.backend.chat_stream(request)).await,
-        };
-        self.model_wait = None;
+        let (result, log) = self
+            .wait_on_model(|backend, retry| async move {
+                match retry {
+                    Some(retry) => backend.chat_stream_with_retry(request, retry).await,
+                    None => backend.chat_stream(request).await,
+                }
+            })
+            .await;
         let elapsed = started.elapsed();
         match result {
             // `ChatFinished` follows when the stream ends, with its usage.

@@ -1,0 +1,39 @@
+//! What a host and every plugin loaded from it share: the engine, the linker, the backend,
+//! the tools, the default policy. Its own module so that `host` (which builds it and loads
+//! plugins) and `plugin` (which runs them) depend on it, not on each other.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gamecode_backend::LLMBackend;
+use tokio::sync::Semaphore;
+use wasmtime::component::Linker;
+
+use crate::cache::{ArtifactCache, CacheStatus};
+use crate::engine::HostEngine;
+use crate::observer::RunObserver;
+use crate::policy::Policy;
+use crate::run::RunState;
+use crate::tools::ToolRegistry;
+
+/// Shared by a host and every plugin loaded from it; the engine (and its epoch ticker) lives
+/// as long as any of them.
+pub(crate) struct HostInner {
+    pub(crate) engine: HostEngine,
+    pub(crate) linker: Linker<RunState>,
+    pub(crate) backend: Arc<dyn LLMBackend>,
+    pub(crate) tools: Arc<ToolRegistry>,
+    pub(crate) policy: Arc<Policy>,
+    pub(crate) observer: Option<Arc<dyn RunObserver>>,
+    pub(crate) cache: Option<ArtifactCache>,
+    /// Admission control for the pooling allocator's fixed number of slots.
+    pub(crate) slots: Option<Arc<Semaphore>>,
+}
+
+/// How a load went, for diagnostics and measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadInfo {
+    pub cache: CacheStatus,
+    /// Compile or cache-load time plus linking.
+    pub duration: Duration,
+}
