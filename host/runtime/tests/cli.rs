@@ -527,7 +527,11 @@ fn retry_settings_are_validated_with_key_and_line() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(text(&out.stderr).contains("max_retries"), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("--max-retries must be at most 20, not 500"),
+        "{}",
+        show(&out)
+    );
 }
 
 /// What a terminal shows for `bytes`, line by line: `\r` returns to the start of the line,

@@ -27,8 +27,9 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  success (the answer is on stdout)
   1  any other failure (e.g. the emulator could not start)
-  2  usage error: bad arguments, an unreadable or invalid --policy file, an --allow-read
-     path that is not a directory
+  2  usage error: bad arguments (a --model that is not a Bedrock model id, retry flags out
+     of range), an unreadable or invalid --policy or --emulator-rules file, a policy naming a
+     host tool that does not exist, an --allow-read path that is not a directory
   3  plugin failure: the plugin file is missing or is not a runnable gamecode component,
      it trapped or panicked, hit its deadline while running, its memory or fuel limit, gave
      up on a policy refusal, or reported an error of its own
@@ -382,11 +383,17 @@ fn apply_retry_flags(policy: &mut Policy, args: &RunArgs) -> Result<(), Failure>
     if let Some(ms) = args.retry_max_delay_ms {
         retry.max_delay = Duration::from_millis(ms);
     }
-    *policy = policy
-        .clone()
-        .with_retry(retry)
-        .validated()
-        .map_err(|e| Failure::new(EXIT_USAGE, format!("retry flags: {e}")))?;
+    *policy = policy.clone().with_retry(retry).validated().map_err(|e| {
+        // Said in the flags' names: the user typed flags, not policy keys.
+        let message = e
+            .to_string()
+            .replace("invalid policy: ", "")
+            .replace("retry.max_retries", "--max-retries")
+            .replace("retry.initial_delay_ms", "--retry-initial-delay-ms")
+            .replace("retry.max_delay_ms", "--retry-max-delay-ms")
+            .replace("initial_delay_ms", "--retry-initial-delay-ms");
+        Failure::new(EXIT_USAGE, message)
+    })?;
     Ok(())
 }
 
