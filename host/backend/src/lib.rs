@@ -9,6 +9,7 @@
 mod attempts;
 mod backend;
 mod error;
+pub mod media;
 pub mod rate_limit;
 pub mod retry;
 mod stream;
@@ -17,6 +18,7 @@ mod types;
 pub use attempts::AttemptLog;
 pub use backend::{BackendResult, LLMBackend};
 pub use error::{BackendError, ErrorCategory};
+pub use media::{Document, DocumentFormat, Image, ImageFormat};
 pub use rate_limit::AdaptiveRateLimiter;
 pub use retry::{
     BackoffStrategy, RetryBudget, RetryConfig, RetryContext, RetryStatus, StatusCallback,

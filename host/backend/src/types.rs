@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::media::{Document, Image};
+
 /// Who wrote a message. `System` messages carry instructions; backends send them through the
 /// provider's system-prompt channel (for Bedrock, Converse's `system` field), never as a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -30,6 +32,10 @@ pub struct ToolCall {
 pub enum ToolResultContent {
     Text(String),
     Json(Value),
+    /// An image the tool produced (a screenshot, a chart).
+    Image(Image),
+    /// A document the tool produced.
+    Document(Document),
 }
 
 /// The answer to a [`ToolCall`], sent back in a user message.
@@ -75,9 +81,15 @@ impl ToolResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentBlock {
-    Text { text: String },
+    Text {
+        text: String,
+    },
     ToolUse(ToolCall),
     ToolResult(ToolResult),
+    /// An image for the model to look at (user turns only).
+    Image(Image),
+    /// A document for the model to read (user turns only, beside a text block).
+    Document(Document),
 }
 
 /// A chat message: a role and its content blocks.

@@ -2,10 +2,12 @@
 
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sdk_bedrockruntime::types as sdk;
+use aws_smithy_types::Blob;
 use aws_smithy_types::error::operation::BuildError;
 use gamecode_backend::{
-    BackendError, ChatResponse, ContentBlock, InferenceConfig, Message, MessageRole, StopReason,
-    Tool, ToolCall, ToolChoice, ToolResultContent, Usage,
+    BackendError, ChatResponse, ContentBlock, Document, DocumentFormat, Image, ImageFormat,
+    InferenceConfig, Message, MessageRole, StopReason, Tool, ToolCall, ToolChoice,
+    ToolResultContent, Usage,
 };
 
 use crate::document::{document_to_json, json_to_document};
@@ -74,17 +76,27 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
                 .build()
                 .map_err(build_error)?,
         ),
+        ContentBlock::Image(image) => sdk::ContentBlock::Image(image_to_sdk(image)?),
+        ContentBlock::Document(doc) => sdk::ContentBlock::Document(document_to_sdk(doc)?),
         ContentBlock::ToolResult(result) => {
             let content = result
                 .content
                 .iter()
-                .map(|c| match c {
-                    ToolResultContent::Text(t) => sdk::ToolResultContentBlock::Text(t.clone()),
-                    ToolResultContent::Json(v) => {
-                        sdk::ToolResultContentBlock::Json(json_to_document(v))
-                    }
+                .map(|c| {
+                    Ok(match c {
+                        ToolResultContent::Text(t) => sdk::ToolResultContentBlock::Text(t.clone()),
+                        ToolResultContent::Json(v) => {
+                            sdk::ToolResultContentBlock::Json(json_to_document(v))
+                        }
+                        ToolResultContent::Image(i) => {
+                            sdk::ToolResultContentBlock::Image(image_to_sdk(i)?)
+                        }
+                        ToolResultContent::Document(d) => {
+                            sdk::ToolResultContentBlock::Document(document_to_sdk(d)?)
+                        }
+                    })
                 })
-                .collect();
+                .collect::<Result<_, BackendError>>()?;
             sdk::ContentBlock::ToolResult(
                 sdk::ToolResultBlock::builder()
                     .tool_use_id(&result.tool_use_id)
@@ -95,6 +107,64 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
             )
         }
     })
+}
+
+fn image_to_sdk(image: &Image) -> Result<sdk::ImageBlock, BackendError> {
+    let format = match image.format {
+        ImageFormat::Png => sdk::ImageFormat::Png,
+        ImageFormat::Jpeg => sdk::ImageFormat::Jpeg,
+        ImageFormat::Gif => sdk::ImageFormat::Gif,
+        ImageFormat::Webp => sdk::ImageFormat::Webp,
+    };
+    sdk::ImageBlock::builder()
+        .format(format)
+        .source(sdk::ImageSource::Bytes(Blob::new(image.bytes.clone())))
+        .build()
+        .map_err(build_error)
+}
+
+fn document_to_sdk(doc: &Document) -> Result<sdk::DocumentBlock, BackendError> {
+    let format = match doc.format {
+        DocumentFormat::Pdf => sdk::DocumentFormat::Pdf,
+        DocumentFormat::Csv => sdk::DocumentFormat::Csv,
+        DocumentFormat::Doc => sdk::DocumentFormat::Doc,
+        DocumentFormat::Docx => sdk::DocumentFormat::Docx,
+        DocumentFormat::Xls => sdk::DocumentFormat::Xls,
+        DocumentFormat::Xlsx => sdk::DocumentFormat::Xlsx,
+        DocumentFormat::Html => sdk::DocumentFormat::Html,
+        DocumentFormat::Txt => sdk::DocumentFormat::Txt,
+        DocumentFormat::Md => sdk::DocumentFormat::Md,
+    };
+    sdk::DocumentBlock::builder()
+        .format(format)
+        .name(&doc.name)
+        .source(sdk::DocumentSource::Bytes(Blob::new(doc.bytes.clone())))
+        .set_citations(
+            doc.citations
+                .then(|| sdk::CitationsConfig::builder().enabled(true).build())
+                .transpose()
+                .map_err(build_error)?,
+        )
+        .build()
+        .map_err(build_error)
+}
+
+/// An SDK image with its bytes inline, as the chat types hold it.
+pub fn image_from_sdk(image: &sdk::ImageBlock) -> Result<Image, BackendError> {
+    let format = match image.format() {
+        sdk::ImageFormat::Png => ImageFormat::Png,
+        sdk::ImageFormat::Jpeg => ImageFormat::Jpeg,
+        sdk::ImageFormat::Gif => ImageFormat::Gif,
+        sdk::ImageFormat::Webp => ImageFormat::Webp,
+        other => return Err(malformed(format!("image format {}", other.as_str()))),
+    };
+    match image.source() {
+        Some(sdk::ImageSource::Bytes(b)) => Ok(Image {
+            format,
+            bytes: b.clone().into_inner(),
+        }),
+        _ => Err(malformed("an image without inline bytes")),
+    }
 }
 
 fn tool_config_to_sdk(
@@ -191,8 +261,11 @@ pub fn from_converse(
             sdk::ContentBlock::ToolUse(tool_use) => {
                 content.push(ContentBlock::ToolUse(tool_call_from_sdk(tool_use)?))
             }
-            // Reasoning traces, citations and media have no place in the chat types yet;
-            // they are skipped rather than failing the whole reply.
+            sdk::ContentBlock::Image(image) => {
+                content.push(ContentBlock::Image(image_from_sdk(image)?))
+            }
+            // Reasoning traces and citations have no place in the chat types yet; they are
+            // skipped rather than failing the whole reply.
             other => tracing::debug!(?other, "skipping unsupported content block"),
         }
     }
@@ -206,4 +279,47 @@ pub fn from_converse(
         usage: output.usage().map(usage_from_sdk),
         session_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn image_format() -> impl Strategy<Value = ImageFormat> {
+        prop::sample::select(ImageFormat::ALL.to_vec())
+    }
+
+    proptest! {
+        /// Any bytes, any format: what goes out is what comes back, byte for byte.
+        #[test]
+        fn images_round_trip_byte_exact(
+            format in image_format(),
+            bytes in prop::collection::vec(any::<u8>(), 0..4096),
+        ) {
+            let image = Image { format, bytes };
+            let back = image_from_sdk(&image_to_sdk(&image).unwrap()).unwrap();
+            prop_assert_eq!(back, image);
+        }
+
+        #[test]
+        fn documents_keep_name_format_bytes_and_citations(
+            format in prop::sample::select(DocumentFormat::ALL.to_vec()),
+            bytes in prop::collection::vec(any::<u8>(), 0..4096),
+            citations in any::<bool>(),
+        ) {
+            let doc = Document { format, name: "Spec (v2)".into(), bytes, citations };
+            let sdk_doc = document_to_sdk(&doc).unwrap();
+            prop_assert_eq!(sdk_doc.format().as_str(), format.as_str());
+            prop_assert_eq!(sdk_doc.name(), "Spec (v2)");
+            let Some(sdk::DocumentSource::Bytes(blob)) = sdk_doc.source() else {
+                panic!("inline bytes");
+            };
+            prop_assert_eq!(blob.as_ref(), doc.bytes.as_slice());
+            prop_assert_eq!(
+                sdk_doc.citations().map(|c| c.enabled()).unwrap_or(false),
+                citations
+            );
+        }
+    }
 }

@@ -8,9 +8,12 @@
 
 use std::collections::HashSet;
 
+use gamecode_backend::media::{
+    self, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, MAX_IMAGES,
+};
 use gamecode_backend::{
-    BackendError, ChatRequest, ContentBlock, InferenceConfig, Message, MessageRole, Tool,
-    ToolChoice, ToolResultContent,
+    BackendError, ChatRequest, ContentBlock, Document, Image, ImageFormat, InferenceConfig,
+    Message, MessageRole, Tool, ToolChoice, ToolResultContent,
 };
 
 /// A request in the shape Converse accepts.
@@ -82,6 +85,7 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
 
     let tools = request.tools.clone().unwrap_or_default();
     validate_turns(&turns, !tools.is_empty())?;
+    validate_media(&turns)?;
     validate_tools(&tools, request.tool_choice.as_ref())?;
     if let Some(cfg) = &request.inference_config {
         validate_inference(cfg)?;
@@ -120,6 +124,131 @@ fn normalize_block(block: ContentBlock) -> ContentBlock {
         }
         other => other,
     }
+}
+
+/// Bedrock's rules for images and documents: how many, how large, in which turns, and that
+/// the bytes are what the block says they are.
+fn validate_media(turns: &[Message]) -> Result<(), BackendError> {
+    let (mut images, mut documents) = (0usize, 0usize);
+    for (i, turn) in turns.iter().enumerate() {
+        let mut has_text = false;
+        let mut has_document = false;
+        for block in &turn.content {
+            let media_here = matches!(block, ContentBlock::Image(_) | ContentBlock::Document(_));
+            if media_here && turn.role == MessageRole::Assistant {
+                return Err(invalid(format!(
+                    "turn {i}: images and documents can only appear in user messages"
+                )));
+            }
+            match block {
+                ContentBlock::Text { .. } => has_text = true,
+                ContentBlock::Image(image) => {
+                    images += 1;
+                    check_image(i, image)?;
+                }
+                ContentBlock::Document(doc) => {
+                    documents += 1;
+                    has_document = true;
+                    check_document(i, doc)?;
+                }
+                ContentBlock::ToolResult(result) => {
+                    for c in &result.content {
+                        match c {
+                            ToolResultContent::Image(image) => {
+                                images += 1;
+                                check_image(i, image)?;
+                            }
+                            ToolResultContent::Document(doc) => {
+                                documents += 1;
+                                check_document(i, doc)?;
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                ContentBlock::ToolUse(_) => {}
+            }
+        }
+        if has_document && !has_text {
+            return Err(invalid(format!(
+                "turn {i}: a message with a document must also have a text block (say what to \
+                 do with it)"
+            )));
+        }
+    }
+    if images > MAX_IMAGES {
+        return Err(invalid(format!(
+            "the request has {images} images; Bedrock accepts at most {MAX_IMAGES}"
+        )));
+    }
+    if documents > MAX_DOCUMENTS {
+        return Err(invalid(format!(
+            "the request has {documents} documents; Bedrock accepts at most {MAX_DOCUMENTS}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_image(turn: usize, image: &Image) -> Result<(), BackendError> {
+    let declared = image.format.as_str();
+    if image.bytes.len() > MAX_IMAGE_BYTES {
+        return Err(invalid(format!(
+            "turn {turn}: an image is {} bytes; Bedrock accepts at most {MAX_IMAGE_BYTES} \
+             (3.75 MB)",
+            image.bytes.len()
+        )));
+    }
+    match ImageFormat::sniff(&image.bytes) {
+        Some(real) if real == image.format => {}
+        Some(real) => {
+            return Err(invalid(format!(
+                "turn {turn}: an image declared {declared} is {}",
+                real.as_str()
+            )));
+        }
+        None => {
+            return Err(invalid(format!(
+                "turn {turn}: an image declared {declared} is not a {declared} image"
+            )));
+        }
+    }
+    match media::image_size(image.format, &image.bytes) {
+        Some((w, h)) if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE => Err(invalid(format!(
+            "turn {turn}: an image is {w}×{h} pixels; Bedrock accepts at most \
+             {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE}"
+        ))),
+        Some(_) => Ok(()),
+        None => Err(invalid(format!(
+            "turn {turn}: the {declared} image's size cannot be read (a truncated or corrupt \
+             file?)"
+        ))),
+    }
+}
+
+fn check_document(turn: usize, doc: &Document) -> Result<(), BackendError> {
+    if !media::is_valid_document_name(&doc.name) {
+        return Err(invalid(format!(
+            "turn {turn}: document name {:?} is not allowed: use letters, digits, single \
+             spaces, hyphens, parentheses and square brackets (no file extension)",
+            doc.name
+        )));
+    }
+    if doc.bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(invalid(format!(
+            "turn {turn}: document {:?} is {} bytes; Bedrock accepts at most \
+             {MAX_DOCUMENT_BYTES} (4.5 MB)",
+            doc.name,
+            doc.bytes.len()
+        )));
+    }
+    if !doc.format.matches(&doc.bytes) {
+        return Err(invalid(format!(
+            "turn {turn}: document {:?} is declared {} but its bytes are not",
+            doc.name,
+            doc.format.as_str()
+        )));
+    }
+    Ok(())
 }
 
 fn validate_turns(turns: &[Message], tools_offered: bool) -> Result<(), BackendError> {
@@ -442,5 +571,80 @@ mod tests {
             stop_sequences: vec!["END".into()],
         });
         assert!(normalize(&r).is_ok());
+    }
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        b.extend_from_slice(&w.to_be_bytes());
+        b.extend_from_slice(&h.to_be_bytes());
+        b.extend_from_slice(&[8, 6, 0, 0, 0]);
+        b
+    }
+
+    fn with(blocks: Vec<ContentBlock>) -> ChatRequest {
+        ChatRequest {
+            messages: vec![Message {
+                role: MessageRole::User,
+                content: blocks,
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn image(bytes: Vec<u8>, format: gamecode_backend::ImageFormat) -> ContentBlock {
+        ContentBlock::Image(Image { format, bytes })
+    }
+
+    fn doc(name: &str, format: gamecode_backend::DocumentFormat, bytes: &[u8]) -> ContentBlock {
+        ContentBlock::Document(Document {
+            format,
+            name: name.into(),
+            bytes: bytes.to_vec(),
+            citations: false,
+        })
+    }
+
+    fn text(t: &str) -> ContentBlock {
+        ContentBlock::Text { text: t.into() }
+    }
+
+    #[test]
+    fn images_and_documents_follow_bedrocks_rules_before_any_call() {
+        use gamecode_backend::{DocumentFormat as D, ImageFormat as I};
+        let err = |r: ChatRequest| normalize(&r).unwrap_err().message().to_string();
+        // Fine: an image, a document beside text.
+        normalize(&with(vec![
+            text("what is this?"),
+            image(png(640, 480), I::Png),
+            doc("Spec (v2)", D::Pdf, b"%PDF-1.7"),
+        ]))
+        .unwrap();
+        assert!(err(with(vec![text("x"), image(png(8001, 10), I::Png)])).contains("8001×10"));
+        assert!(
+            err(with(vec![text("x"), image(png(1, 1), I::Jpeg)])).contains("declared jpeg is png")
+        );
+        assert!(err(with(vec![text("x"), image(b"nope".to_vec(), I::Gif)])).contains("not a gif"));
+        let big = [png(1, 1), vec![0; MAX_IMAGE_BYTES]].concat();
+        assert!(err(with(vec![text("x"), image(big, I::Png)])).contains("3.75 MB"));
+        let many: Vec<_> = (0..21).map(|_| image(png(1, 1), I::Png)).collect();
+        assert!(err(with(many)).contains("at most 20"));
+        assert!(err(with(vec![doc("spec", D::Pdf, b"%PDF-")])).contains("text block"));
+        assert!(err(with(vec![text("x"), doc("spec.pdf", D::Pdf, b"%PDF-")])).contains("name"));
+        assert!(err(with(vec![text("x"), doc("spec", D::Pdf, b"hello")])).contains("declared pdf"));
+        let docs: Vec<_> = std::iter::once(text("x"))
+            .chain((0..6).map(|i| doc(&format!("d{i}"), D::Txt, b"t")))
+            .collect();
+        assert!(err(with(docs)).contains("at most 5"));
+        let r = ChatRequest {
+            messages: vec![
+                Message::user("hi"),
+                Message {
+                    role: MessageRole::Assistant,
+                    content: vec![image(png(1, 1), I::Png)],
+                },
+            ],
+            ..Default::default()
+        };
+        assert!(err(r).contains("only appear in user messages"));
     }
 }

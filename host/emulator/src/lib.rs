@@ -28,6 +28,7 @@ mod cli;
 mod config;
 mod faults;
 mod ids;
+mod media;
 mod models;
 mod picker;
 mod record;

@@ -168,16 +168,22 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
         return (vec![json!({ "text": text })], "end_turn".to_string());
     }
 
-    // A plain answer.
+    // A plain answer, after saying what it was shown.
     let shown = if user_text.trim().is_empty() {
         "(no text)".to_string()
     } else {
         user_text
     };
-    (
-        vec![json!({ "text": format!("{ECHO_PREFIX}{shown}") })],
-        "end_turn".to_string(),
-    )
+    let mut text = String::new();
+    if let Some(last) = last.filter(|m| role(m) == "user") {
+        for seen in crate::media::describe(last) {
+            text.push_str(&seen);
+            text.push(' ');
+        }
+    }
+    text.push_str(ECHO_PREFIX);
+    text.push_str(&shown);
+    (vec![json!({ "text": text })], "end_turn".to_string())
 }
 
 /// The tool `toolChoice` forces (`tool{name}`, or `any`: the best fit, else the first).
@@ -434,6 +440,8 @@ fn request_chars(body: &Value) -> usize {
                 n += block_chars(&json!({ "toolUse": tu }));
             } else if let Some(tr) = b.get("toolResult") {
                 n += render_tool_result(tr).chars().count();
+            } else {
+                n += crate::media::input_chars(b);
             }
         }
     }

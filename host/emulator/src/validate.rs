@@ -18,7 +18,7 @@ const MUST_ALTERNATE: &str = "A conversation must alternate between user and ass
 const TOOL_CONFIG_REQUIRED: &str =
     "The toolConfig field must be defined when using toolUse and toolResult content blocks.";
 
-const CONTENT_BLOCK_KINDS: &[&str] = &[
+pub(crate) const CONTENT_BLOCK_KINDS: &[&str] = &[
     "text",
     "image",
     "document",
@@ -33,7 +33,7 @@ const CONTENT_BLOCK_KINDS: &[&str] = &[
     "searchResult",
 ];
 const SYSTEM_BLOCK_KINDS: &[&str] = &["text", "guardContent", "cachePoint"];
-const TOOL_RESULT_BLOCK_KINDS: &[&str] =
+pub(crate) const TOOL_RESULT_BLOCK_KINDS: &[&str] =
     &["text", "json", "image", "document", "video", "searchResult"];
 
 /// A rejected request: the message of the 400 ValidationException.
@@ -457,6 +457,7 @@ fn check_conversation(req: &Map<String, Value>) -> Result<(), Invalid> {
         }
         check_tool_pairing(messages, i)?;
     }
+    crate::media::check(messages)?;
 
     let tool_config = req.get("toolConfig").filter(|v| !v.is_null());
     if uses_tools && tool_config.is_none() {

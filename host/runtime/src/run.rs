@@ -514,7 +514,9 @@ fn text_bytes(response: &ChatResponse) -> usize {
         .map(|b| match b {
             gamecode_backend::ContentBlock::Text { text } => text.len(),
             gamecode_backend::ContentBlock::ToolUse(c) => c.input.to_string().len(),
-            gamecode_backend::ContentBlock::ToolResult(_) => 0,
+            gamecode_backend::ContentBlock::ToolResult(_)
+            | gamecode_backend::ContentBlock::Image(_)
+            | gamecode_backend::ContentBlock::Document(_) => 0,
         })
         .sum()
 }

@@ -272,6 +272,17 @@ fn message_out(message: b::Message) -> t::Message {
             .map(|block| match block {
                 b::ContentBlock::Text { text } => t::ContentBlock::Text(text),
                 b::ContentBlock::ToolUse(call) => t::ContentBlock::ToolUse(call_out(call)),
+                // This WIT version has no media: the plugin learns one was there.
+                b::ContentBlock::Image(i) => t::ContentBlock::Text(media_placeholder(
+                    "image",
+                    i.format.as_str(),
+                    i.bytes.len(),
+                )),
+                b::ContentBlock::Document(d) => t::ContentBlock::Text(media_placeholder(
+                    "document",
+                    d.format.as_str(),
+                    d.bytes.len(),
+                )),
                 b::ContentBlock::ToolResult(r) => t::ContentBlock::ToolResult(t::ToolResult {
                     tool_use_id: r.tool_use_id,
                     content: r
@@ -282,6 +293,12 @@ fn message_out(message: b::Message) -> t::Message {
                             b::ToolResultContent::Json(v) => {
                                 t::ToolResultContent::Json(v.to_string())
                             }
+                            b::ToolResultContent::Image(i) => t::ToolResultContent::Text(
+                                media_placeholder("image", i.format.as_str(), i.bytes.len()),
+                            ),
+                            b::ToolResultContent::Document(d) => t::ToolResultContent::Text(
+                                media_placeholder("document", d.format.as_str(), d.bytes.len()),
+                            ),
                         })
                         .collect(),
                     is_error: r.is_error,
@@ -289,6 +306,11 @@ fn message_out(message: b::Message) -> t::Message {
             })
             .collect(),
     }
+}
+
+/// What a 0.1.0 plugin sees of an image or document (its WIT has no media).
+fn media_placeholder(kind: &str, format: &str, bytes: usize) -> String {
+    format!("[{kind}: {format}, {bytes} bytes]")
 }
 
 fn stop_reason_out(reason: b::StopReason) -> t::StopReason {
