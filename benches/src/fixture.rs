@@ -42,6 +42,7 @@ pub fn canned_response() -> ChatResponse {
             input_tokens: 1900,
             output_tokens: 60,
             total_tokens: 1960,
+            ..Default::default()
         }),
         session_id: None,
     }
@@ -70,6 +71,7 @@ pub fn canned_stream() -> Vec<StreamEvent> {
             input_tokens: 1900,
             output_tokens: 120,
             total_tokens: 2020,
+            ..Default::default()
         },
     });
     events

@@ -26,6 +26,7 @@ pub use retry::{
 };
 pub use stream::{ChatStream, StreamCollector, StreamEvent, collect_stream};
 pub use types::{
-    ChatRequest, ChatResponse, ContentBlock, InferenceConfig, Message, MessageRole, StopReason,
-    Tool, ToolCall, ToolChoice, ToolResult, ToolResultContent, Usage,
+    CachePoint, CacheTtl, ChatOptions, ChatRequest, ChatResponse, ContentBlock, InferenceConfig,
+    Message, MessageRole, StopReason, Tool, ToolCall, ToolChoice, ToolResult, ToolResultContent,
+    Usage,
 };

@@ -162,6 +162,7 @@ mod tests {
                     input_tokens: 1,
                     output_tokens: 2,
                     total_tokens: 3,
+                    ..Default::default()
                 },
             },
         ] {

@@ -90,6 +90,48 @@ pub enum ContentBlock {
     Image(Image),
     /// A document for the model to read (user turns only, beside a text block).
     Document(Document),
+    /// A prompt-cache checkpoint: the conversation up to here may be cached and billed at
+    /// the cache-read price by later calls with the same prefix. In a `System` message it
+    /// marks the system prompt. At most 4 per request, counting [`ChatOptions::cache_tools`].
+    CachePoint(CachePoint),
+}
+
+/// How long a cached prefix lives after its last use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum CacheTtl {
+    /// Five minutes (every model with prompt caching).
+    #[default]
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    /// One hour (the newest Claude models).
+    #[serde(rename = "1h")]
+    OneHour,
+}
+
+impl CacheTtl {
+    /// The wire value (`5m`, `1h`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FiveMinutes => "5m",
+            Self::OneHour => "1h",
+        }
+    }
+}
+
+/// A prompt-cache checkpoint (see [`ContentBlock::CachePoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct CachePoint {
+    #[serde(default)]
+    pub ttl: CacheTtl,
+}
+
+/// Request options beyond the seed's fields. `Default` is "none of them".
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChatOptions {
+    /// A prompt-cache checkpoint after the tool definitions (they come first in the prompt,
+    /// so this caches the tools alone).
+    #[serde(default)]
+    pub cache_tools: Option<CachePoint>,
 }
 
 /// A chat message: a role and its content blocks.
@@ -197,6 +239,9 @@ pub struct ChatRequest {
     pub session_id: Option<String>,
     /// Only meaningful with `tools`; `None` means [`ToolChoice::Auto`].
     pub tool_choice: Option<ToolChoice>,
+    /// Prompt caching and the other options of the Converse surface.
+    #[serde(default)]
+    pub options: ChatOptions,
 }
 
 /// Why the model stopped generating.
@@ -252,9 +297,17 @@ impl StopReason {
 /// Token accounting for one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Usage {
+    /// Input tokens billed at the full price (not read from or written to the cache).
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// Everything: input, output, cache reads and cache writes.
     pub total_tokens: u32,
+    /// Input tokens read from the prompt cache (billed at a fraction of the input price).
+    #[serde(default)]
+    pub cache_read_input_tokens: u32,
+    /// Input tokens written to the prompt cache (billed at a premium, once).
+    #[serde(default)]
+    pub cache_write_input_tokens: u32,
 }
 
 /// The model's reply.

@@ -5,13 +5,13 @@ use aws_sdk_bedrockruntime::types as sdk;
 use aws_smithy_types::Blob;
 use aws_smithy_types::error::operation::BuildError;
 use gamecode_backend::{
-    BackendError, ChatResponse, ContentBlock, Document, DocumentFormat, Image, ImageFormat,
-    InferenceConfig, Message, MessageRole, StopReason, Tool, ToolCall, ToolChoice,
-    ToolResultContent, Usage,
+    BackendError, CachePoint, CacheTtl, ChatResponse, ContentBlock, Document, DocumentFormat,
+    Image, ImageFormat, InferenceConfig, Message, MessageRole, StopReason, Tool, ToolCall,
+    ToolChoice, ToolResultContent, Usage,
 };
 
 use crate::document::{document_to_json, json_to_document};
-use crate::normalize::Normalized;
+use crate::normalize::{Normalized, SystemBlock};
 
 /// A request converted once, reused by every retry attempt.
 #[derive(Debug, Clone)]
@@ -35,14 +35,24 @@ pub fn to_converse(model_id: String, n: &Normalized) -> Result<ConverseParts, Ba
             .iter()
             .map(message_to_sdk)
             .collect::<Result<_, _>>()?,
-        system: (!n.system.is_empty()).then(|| {
-            n.system
-                .iter()
-                .cloned()
-                .map(sdk::SystemContentBlock::Text)
-                .collect()
-        }),
-        tool_config: tool_config_to_sdk(&n.tools, n.tool_choice.as_ref())?,
+        system: if n.system.is_empty() {
+            None
+        } else {
+            Some(
+                n.system
+                    .iter()
+                    .map(|b| {
+                        Ok(match b {
+                            SystemBlock::Text(t) => sdk::SystemContentBlock::Text(t.clone()),
+                            SystemBlock::CachePoint(p) => {
+                                sdk::SystemContentBlock::CachePoint(cache_point_to_sdk(p)?)
+                            }
+                        })
+                    })
+                    .collect::<Result<_, BackendError>>()?,
+            )
+        },
+        tool_config: tool_config_to_sdk(&n.tools, n.tool_choice.as_ref(), n.cache_tools)?,
         inference_config: n.inference.as_ref().map(inference_to_sdk),
     })
 }
@@ -77,6 +87,7 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
                 .map_err(build_error)?,
         ),
         ContentBlock::Image(image) => sdk::ContentBlock::Image(image_to_sdk(image)?),
+        ContentBlock::CachePoint(p) => sdk::ContentBlock::CachePoint(cache_point_to_sdk(p)?),
         ContentBlock::Document(doc) => sdk::ContentBlock::Document(document_to_sdk(doc)?),
         ContentBlock::ToolResult(result) => {
             let content = result
@@ -107,6 +118,19 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
             )
         }
     })
+}
+
+fn cache_point_to_sdk(point: &CachePoint) -> Result<sdk::CachePointBlock, BackendError> {
+    // Five minutes is the default; only a longer TTL is sent.
+    let ttl = match point.ttl {
+        CacheTtl::FiveMinutes => None,
+        CacheTtl::OneHour => Some(sdk::CacheTtl::OneHour),
+    };
+    sdk::CachePointBlock::builder()
+        .r#type(sdk::CachePointType::Default)
+        .set_ttl(ttl)
+        .build()
+        .map_err(build_error)
 }
 
 fn image_to_sdk(image: &Image) -> Result<sdk::ImageBlock, BackendError> {
@@ -170,6 +194,7 @@ pub fn image_from_sdk(image: &sdk::ImageBlock) -> Result<Image, BackendError> {
 fn tool_config_to_sdk(
     tools: &[Tool],
     choice: Option<&ToolChoice>,
+    cache: Option<CachePoint>,
 ) -> Result<Option<sdk::ToolConfiguration>, BackendError> {
     if tools.is_empty() {
         return Ok(None);
@@ -188,6 +213,10 @@ fn tool_config_to_sdk(
                 .map_err(build_error)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let mut specs = specs;
+    if let Some(point) = cache {
+        specs.push(sdk::Tool::CachePoint(cache_point_to_sdk(&point)?));
+    }
     let choice = match choice {
         None | Some(ToolChoice::Auto) => None,
         Some(ToolChoice::Any) => Some(sdk::ToolChoice::Any(sdk::AnyToolChoice::builder().build())),
@@ -230,6 +259,8 @@ pub fn usage_from_sdk(usage: &sdk::TokenUsage) -> Usage {
         input_tokens: clamp(usage.input_tokens()),
         output_tokens: clamp(usage.output_tokens()),
         total_tokens: clamp(usage.total_tokens()),
+        cache_read_input_tokens: usage.cache_read_input_tokens().map_or(0, clamp),
+        cache_write_input_tokens: usage.cache_write_input_tokens().map_or(0, clamp),
     }
 }
 

@@ -12,15 +12,28 @@ use gamecode_backend::media::{
     self, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, MAX_IMAGES,
 };
 use gamecode_backend::{
-    BackendError, ChatRequest, ContentBlock, Document, Image, ImageFormat, InferenceConfig,
-    Message, MessageRole, Tool, ToolChoice, ToolResultContent,
+    BackendError, CachePoint, ChatRequest, ContentBlock, Document, Image, ImageFormat,
+    InferenceConfig, Message, MessageRole, Tool, ToolChoice, ToolResultContent,
 };
+
+/// The most cache points one request may carry (messages, system prompt and tools together).
+pub const MAX_CACHE_POINTS: usize = 4;
+
+/// One block of the system prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SystemBlock {
+    Text(String),
+    /// A prompt-cache checkpoint after the system text before it.
+    CachePoint(CachePoint),
+}
 
 /// A request in the shape Converse accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Normalized {
     /// System prompt blocks, in order of appearance.
-    pub system: Vec<String>,
+    pub system: Vec<SystemBlock>,
+    /// A cache point after the tool definitions.
+    pub cache_tools: Option<CachePoint>,
     /// Alternating user/assistant turns, starting with user.
     pub messages: Vec<Message>,
     pub tools: Vec<Tool>,
@@ -53,11 +66,15 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
         if message.role == MessageRole::System {
             for block in &message.content {
                 match block {
-                    ContentBlock::Text { text } if !is_blank(text) => system.push(text.clone()),
+                    ContentBlock::Text { text } if !is_blank(text) => {
+                        system.push(SystemBlock::Text(text.clone()))
+                    }
                     ContentBlock::Text { .. } => {}
+                    ContentBlock::CachePoint(point) => system.push(SystemBlock::CachePoint(*point)),
                     _ => {
                         return Err(invalid(format!(
-                            "messages[{i}]: a system message may only contain text"
+                            "messages[{i}]: a system message may only contain text and cache \
+                             points"
                         )));
                     }
                 }
@@ -84,14 +101,20 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
     }
 
     let tools = request.tools.clone().unwrap_or_default();
+    let cache_tools = request.options.cache_tools;
+    if cache_tools.is_some() && tools.is_empty() {
+        return Err(invalid("a cache point after the tools needs tools"));
+    }
     validate_turns(&turns, !tools.is_empty())?;
     validate_media(&turns)?;
+    validate_cache_points(&system, &turns, cache_tools.is_some())?;
     validate_tools(&tools, request.tool_choice.as_ref())?;
     if let Some(cfg) = &request.inference_config {
         validate_inference(cfg)?;
     }
     Ok(Normalized {
         system,
+        cache_tools,
         messages: turns,
         tool_choice: if tools.is_empty() {
             None
@@ -124,6 +147,43 @@ fn normalize_block(block: ContentBlock) -> ContentBlock {
         }
         other => other,
     }
+}
+
+/// At most [`MAX_CACHE_POINTS`] in all, and each after some content (a checkpoint of nothing
+/// caches nothing; Bedrock refuses a message or system prompt that starts with one).
+fn validate_cache_points(
+    system: &[SystemBlock],
+    turns: &[Message],
+    after_tools: bool,
+) -> Result<(), BackendError> {
+    if matches!(system.first(), Some(SystemBlock::CachePoint(_))) {
+        return Err(invalid(
+            "the system prompt starts with a cache point: put it after text",
+        ));
+    }
+    let mut count = usize::from(after_tools)
+        + system
+            .iter()
+            .filter(|b| matches!(b, SystemBlock::CachePoint(_)))
+            .count();
+    for (i, turn) in turns.iter().enumerate() {
+        if matches!(turn.content.first(), Some(ContentBlock::CachePoint(_))) {
+            return Err(invalid(format!(
+                "turn {i} starts with a cache point: put it after the content it caches"
+            )));
+        }
+        count += turn
+            .content
+            .iter()
+            .filter(|b| matches!(b, ContentBlock::CachePoint(_)))
+            .count();
+    }
+    if count > MAX_CACHE_POINTS {
+        return Err(invalid(format!(
+            "the request has {count} cache points; Bedrock accepts at most {MAX_CACHE_POINTS}"
+        )));
+    }
+    Ok(())
 }
 
 /// Bedrock's rules for images and documents: how many, how large, in which turns, and that
@@ -166,7 +226,7 @@ fn validate_media(turns: &[Message]) -> Result<(), BackendError> {
                         }
                     }
                 }
-                ContentBlock::ToolUse(_) => {}
+                ContentBlock::ToolUse(_) | ContentBlock::CachePoint(_) => {}
             }
         }
         if has_document && !has_text {
@@ -423,7 +483,13 @@ mod tests {
             Message::system("and kind"),
         ]))
         .unwrap();
-        assert_eq!(n.system, ["be brief", "and kind"]);
+        assert_eq!(
+            n.system,
+            [
+                SystemBlock::Text("be brief".into()),
+                SystemBlock::Text("and kind".into())
+            ]
+        );
         assert_eq!(n.messages, [Message::user("hi")]);
     }
 
@@ -646,5 +712,56 @@ mod tests {
             ..Default::default()
         };
         assert!(err(r).contains("only appear in user messages"));
+    }
+
+    #[test]
+    fn cache_points_are_counted_and_placed_after_content() {
+        let point = || ContentBlock::CachePoint(CachePoint::default());
+        let tools = vec![Tool {
+            name: "t".into(),
+            description: "d".into(),
+            input_schema: serde_json::json!({"type": "object"}),
+        }];
+        let mut r = ChatRequest {
+            messages: vec![
+                Message {
+                    role: MessageRole::System,
+                    content: vec![text("be brief"), point()],
+                },
+                Message {
+                    role: MessageRole::User,
+                    content: vec![text("a"), point()],
+                },
+            ],
+            tools: Some(tools),
+            ..Default::default()
+        };
+        r.options.cache_tools = Some(CachePoint::default());
+        let n = normalize(&r).unwrap();
+        assert!(matches!(n.system[1], SystemBlock::CachePoint(_)));
+        r.messages[1]
+            .content
+            .extend([text("b"), point(), text("c"), point()]);
+        let e = normalize(&r).unwrap_err();
+        assert!(e.message().contains("5 cache points"), "{e}");
+        let starts = ChatRequest {
+            messages: vec![Message {
+                role: MessageRole::User,
+                content: vec![point(), text("a")],
+            }],
+            ..Default::default()
+        };
+        assert!(
+            normalize(&starts)
+                .unwrap_err()
+                .message()
+                .contains("starts with a cache point")
+        );
+        let mut no_tools = ChatRequest {
+            messages: vec![Message::user("a")],
+            ..Default::default()
+        };
+        no_tools.options.cache_tools = Some(CachePoint::default());
+        assert!(normalize(&no_tools).is_err());
     }
 }

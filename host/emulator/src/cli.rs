@@ -76,15 +76,17 @@ pub async fn run_until_ctrl_c(config: EmulatorConfig) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         let url = emulator.url();
         let c = emulator.config();
-        writeln!(out, "bedrock-emulator listening on {url}")?;
-        writeln!(
-            out,
-            "\nTalk to it with any AWS client (these credentials are the emulator's own, not AWS's):\n\
+        // One write: a parent that reads only the first line and closes the pipe must not
+        // make a later write fail (and the server stop).
+        let text = format!(
+            "bedrock-emulator listening on {url}\n\
+             \nTalk to it with any AWS client (these credentials are the emulator's own, not AWS's):\n\
              \n  export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_REGION={}\
              \n  export AWS_ENDPOINT_URL_BEDROCK_RUNTIME={url}\
-             \n  gamecode run --endpoint-url {url} agent.wasm \"What is 6 * 7?\"\n",
+             \n  gamecode run --endpoint-url {url} agent.wasm \"What is 6 * 7?\"\n\n",
             c.access_key_id, c.secret_access_key, c.region
-        )?;
+        );
+        out.write_all(text.as_bytes())?;
         out.flush()?;
     }
     tracing::info!(

@@ -24,6 +24,7 @@
 //! ConverseStream). Faults are therefore consumed only by requests that were routed and
 //! authenticated.
 
+mod cache;
 mod cli;
 mod config;
 mod faults;

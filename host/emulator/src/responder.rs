@@ -23,8 +23,11 @@ pub(crate) struct Answer {
     /// Converse content blocks (`{"text": …}` / `{"toolUse": …}` / raw ones).
     pub(crate) content: Vec<Value>,
     pub(crate) stop_reason: String,
+    /// Input tokens not read from or written to the prompt cache.
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
+    pub(crate) cache_read_tokens: u64,
+    pub(crate) cache_write_tokens: u64,
 }
 
 /// Estimated tokens of a text: ceil(chars / 4).
@@ -68,6 +71,8 @@ pub(crate) fn answer(
     Answer {
         input_tokens: tokens(request_chars(body)).max(1),
         output_tokens: tokens(output_chars).max(1),
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
         content,
         stop_reason,
     }

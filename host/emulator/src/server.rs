@@ -74,6 +74,8 @@ struct State {
     sent_frames: Vec<SentFrame>,
     tool_use_counter: u64,
     request_counter: u64,
+    /// Prompt-cache entries by model and prefix.
+    prompt_cache: crate::cache::PromptCache,
 }
 
 impl Shared {
@@ -520,7 +522,17 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
             *counter += 1;
             ids::tool_use_id(*counter)
         };
-        responder::answer(req.body, reply, &mut next_id)
+        let mut answer = responder::answer(req.body, reply, &mut next_id);
+        let model = routed.model_id.as_deref().unwrap_or("");
+        let cached = state.prompt_cache.account(model, req.body, Instant::now());
+        // The cached part of the input is reported apart, not twice.
+        answer.input_tokens = answer
+            .input_tokens
+            .saturating_sub(cached.read + cached.write)
+            .max(1);
+        answer.cache_read_tokens = cached.read;
+        answer.cache_write_tokens = cached.write;
+        answer
     };
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
 
@@ -619,6 +631,8 @@ fn canned_answer() -> Answer {
         stop_reason: "end_turn".to_string(),
         input_tokens: 10,
         output_tokens: 19,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
     }
 }
 

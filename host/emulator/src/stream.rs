@@ -219,6 +219,8 @@ mod tests {
             stop_reason: "tool_use".into(),
             input_tokens: 10,
             output_tokens: 20,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
         };
         let events = decode(&answer_frames(&answer, 5));
         let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();

@@ -458,6 +458,7 @@ fn check_conversation(req: &Map<String, Value>) -> Result<(), Invalid> {
         check_tool_pairing(messages, i)?;
     }
     crate::media::check(messages)?;
+    check_cache_points(req, messages)?;
 
     let tool_config = req.get("toolConfig").filter(|v| !v.is_null());
     if uses_tools && tool_config.is_none() {
@@ -510,6 +511,27 @@ fn check_tool_pairing(messages: &[Value], i: usize) -> Result<(), Invalid> {
         return Err(Invalid(format!(
             "Expected toolResult blocks at messages.{i}.content for the following Ids: {}",
             missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// At most four cache points, in messages, system prompt and tools together.
+fn check_cache_points(req: &Map<String, Value>, messages: &[Value]) -> Result<(), Invalid> {
+    let in_list = |v: Option<&Value>| {
+        v.and_then(Value::as_array).map_or(0, |a| {
+            a.iter().filter(|b| b.get("cachePoint").is_some()).count()
+        })
+    };
+    let count = in_list(req.get("system"))
+        + in_list(req.get("toolConfig").and_then(|c| c.get("tools")))
+        + messages
+            .iter()
+            .map(|m| in_list(m.get("content")))
+            .sum::<usize>();
+    if count > 4 {
+        return Err(Invalid(format!(
+            "The request has {count} cache points; the maximum is 4. Remove cache points and try again."
         )));
     }
     Ok(())

@@ -139,11 +139,20 @@ pub(crate) fn converse_output(answer: &Answer, latency_ms: u64) -> Value {
 
 /// The `usage` object of an answer.
 pub(crate) fn usage(answer: &Answer) -> Value {
-    json!({
+    let mut usage = json!({
         "inputTokens": answer.input_tokens,
         "outputTokens": answer.output_tokens,
-        "totalTokens": answer.input_tokens + answer.output_tokens
-    })
+        "totalTokens": answer.input_tokens
+            + answer.output_tokens
+            + answer.cache_read_tokens
+            + answer.cache_write_tokens
+    });
+    // Bedrock includes the cache fields only for calls that used the cache.
+    if answer.cache_read_tokens + answer.cache_write_tokens > 0 {
+        usage["cacheReadInputTokens"] = json!(answer.cache_read_tokens);
+        usage["cacheWriteInputTokens"] = json!(answer.cache_write_tokens);
+    }
+    usage
 }
 
 /// A 200 Converse answer.

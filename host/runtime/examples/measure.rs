@@ -39,6 +39,7 @@ impl LLMBackend for Fake {
                 input_tokens: 10,
                 output_tokens: 5,
                 total_tokens: 15,
+                ..Default::default()
             }),
             session_id: request.session_id,
         })

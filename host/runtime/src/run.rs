@@ -516,7 +516,8 @@ fn text_bytes(response: &ChatResponse) -> usize {
             gamecode_backend::ContentBlock::ToolUse(c) => c.input.to_string().len(),
             gamecode_backend::ContentBlock::ToolResult(_)
             | gamecode_backend::ContentBlock::Image(_)
-            | gamecode_backend::ContentBlock::Document(_) => 0,
+            | gamecode_backend::ContentBlock::Document(_)
+            | gamecode_backend::ContentBlock::CachePoint(_) => 0,
         })
         .sum()
 }

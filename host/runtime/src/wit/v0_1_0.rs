@@ -242,6 +242,7 @@ fn request_in(
             t::ToolChoice::Any => b::ToolChoice::Any,
             t::ToolChoice::Tool(name) => b::ToolChoice::Tool(name),
         }),
+        options: b::ChatOptions::default(),
     })
 }
 
@@ -269,6 +270,8 @@ fn message_out(message: b::Message) -> t::Message {
         content: message
             .content
             .into_iter()
+            // Cache points are not content: nothing for the plugin to see.
+            .filter(|block| !matches!(block, b::ContentBlock::CachePoint(_)))
             .map(|block| match block {
                 b::ContentBlock::Text { text } => t::ContentBlock::Text(text),
                 b::ContentBlock::ToolUse(call) => t::ContentBlock::ToolUse(call_out(call)),
@@ -283,6 +286,7 @@ fn message_out(message: b::Message) -> t::Message {
                     d.format.as_str(),
                     d.bytes.len(),
                 )),
+                b::ContentBlock::CachePoint(_) => t::ContentBlock::Text(String::new()),
                 b::ContentBlock::ToolResult(r) => t::ContentBlock::ToolResult(t::ToolResult {
                     tool_use_id: r.tool_use_id,
                     content: r
@@ -681,6 +685,7 @@ mod tests {
                 input_tokens: 1,
                 output_tokens: 2,
                 total_tokens: 3,
+                ..Default::default()
             }),
             session_id: None,
         });

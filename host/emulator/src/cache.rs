@@ -1,0 +1,163 @@
+//! Prompt caching as Bedrock does it: a cache point marks a prefix of the prompt (tools, then
+//! system, then messages, in that order); a later call to the same model with the same prefix
+//! within its TTL reads it from the cache (refreshing the TTL), otherwise it is written. A
+//! prefix shorter than the model's minimum is not cached at all. Usage reports the reads and
+//! writes apart from the (uncached) input tokens.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::responder::tokens;
+use crate::validate::{CONTENT_BLOCK_KINDS, union_member};
+
+/// The smallest prefix, in tokens, a model caches (Claude 3.7 and Sonnet/Opus 4.x: 1,024;
+/// Haiku models: 2,048).
+pub(crate) fn minimum_tokens(model_id: &str) -> u64 {
+    if model_id.contains("haiku") {
+        2048
+    } else {
+        1024
+    }
+}
+
+/// One cache point: the hash of the prompt before it, its size and TTL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Checkpoint {
+    prefix: u64,
+    tokens: u64,
+    ttl: Duration,
+}
+
+fn ttl_of(point: &Value) -> Duration {
+    match point.get("ttl").and_then(Value::as_str) {
+        Some("1h") => Duration::from_secs(3600),
+        _ => Duration::from_secs(300),
+    }
+}
+
+/// The request's cache points in prompt order, each with the prefix before it.
+fn checkpoints(body: &Value) -> Vec<Checkpoint> {
+    let mut hasher = DefaultHasher::new();
+    let mut chars = 0usize;
+    let mut out = Vec::new();
+    let mut feed = |v: &Value, hasher: &mut DefaultHasher| {
+        let text = v.to_string();
+        chars += text.chars().count();
+        text.hash(hasher);
+        chars
+    };
+    let mut mark = |hasher: &DefaultHasher, chars: usize, point: &Value| {
+        out.push(Checkpoint {
+            prefix: hasher.finish(),
+            tokens: tokens(chars),
+            ttl: ttl_of(point),
+        });
+    };
+    let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+    let tools = list(body.get("toolConfig").and_then(|c| c.get("tools")));
+    let mut seen = 0;
+    for t in &tools {
+        match t.get("cachePoint") {
+            Some(p) => mark(&hasher, seen, p),
+            None => seen = feed(t, &mut hasher),
+        }
+    }
+    for s in list(body.get("system")) {
+        match s.get("cachePoint") {
+            Some(p) => mark(&hasher, seen, p),
+            None => seen = feed(&s, &mut hasher),
+        }
+    }
+    for m in list(body.get("messages")) {
+        m.get("role").map(|r| feed(r, &mut hasher));
+        for b in list(m.get("content")) {
+            match union_member(&b, CONTENT_BLOCK_KINDS) {
+                Some(("cachePoint", p)) => mark(&hasher, seen, p),
+                _ => seen = feed(&b, &mut hasher),
+            }
+        }
+    }
+    out
+}
+
+/// What is cached, per model and prefix, until when.
+#[derive(Debug, Default)]
+pub(crate) struct PromptCache {
+    entries: HashMap<(String, u64), Instant>,
+}
+
+/// Input tokens read from and written to the cache by one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct CacheUsage {
+    pub(crate) read: u64,
+    pub(crate) write: u64,
+}
+
+impl PromptCache {
+    /// Accounts for one call of `model_id` with `body` at `now`.
+    pub(crate) fn account(&mut self, model_id: &str, body: &Value, now: Instant) -> CacheUsage {
+        self.entries.retain(|_, expires| *expires > now);
+        let minimum = minimum_tokens(model_id);
+        let mut usage = CacheUsage::default();
+        let mut covered = 0;
+        for cp in checkpoints(body)
+            .into_iter()
+            .filter(|cp| cp.tokens >= minimum)
+        {
+            let key = (model_id.to_string(), cp.prefix);
+            if self.entries.contains_key(&key) {
+                usage.read = cp.tokens;
+                usage.write = 0;
+            } else {
+                usage.write = cp.tokens.saturating_sub(usage.read.max(covered));
+            }
+            covered = cp.tokens;
+            self.entries.insert(key, now + cp.ttl);
+        }
+        usage
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(system: &str, question: &str) -> Value {
+        json!({
+            "system": [{"text": system}, {"cachePoint": {"type": "default"}}],
+            "messages": [{"role": "user", "content": [{"text": question}]}]
+        })
+    }
+
+    #[test]
+    fn writes_then_reads_within_the_ttl_and_ignores_short_prefixes() {
+        let mut cache = PromptCache::default();
+        let long = "You are a careful assistant. ".repeat(200);
+        let model = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+        let t0 = Instant::now();
+        let first = cache.account(model, &body(&long, "q1"), t0);
+        assert!(first.write >= 1024 && first.read == 0, "{first:?}");
+        let second = cache.account(model, &body(&long, "q2"), t0 + Duration::from_secs(60));
+        assert_eq!((second.read, second.write), (first.write, 0));
+        // Another model has its own cache; past the TTL it is written again.
+        let other = cache.account(
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            &body(&long, "q"),
+            t0,
+        );
+        assert_eq!(other.read, 0);
+        let later = cache.account(model, &body(&long, "q3"), t0 + Duration::from_secs(400));
+        assert_eq!((later.read, later.write), (0, first.write));
+        // Below the model's minimum nothing is cached.
+        let short = cache.account(model, &body("be brief", "q"), t0);
+        assert_eq!(short, CacheUsage::default());
+        assert_eq!(
+            minimum_tokens("anthropic.claude-3-5-haiku-20241022-v1:0"),
+            2048
+        );
+    }
+}
