@@ -23,6 +23,12 @@ pub enum StreamEvent {
     ToolUseInputDelta { index: u32, fragment: String },
     /// The tool call at `index` is complete, its input assembled and parsed.
     ToolUseStop { index: u32, call: ToolCall },
+    /// A piece of the model's reasoning (extended thinking), before its answer.
+    ReasoningDelta { index: u32, text: String },
+    /// The provider's signature over the reasoning block at `index`.
+    ReasoningSignature { index: u32, signature: String },
+    /// A reasoning block the provider encrypted (opaque).
+    RedactedReasoning { index: u32, data: Vec<u8> },
     /// The content block at `index` (text) is complete.
     ContentBlockStop { index: u32 },
     /// The assistant turn ended.
@@ -41,6 +47,8 @@ pub struct StreamCollector {
     content: Vec<crate::ContentBlock>,
     /// Index of the text block currently receiving deltas, in `content`.
     open_text: Option<(u32, usize)>,
+    /// The reasoning block being streamed: its index and where it is in `content`.
+    open_reasoning: Option<(u32, usize)>,
     stop_reason: Option<StopReason>,
     usage: Option<Usage>,
 }
@@ -72,7 +80,48 @@ impl StreamCollector {
                 self.content
                     .push(crate::ContentBlock::ToolUse(call.clone()));
             }
-            StreamEvent::ContentBlockStop { .. } => self.open_text = None,
+            StreamEvent::ReasoningDelta { index, text } => match self.open_reasoning {
+                Some((open, at)) if open == *index => {
+                    if let Some(crate::ContentBlock::Reasoning(crate::Reasoning::Text {
+                        text: t,
+                        ..
+                    })) = self.content.get_mut(at)
+                    {
+                        t.push_str(text);
+                    }
+                }
+                _ => {
+                    self.open_text = None;
+                    self.content
+                        .push(crate::ContentBlock::Reasoning(crate::Reasoning::Text {
+                            text: text.clone(),
+                            signature: None,
+                        }));
+                    self.open_reasoning = Some((*index, self.content.len() - 1));
+                }
+            },
+            StreamEvent::ReasoningSignature { index, signature } => {
+                if let Some((open, at)) = self.open_reasoning
+                    && open == *index
+                    && let Some(crate::ContentBlock::Reasoning(crate::Reasoning::Text {
+                        signature: s,
+                        ..
+                    })) = self.content.get_mut(at)
+                {
+                    *s = Some(signature.clone());
+                }
+            }
+            StreamEvent::RedactedReasoning { data, .. } => {
+                self.open_text = None;
+                self.content
+                    .push(crate::ContentBlock::Reasoning(crate::Reasoning::Redacted {
+                        data: data.clone(),
+                    }));
+            }
+            StreamEvent::ContentBlockStop { .. } => {
+                self.open_text = None;
+                self.open_reasoning = None;
+            }
             StreamEvent::MessageStop { stop_reason } => {
                 self.stop_reason = Some(stop_reason.clone())
             }

@@ -90,10 +90,61 @@ pub enum ContentBlock {
     Image(Image),
     /// A document for the model to read (user turns only, beside a text block).
     Document(Document),
+    /// The model's reasoning before its answer (extended thinking). In a tool loop, send the
+    /// assistant turn back with its reasoning unmodified, signature included: Bedrock refuses
+    /// a later turn whose reasoning was dropped or altered.
+    Reasoning(Reasoning),
     /// A prompt-cache checkpoint: the conversation up to here may be cached and billed at
     /// the cache-read price by later calls with the same prefix. In a `System` message it
     /// marks the system prompt. At most 4 per request, counting [`ChatOptions::cache_tools`].
     CachePoint(CachePoint),
+}
+
+/// A reasoning block (see [`ContentBlock::Reasoning`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reasoning {
+    /// Readable reasoning and the provider's signature over it.
+    Text {
+        text: String,
+        signature: Option<String>,
+    },
+    /// Reasoning the provider's safety systems encrypted; opaque, sent back as is.
+    Redacted { data: Vec<u8> },
+}
+
+/// Extended thinking for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningConfig {
+    /// Think with up to this many tokens (at least 1,024, below `max_tokens`).
+    Budget { tokens: u32 },
+    /// Let the model decide how long to think, at this effort (newer models).
+    Effort(ReasoningEffort),
+}
+
+/// How hard the model should think (`outputConfig.effort`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningEffort {
+    Low,
+    Medium,
+    High,
+    #[serde(rename = "xhigh")]
+    XHigh,
+    Max,
+}
+
+impl ReasoningEffort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::XHigh => "xhigh",
+            Self::Max => "max",
+        }
+    }
 }
 
 /// How long a cached prefix lives after its last use.
@@ -132,6 +183,9 @@ pub struct ChatOptions {
     /// so this caches the tools alone).
     #[serde(default)]
     pub cache_tools: Option<CachePoint>,
+    /// Extended thinking (Claude 3.7 and later): the reply starts with reasoning blocks.
+    #[serde(default)]
+    pub reasoning: Option<ReasoningConfig>,
 }
 
 /// A chat message: a role and its content blocks.

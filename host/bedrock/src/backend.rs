@@ -44,6 +44,8 @@ macro_rules! with_parts {
             .set_system($parts.system.clone())
             .set_tool_config($parts.tool_config.clone())
             .set_inference_config($parts.inference_config.clone())
+            .set_additional_model_request_fields($parts.additional_model_request_fields.clone())
+            .set_output_config($parts.output_config.clone())
     };
 }
 

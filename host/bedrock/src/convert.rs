@@ -6,8 +6,8 @@ use aws_smithy_types::Blob;
 use aws_smithy_types::error::operation::BuildError;
 use gamecode_backend::{
     BackendError, CachePoint, CacheTtl, ChatResponse, ContentBlock, Document, DocumentFormat,
-    Image, ImageFormat, InferenceConfig, Message, MessageRole, StopReason, Tool, ToolCall,
-    ToolChoice, ToolResultContent, Usage,
+    Image, ImageFormat, InferenceConfig, Message, MessageRole, Reasoning, ReasoningConfig,
+    StopReason, Tool, ToolCall, ToolChoice, ToolResultContent, Usage,
 };
 
 use crate::document::{document_to_json, json_to_document};
@@ -21,6 +21,9 @@ pub struct ConverseParts {
     pub system: Option<Vec<sdk::SystemContentBlock>>,
     pub tool_config: Option<sdk::ToolConfiguration>,
     pub inference_config: Option<sdk::InferenceConfiguration>,
+    /// Model-specific fields (extended thinking).
+    pub additional_model_request_fields: Option<aws_smithy_types::Document>,
+    pub output_config: Option<sdk::OutputConfig>,
 }
 
 fn build_error(e: BuildError) -> BackendError {
@@ -54,7 +57,26 @@ pub fn to_converse(model_id: String, n: &Normalized) -> Result<ConverseParts, Ba
         },
         tool_config: tool_config_to_sdk(&n.tools, n.tool_choice.as_ref(), n.cache_tools)?,
         inference_config: n.inference.as_ref().map(inference_to_sdk),
+        additional_model_request_fields: n.reasoning.map(thinking_fields),
+        output_config: match n.reasoning {
+            Some(ReasoningConfig::Effort(effort)) => {
+                Some(sdk::OutputConfig::builder().effort(effort.as_str()).build())
+            }
+            _ => None,
+        },
     })
+}
+
+/// `additionalModelRequestFields` for extended thinking: a fixed budget, or adaptive
+/// thinking steered by `outputConfig.effort`.
+fn thinking_fields(reasoning: ReasoningConfig) -> aws_smithy_types::Document {
+    let thinking = match reasoning {
+        ReasoningConfig::Budget { tokens } => {
+            serde_json::json!({"type": "enabled", "budget_tokens": tokens})
+        }
+        ReasoningConfig::Effort(_) => serde_json::json!({"type": "adaptive"}),
+    };
+    json_to_document(&serde_json::json!({ "thinking": thinking }))
 }
 
 fn message_to_sdk(m: &Message) -> Result<sdk::Message, BackendError> {
@@ -88,6 +110,7 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
         ),
         ContentBlock::Image(image) => sdk::ContentBlock::Image(image_to_sdk(image)?),
         ContentBlock::CachePoint(p) => sdk::ContentBlock::CachePoint(cache_point_to_sdk(p)?),
+        ContentBlock::Reasoning(r) => sdk::ContentBlock::ReasoningContent(reasoning_to_sdk(r)?),
         ContentBlock::Document(doc) => sdk::ContentBlock::Document(document_to_sdk(doc)?),
         ContentBlock::ToolResult(result) => {
             let content = result
@@ -118,6 +141,35 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
             )
         }
     })
+}
+
+fn reasoning_to_sdk(r: &Reasoning) -> Result<sdk::ReasoningContentBlock, BackendError> {
+    Ok(match r {
+        Reasoning::Text { text, signature } => sdk::ReasoningContentBlock::ReasoningText(
+            sdk::ReasoningTextBlock::builder()
+                .text(text)
+                .set_signature(signature.clone())
+                .build()
+                .map_err(build_error)?,
+        ),
+        Reasoning::Redacted { data } => {
+            sdk::ReasoningContentBlock::RedactedContent(Blob::new(data.clone()))
+        }
+    })
+}
+
+/// A reasoning block of a reply, exactly as it must be sent back.
+pub fn reasoning_from_sdk(r: &sdk::ReasoningContentBlock) -> Result<Reasoning, BackendError> {
+    match r {
+        sdk::ReasoningContentBlock::ReasoningText(t) => Ok(Reasoning::Text {
+            text: t.text().to_string(),
+            signature: t.signature().map(str::to_string),
+        }),
+        sdk::ReasoningContentBlock::RedactedContent(b) => Ok(Reasoning::Redacted {
+            data: b.clone().into_inner(),
+        }),
+        _ => Err(malformed("a reasoning block of an unknown kind")),
+    }
 }
 
 fn cache_point_to_sdk(point: &CachePoint) -> Result<sdk::CachePointBlock, BackendError> {
@@ -295,8 +347,11 @@ pub fn from_converse(
             sdk::ContentBlock::Image(image) => {
                 content.push(ContentBlock::Image(image_from_sdk(image)?))
             }
-            // Reasoning traces and citations have no place in the chat types yet; they are
-            // skipped rather than failing the whole reply.
+            sdk::ContentBlock::ReasoningContent(r) => {
+                content.push(ContentBlock::Reasoning(reasoning_from_sdk(r)?))
+            }
+            // Citations have no place in the chat types yet; they are skipped rather than
+            // failing the whole reply.
             other => tracing::debug!(?other, "skipping unsupported content block"),
         }
     }
@@ -331,6 +386,23 @@ mod tests {
             let image = Image { format, bytes };
             let back = image_from_sdk(&image_to_sdk(&image).unwrap()).unwrap();
             prop_assert_eq!(back, image);
+        }
+
+        /// Reasoning goes back exactly as it came: text, signature, or redacted bytes.
+        #[test]
+        fn reasoning_round_trips_unmodified(
+            text in ".{0,200}",
+            signature in prop::option::of("[a-zA-Z0-9+/=.]{1,80}"),
+            data in prop::collection::vec(any::<u8>(), 0..512),
+            redacted in any::<bool>(),
+        ) {
+            let r = if redacted {
+                Reasoning::Redacted { data }
+            } else {
+                Reasoning::Text { text, signature }
+            };
+            let back = reasoning_from_sdk(&reasoning_to_sdk(&r).unwrap()).unwrap();
+            prop_assert_eq!(back, r);
         }
 
         #[test]

@@ -13,8 +13,11 @@ use gamecode_backend::media::{
 };
 use gamecode_backend::{
     BackendError, CachePoint, ChatRequest, ContentBlock, Document, Image, ImageFormat,
-    InferenceConfig, Message, MessageRole, Tool, ToolChoice, ToolResultContent,
+    InferenceConfig, Message, MessageRole, ReasoningConfig, Tool, ToolChoice, ToolResultContent,
 };
+
+/// The smallest thinking budget Bedrock accepts.
+pub const MIN_THINKING_BUDGET: u32 = 1024;
 
 /// The most cache points one request may carry (messages, system prompt and tools together).
 pub const MAX_CACHE_POINTS: usize = 4;
@@ -34,6 +37,8 @@ pub struct Normalized {
     pub system: Vec<SystemBlock>,
     /// A cache point after the tool definitions.
     pub cache_tools: Option<CachePoint>,
+    /// Extended thinking.
+    pub reasoning: Option<ReasoningConfig>,
     /// Alternating user/assistant turns, starting with user.
     pub messages: Vec<Message>,
     pub tools: Vec<Tool>,
@@ -108,6 +113,13 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
     validate_turns(&turns, !tools.is_empty())?;
     validate_media(&turns)?;
     validate_cache_points(&system, &turns, cache_tools.is_some())?;
+    if let Some(reasoning) = request.options.reasoning {
+        validate_reasoning(
+            reasoning,
+            request.inference_config.as_ref(),
+            request.tool_choice.as_ref().filter(|_| !tools.is_empty()),
+        )?;
+    }
     validate_tools(&tools, request.tool_choice.as_ref())?;
     if let Some(cfg) = &request.inference_config {
         validate_inference(cfg)?;
@@ -115,6 +127,7 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
     Ok(Normalized {
         system,
         cache_tools,
+        reasoning: request.options.reasoning,
         messages: turns,
         tool_choice: if tools.is_empty() {
             None
@@ -147,6 +160,47 @@ fn normalize_block(block: ContentBlock) -> ContentBlock {
         }
         other => other,
     }
+}
+
+/// Extended thinking's rules: a budget of at least 1,024 tokens below `max_tokens`, sampling
+/// left at its defaults, and no forced tool choice.
+fn validate_reasoning(
+    reasoning: ReasoningConfig,
+    inference: Option<&InferenceConfig>,
+    choice: Option<&ToolChoice>,
+) -> Result<(), BackendError> {
+    if let ReasoningConfig::Budget { tokens } = reasoning {
+        if tokens < MIN_THINKING_BUDGET {
+            return Err(invalid(format!(
+                "the thinking budget is {tokens} tokens; Bedrock needs at least \
+                 {MIN_THINKING_BUDGET}"
+            )));
+        }
+        match inference.and_then(|c| c.max_tokens) {
+            Some(max) if max > tokens => {}
+            Some(max) => {
+                return Err(invalid(format!(
+                    "max_tokens ({max}) must be greater than the thinking budget ({tokens})"
+                )));
+            }
+            None => {
+                return Err(invalid(format!(
+                    "a thinking budget needs max_tokens above it (the budget is {tokens})"
+                )));
+            }
+        }
+    }
+    if inference.is_some_and(|c| c.temperature.is_some() || c.top_p.is_some()) {
+        return Err(invalid(
+            "temperature and top_p cannot be set when extended thinking is on",
+        ));
+    }
+    if matches!(choice, Some(ToolChoice::Any | ToolChoice::Tool(_))) {
+        return Err(invalid(
+            "a forced tool choice (any, or a named tool) cannot be used with extended thinking",
+        ));
+    }
+    Ok(())
 }
 
 /// At most [`MAX_CACHE_POINTS`] in all, and each after some content (a checkpoint of nothing
@@ -226,7 +280,14 @@ fn validate_media(turns: &[Message]) -> Result<(), BackendError> {
                         }
                     }
                 }
-                ContentBlock::ToolUse(_) | ContentBlock::CachePoint(_) => {}
+                ContentBlock::Reasoning(_) if turn.role == MessageRole::User => {
+                    return Err(invalid(format!(
+                        "turn {i}: reasoning blocks can only appear in assistant messages"
+                    )));
+                }
+                ContentBlock::ToolUse(_)
+                | ContentBlock::CachePoint(_)
+                | ContentBlock::Reasoning(_) => {}
             }
         }
         if has_document && !has_text {

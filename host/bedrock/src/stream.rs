@@ -117,6 +117,24 @@ impl EventMapper {
                             text: text.clone(),
                         })
                     }
+                    Some(sdk::ContentBlockDelta::ReasoningContent(r)) => {
+                        use sdk::ReasoningContentBlockDelta as R;
+                        self.queued.push_back(match r {
+                            R::Text(text) => StreamEvent::ReasoningDelta {
+                                index,
+                                text: text.clone(),
+                            },
+                            R::Signature(signature) => StreamEvent::ReasoningSignature {
+                                index,
+                                signature: signature.clone(),
+                            },
+                            R::RedactedContent(data) => StreamEvent::RedactedReasoning {
+                                index,
+                                data: data.clone().into_inner(),
+                            },
+                            _ => return Err(malformed("a reasoning delta of an unknown kind")),
+                        })
+                    }
                     Some(sdk::ContentBlockDelta::ToolUse(tool)) => {
                         let Some(pending) = self.tool.as_mut().filter(|t| t.index == index) else {
                             return Err(malformed(

@@ -42,6 +42,7 @@ fn cached(question: &str) -> ChatRequest {
         tools: Some(tools()),
         options: ChatOptions {
             cache_tools: Some(CachePoint::default()),
+            ..Default::default()
         },
         ..Default::default()
     }

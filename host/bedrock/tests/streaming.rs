@@ -108,6 +108,9 @@ async fn events_map_in_order_with_tool_input_assembled() {
             StreamEvent::ToolUseStop { .. } => "tool-stop",
             StreamEvent::MessageStop { .. } => "stop",
             StreamEvent::Metadata { .. } => "metadata",
+            StreamEvent::ReasoningDelta { .. }
+            | StreamEvent::ReasoningSignature { .. }
+            | StreamEvent::RedactedReasoning { .. } => "reasoning",
         })
         .fold(Vec::new(), |mut acc, kind| {
             if acc.last() != Some(&kind) {

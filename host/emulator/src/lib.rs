@@ -41,6 +41,7 @@ mod script;
 mod server;
 mod sigv4;
 mod stream;
+mod thinking;
 mod timefmt;
 mod validate;
 mod wire;

@@ -42,6 +42,7 @@ pub(crate) fn answer(
     reply: Option<Reply>,
     next_tool_use_id: &mut dyn FnMut() -> String,
 ) -> Answer {
+    let raw = matches!(reply, Some(Reply::Raw { .. }));
     let (content, stop_reason, limited) = match reply {
         Some(Reply::Text(text)) => (vec![json!({ "text": text })], "end_turn".to_string(), true),
         Some(Reply::ToolUse { name, input }) => (
@@ -62,11 +63,21 @@ pub(crate) fn answer(
             (content, stop, true)
         }
     };
-    let (content, stop_reason) = if limited {
+    let (mut content, stop_reason) = if limited {
         apply_limits(content, stop_reason, body.get("inferenceConfig"))
     } else {
         (content, stop_reason)
     };
+    // With thinking on, the answer starts with signed reasoning (raw replies are as given).
+    if !raw && crate::thinking::enabled(body) {
+        let task = messages(body)
+            .iter()
+            .rev()
+            .find(|m| role(m) == "user" && blocks(m, "toolResult").next().is_none())
+            .map(message_text)
+            .unwrap_or_default();
+        content.insert(0, crate::thinking::reasoning_block(&task, &content));
+    }
     let output_chars: usize = content.iter().map(block_chars).sum();
     Answer {
         input_tokens: tokens(request_chars(body)).max(1),
@@ -420,6 +431,13 @@ fn render_tool_result(result: &Value) -> String {
 fn block_chars(block: &Value) -> usize {
     if let Some(t) = block.get("text").and_then(Value::as_str) {
         t.chars().count()
+    } else if let Some(r) = block
+        .get("reasoningContent")
+        .and_then(|r| r.get("reasoningText"))
+    {
+        r.get("text")
+            .and_then(Value::as_str)
+            .map_or(0, |t| t.chars().count())
     } else if let Some(tu) = block.get("toolUse") {
         let name = tu.get("name").and_then(Value::as_str).unwrap_or("");
         let input = tu.get("input").map(Value::to_string).unwrap_or_default();

@@ -459,6 +459,7 @@ fn check_conversation(req: &Map<String, Value>) -> Result<(), Invalid> {
     }
     crate::media::check(messages)?;
     check_cache_points(req, messages)?;
+    crate::thinking::check(req)?;
 
     let tool_config = req.get("toolConfig").filter(|v| !v.is_null());
     if uses_tools && tool_config.is_none() {

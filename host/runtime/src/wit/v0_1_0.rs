@@ -270,8 +270,14 @@ fn message_out(message: b::Message) -> t::Message {
         content: message
             .content
             .into_iter()
-            // Cache points are not content: nothing for the plugin to see.
-            .filter(|block| !matches!(block, b::ContentBlock::CachePoint(_)))
+            // Cache points are not content, and this version cannot carry reasoning back (it
+            // never asks for it): nothing for the plugin to see.
+            .filter(|block| {
+                !matches!(
+                    block,
+                    b::ContentBlock::CachePoint(_) | b::ContentBlock::Reasoning(_)
+                )
+            })
             .map(|block| match block {
                 b::ContentBlock::Text { text } => t::ContentBlock::Text(text),
                 b::ContentBlock::ToolUse(call) => t::ContentBlock::ToolUse(call_out(call)),
@@ -286,7 +292,9 @@ fn message_out(message: b::Message) -> t::Message {
                     d.format.as_str(),
                     d.bytes.len(),
                 )),
-                b::ContentBlock::CachePoint(_) => t::ContentBlock::Text(String::new()),
+                b::ContentBlock::CachePoint(_) | b::ContentBlock::Reasoning(_) => {
+                    t::ContentBlock::Text(String::new())
+                }
                 b::ContentBlock::ToolResult(r) => t::ContentBlock::ToolResult(t::ToolResult {
                     tool_use_id: r.tool_use_id,
                     content: r
@@ -388,7 +396,10 @@ fn event_out(event: b::StreamEvent) -> Option<t::StreamEvent> {
             t::StreamEvent::ToolUseInputDelta(fragment)
         }
         b::StreamEvent::ToolUseStop { call, .. } => t::StreamEvent::ToolUseStop(call_out(call)),
-        b::StreamEvent::ContentBlockStop { .. } => return None,
+        b::StreamEvent::ContentBlockStop { .. }
+        | b::StreamEvent::ReasoningDelta { .. }
+        | b::StreamEvent::ReasoningSignature { .. }
+        | b::StreamEvent::RedactedReasoning { .. } => return None,
         b::StreamEvent::MessageStop { stop_reason } => {
             t::StreamEvent::MessageStop(stop_reason_out(stop_reason))
         }
