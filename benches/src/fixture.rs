@@ -45,6 +45,7 @@ pub fn canned_response() -> ChatResponse {
             ..Default::default()
         }),
         session_id: None,
+        meta: Default::default(),
     }
 }
 

@@ -27,6 +27,6 @@ pub use retry::{
 pub use stream::{ChatStream, StreamCollector, StreamEvent, collect_stream};
 pub use types::{
     CachePoint, CacheTtl, ChatOptions, ChatRequest, ChatResponse, ContentBlock, InferenceConfig,
-    Message, MessageRole, Reasoning, ReasoningConfig, ReasoningEffort, StopReason, Tool, ToolCall,
-    ToolChoice, ToolResult, ToolResultContent, Usage,
+    Message, MessageRole, Reasoning, ReasoningConfig, ReasoningEffort, ResponseMeta, ServiceTier,
+    StopReason, StructuredOutput, Tool, ToolCall, ToolChoice, ToolResult, ToolResultContent, Usage,
 };

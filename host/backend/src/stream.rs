@@ -140,6 +140,7 @@ impl StreamCollector {
             stop_reason: self.stop_reason?,
             usage: self.usage,
             session_id,
+            meta: Default::default(),
         })
     }
 }

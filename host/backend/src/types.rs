@@ -186,6 +186,78 @@ pub struct ChatOptions {
     /// Extended thinking (Claude 3.7 and later): the reply starts with reasoning blocks.
     #[serde(default)]
     pub reasoning: Option<ReasoningConfig>,
+    /// The answer must be JSON following this schema.
+    #[serde(default)]
+    pub structured_output: Option<StructuredOutput>,
+    /// Tool calls must follow their tools' input schemas exactly.
+    #[serde(default)]
+    pub strict_tools: bool,
+    /// Which capacity serves the call (and how it is billed).
+    #[serde(default)]
+    pub service_tier: Option<ServiceTier>,
+    /// Ask for the latency-optimized version of the model, where there is one.
+    #[serde(default)]
+    pub latency_optimized: bool,
+    /// Key/value pairs logged with the call (at most 16; up to 256 characters each).
+    #[serde(default)]
+    pub request_metadata: std::collections::BTreeMap<String, String>,
+    /// Model-specific request fields, passed as they are (the escape hatch).
+    #[serde(default)]
+    pub additional_model_request_fields: Option<Value>,
+    /// JSON pointers of model-specific response fields to return (at most 10).
+    #[serde(default)]
+    pub additional_model_response_field_paths: Vec<String>,
+}
+
+/// A JSON schema the answer must follow (`outputConfig.textFormat`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StructuredOutput {
+    pub schema: Value,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// Bedrock's service tiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceTier {
+    Priority,
+    Default,
+    Flex,
+    Reserved,
+}
+
+impl ServiceTier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Priority => "priority",
+            Self::Default => "default",
+            Self::Flex => "flex",
+            Self::Reserved => "reserved",
+        }
+    }
+
+    pub fn from_wire(s: &str) -> Option<Self> {
+        [Self::Priority, Self::Default, Self::Flex, Self::Reserved]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// What a reply says about how it was served.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ResponseMeta {
+    /// The provider's own latency figure for the call.
+    #[serde(default)]
+    pub latency_ms: Option<u64>,
+    /// The service tier that served it.
+    #[serde(default)]
+    pub service_tier: Option<ServiceTier>,
+    /// Model-specific response fields asked for by path.
+    #[serde(default)]
+    pub additional_model_response_fields: Option<Value>,
 }
 
 /// A chat message: a role and its content blocks.
@@ -375,6 +447,9 @@ pub struct ChatResponse {
     pub usage: Option<Usage>,
     /// Echo of [`ChatRequest::session_id`].
     pub session_id: Option<String>,
+    /// Latency, service tier and model-specific fields of the reply.
+    #[serde(default)]
+    pub meta: ResponseMeta,
 }
 
 impl ChatResponse {

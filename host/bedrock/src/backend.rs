@@ -45,7 +45,13 @@ macro_rules! with_parts {
             .set_tool_config($parts.tool_config.clone())
             .set_inference_config($parts.inference_config.clone())
             .set_additional_model_request_fields($parts.additional_model_request_fields.clone())
+            .set_additional_model_response_field_paths(
+                $parts.additional_model_response_field_paths.clone(),
+            )
             .set_output_config($parts.output_config.clone())
+            .set_service_tier($parts.service_tier.clone())
+            .set_performance_config($parts.performance_config.clone())
+            .set_request_metadata($parts.request_metadata.clone())
     };
 }
 

@@ -7,7 +7,7 @@ use aws_smithy_types::error::operation::BuildError;
 use gamecode_backend::{
     BackendError, CachePoint, CacheTtl, ChatResponse, ContentBlock, Document, DocumentFormat,
     Image, ImageFormat, InferenceConfig, Message, MessageRole, Reasoning, ReasoningConfig,
-    StopReason, Tool, ToolCall, ToolChoice, ToolResultContent, Usage,
+    ResponseMeta, ServiceTier, StopReason, Tool, ToolCall, ToolChoice, ToolResultContent, Usage,
 };
 
 use crate::document::{document_to_json, json_to_document};
@@ -21,9 +21,13 @@ pub struct ConverseParts {
     pub system: Option<Vec<sdk::SystemContentBlock>>,
     pub tool_config: Option<sdk::ToolConfiguration>,
     pub inference_config: Option<sdk::InferenceConfiguration>,
-    /// Model-specific fields (extended thinking).
+    /// Model-specific fields (extended thinking, and the caller's own).
     pub additional_model_request_fields: Option<aws_smithy_types::Document>,
+    pub additional_model_response_field_paths: Option<Vec<String>>,
     pub output_config: Option<sdk::OutputConfig>,
+    pub service_tier: Option<sdk::ServiceTier>,
+    pub performance_config: Option<sdk::PerformanceConfiguration>,
+    pub request_metadata: Option<std::collections::HashMap<String, String>>,
 }
 
 fn build_error(e: BuildError) -> BackendError {
@@ -55,28 +59,98 @@ pub fn to_converse(model_id: String, n: &Normalized) -> Result<ConverseParts, Ba
                     .collect::<Result<_, BackendError>>()?,
             )
         },
-        tool_config: tool_config_to_sdk(&n.tools, n.tool_choice.as_ref(), n.cache_tools)?,
+        tool_config: tool_config_to_sdk(
+            &n.tools,
+            n.tool_choice.as_ref(),
+            n.cache_tools,
+            n.options.strict_tools,
+        )?,
         inference_config: n.inference.as_ref().map(inference_to_sdk),
-        additional_model_request_fields: n.reasoning.map(thinking_fields),
-        output_config: match n.reasoning {
-            Some(ReasoningConfig::Effort(effort)) => {
-                Some(sdk::OutputConfig::builder().effort(effort.as_str()).build())
-            }
-            _ => None,
-        },
+        additional_model_request_fields: request_fields(n),
+        additional_model_response_field_paths: (!n
+            .options
+            .additional_model_response_field_paths
+            .is_empty())
+        .then(|| n.options.additional_model_response_field_paths.clone()),
+        output_config: output_config(n)?,
+        service_tier: n
+            .options
+            .service_tier
+            .map(|t| {
+                sdk::ServiceTier::builder()
+                    .r#type(sdk::ServiceTierType::from(t.as_str()))
+                    .build()
+                    .map_err(build_error)
+            })
+            .transpose()?,
+        performance_config: n.options.latency_optimized.then(|| {
+            sdk::PerformanceConfiguration::builder()
+                .latency(sdk::PerformanceConfigLatency::Optimized)
+                .build()
+        }),
+        request_metadata: (!n.options.request_metadata.is_empty()).then(|| {
+            n.options
+                .request_metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
     })
 }
 
-/// `additionalModelRequestFields` for extended thinking: a fixed budget, or adaptive
-/// thinking steered by `outputConfig.effort`.
-fn thinking_fields(reasoning: ReasoningConfig) -> aws_smithy_types::Document {
-    let thinking = match reasoning {
+/// The caller's model-specific fields, with extended thinking's added.
+fn request_fields(n: &Normalized) -> Option<aws_smithy_types::Document> {
+    let mut fields = n.options.additional_model_request_fields.clone();
+    if let Some(reasoning) = n.options.reasoning {
+        let object = fields.get_or_insert_with(|| serde_json::json!({}));
+        if let Some(map) = object.as_object_mut() {
+            map.insert("thinking".into(), thinking_field(reasoning));
+        }
+    }
+    fields.as_ref().map(json_to_document)
+}
+
+/// `outputConfig`: the answer's JSON schema and the thinking effort.
+fn output_config(n: &Normalized) -> Result<Option<sdk::OutputConfig>, BackendError> {
+    let effort = match n.options.reasoning {
+        Some(ReasoningConfig::Effort(effort)) => Some(effort.as_str().to_string()),
+        _ => None,
+    };
+    let format = n
+        .options
+        .structured_output
+        .as_ref()
+        .map(|so| {
+            let schema = sdk::JsonSchemaDefinition::builder()
+                .schema(so.schema.to_string())
+                .set_name(so.name.clone())
+                .set_description(so.description.clone())
+                .build()
+                .map_err(build_error)?;
+            sdk::OutputFormat::builder()
+                .r#type(sdk::OutputFormatType::JsonSchema)
+                .structure(sdk::OutputFormatStructure::JsonSchema(schema))
+                .build()
+                .map_err(build_error)
+        })
+        .transpose()?;
+    Ok((effort.is_some() || format.is_some()).then(|| {
+        sdk::OutputConfig::builder()
+            .set_effort(effort)
+            .set_text_format(format)
+            .build()
+    }))
+}
+
+/// The `thinking` request field: a fixed budget, or adaptive thinking steered by
+/// `outputConfig.effort`.
+fn thinking_field(reasoning: ReasoningConfig) -> serde_json::Value {
+    match reasoning {
         ReasoningConfig::Budget { tokens } => {
             serde_json::json!({"type": "enabled", "budget_tokens": tokens})
         }
         ReasoningConfig::Effort(_) => serde_json::json!({"type": "adaptive"}),
-    };
-    json_to_document(&serde_json::json!({ "thinking": thinking }))
+    }
 }
 
 fn message_to_sdk(m: &Message) -> Result<sdk::Message, BackendError> {
@@ -247,6 +321,7 @@ fn tool_config_to_sdk(
     tools: &[Tool],
     choice: Option<&ToolChoice>,
     cache: Option<CachePoint>,
+    strict: bool,
 ) -> Result<Option<sdk::ToolConfiguration>, BackendError> {
     if tools.is_empty() {
         return Ok(None);
@@ -260,6 +335,7 @@ fn tool_config_to_sdk(
                 .input_schema(sdk::ToolInputSchema::Json(json_to_document(
                     &t.input_schema,
                 )))
+                .set_strict(strict.then_some(true))
                 .build()
                 .map(sdk::Tool::ToolSpec)
                 .map_err(build_error)
@@ -364,6 +440,19 @@ pub fn from_converse(
         stop_reason: stop_reason_from_sdk(output.stop_reason()),
         usage: output.usage().map(usage_from_sdk),
         session_id,
+        meta: ResponseMeta {
+            latency_ms: output
+                .metrics()
+                .and_then(|m| u64::try_from(m.latency_ms()).ok()),
+            service_tier: output
+                .service_tier()
+                .and_then(|t| ServiceTier::from_wire(t.r#type().as_str())),
+            additional_model_response_fields: output
+                .additional_model_response_fields()
+                .map(document_to_json)
+                .transpose()
+                .map_err(malformed)?,
+        },
     })
 }
 

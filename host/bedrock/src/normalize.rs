@@ -39,6 +39,8 @@ pub struct Normalized {
     pub cache_tools: Option<CachePoint>,
     /// Extended thinking.
     pub reasoning: Option<ReasoningConfig>,
+    /// The request's options (checked).
+    pub options: gamecode_backend::ChatOptions,
     /// Alternating user/assistant turns, starting with user.
     pub messages: Vec<Message>,
     pub tools: Vec<Tool>,
@@ -113,6 +115,7 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
     validate_turns(&turns, !tools.is_empty())?;
     validate_media(&turns)?;
     validate_cache_points(&system, &turns, cache_tools.is_some())?;
+    validate_options(&request.options)?;
     if let Some(reasoning) = request.options.reasoning {
         validate_reasoning(
             reasoning,
@@ -128,6 +131,7 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
         system,
         cache_tools,
         reasoning: request.options.reasoning,
+        options: request.options.clone(),
         messages: turns,
         tool_choice: if tools.is_empty() {
             None
@@ -160,6 +164,58 @@ fn normalize_block(block: ContentBlock) -> ContentBlock {
         }
         other => other,
     }
+}
+
+/// The rules of the remaining options: metadata and response-field limits, a schema that is
+/// an object, raw fields that are an object and do not fight the typed options.
+fn validate_options(o: &gamecode_backend::ChatOptions) -> Result<(), BackendError> {
+    if o.request_metadata.len() > 16 {
+        return Err(invalid(format!(
+            "request metadata has {} pairs; Bedrock accepts at most 16",
+            o.request_metadata.len()
+        )));
+    }
+    for (k, v) in &o.request_metadata {
+        if k.is_empty() || k.chars().count() > 256 || v.chars().count() > 256 {
+            return Err(invalid(format!(
+                "request metadata {k:?}: keys are 1 to 256 characters, values at most 256"
+            )));
+        }
+    }
+    if o.additional_model_response_field_paths.len() > 10 {
+        return Err(invalid(
+            "at most 10 additional model response field paths may be requested",
+        ));
+    }
+    if let Some(p) = o
+        .additional_model_response_field_paths
+        .iter()
+        .find(|p| !p.starts_with('/'))
+    {
+        return Err(invalid(format!(
+            "additional model response field path {p:?} must be a JSON pointer (starting with `/`)"
+        )));
+    }
+    if let Some(fields) = &o.additional_model_request_fields {
+        if !fields.is_object() {
+            return Err(invalid(
+                "additional model request fields must be a JSON object",
+            ));
+        }
+        if o.reasoning.is_some() && fields.get("thinking").is_some() {
+            return Err(invalid(
+                "set extended thinking with `reasoning` or in the additional fields, not both",
+            ));
+        }
+    }
+    if let Some(so) = &o.structured_output
+        && !so.schema.is_object()
+    {
+        return Err(invalid(
+            "the structured-output schema must be a JSON object",
+        ));
+    }
+    Ok(())
 }
 
 /// Extended thinking's rules: a budget of at least 1,024 tokens below `max_tokens`, sampling

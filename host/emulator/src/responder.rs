@@ -28,6 +28,9 @@ pub(crate) struct Answer {
     pub(crate) output_tokens: u64,
     pub(crate) cache_read_tokens: u64,
     pub(crate) cache_write_tokens: u64,
+    /// Top-level response fields beside the message (`serviceTier`, `performanceConfig`,
+    /// `additionalModelResponseFields`), as a JSON object.
+    pub(crate) extra: Value,
 }
 
 /// Estimated tokens of a text: ceil(chars / 4).
@@ -84,6 +87,7 @@ pub(crate) fn answer(
         output_tokens: tokens(output_chars).max(1),
         cache_read_tokens: 0,
         cache_write_tokens: 0,
+        extra: response_extras(body, &stop_reason),
         content,
         stop_reason,
     }
@@ -181,7 +185,13 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
     if !results.is_empty() {
         let all: Vec<String> = tool_results(turn).map(|r| summarize(turn, r)).collect();
         let text = format!("{TOOL_RESULTS_PREFIX}{}", all.join("; "));
+        if let Some(schema) = answer_schema(body) {
+            return structured(&schema, &text);
+        }
         return (vec![json!({ "text": text })], "end_turn".to_string());
+    }
+    if let Some(schema) = answer_schema(body) {
+        return structured(&schema, &user_text);
     }
 
     // A plain answer, after saying what it was shown.
@@ -200,6 +210,55 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
     text.push_str(ECHO_PREFIX);
     text.push_str(&shown);
     (vec![json!({ "text": text })], "end_turn".to_string())
+}
+
+/// The JSON schema the answer must follow (`outputConfig.textFormat`), if any.
+fn answer_schema(body: &Value) -> Option<Value> {
+    let format = body.get("outputConfig")?.get("textFormat")?;
+    let schema = format
+        .get("structure")?
+        .get("jsonSchema")?
+        .get("schema")?
+        .as_str()?;
+    serde_json::from_str(schema).ok()
+}
+
+/// An answer in JSON that follows `schema`, its values taken from `text`.
+fn structured(schema: &Value, text: &str) -> (Vec<Value>, String) {
+    let value = generate_input(schema, text);
+    (
+        vec![json!({ "text": value.to_string() })],
+        "end_turn".to_string(),
+    )
+}
+
+/// The top-level fields Bedrock adds to a reply for the request's options.
+fn response_extras(body: &Value, stop_reason: &str) -> Value {
+    let mut extra = serde_json::Map::new();
+    if let Some(tier) = body.get("serviceTier") {
+        extra.insert("serviceTier".into(), tier.clone());
+    }
+    if let Some(perf) = body.get("performanceConfig") {
+        extra.insert("performanceConfig".into(), perf.clone());
+    }
+    if let Some(paths) = body
+        .get("additionalModelResponseFieldPaths")
+        .and_then(Value::as_array)
+    {
+        // The model-specific fields an Anthropic model has, as the paths select them.
+        let model_fields = json!({ "stop_sequence": Value::Null, "stop_reason": stop_reason });
+        let mut selected = serde_json::Map::new();
+        for path in paths.iter().filter_map(Value::as_str) {
+            if let (Some(v), Some(key)) = (model_fields.pointer(path), path.strip_prefix('/')) {
+                selected.insert(key.to_string(), v.clone());
+            }
+        }
+        extra.insert(
+            "additionalModelResponseFields".into(),
+            Value::Object(selected),
+        );
+    }
+    Value::Object(extra)
 }
 
 /// The tool `toolChoice` forces (`tool{name}`, or `any`: the best fit, else the first).

@@ -633,6 +633,7 @@ fn canned_answer() -> Answer {
         output_tokens: 19,
         cache_read_tokens: 0,
         cache_write_tokens: 0,
+        extra: json!({}),
     }
 }
 

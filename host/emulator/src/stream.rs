@@ -221,6 +221,7 @@ mod tests {
             output_tokens: 20,
             cache_read_tokens: 0,
             cache_write_tokens: 0,
+            extra: json!({}),
         };
         let events = decode(&answer_frames(&answer, 5));
         let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();

@@ -460,6 +460,7 @@ fn check_conversation(req: &Map<String, Value>) -> Result<(), Invalid> {
     crate::media::check(messages)?;
     check_cache_points(req, messages)?;
     crate::thinking::check(req)?;
+    check_options(req)?;
 
     let tool_config = req.get("toolConfig").filter(|v| !v.is_null());
     if uses_tools && tool_config.is_none() {
@@ -513,6 +514,56 @@ fn check_tool_pairing(messages: &[Value], i: usize) -> Result<(), Invalid> {
             "Expected toolResult blocks at messages.{i}.content for the following Ids: {}",
             missing.join(", ")
         )));
+    }
+    Ok(())
+}
+
+/// Structured output's schema, request metadata and response field paths.
+fn check_options(req: &Map<String, Value>) -> Result<(), Invalid> {
+    if let Some(format) = req.get("outputConfig").and_then(|c| c.get("textFormat")) {
+        if format.get("type").and_then(Value::as_str) != Some("json_schema") {
+            return Err(Invalid(
+                "The textFormat type must be json_schema.".to_string(),
+            ));
+        }
+        let schema = format
+            .get("structure")
+            .and_then(|s| s.get("jsonSchema"))
+            .and_then(|s| s.get("schema"))
+            .and_then(Value::as_str)
+            .and_then(|s| serde_json::from_str::<Value>(s).ok());
+        if !schema.is_some_and(|s| s.is_object()) {
+            return Err(Invalid(
+                "The provided JSON schema for structured output is not valid JSON Schema."
+                    .to_string(),
+            ));
+        }
+    }
+    if let Some(meta) = req.get("requestMetadata").and_then(Value::as_object)
+        && meta.len() > 16
+    {
+        return Err(Invalid(format!(
+            "1 validation error detected: Value at 'requestMetadata' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 16] (got {})",
+            meta.len()
+        )));
+    }
+    if let Some(paths) = req
+        .get("additionalModelResponseFieldPaths")
+        .and_then(Value::as_array)
+    {
+        if paths.len() > 10 {
+            return Err(Invalid(
+                "1 validation error detected: Value at 'additionalModelResponseFieldPaths' failed to satisfy constraint: Member must have length less than or equal to 10".to_string(),
+            ));
+        }
+        if paths
+            .iter()
+            .any(|p| !p.as_str().is_some_and(|p| p.starts_with('/')))
+        {
+            return Err(Invalid(
+                "The additionalModelResponseFieldPaths must be valid JSON pointers.".to_string(),
+            ));
+        }
     }
     Ok(())
 }

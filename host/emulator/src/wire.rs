@@ -129,12 +129,18 @@ pub(crate) fn status_page(status: u16, body: &str, request_id: &str) -> Response
 
 /// The Converse output document for an answer.
 pub(crate) fn converse_output(answer: &Answer, latency_ms: u64) -> Value {
-    json!({
+    let mut out = json!({
         "output": { "message": { "role": "assistant", "content": answer.content } },
         "stopReason": answer.stop_reason,
         "usage": usage(answer),
         "metrics": { "latencyMs": latency_ms }
-    })
+    });
+    // Echoes of the request's service tier and performance configuration, and the
+    // model-specific fields it asked for.
+    if let (Some(out), Some(extra)) = (out.as_object_mut(), answer.extra.as_object()) {
+        out.extend(extra.clone());
+    }
+    out
 }
 
 /// The `usage` object of an answer.

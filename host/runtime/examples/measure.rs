@@ -42,6 +42,7 @@ impl LLMBackend for Fake {
                 ..Default::default()
             }),
             session_id: request.session_id,
+            meta: Default::default(),
         })
     }
 

@@ -699,6 +699,7 @@ mod tests {
                 ..Default::default()
             }),
             session_id: None,
+            meta: Default::default(),
         });
         match &r.message.content[0] {
             t::ContentBlock::ToolUse(c) => assert_eq!(c.input, r#"{"expression":"6*7"}"#),
