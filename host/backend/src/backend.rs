@@ -37,6 +37,15 @@ pub trait LLMBackend: Send + Sync {
         self.chat_stream(request).await
     }
 
+    /// The input tokens `request` would be billed for, without running the model
+    /// (Bedrock's CountTokens). Backends that cannot count answer `unsupported`.
+    async fn count_tokens(&self, request: &ChatRequest) -> BackendResult<u32> {
+        let _ = request;
+        Err(crate::BackendError::unsupported(
+            "this backend cannot count tokens",
+        ))
+    }
+
     /// Whether the backend can offer tools to the model.
     fn supports_tools(&self) -> bool;
 

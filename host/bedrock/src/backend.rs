@@ -346,6 +346,32 @@ impl BedrockBackend {
         Ok(Box::pin(events))
     }
 
+    /// The input tokens `request` would be billed for (Bedrock's CountTokens), under the
+    /// backend's retry policy.
+    pub async fn count_tokens(&self, request: &ChatRequest) -> BackendResult<u32> {
+        let parts = self.prepare(request)?;
+        let input = aws_sdk_bedrockruntime::types::ConverseTokensRequest::builder()
+            .set_messages(Some(parts.messages.clone()))
+            .set_system(parts.system.clone())
+            .set_tool_config(parts.tool_config.clone())
+            .set_additional_model_request_fields(parts.additional_model_request_fields.clone())
+            .build();
+        let input = aws_sdk_bedrockruntime::types::CountTokensInput::Converse(input);
+        let (parts, input) = (&parts, &input);
+        retry_with(self.retry_context(&self.retry_config), |_| async move {
+            let output = self
+                .client
+                .count_tokens()
+                .model_id(&parts.model_id)
+                .input(input.clone())
+                .send()
+                .await
+                .map_err(|e| classify_sdk_error(&e))?;
+            Ok(u32::try_from(output.input_tokens()).unwrap_or(0))
+        })
+        .await
+    }
+
     fn retry_context<'a>(&'a self, config: &'a RetryConfig) -> RetryContext<'a> {
         RetryContext {
             config,
@@ -457,6 +483,10 @@ impl LLMBackend for BedrockBackend {
         retry_config: RetryConfig,
     ) -> BackendResult<ChatStream> {
         BedrockBackend::chat_stream_with_retry(self, request, retry_config).await
+    }
+
+    async fn count_tokens(&self, request: &ChatRequest) -> BackendResult<u32> {
+        BedrockBackend::count_tokens(self, request).await
     }
 
     fn supports_tools(&self) -> bool {

@@ -143,3 +143,33 @@ async fn option_limits_are_checked_before_any_call() {
     }
     assert_eq!(emu.request_count(), 0);
 }
+
+/// CountTokens counts what a Converse call with the same request bills as input, without
+/// running the model; invalid requests are refused the same way.
+#[tokio::test]
+async fn count_tokens_matches_what_the_call_bills() {
+    use gamecode_backend::LLMBackend;
+    let emu = emulator().await;
+    let backend = backend(&emu);
+    let request = ChatRequest {
+        messages: vec![
+            Message::system("Be brief and exact."),
+            Message::user("How many tokens is this question?"),
+        ],
+        ..Default::default()
+    };
+    let counted = LLMBackend::count_tokens(&backend, &request).await.unwrap();
+    let billed = backend
+        .chat(request)
+        .await
+        .unwrap()
+        .usage
+        .unwrap()
+        .input_tokens;
+    assert_eq!(counted, billed);
+    assert!(counted > 5, "{counted}");
+    assert_eq!(
+        emu.requests()[0].operation,
+        bedrock_emulator::Operation::CountTokens
+    );
+}

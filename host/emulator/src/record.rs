@@ -13,6 +13,8 @@ pub enum Operation {
     Converse,
     /// `POST /model/{modelId}/converse-stream`
     ConverseStream,
+    /// `POST /model/{modelId}/count-tokens`
+    CountTokens,
     /// Anything else (answered with 404 `UnknownOperationException`).
     Other,
 }

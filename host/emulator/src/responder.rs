@@ -507,6 +507,11 @@ fn block_chars(block: &Value) -> usize {
 }
 
 /// Characters of request text and JSON that count as input tokens.
+/// The input tokens a Converse body is billed for (CountTokens' answer).
+pub(crate) fn input_tokens(body: &Value) -> u64 {
+    tokens(request_chars(body)).max(1)
+}
+
 fn request_chars(body: &Value) -> usize {
     let mut n = 0;
     for m in messages(body) {

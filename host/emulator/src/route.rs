@@ -16,7 +16,8 @@ pub(crate) struct Route {
     pub(crate) raw_model_id: String,
 }
 
-/// Route a request; `None` for anything that is not a Converse or ConverseStream call.
+/// Route a request; `None` for anything that is not a Converse, ConverseStream or
+/// CountTokens call.
 pub(crate) fn route(method: &http::Method, path: &str) -> Option<Route> {
     if method != http::Method::POST {
         return None;
@@ -26,6 +27,8 @@ pub(crate) fn route(method: &http::Method, path: &str) -> Option<Route> {
         (raw, Operation::ConverseStream)
     } else if let Some(raw) = rest.strip_suffix("/converse") {
         (raw, Operation::Converse)
+    } else if let Some(raw) = rest.strip_suffix("/count-tokens") {
+        (raw, Operation::CountTokens)
     } else {
         return None;
     };

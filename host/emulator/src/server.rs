@@ -455,6 +455,9 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
         return error(403, &failure.error_type, &failure.message);
     }
 
+    if routed.operation == Operation::CountTokens {
+        return count_tokens(routed.model_id.as_deref(), req.body, &rid);
+    }
     let streaming = routed.operation == Operation::ConverseStream;
     let fault = shared.lock().faults.next();
     let mut use_fifo = true;
@@ -553,6 +556,31 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
     } else {
         Outcome::Respond(wire::converse_response(&answer, latency_ms, &rid))
     }
+}
+
+/// CountTokens: `{"input": {"converse": {messages, system, toolConfig, …}}}` is checked like
+/// the Converse request it describes and answered with its input tokens.
+fn count_tokens(model_id: Option<&str>, body: &Value, rid: &str) -> Outcome {
+    let Some(converse) = body.get("input").and_then(|i| i.get("converse")) else {
+        return Outcome::Respond(wire::error_response(
+            400,
+            &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
+            "The input must hold a converse request.",
+            rid,
+            None,
+        ));
+    };
+    if let Err(invalid) = validate_converse(model_id, converse) {
+        return Outcome::Respond(wire::error_response(
+            400,
+            &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
+            &invalid.0,
+            rid,
+            None,
+        ));
+    }
+    let tokens = responder::input_tokens(converse);
+    Outcome::Respond(wire::json_response(&json!({ "inputTokens": tokens }), rid))
 }
 
 /// Records each frame of the answer `rid` as it is sent.

@@ -161,6 +161,11 @@ pub(crate) fn usage(answer: &Answer) -> Value {
     usage
 }
 
+/// A 200 with a JSON body.
+pub(crate) fn json_response(body: &Value, request_id: &str) -> Response<Body> {
+    response(200, "application/json", request_id, full(body.to_string()))
+}
+
 /// A 200 Converse answer.
 pub(crate) fn converse_response(
     answer: &Answer,
