@@ -46,6 +46,13 @@ pub trait LLMBackend: Send + Sync {
         ))
     }
 
+    /// What the backend knows of `model` (an id, inference profile or ARN): what it takes and
+    /// its limits. `None` for a model the backend has no facts about.
+    fn model_info(&self, model: &str) -> Option<crate::ModelInfo> {
+        let _ = model;
+        None
+    }
+
     /// Whether the backend can offer tools to the model.
     fn supports_tools(&self) -> bool;
 

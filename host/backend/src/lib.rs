@@ -10,6 +10,7 @@ mod attempts;
 mod backend;
 mod error;
 pub mod media;
+pub mod model;
 pub mod rate_limit;
 pub mod retry;
 mod stream;
@@ -19,6 +20,7 @@ pub use attempts::AttemptLog;
 pub use backend::{BackendResult, LLMBackend};
 pub use error::{BackendError, ErrorCategory};
 pub use media::{Document, DocumentFormat, Image, ImageFormat};
+pub use model::{ModelInfo, ReasoningSupport};
 pub use rate_limit::AdaptiveRateLimiter;
 pub use retry::{
     BackoffStrategy, RetryBudget, RetryConfig, RetryContext, RetryStatus, StatusCallback,

@@ -17,6 +17,7 @@ use gamecode_backend::{
 };
 use tracing::Instrument;
 
+use crate::catalogue::name_successor;
 use crate::classify::classify_sdk_error;
 use crate::convert::{ConverseParts, from_converse, to_converse};
 use crate::models::{DEFAULT_MODEL, SUPPORTED_MODELS, check_model_id};
@@ -387,7 +388,11 @@ impl BedrockBackend {
             .clone()
             .unwrap_or_else(|| self.default_model.clone());
         check_model_id(&model)?;
-        to_converse(model, &normalize(request)?)
+        let normalized = normalize(request)?;
+        if let Some(info) = crate::catalogue::model_info(&model) {
+            crate::catalogue::check_request(&info, &normalized)?;
+        }
+        to_converse(model, &normalized)
     }
 
     async fn converse_once(
@@ -399,7 +404,7 @@ impl BedrockBackend {
         let output = tokio::time::timeout(bound, with_parts!(self.client.converse(), parts).send())
             .await
             .map_err(|_| no_first_byte("Converse", bound))?
-            .map_err(|e| classify_sdk_error(&e))?;
+            .map_err(|e| name_successor(&parts.model_id, classify_sdk_error(&e)))?;
         from_converse(output, parts.model_id.clone(), session_id)
     }
 
@@ -416,7 +421,7 @@ impl BedrockBackend {
         )
         .await
         .map_err(|_| no_first_byte("ConverseStream", bound))?
-        .map_err(|e| classify_sdk_error(&e))?;
+        .map_err(|e| name_successor(&parts.model_id, classify_sdk_error(&e)))?;
         let mut mapper = EventMapper::new(output.stream, self.stream_idle_timeout);
         let first = mapper.next().await?;
         Ok((mapper, first))
@@ -487,6 +492,10 @@ impl LLMBackend for BedrockBackend {
 
     async fn count_tokens(&self, request: &ChatRequest) -> BackendResult<u32> {
         BedrockBackend::count_tokens(self, request).await
+    }
+
+    fn model_info(&self, model: &str) -> Option<gamecode_backend::ModelInfo> {
+        crate::catalogue::model_info(model)
     }
 
     fn supports_tools(&self) -> bool {

@@ -20,6 +20,7 @@
 //! [`LLMBackend`]: gamecode_backend::LLMBackend
 
 mod backend;
+pub mod catalogue;
 mod classify;
 mod convert;
 pub mod document;
