@@ -26,6 +26,9 @@ use crate::stream::EventMapper;
 
 const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Where the AWS SDKs read a Bedrock API key from.
+pub const API_KEY_VAR: &str = "AWS_BEARER_TOKEN_BEDROCK";
+
 /// ConverseStream answers with its headers as soon as Bedrock has accepted the request, before
 /// the model generates anything (the first event follows, bounded by the idle timeout): a
 /// stream whose headers have not come within seconds is stalled, not slow.
@@ -57,7 +60,7 @@ macro_rules! with_parts {
 }
 
 /// Transport settings that shape the SDK client, and the bounds of one attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 struct ClientOptions {
     endpoint_url: Option<String>,
     connect_timeout: Duration,
@@ -66,6 +69,8 @@ struct ClientOptions {
     stream_first_byte_timeout: Duration,
     /// From sending a Converse request to its response.
     converse_first_byte_timeout: Duration,
+    /// A Bedrock API key (bearer auth) instead of AWS credentials.
+    api_key: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -77,6 +82,7 @@ impl Default for ClientOptions {
             attempt_timeout: Some(Duration::from_secs(300)),
             stream_first_byte_timeout: DEFAULT_STREAM_FIRST_BYTE_TIMEOUT,
             converse_first_byte_timeout: DEFAULT_CONVERSE_FIRST_BYTE_TIMEOUT,
+            api_key: None,
         }
     }
 }
@@ -100,11 +106,31 @@ pub struct BedrockBackend {
     stream_idle_timeout: Duration,
 }
 
+impl fmt::Debug for ClientOptionsRedacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let o = self.0;
+        f.debug_struct("ClientOptions")
+            .field("endpoint_url", &o.endpoint_url)
+            .field("connect_timeout", &o.connect_timeout)
+            .field("attempt_timeout", &o.attempt_timeout)
+            .field("stream_first_byte_timeout", &o.stream_first_byte_timeout)
+            .field(
+                "converse_first_byte_timeout",
+                &o.converse_first_byte_timeout,
+            )
+            .field("api_key", &o.api_key.as_ref().map(|_| "(set)"))
+            .finish()
+    }
+}
+
+/// The options for `Debug`, without the API key.
+struct ClientOptionsRedacted<'a>(&'a ClientOptions);
+
 impl fmt::Debug for BedrockBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BedrockBackend")
             .field("region", &self.sdk_config.region())
-            .field("options", &self.options)
+            .field("options", &ClientOptionsRedacted(&self.options))
             .field("default_model", &self.default_model)
             .field("retry_config", &self.retry_config)
             .field("retry_budget", &self.budget.available())
@@ -155,6 +181,11 @@ impl BedrockBackend {
 
     async fn checked(config: SdkConfig) -> Result<Self, BackendError> {
         let backend = Self::new_with_config(&config)?;
+        // A Bedrock API key in the environment is enough: the SDK sends it instead of a
+        // signature, so AWS credentials are not needed.
+        if std::env::var_os(API_KEY_VAR).is_some_and(|v| !v.is_empty()) {
+            return Ok(backend);
+        }
         let Some(provider) = config.credentials_provider() else {
             return Err(no_credentials("no credentials provider is configured"));
         };
@@ -175,6 +206,13 @@ impl BedrockBackend {
     /// the emulator). `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` does the same from the environment.
     pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.options.endpoint_url = Some(url.into());
+        self.rebuild()
+    }
+
+    /// Authenticates with a Bedrock API key (bearer auth) instead of AWS credentials, as
+    /// `AWS_BEARER_TOKEN_BEDROCK` does for the default chain.
+    pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
+        self.options.api_key = Some(key.into());
         self.rebuild()
     }
 
@@ -460,6 +498,16 @@ fn build_client(config: &SdkConfig, options: &ClientOptions) -> Client {
         .timeout_config(timeouts.build());
     if let Some(url) = &options.endpoint_url {
         builder = builder.endpoint_url(url);
+    }
+    if let Some(key) = &options.api_key {
+        builder = builder
+            .bearer_token(aws_sdk_bedrockruntime::config::Token::new(
+                key.clone(),
+                None,
+            ))
+            .auth_scheme_preference([
+                aws_smithy_runtime_api::client::auth::http::HTTP_BEARER_AUTH_SCHEME_ID,
+            ]);
     }
     Client::from_conf(builder.build())
 }

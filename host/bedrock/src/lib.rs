@@ -28,7 +28,7 @@ mod models;
 mod normalize;
 mod stream;
 
-pub use backend::BedrockBackend;
+pub use backend::{API_KEY_VAR, BedrockBackend};
 pub use classify::{classify_service_error, parse_retry_after};
 pub use models::{DEFAULT_MODEL, SUPPORTED_MODELS, check_model_id};
 pub use normalize::{Normalized, is_valid_tool_name, normalize};

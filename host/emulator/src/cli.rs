@@ -40,6 +40,10 @@ pub struct EmulatorArgs {
     /// when the user's words match, before the default responder.
     #[arg(long, value_name = "FILE.toml")]
     pub rules: Option<std::path::PathBuf>,
+    /// Also accept this Bedrock API key (`Authorization: Bearer`, as clients send
+    /// `AWS_BEARER_TOKEN_BEDROCK`); signed requests keep working.
+    #[arg(long, value_name = "KEY", env = "BEDROCK_EMULATOR_API_KEY")]
+    pub api_key: Option<String>,
 }
 
 impl EmulatorArgs {
@@ -64,6 +68,7 @@ impl EmulatorArgs {
             verify_signatures: !self.no_verify_signatures,
             latency: Duration::from_millis(self.latency_ms),
             rules,
+            api_key: self.api_key,
         })
     }
 }

@@ -34,6 +34,9 @@ pub struct EmulatorConfig {
     pub latency: Duration,
     /// Scripted replies and rules to start with (see [`Rules`]).
     pub rules: Rules,
+    /// A Bedrock API key clients may authenticate with (`Authorization: Bearer <key>`,
+    /// what `AWS_BEARER_TOKEN_BEDROCK` sends); SigV4 keeps working beside it.
+    pub api_key: Option<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -46,6 +49,7 @@ impl Default for EmulatorConfig {
             verify_signatures: true,
             latency: Duration::ZERO,
             rules: Rules::default(),
+            api_key: None,
         }
     }
 }

@@ -138,6 +138,16 @@ pub(crate) fn verify(
     let authorization = authorization
         .to_str()
         .map_err(|_| AuthFailure::incomplete("The Authorization header is not valid ASCII."))?;
+    // A Bedrock API key instead of a signature.
+    if let Some(key) = authorization.strip_prefix("Bearer ") {
+        return match &config.api_key {
+            Some(expected) if key == expected => Ok(()),
+            _ => Err(AuthFailure::new(
+                "UnrecognizedClientException",
+                "Authentication failed: Please make sure your API Key is valid.",
+            )),
+        };
+    }
     let auth = parse_authorization(authorization)?;
 
     if auth.access_key_id != config.access_key_id {

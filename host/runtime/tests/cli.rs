@@ -878,3 +878,44 @@ fn the_cache_can_be_listed_and_cleared() {
         show(&out)
     );
 }
+
+/// A Bedrock API key in `AWS_BEARER_TOKEN_BEDROCK` is all `gamecode run` needs: no AWS
+/// credentials. The emulator checks the key (`gamecode emulator --api-key`).
+#[test]
+fn an_api_key_in_the_environment_is_enough() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut emulator = gamecode(cache.path())
+        .args(["emulator", "--api-key", "key-from-the-console"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(emulator.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .trim_start_matches("bedrock-emulator listening on ")
+        .to_string();
+    let run = |key: &str| {
+        gamecode(cache.path())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_BEARER_TOKEN_BEDROCK", key)
+            .env("AWS_REGION", "us-east-1")
+            .args(["run", "--max-retries", "0", "--endpoint-url", &url])
+            .arg(guest_example())
+            .arg("What is 6 * 7?")
+            .output()
+            .unwrap()
+    };
+    let ok = run("key-from-the-console");
+    let wrong = run("another-key");
+    let _ = emulator.kill();
+    let _ = emulator.wait();
+    assert!(ok.status.success(), "{}", show(&ok));
+    assert!(text(&ok.stdout).contains("42"), "{}", show(&ok));
+    assert_eq!(wrong.status.code(), Some(4), "{}", show(&wrong));
+    assert!(text(&wrong.stderr).contains("API Key"), "{}", show(&wrong));
+}
