@@ -207,6 +207,24 @@ pub struct ChatOptions {
     /// JSON pointers of model-specific response fields to return (at most 10).
     #[serde(default)]
     pub additional_model_response_field_paths: Vec<String>,
+    /// A Bedrock guardrail to apply to the input and the answer.
+    #[serde(default)]
+    pub guardrail: Option<GuardrailConfig>,
+}
+
+/// A Bedrock guardrail (created in the Bedrock console or API) and how to apply it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardrailConfig {
+    /// The guardrail's id or ARN.
+    pub identifier: String,
+    /// Its version (`"1"`, or `"DRAFT"`).
+    pub version: String,
+    /// Return the guardrail's assessment (`ResponseMeta::guardrail_trace`).
+    #[serde(default)]
+    pub trace: bool,
+    /// For streams: assess each chunk before it is sent (`false`, the default) or after.
+    #[serde(default)]
+    pub stream_async: bool,
 }
 
 /// A JSON schema the answer must follow (`outputConfig.textFormat`).
@@ -258,6 +276,10 @@ pub struct ResponseMeta {
     /// Model-specific response fields asked for by path.
     #[serde(default)]
     pub additional_model_response_fields: Option<Value>,
+    /// The guardrail's assessment, when a guardrail with `trace` was applied: `modelOutput`,
+    /// `actionReason`, and per assessment its word, topic and content policy findings.
+    #[serde(default)]
+    pub guardrail_trace: Option<Value>,
 }
 
 /// A chat message: a role and its content blocks.

@@ -439,7 +439,9 @@ impl BedrockBackend {
         session_id: Option<String>,
     ) -> BackendResult<ChatResponse> {
         let bound = self.options.converse_first_byte_timeout;
-        let output = tokio::time::timeout(bound, with_parts!(self.client.converse(), parts).send())
+        let request = with_parts!(self.client.converse(), parts)
+            .set_guardrail_config(parts.guardrail.clone());
+        let output = tokio::time::timeout(bound, request.send())
             .await
             .map_err(|_| no_first_byte("Converse", bound))?
             .map_err(|e| name_successor(&parts.model_id, classify_sdk_error(&e)))?;
@@ -453,13 +455,12 @@ impl BedrockBackend {
         parts: &ConverseParts,
     ) -> BackendResult<(EventMapper, Option<StreamEvent>)> {
         let bound = self.options.stream_first_byte_timeout;
-        let output = tokio::time::timeout(
-            bound,
-            with_parts!(self.client.converse_stream(), parts).send(),
-        )
-        .await
-        .map_err(|_| no_first_byte("ConverseStream", bound))?
-        .map_err(|e| name_successor(&parts.model_id, classify_sdk_error(&e)))?;
+        let request = with_parts!(self.client.converse_stream(), parts)
+            .set_guardrail_config(parts.guardrail_stream.clone());
+        let output = tokio::time::timeout(bound, request.send())
+            .await
+            .map_err(|_| no_first_byte("ConverseStream", bound))?
+            .map_err(|e| name_successor(&parts.model_id, classify_sdk_error(&e)))?;
         let mut mapper = EventMapper::new(output.stream, self.stream_idle_timeout);
         let first = mapper.next().await?;
         Ok((mapper, first))

@@ -28,6 +28,9 @@ pub struct ConverseParts {
     pub service_tier: Option<sdk::ServiceTier>,
     pub performance_config: Option<sdk::PerformanceConfiguration>,
     pub request_metadata: Option<std::collections::HashMap<String, String>>,
+    /// The guardrail, as each API takes it.
+    pub guardrail: Option<sdk::GuardrailConfiguration>,
+    pub guardrail_stream: Option<sdk::GuardrailStreamConfiguration>,
 }
 
 fn build_error(e: BuildError) -> BackendError {
@@ -88,6 +91,25 @@ pub fn to_converse(model_id: String, n: &Normalized) -> Result<ConverseParts, Ba
                 .latency(sdk::PerformanceConfigLatency::Optimized)
                 .build()
         }),
+        guardrail: n.options.guardrail.as_ref().map(|g| {
+            sdk::GuardrailConfiguration::builder()
+                .guardrail_identifier(&g.identifier)
+                .guardrail_version(&g.version)
+                .trace(guardrail_trace_mode(g.trace))
+                .build()
+        }),
+        guardrail_stream: n.options.guardrail.as_ref().map(|g| {
+            sdk::GuardrailStreamConfiguration::builder()
+                .guardrail_identifier(&g.identifier)
+                .guardrail_version(&g.version)
+                .trace(guardrail_trace_mode(g.trace))
+                .stream_processing_mode(if g.stream_async {
+                    sdk::GuardrailStreamProcessingMode::Async
+                } else {
+                    sdk::GuardrailStreamProcessingMode::Sync
+                })
+                .build()
+        }),
         request_metadata: (!n.options.request_metadata.is_empty()).then(|| {
             n.options
                 .request_metadata
@@ -95,6 +117,58 @@ pub fn to_converse(model_id: String, n: &Normalized) -> Result<ConverseParts, Ba
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         }),
+    })
+}
+
+fn guardrail_trace_mode(on: bool) -> sdk::GuardrailTrace {
+    if on {
+        sdk::GuardrailTrace::Enabled
+    } else {
+        sdk::GuardrailTrace::Disabled
+    }
+}
+
+/// A guardrail's assessment as JSON: what it said of the model's output, why it acted, and
+/// per assessment the word, topic and content policy findings.
+pub fn guardrail_trace_json(t: &sdk::GuardrailTraceAssessment) -> serde_json::Value {
+    use serde_json::json;
+    let assessment = |a: &sdk::GuardrailAssessment| {
+        let mut out = serde_json::Map::new();
+        if let Some(w) = a.word_policy() {
+            out.insert(
+                "wordPolicy".into(),
+                json!({"customWords": w.custom_words().iter().map(|c| json!({
+                    "match": c.r#match(), "action": c.action().as_str(), "detected": c.detected()
+                })).collect::<Vec<_>>()}),
+            );
+        }
+        if let Some(tp) = a.topic_policy() {
+            out.insert(
+                "topicPolicy".into(),
+                json!({"topics": tp.topics().iter().map(|t| json!({
+                    "name": t.name(), "type": t.r#type().as_str(), "action": t.action().as_str()
+                })).collect::<Vec<_>>()}),
+            );
+        }
+        if let Some(cp) = a.content_policy() {
+            out.insert(
+                "contentPolicy".into(),
+                json!({"filters": cp.filters().iter().map(|f| json!({
+                    "type": f.r#type().as_str(), "confidence": f.confidence().as_str(),
+                    "action": f.action().as_str()
+                })).collect::<Vec<_>>()}),
+            );
+        }
+        serde_json::Value::Object(out)
+    };
+    json!({
+        "modelOutput": t.model_output(),
+        "actionReason": t.action_reason(),
+        "inputAssessment": t.input_assessment().map(|m| m.iter()
+            .map(|(id, a)| (id.clone(), assessment(a))).collect::<serde_json::Map<_, _>>()),
+        "outputAssessments": t.output_assessments().map(|m| m.iter()
+            .map(|(id, v)| (id.clone(), serde_json::Value::Array(v.iter().map(assessment).collect())))
+            .collect::<serde_json::Map<_, _>>()),
     })
 }
 
@@ -452,6 +526,10 @@ pub fn from_converse(
                 .map(document_to_json)
                 .transpose()
                 .map_err(malformed)?,
+            guardrail_trace: output
+                .trace()
+                .and_then(|t| t.guardrail())
+                .map(guardrail_trace_json),
         },
     })
 }

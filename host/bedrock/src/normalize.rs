@@ -208,6 +208,17 @@ fn validate_options(o: &gamecode_backend::ChatOptions) -> Result<(), BackendErro
             ));
         }
     }
+    if let Some(g) = &o.guardrail {
+        let version_ok = g.version == "DRAFT"
+            || (!g.version.is_empty() && g.version.bytes().all(|b| b.is_ascii_digit()));
+        if g.identifier.is_empty() || !version_ok {
+            return Err(invalid(format!(
+                "guardrail {:?} version {:?}: give the guardrail's id or ARN and a version \
+                 (a number, or DRAFT)",
+                g.identifier, g.version
+            )));
+        }
+    }
     if let Some(so) = &o.structured_output
         && !so.schema.is_object()
     {

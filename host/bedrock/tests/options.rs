@@ -173,3 +173,64 @@ async fn count_tokens_matches_what_the_call_bills() {
         bedrock_emulator::Operation::CountTokens
     );
 }
+
+/// A guardrail: input holding a blocked word is stopped as Bedrock stops it, with the
+/// assessment in the trace; other input passes with an (empty) assessment.
+#[tokio::test]
+async fn a_guardrail_intervenes_on_its_words_with_a_trace() {
+    use bedrock_emulator::{Emulator, EmulatorConfig};
+    use gamecode_backend::{GuardrailConfig, StopReason};
+    let emu = Emulator::start_with(EmulatorConfig {
+        guardrail_words: vec!["forbidden".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let backend = backend(&emu);
+    let guarded = |text: &str| ChatRequest {
+        messages: vec![Message::user(text)],
+        options: ChatOptions {
+            guardrail: Some(GuardrailConfig {
+                identifier: "gr-123".into(),
+                version: "1".into(),
+                trace: true,
+                stream_async: false,
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let blocked = backend
+        .chat(guarded("Tell me the Forbidden recipe"))
+        .await
+        .unwrap();
+    assert_eq!(blocked.stop_reason, StopReason::GuardrailIntervened);
+    assert_eq!(
+        blocked.text(),
+        "Sorry, the model cannot answer this question."
+    );
+    let trace = blocked.meta.guardrail_trace.expect("trace");
+    assert_eq!(
+        trace["inputAssessment"]["gr-123"]["wordPolicy"]["customWords"][0]["match"],
+        "forbidden"
+    );
+    assert_eq!(trace["actionReason"], "Guardrail blocked.");
+    let sent = &emu.requests()[0].body["guardrailConfig"];
+    assert_eq!(
+        sent,
+        &json!({"guardrailIdentifier": "gr-123", "guardrailVersion": "1", "trace": "enabled"})
+    );
+
+    let passed = backend
+        .chat(guarded("Tell me a cake recipe"))
+        .await
+        .unwrap();
+    assert_eq!(passed.stop_reason, StopReason::EndTurn);
+    assert!(passed.meta.guardrail_trace.is_some());
+
+    let mut bad = guarded("x");
+    bad.options.guardrail.as_mut().unwrap().version = "latest".into();
+    let err = backend.chat(bad).await.unwrap_err();
+    assert_eq!(err.category(), ErrorCategory::Validation);
+    assert!(err.message().contains("version"), "{err}");
+}

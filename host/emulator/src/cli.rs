@@ -44,6 +44,10 @@ pub struct EmulatorArgs {
     /// `AWS_BEARER_TOKEN_BEDROCK`); signed requests keep working.
     #[arg(long, value_name = "KEY", env = "BEDROCK_EMULATOR_API_KEY")]
     pub api_key: Option<String>,
+    /// A word a request's guardrail blocks (repeatable): the emulator's stand-in for a
+    /// guardrail's word policy.
+    #[arg(long = "guardrail-word", value_name = "WORD")]
+    pub guardrail_words: Vec<String>,
 }
 
 impl EmulatorArgs {
@@ -69,6 +73,7 @@ impl EmulatorArgs {
             latency: Duration::from_millis(self.latency_ms),
             rules,
             api_key: self.api_key,
+            guardrail_words: self.guardrail_words,
         })
     }
 }

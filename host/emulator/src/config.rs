@@ -37,6 +37,9 @@ pub struct EmulatorConfig {
     /// A Bedrock API key clients may authenticate with (`Authorization: Bearer <key>`,
     /// what `AWS_BEARER_TOKEN_BEDROCK` sends); SigV4 keeps working beside it.
     pub api_key: Option<String>,
+    /// Words a guardrail named by a request blocks (its word policy here): a user message
+    /// containing one gets `guardrail_intervened` instead of an answer.
+    pub guardrail_words: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -50,6 +53,7 @@ impl Default for EmulatorConfig {
             latency: Duration::ZERO,
             rules: Rules::default(),
             api_key: None,
+            guardrail_words: Vec::new(),
         }
     }
 }

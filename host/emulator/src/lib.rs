@@ -28,6 +28,7 @@ mod cache;
 mod cli;
 mod config;
 mod faults;
+mod guardrail;
 mod ids;
 mod media;
 mod models;

@@ -535,6 +535,15 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
             .max(1);
         answer.cache_read_tokens = cached.read;
         answer.cache_write_tokens = cached.write;
+        if let Some(verdict) = crate::guardrail::assess(&shared.config.guardrail_words, req.body) {
+            if verdict.blocked_by.is_some() {
+                answer.content = vec![json!({ "text": crate::guardrail::BLOCKED_MESSAGE })];
+                answer.stop_reason = "guardrail_intervened".to_string();
+            }
+            if let (Some(trace), Some(extra)) = (verdict.trace, answer.extra.as_object_mut()) {
+                extra.insert("trace".into(), trace);
+            }
+        }
         answer
     };
     let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);

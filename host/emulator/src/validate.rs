@@ -461,6 +461,7 @@ fn check_conversation(req: &Map<String, Value>) -> Result<(), Invalid> {
     check_cache_points(req, messages)?;
     crate::thinking::check(req)?;
     check_options(req)?;
+    crate::guardrail::check(&Value::Object(req.clone()))?;
 
     let tool_config = req.get("toolConfig").filter(|v| !v.is_null());
     if uses_tools && tool_config.is_none() {
