@@ -510,8 +510,9 @@ pub(crate) mod tests {
     fn missing_or_malformed_authorization() {
         let mut h = HeaderMap::new();
         assert_eq!(kind(check(&h, BODY)), "MissingAuthenticationTokenException");
+        // A bearer token is an API key; none is configured here, so it is not recognized.
         h.insert("authorization", "Bearer abc".parse().unwrap());
-        assert_eq!(kind(check(&h, BODY)), "IncompleteSignatureException");
+        assert_eq!(kind(check(&h, BODY)), "UnrecognizedClientException");
         h.insert(
             "authorization",
             "AWS4-HMAC-SHA256 Credential=a/b/c".parse().unwrap(),
