@@ -13,10 +13,12 @@ use serde_json::Value;
 use crate::responder::tokens;
 use crate::validate::{CONTENT_BLOCK_KINDS, union_member};
 
-/// The smallest prefix, in tokens, a model caches (Claude 3.7 and Sonnet/Opus 4.x: 1,024;
-/// Haiku models: 2,048).
+/// The smallest prefix, in tokens, a model caches: 4,096 for Claude Haiku 4.5 and Opus 4.5,
+/// 2,048 for Claude 3.5 Haiku and Sonnet 4.6, 1,024 for the others.
 pub(crate) fn minimum_tokens(model_id: &str) -> u64 {
-    if model_id.contains("haiku") {
+    if model_id.contains("haiku-4-5") || model_id.contains("opus-4-5") {
+        4096
+    } else if model_id.contains("haiku") || model_id.contains("sonnet-4-6") {
         2048
     } else {
         1024
@@ -158,6 +160,10 @@ mod tests {
         assert_eq!(
             minimum_tokens("anthropic.claude-3-5-haiku-20241022-v1:0"),
             2048
+        );
+        assert_eq!(
+            minimum_tokens("global.anthropic.claude-haiku-4-5-20251001-v1:0"),
+            4096
         );
     }
 }

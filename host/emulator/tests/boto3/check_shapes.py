@@ -1,0 +1,158 @@
+"""AWS's own Python client against the emulator: every shape of the Converse surface the
+emulator accepts and produces must pass botocore's request validation and response parsing.
+
+Run by host/emulator/tests/boto3.rs with BEDROCK_URL and the emulator's credentials in the
+environment. Prints one line per check and ends with "all shapes accepted".
+"""
+
+import json
+import os
+import struct
+import sys
+
+import boto3
+
+MODEL = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+client = boto3.client(
+    "bedrock-runtime",
+    endpoint_url=os.environ["BEDROCK_URL"],
+    region_name=os.environ["AWS_REGION"],
+)
+
+
+def png(width, height):
+    return (
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"
+        + struct.pack(">II", width, height)
+        + b"\x08\x06\x00\x00\x00"
+    )
+
+
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Page >>\n%%EOF"
+SYSTEM = [{"text": "You are careful and exact. " * 200}, {"cachePoint": {"type": "default"}}]
+TOOLS = {
+    "tools": [
+        {
+            "toolSpec": {
+                "name": "calculator",
+                "description": "Evaluates arithmetic.",
+                "inputSchema": {"json": {"type": "object", "properties": {"expression": {"type": "string"}}}},
+                "strict": True,
+            }
+        },
+        {"cachePoint": {"type": "default"}},
+    ]
+}
+
+
+def check(name, condition, detail=""):
+    if not condition:
+        print(f"FAILED {name}: {detail}")
+        sys.exit(1)
+    print(f"ok {name}")
+
+
+# Images, documents, cache points in system and tools.
+user = {
+    "role": "user",
+    "content": [
+        {"text": "What are these?"},
+        {"image": {"format": "png", "source": {"bytes": png(640, 480)}}},
+        {"document": {"format": "pdf", "name": "Spec (v2)", "source": {"bytes": PDF}}},
+    ],
+}
+r = client.converse(modelId=MODEL, system=SYSTEM, messages=[user], toolConfig=TOOLS)
+text = r["output"]["message"]["content"][0]["text"]
+check("image and document described", "640" in text and "Spec (v2)" in text, text)
+check("cache written", r["usage"].get("cacheWriteInputTokens", 0) > 0, r["usage"])
+r = client.converse(modelId=MODEL, system=SYSTEM, messages=[user], toolConfig=TOOLS)
+check("cache read", r["usage"].get("cacheReadInputTokens", 0) > 0, r["usage"])
+
+# Extended thinking in a tool loop: the reasoning block goes back as it came.
+thinking = {"thinking": {"type": "enabled", "budget_tokens": 1024}}
+ask = {"role": "user", "content": [{"text": "What is 12 * 34?"}]}
+r = client.converse(
+    modelId=MODEL,
+    messages=[ask],
+    toolConfig=TOOLS,
+    inferenceConfig={"maxTokens": 2048},
+    additionalModelRequestFields=thinking,
+)
+content = r["output"]["message"]["content"]
+reasoning = content[0]["reasoningContent"]["reasoningText"]
+check("reasoning with a signature", reasoning["signature"] and reasoning["text"], content)
+tool_use = next(b["toolUse"] for b in content if "toolUse" in b)
+result = {
+    "role": "user",
+    "content": [{"toolResult": {"toolUseId": tool_use["toolUseId"], "content": [{"text": "408"}]}}],
+}
+r = client.converse(
+    modelId=MODEL,
+    messages=[ask, r["output"]["message"], result],
+    toolConfig=TOOLS,
+    inferenceConfig={"maxTokens": 2048},
+    additionalModelRequestFields=thinking,
+)
+check("tool loop with reasoning", "408" in json.dumps(r["output"]), r["output"])
+
+# Structured output, service tier, performance, metadata, response fields.
+schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+r = client.converse(
+    modelId=MODEL,
+    messages=[{"role": "user", "content": [{"text": "Describe Tokyo"}]}],
+    outputConfig={"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {"schema": json.dumps(schema), "name": "city"}}}},
+    serviceTier={"type": "priority"},
+    performanceConfig={"latency": "optimized"},
+    requestMetadata={"team": "agents"},
+    additionalModelResponseFieldPaths=["/stop_reason"],
+)
+answer = json.loads(r["output"]["message"]["content"][0]["text"])
+check("structured output", answer.get("city") == "Tokyo", answer)
+check("service tier echoed", r.get("serviceTier", {}).get("type") == "priority", r.get("serviceTier"))
+check("performance echoed", r.get("performanceConfig", {}).get("latency") == "optimized", r)
+check("model fields", r.get("additionalModelResponseFields") == {"stop_reason": "end_turn"}, r)
+
+# A guardrail that intervenes, with its trace.
+r = client.converse(
+    modelId=MODEL,
+    messages=[{"role": "user", "content": [{"text": "the forbidden question"}]}],
+    guardrailConfig={"guardrailIdentifier": "gr-1", "guardrailVersion": "1", "trace": "enabled"},
+)
+check("guardrail intervened", r["stopReason"] == "guardrail_intervened", r["stopReason"])
+check("guardrail trace", "gr-1" in r["trace"]["guardrail"]["inputAssessment"], r.get("trace"))
+
+# Streamed reasoning: deltas, a signature, metadata with usage.
+r = client.converse_stream(
+    modelId=MODEL,
+    messages=[{"role": "user", "content": [{"text": "Say hello"}]}],
+    inferenceConfig={"maxTokens": 2048},
+    additionalModelRequestFields=thinking,
+)
+kinds = set()
+for event in r["stream"]:
+    if "contentBlockDelta" in event:
+        delta = event["contentBlockDelta"]["delta"]
+        kinds.update(f"delta:{k}" for k in delta)
+        if "reasoningContent" in delta:
+            kinds.update(f"reasoning:{k}" for k in delta["reasoningContent"])
+    kinds.update(event)
+check("streamed reasoning", {"reasoning:text", "reasoning:signature", "metadata"} <= kinds, kinds)
+
+# CountTokens.
+r = client.count_tokens(
+    modelId=MODEL,
+    input={"converse": {"messages": [{"role": "user", "content": [{"text": "How many tokens?"}]}]}},
+)
+check("count tokens", r["inputTokens"] > 0, r)
+
+# What Bedrock refuses, boto3 sees refused.
+try:
+    client.converse(
+        modelId=MODEL,
+        messages=[{"role": "user", "content": [{"text": "x"}, {"image": {"format": "jpeg", "source": {"bytes": png(4, 4)}}}]}],
+    )
+    check("mismatched image refused", False, "accepted")
+except client.exceptions.ValidationException as e:
+    check("mismatched image refused", "jpeg" in str(e), str(e))
+
+print("all shapes accepted")
