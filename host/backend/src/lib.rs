@@ -28,8 +28,8 @@ pub use retry::{
 };
 pub use stream::{ChatStream, StreamCollector, StreamEvent, collect_stream};
 pub use types::{
-    CachePoint, CacheTtl, ChatOptions, ChatRequest, ChatResponse, ContentBlock, GuardrailConfig,
-    InferenceConfig, Message, MessageRole, Reasoning, ReasoningConfig, ReasoningEffort,
-    ResponseMeta, ServiceTier, StopReason, StructuredOutput, Tool, ToolCall, ToolChoice,
-    ToolResult, ToolResultContent, Usage,
+    CachePoint, CacheTtl, ChatOptions, ChatRequest, ChatResponse, Citation, CitationLocation,
+    CitedText, ContentBlock, GuardrailConfig, InferenceConfig, Message, MessageRole, Reasoning,
+    ReasoningConfig, ReasoningEffort, ResponseMeta, ServiceTier, StopReason, StructuredOutput,
+    Tool, ToolCall, ToolChoice, ToolResult, ToolResultContent, Usage,
 };

@@ -29,6 +29,11 @@ pub enum StreamEvent {
     ReasoningSignature { index: u32, signature: String },
     /// A reasoning block the provider encrypted (opaque).
     RedactedReasoning { index: u32, data: Vec<u8> },
+    /// A citation for the text of the block at `index`.
+    Citation {
+        index: u32,
+        citation: crate::Citation,
+    },
     /// The content block at `index` (text) is complete.
     ContentBlockStop { index: u32 },
     /// The assistant turn ended.
@@ -63,11 +68,11 @@ impl StreamCollector {
         match event {
             StreamEvent::MessageStart { .. } | StreamEvent::ToolUseStart { .. } => {}
             StreamEvent::TextDelta { index, text } => match self.open_text {
-                Some((open, at)) if open == *index => {
-                    if let Some(crate::ContentBlock::Text { text: t }) = self.content.get_mut(at) {
-                        t.push_str(text);
-                    }
-                }
+                Some((open, at)) if open == *index => match self.content.get_mut(at) {
+                    Some(crate::ContentBlock::Text { text: t }) => t.push_str(text),
+                    Some(crate::ContentBlock::Cited(c)) => c.text.push_str(text),
+                    _ => {}
+                },
                 _ => {
                     self.content
                         .push(crate::ContentBlock::Text { text: text.clone() });
@@ -109,6 +114,32 @@ impl StreamCollector {
                     })) = self.content.get_mut(at)
                 {
                     *s = Some(signature.clone());
+                }
+            }
+            StreamEvent::Citation { index, citation } => {
+                // The block's text becomes cited text (opened now if no text came yet).
+                let at = match self.open_text {
+                    Some((open, at)) if open == *index => at,
+                    _ => {
+                        self.content.push(crate::ContentBlock::Text {
+                            text: String::new(),
+                        });
+                        let at = self.content.len() - 1;
+                        self.open_text = Some((*index, at));
+                        at
+                    }
+                };
+                if let Some(block) = self.content.get_mut(at) {
+                    match block {
+                        crate::ContentBlock::Text { text } => {
+                            *block = crate::ContentBlock::Cited(crate::CitedText {
+                                text: std::mem::take(text),
+                                citations: vec![citation.clone()],
+                            })
+                        }
+                        crate::ContentBlock::Cited(c) => c.citations.push(citation.clone()),
+                        _ => {}
+                    }
                 }
             }
             StreamEvent::RedactedReasoning { data, .. } => {

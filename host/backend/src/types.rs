@@ -90,6 +90,9 @@ pub enum ContentBlock {
     Image(Image),
     /// A document for the model to read (user turns only, beside a text block).
     Document(Document),
+    /// Text the model wrote with the passages it cites from documents given with citations
+    /// on ([`Document::citations`](crate::Document::citations)).
+    Cited(CitedText),
     /// The model's reasoning before its answer (extended thinking). In a tool loop, send the
     /// assistant turn back with its reasoning unmodified, signature included: Bedrock refuses
     /// a later turn whose reasoning was dropped or altered.
@@ -98,6 +101,38 @@ pub enum ContentBlock {
     /// the cache-read price by later calls with the same prefix. In a `System` message it
     /// marks the system prompt. At most 4 per request, counting [`ChatOptions::cache_tools`].
     CachePoint(CachePoint),
+}
+
+/// Text with its citations (see [`ContentBlock::Cited`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CitedText {
+    pub text: String,
+    pub citations: Vec<Citation>,
+}
+
+/// One passage the model cites.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Citation {
+    /// The cited document's name.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The cited passages, verbatim.
+    #[serde(default)]
+    pub quoted: Vec<String>,
+    #[serde(default)]
+    pub location: Option<CitationLocation>,
+}
+
+/// Where a cited passage is, in the request's documents (0-based document index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CitationLocation {
+    /// Characters `start..end` of a text document.
+    DocumentChars { document: u32, start: u32, end: u32 },
+    /// Pages `start..end` of a PDF.
+    DocumentPages { document: u32, start: u32, end: u32 },
+    /// Chunks `start..end` of a document.
+    DocumentChunks { document: u32, start: u32, end: u32 },
 }
 
 /// A reasoning block (see [`ContentBlock::Reasoning`]).

@@ -5,9 +5,10 @@ use aws_sdk_bedrockruntime::types as sdk;
 use aws_smithy_types::Blob;
 use aws_smithy_types::error::operation::BuildError;
 use gamecode_backend::{
-    BackendError, CachePoint, CacheTtl, ChatResponse, ContentBlock, Document, DocumentFormat,
-    Image, ImageFormat, InferenceConfig, Message, MessageRole, Reasoning, ReasoningConfig,
-    ResponseMeta, ServiceTier, StopReason, Tool, ToolCall, ToolChoice, ToolResultContent, Usage,
+    BackendError, CachePoint, CacheTtl, ChatResponse, Citation, CitationLocation, CitedText,
+    ContentBlock, Document, DocumentFormat, Image, ImageFormat, InferenceConfig, Message,
+    MessageRole, Reasoning, ReasoningConfig, ResponseMeta, ServiceTier, StopReason, Tool, ToolCall,
+    ToolChoice, ToolResultContent, Usage,
 };
 
 use crate::document::{document_to_json, json_to_document};
@@ -259,6 +260,12 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
         ContentBlock::Image(image) => sdk::ContentBlock::Image(image_to_sdk(image)?),
         ContentBlock::CachePoint(p) => sdk::ContentBlock::CachePoint(cache_point_to_sdk(p)?),
         ContentBlock::Reasoning(r) => sdk::ContentBlock::ReasoningContent(reasoning_to_sdk(r)?),
+        ContentBlock::Cited(c) => sdk::ContentBlock::CitationsContent(
+            sdk::CitationsContentBlock::builder()
+                .content(sdk::CitationGeneratedContent::Text(c.text.clone()))
+                .set_citations(Some(c.citations.iter().map(citation_to_sdk).collect()))
+                .build(),
+        ),
         ContentBlock::Document(doc) => sdk::ContentBlock::Document(document_to_sdk(doc)?),
         ContentBlock::ToolResult(result) => {
             let content = result
@@ -289,6 +296,106 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
             )
         }
     })
+}
+
+fn location_to_sdk(l: &CitationLocation) -> sdk::CitationLocation {
+    let i = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    match *l {
+        CitationLocation::DocumentChars {
+            document,
+            start,
+            end,
+        } => sdk::CitationLocation::DocumentChar(
+            sdk::DocumentCharLocation::builder()
+                .document_index(i(document))
+                .start(i(start))
+                .end(i(end))
+                .build(),
+        ),
+        CitationLocation::DocumentPages {
+            document,
+            start,
+            end,
+        } => sdk::CitationLocation::DocumentPage(
+            sdk::DocumentPageLocation::builder()
+                .document_index(i(document))
+                .start(i(start))
+                .end(i(end))
+                .build(),
+        ),
+        CitationLocation::DocumentChunks {
+            document,
+            start,
+            end,
+        } => sdk::CitationLocation::DocumentChunk(
+            sdk::DocumentChunkLocation::builder()
+                .document_index(i(document))
+                .start(i(start))
+                .end(i(end))
+                .build(),
+        ),
+    }
+}
+
+fn citation_to_sdk(c: &Citation) -> sdk::Citation {
+    sdk::Citation::builder()
+        .set_title(c.title.clone())
+        .set_source_content(Some(
+            c.quoted
+                .iter()
+                .map(|q| sdk::CitationSourceContent::Text(q.clone()))
+                .collect(),
+        ))
+        .set_location(c.location.as_ref().map(location_to_sdk))
+        .build()
+}
+
+/// A citation location the chat types can hold (web and search-result locations cannot).
+pub fn location_from_sdk(l: &sdk::CitationLocation) -> Option<CitationLocation> {
+    let u = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+    Some(match l {
+        sdk::CitationLocation::DocumentChar(c) => CitationLocation::DocumentChars {
+            document: u(c.document_index()),
+            start: u(c.start()),
+            end: u(c.end()),
+        },
+        sdk::CitationLocation::DocumentPage(c) => CitationLocation::DocumentPages {
+            document: u(c.document_index()),
+            start: u(c.start()),
+            end: u(c.end()),
+        },
+        sdk::CitationLocation::DocumentChunk(c) => CitationLocation::DocumentChunks {
+            document: u(c.document_index()),
+            start: u(c.start()),
+            end: u(c.end()),
+        },
+        _ => return None,
+    })
+}
+
+fn citation_from_sdk(c: &sdk::Citation) -> Citation {
+    Citation {
+        title: c.title().map(str::to_string),
+        quoted: c
+            .source_content()
+            .iter()
+            .filter_map(|s| s.as_text().ok().cloned())
+            .collect(),
+        location: c.location().and_then(location_from_sdk),
+    }
+}
+
+/// A streamed citation, as the chat types hold it.
+pub fn citation_from_delta(d: &sdk::CitationsDelta) -> Citation {
+    Citation {
+        title: d.title().map(str::to_string),
+        quoted: d
+            .source_content()
+            .iter()
+            .filter_map(|s| s.text().map(str::to_string))
+            .collect(),
+        location: d.location().and_then(location_from_sdk),
+    }
 }
 
 fn reasoning_to_sdk(r: &Reasoning) -> Result<sdk::ReasoningContentBlock, BackendError> {
@@ -500,7 +607,17 @@ pub fn from_converse(
             sdk::ContentBlock::ReasoningContent(r) => {
                 content.push(ContentBlock::Reasoning(reasoning_from_sdk(r)?))
             }
-            // Citations have no place in the chat types yet; they are skipped rather than
+            sdk::ContentBlock::CitationsContent(c) => {
+                content.push(ContentBlock::Cited(CitedText {
+                    text: c
+                        .content()
+                        .iter()
+                        .filter_map(|g| g.as_text().ok().map(String::as_str))
+                        .collect(),
+                    citations: c.citations().iter().map(citation_from_sdk).collect(),
+                }))
+            }
+            // Other kinds have no place in the chat types yet; they are skipped rather than
             // failing the whole reply.
             other => tracing::debug!(?other, "skipping unsupported content block"),
         }

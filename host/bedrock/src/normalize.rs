@@ -347,14 +347,17 @@ fn validate_media(turns: &[Message]) -> Result<(), BackendError> {
                         }
                     }
                 }
-                ContentBlock::Reasoning(_) if turn.role == MessageRole::User => {
+                ContentBlock::Reasoning(_) | ContentBlock::Cited(_)
+                    if turn.role == MessageRole::User =>
+                {
                     return Err(invalid(format!(
-                        "turn {i}: reasoning blocks can only appear in assistant messages"
+                        "turn {i}: reasoning and cited text can only appear in assistant messages"
                     )));
                 }
                 ContentBlock::ToolUse(_)
                 | ContentBlock::CachePoint(_)
-                | ContentBlock::Reasoning(_) => {}
+                | ContentBlock::Reasoning(_)
+                | ContentBlock::Cited(_) => {}
             }
         }
         if has_document && !has_text {

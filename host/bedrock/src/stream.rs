@@ -117,6 +117,12 @@ impl EventMapper {
                             text: text.clone(),
                         })
                     }
+                    Some(sdk::ContentBlockDelta::Citation(c)) => {
+                        self.queued.push_back(StreamEvent::Citation {
+                            index,
+                            citation: crate::convert::citation_from_delta(c),
+                        })
+                    }
                     Some(sdk::ContentBlockDelta::ReasoningContent(r)) => {
                         use sdk::ReasoningContentBlockDelta as R;
                         self.queued.push_back(match r {

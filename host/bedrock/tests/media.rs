@@ -192,3 +192,66 @@ async fn the_emulator_refuses_what_bedrock_refuses() {
         assert!(text.contains(expected), "{expected}: {text}");
     }
 }
+
+/// A document given with citations on: the answer cites it (name, quoted passage, location),
+/// streamed as text and citation deltas, and the cited reply goes back in the history intact.
+#[tokio::test]
+async fn documents_with_citations_on_are_cited() {
+    use gamecode_backend::{CitationLocation, StreamCollector};
+    let emu = emulator().await;
+    let backend = backend(&emu);
+    let notes = "Release notes\nv0.2 adds citations.\n";
+    let request = ChatRequest {
+        messages: vec![Message {
+            role: MessageRole::User,
+            content: vec![
+                ContentBlock::Text {
+                    text: "What changed?".into(),
+                },
+                ContentBlock::Document(Document {
+                    format: DocumentFormat::Txt,
+                    name: "notes".into(),
+                    bytes: notes.as_bytes().to_vec(),
+                    citations: true,
+                }),
+            ],
+        }],
+        ..Default::default()
+    };
+    let reply = backend.chat(request.clone()).await.unwrap();
+    let Some(ContentBlock::Cited(cited)) = reply.message.content.first() else {
+        panic!("{:?}", reply.message.content);
+    };
+    assert!(cited.text.contains("What changed?"), "{}", cited.text);
+    let c = &cited.citations[0];
+    assert_eq!(c.title.as_deref(), Some("notes"));
+    assert_eq!(c.quoted, ["Release notes"]);
+    assert_eq!(
+        c.location,
+        Some(CitationLocation::DocumentChars {
+            document: 0,
+            start: 0,
+            end: 13
+        })
+    );
+    assert_eq!(
+        emu.requests()[0].body["messages"][0]["content"][1]["document"]["citations"],
+        json!({"enabled": true})
+    );
+
+    let mut stream = backend.chat_stream(request.clone()).await.unwrap();
+    let mut collector = StreamCollector::new();
+    while let Some(event) = stream.next().await {
+        collector.push(&event.unwrap());
+    }
+    let streamed = collector.finish("m".into(), None).unwrap();
+    assert_eq!(streamed.message.content, reply.message.content);
+
+    // The cited answer goes back in the history as it came.
+    let mut next = request;
+    next.messages.push(reply.message.clone());
+    next.messages.push(Message::user("Thanks"));
+    backend.chat(next).await.unwrap();
+    let sent = &emu.requests()[2].body["messages"][1]["content"][0]["citationsContent"];
+    assert_eq!(sent["citations"][0]["title"], "notes");
+}

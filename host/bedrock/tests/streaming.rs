@@ -111,6 +111,7 @@ async fn events_map_in_order_with_tool_input_assembled() {
             StreamEvent::ReasoningDelta { .. }
             | StreamEvent::ReasoningSignature { .. }
             | StreamEvent::RedactedReasoning { .. } => "reasoning",
+            StreamEvent::Citation { .. } => "citation",
         })
         .fold(Vec::new(), |mut acc, kind| {
             if acc.last() != Some(&kind) {

@@ -199,6 +199,68 @@ pub(crate) fn describe(message: &Value) -> Vec<String> {
     out
 }
 
+/// The citations the emulated model gives for the documents of a user message that asked
+/// for them (`citations.enabled`): each cites its document's first line (text formats) or
+/// first page (PDF), by name and location.
+pub(crate) fn citations(message: &Value) -> Vec<Value> {
+    let blocks = message
+        .get("content")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let documents = blocks
+        .iter()
+        .filter_map(|b| match union_member(b, CONTENT_BLOCK_KINDS) {
+            Some(("document", v)) => Some(v),
+            _ => None,
+        });
+    let mut out = Vec::new();
+    for (index, doc) in documents.enumerate() {
+        let enabled = doc
+            .get("citations")
+            .and_then(|c| c.get("enabled"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let (Some(format), Some(bytes)) = (document_format(doc), source_bytes(doc)) else {
+            continue;
+        };
+        if !enabled {
+            continue;
+        }
+        let name = doc.get("name").and_then(Value::as_str).unwrap_or("");
+        let (quoted, location) = match format {
+            DocumentFormat::Csv
+            | DocumentFormat::Html
+            | DocumentFormat::Txt
+            | DocumentFormat::Md => {
+                let text = String::from_utf8_lossy(&bytes);
+                let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                let quoted: String = first.chars().take(200).collect();
+                let start = text.find(first).unwrap_or(0);
+                let end = start + quoted.chars().count();
+                (
+                    quoted,
+                    serde_json::json!({"documentChar": {"documentIndex": index, "start": start, "end": end}}),
+                )
+            }
+            DocumentFormat::Pdf => (
+                String::new(),
+                serde_json::json!({"documentPage": {"documentIndex": index, "start": 1, "end": 2}}),
+            ),
+            _ => (
+                String::new(),
+                serde_json::json!({"documentChunk": {"documentIndex": index, "start": 0, "end": 1}}),
+            ),
+        };
+        out.push(serde_json::json!({
+            "title": name,
+            "sourceContent": [{"text": quoted}],
+            "location": location,
+        }));
+    }
+    out
+}
+
 /// A document's length as a reader would give it.
 fn length_of(format: DocumentFormat, bytes: &[u8]) -> String {
     let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });

@@ -201,14 +201,22 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
         user_text
     };
     let mut text = String::new();
+    let mut cited = Vec::new();
     if let Some(last) = last.filter(|m| role(m) == "user") {
         for seen in crate::media::describe(last) {
             text.push_str(&seen);
             text.push(' ');
         }
+        cited = crate::media::citations(last);
     }
     text.push_str(ECHO_PREFIX);
     text.push_str(&shown);
+    if !cited.is_empty() {
+        // Documents given with citations on: the answer cites them.
+        let block = json!({ "citationsContent": {
+            "content": [{ "text": text }], "citations": cited } });
+        return (vec![block], "end_turn".to_string());
+    }
     (vec![json!({ "text": text })], "end_turn".to_string())
 }
 
@@ -490,6 +498,14 @@ fn render_tool_result(result: &Value) -> String {
 fn block_chars(block: &Value) -> usize {
     if let Some(t) = block.get("text").and_then(Value::as_str) {
         t.chars().count()
+    } else if let Some(c) = block.get("citationsContent") {
+        c.get("content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.get("text").and_then(Value::as_str))
+            .map(|t| t.chars().count())
+            .sum()
     } else if let Some(r) = block
         .get("reasoningContent")
         .and_then(|r| r.get("reasoningText"))

@@ -163,6 +163,34 @@ pub(crate) fn answer_frames(answer: &Answer, latency_ms: u64) -> Vec<Bytes> {
                     json!({ "contentBlockIndex": index, "delta": { "reasoningContent": { "signature": sig } } }),
                 );
             }
+        } else if let Some(cited) = block.get("citationsContent") {
+            // The text as text deltas, then one citation delta per citation, in one block.
+            let text: String = cited
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g.get("text").and_then(Value::as_str))
+                .collect();
+            for piece in chunks(&text, TEXT_CHUNK) {
+                push(
+                    &mut frames,
+                    "contentBlockDelta",
+                    json!({ "contentBlockIndex": index, "delta": { "text": piece } }),
+                );
+            }
+            for citation in cited
+                .get("citations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                push(
+                    &mut frames,
+                    "contentBlockDelta",
+                    json!({ "contentBlockIndex": index, "delta": { "citation": citation } }),
+                );
+            }
         } else {
             // Other block kinds have no streaming form here.
             continue;

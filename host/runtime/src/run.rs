@@ -518,6 +518,7 @@ fn text_bytes(response: &ChatResponse) -> usize {
             | gamecode_backend::ContentBlock::Image(_)
             | gamecode_backend::ContentBlock::Document(_)
             | gamecode_backend::ContentBlock::CachePoint(_) => 0,
+            gamecode_backend::ContentBlock::Cited(c) => c.text.len(),
             gamecode_backend::ContentBlock::Reasoning(r) => match r {
                 gamecode_backend::Reasoning::Text { text, .. } => text.len(),
                 gamecode_backend::Reasoning::Redacted { data } => data.len(),

@@ -138,6 +138,24 @@ for event in r["stream"]:
     kinds.update(event)
 check("streamed reasoning", {"reasoning:text", "reasoning:signature", "metadata"} <= kinds, kinds)
 
+# A document with citations on: cited in the answer, and as citation deltas in a stream.
+cited_user = {
+    "role": "user",
+    "content": [
+        {"text": "What changed?"},
+        {"document": {"format": "txt", "name": "notes", "source": {"bytes": b"Release notes\nv0.2\n"},
+                      "citations": {"enabled": True}}},
+    ],
+}
+r = client.converse(modelId=MODEL, messages=[cited_user])
+block = r["output"]["message"]["content"][0]["citationsContent"]
+check("citations", block["citations"][0]["title"] == "notes"
+      and block["citations"][0]["location"]["documentChar"]["end"] == 13, block)
+r = client.converse_stream(modelId=MODEL, messages=[cited_user])
+citations = [e["contentBlockDelta"]["delta"]["citation"] for e in r["stream"]
+             if "citation" in e.get("contentBlockDelta", {}).get("delta", {})]
+check("streamed citations", citations and citations[0]["title"] == "notes", citations)
+
 # CountTokens.
 r = client.count_tokens(
     modelId=MODEL,

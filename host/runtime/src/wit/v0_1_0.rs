@@ -280,6 +280,8 @@ fn message_out(message: b::Message) -> t::Message {
             })
             .map(|block| match block {
                 b::ContentBlock::Text { text } => t::ContentBlock::Text(text),
+                // This version has no citations: the text alone.
+                b::ContentBlock::Cited(c) => t::ContentBlock::Text(c.text),
                 b::ContentBlock::ToolUse(call) => t::ContentBlock::ToolUse(call_out(call)),
                 // This WIT version has no media: the plugin learns one was there.
                 b::ContentBlock::Image(i) => t::ContentBlock::Text(media_placeholder(
@@ -399,7 +401,8 @@ fn event_out(event: b::StreamEvent) -> Option<t::StreamEvent> {
         b::StreamEvent::ContentBlockStop { .. }
         | b::StreamEvent::ReasoningDelta { .. }
         | b::StreamEvent::ReasoningSignature { .. }
-        | b::StreamEvent::RedactedReasoning { .. } => return None,
+        | b::StreamEvent::RedactedReasoning { .. }
+        | b::StreamEvent::Citation { .. } => return None,
         b::StreamEvent::MessageStop { stop_reason } => {
             t::StreamEvent::MessageStop(stop_reason_out(stop_reason))
         }
