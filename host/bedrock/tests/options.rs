@@ -234,3 +234,68 @@ async fn a_guardrail_intervenes_on_its_words_with_a_trace() {
     assert_eq!(err.category(), ErrorCategory::Validation);
     assert!(err.message().contains("version"), "{err}");
 }
+
+/// The same options on ConverseStream: the schema-following answer streams as text, the
+/// guardrail (in its stream form) stops the stream with guardrail_intervened, and the tier,
+/// metadata and stream processing mode are sent.
+#[tokio::test]
+async fn options_work_on_streams_too() {
+    use bedrock_emulator::{Emulator, EmulatorConfig};
+    use futures::StreamExt;
+    use gamecode_backend::{GuardrailConfig, StopReason, StreamCollector};
+    let emu = Emulator::start_with(EmulatorConfig {
+        guardrail_words: vec!["forbidden".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let backend = backend(&emu);
+    let collect = |request: ChatRequest| {
+        let backend = backend.clone();
+        async move {
+            let mut stream = backend.chat_stream(request).await.unwrap();
+            let mut c = StreamCollector::new();
+            while let Some(e) = stream.next().await {
+                c.push(&e.unwrap());
+            }
+            c.finish("m".into(), None).unwrap()
+        }
+    };
+    let mut options = ChatOptions {
+        structured_output: Some(StructuredOutput {
+            schema: json!({"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]}),
+            name: None,
+            description: None,
+        }),
+        service_tier: Some(ServiceTier::Flex),
+        ..Default::default()
+    };
+    options.request_metadata.insert("run".into(), "7".into());
+    let reply = collect(ask(options)).await;
+    let answer: Value = serde_json::from_str(&reply.text()).unwrap();
+    assert_eq!(answer["city"], "Tokyo");
+    let sent = &emu.requests()[0].body;
+    assert_eq!(sent["serviceTier"], json!({"type": "flex"}));
+    assert_eq!(sent["requestMetadata"], json!({"run": "7"}));
+
+    let guarded = ChatRequest {
+        messages: vec![Message::user("a forbidden question")],
+        options: ChatOptions {
+            guardrail: Some(GuardrailConfig {
+                identifier: "gr-9".into(),
+                version: "DRAFT".into(),
+                trace: true,
+                stream_async: true,
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let blocked = collect(guarded).await;
+    assert_eq!(blocked.stop_reason, StopReason::GuardrailIntervened);
+    assert_eq!(
+        emu.requests()[1].body["guardrailConfig"]["streamProcessingMode"],
+        "async"
+    );
+}
