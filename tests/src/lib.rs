@@ -152,6 +152,35 @@ pub fn load(host: &PluginHost, path: &Path) -> Plugin {
         .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
 }
 
+/// The adversarial guest `guest_abuser` under `policy`.
+pub fn abuser(host: &PluginHost, policy: Policy) -> Plugin {
+    load(host, &test_guest("guest_abuser"))
+        .with_policy(policy)
+        .expect("the policy is valid")
+}
+
+/// A run's answer, panicking with the task and the error.
+pub async fn answer(plugin: &Plugin, task: &str) -> String {
+    plugin
+        .run(task)
+        .await
+        .unwrap_or_else(|e| panic!("{task}: {e}"))
+        .answer
+}
+
+/// A host on the emulator whose plugins may read `dir` (the fs tools).
+pub fn fs_host(emu: &Emulator, dir: &Path) -> PluginHost {
+    PluginHost::builder()
+        .backend(bedrock(emu))
+        .tools(
+            gamecode_host::tools::fs::FsRoot::new(dir)
+                .expect("dir")
+                .tools(),
+        )
+        .build()
+        .expect("host")
+}
+
 /// Installs a test log subscriber once (RUST_LOG honoured; quiet by default).
 pub fn init_tracing() {
     static ONCE: OnceLock<()> = OnceLock::new();

@@ -9,24 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gamecode_e2e::*;
-use gamecode_host::tools::fs::FsRoot;
 use gamecode_host::{
     AgentError, Plugin, PluginHost, Policy, RunError, RunEvent, RunObserver, ViolationKind,
 };
-
-fn abuser(host: &PluginHost, policy: Policy) -> Plugin {
-    load(host, &test_guest("guest_abuser"))
-        .with_policy(policy)
-        .expect("the policy is valid")
-}
-
-async fn answer(plugin: &Plugin, task: &str) -> String {
-    plugin
-        .run(task)
-        .await
-        .unwrap_or_else(|e| panic!("{task}: {e}"))
-        .answer
-}
 
 /// While two plugins hammer the host with expensive requests, the deadline holds within
 /// its documented margin and twenty well-behaved runs beside them are not stalled.
@@ -156,14 +141,6 @@ async fn open_streams_are_capped_per_run() {
             .answer
             .contains("42")
     );
-}
-
-fn fs_host(emu: &bedrock_emulator::Emulator, dir: &std::path::Path) -> PluginHost {
-    PluginHost::builder()
-        .backend(bedrock(emu))
-        .tools(FsRoot::new(dir).expect("dir").tools())
-        .build()
-        .expect("host")
 }
 
 /// A FIFO (or socket) is refused at once: its open would wait for a writer forever on a

@@ -5,30 +5,7 @@
 use std::time::{Duration, Instant};
 
 use gamecode_e2e::*;
-use gamecode_host::tools::fs::FsRoot;
-use gamecode_host::{Plugin, PluginHost, Policy};
-
-fn abuser(host: &PluginHost, policy: Policy) -> Plugin {
-    load(host, &test_guest("guest_abuser"))
-        .with_policy(policy)
-        .expect("the policy is valid")
-}
-
-async fn answer(plugin: &Plugin, task: &str) -> String {
-    plugin
-        .run(task)
-        .await
-        .unwrap_or_else(|e| panic!("{task}: {e}"))
-        .answer
-}
-
-fn fs_host(emu: &bedrock_emulator::Emulator, dir: &std::path::Path) -> PluginHost {
-    PluginHost::builder()
-        .backend(bedrock(emu))
-        .tools(FsRoot::new(dir).expect("dir").tools())
-        .build()
-        .expect("host")
-}
+use gamecode_host::Policy;
 
 /// The process's resident set now, and its peak since [`reset_peak`] (KiB), from /proc.
 fn rss_kib() -> (u64, u64) {
