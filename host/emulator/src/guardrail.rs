@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::script::message_text;
+use crate::script::last_user_text;
 use crate::validate::Invalid;
 
 /// The blocked-input message of a guardrail that was not given one of its own.
@@ -57,17 +57,7 @@ pub(crate) fn assess(words: &[String], body: &Value) -> Option<Verdict> {
         .get("guardrailIdentifier")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let input = body
-        .get("messages")
-        .and_then(Value::as_array)
-        .and_then(|m| {
-            m.iter()
-                .rev()
-                .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        })
-        .map(message_text)
-        .unwrap_or_default()
-        .to_lowercase();
+    let input = last_user_text(body).to_lowercase();
     let blocked_by = words
         .iter()
         .find(|w| !w.is_empty() && input.contains(&w.to_lowercase()))
