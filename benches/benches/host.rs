@@ -1340,7 +1340,7 @@ struct StormResult {
 
 async fn storm_side(runs: usize, throttle: Duration, adaptive: bool) -> StormResult {
     use bedrock_emulator::Fault;
-    use gamecode_backend::{BackoffStrategy, ErrorCategory, RetryConfig};
+    use gamecode_backend::ErrorCategory;
     use gamecode_host::{Policy, RunError};
     let emu = Emulator::start().await.expect("the emulator starts");
     let backend = gamecode_bedrock::BedrockBackend::new_with_config(&emu.sdk_config())
@@ -1354,14 +1354,7 @@ async fn storm_side(runs: usize, throttle: Duration, adaptive: bool) -> StormRes
             Policy::default()
                 .with_deadline(throttle + Duration::from_secs(60))
                 .with_max_chat_calls(10_000)
-                .with_retry(RetryConfig {
-                    max_retries: 2,
-                    initial_delay: Duration::from_millis(100),
-                    backoff_strategy: BackoffStrategy::Exponential { multiplier: 2 },
-                    verbose: false,
-                    max_delay: Duration::from_secs(1),
-                    jitter: 0.5,
-                }),
+                .with_retry(gamecode_e2e::storm_retry()),
         )
         .expect("policy");
     emu.inject_for(Fault::throttling(), throttle);

@@ -128,6 +128,19 @@ pub fn fast_retry() -> RetryConfig {
     }
 }
 
+/// The retry policy of the throttling-storm test and benchmark: a client's ordinary backoff
+/// (100 ms doubling to 1 s), so the adaptive limiter, not long sleeps, is what sheds load.
+pub fn storm_retry() -> RetryConfig {
+    RetryConfig {
+        max_retries: 2,
+        initial_delay: Duration::from_millis(100),
+        backoff_strategy: BackoffStrategy::Exponential { multiplier: 2 },
+        verbose: false,
+        max_delay: Duration::from_secs(1),
+        jitter: 0.5,
+    }
+}
+
 /// A real `BedrockBackend` pointed at the emulator.
 pub fn bedrock(emu: &Emulator) -> Arc<dyn LLMBackend> {
     Arc::new(

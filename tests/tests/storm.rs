@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use bedrock_emulator::Fault;
-use gamecode_backend::{BackoffStrategy, ErrorCategory, RetryConfig};
+use gamecode_backend::ErrorCategory;
 use gamecode_e2e::*;
 use gamecode_host::{Policy, RunError};
 
@@ -23,14 +23,7 @@ async fn a_thousand_runs_in_a_throttling_storm_shed_load_and_recover() {
             Policy::default()
                 .with_deadline(deadline)
                 .with_max_chat_calls(1000)
-                .with_retry(RetryConfig {
-                    max_retries: 2,
-                    initial_delay: Duration::from_millis(100),
-                    backoff_strategy: BackoffStrategy::Exponential { multiplier: 2 },
-                    verbose: false,
-                    max_delay: Duration::from_secs(1),
-                    jitter: 0.5,
-                }),
+                .with_retry(storm_retry()),
         )
         .unwrap();
     emu.inject_for(Fault::throttling(), throttle);
