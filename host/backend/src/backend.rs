@@ -37,6 +37,32 @@ pub trait LLMBackend: Send + Sync {
         self.chat_stream(request).await
     }
 
+    /// Sends `request` without taking it (under `retry_config`, or the backend's own policy
+    /// with `None`): a caller that keeps a long conversation need not copy it for every
+    /// turn. Backends that work from a borrowed request override this; the default copies.
+    async fn chat_ref(
+        &self,
+        request: &ChatRequest,
+        retry_config: Option<RetryConfig>,
+    ) -> BackendResult<ChatResponse> {
+        match retry_config {
+            Some(retry) => self.chat_with_retry(request.clone(), retry).await,
+            None => self.chat(request.clone()).await,
+        }
+    }
+
+    /// Streams a reply to `request` without taking it (see [`chat_ref`](Self::chat_ref)).
+    async fn chat_stream_ref(
+        &self,
+        request: &ChatRequest,
+        retry_config: Option<RetryConfig>,
+    ) -> BackendResult<ChatStream> {
+        match retry_config {
+            Some(retry) => self.chat_stream_with_retry(request.clone(), retry).await,
+            None => self.chat_stream(request.clone()).await,
+        }
+    }
+
     /// The input tokens `request` would be billed for, without running the model
     /// (Bedrock's CountTokens). Backends that cannot count answer `unsupported`.
     async fn count_tokens(&self, request: &ChatRequest) -> BackendResult<u32> {

@@ -159,6 +159,65 @@ impl DocumentFormat {
         }
     }
 
+    /// The format `bytes` are in, read from the content alone: PDF by its header, Word and
+    /// Excel (OLE or zip) by the parts they hold, HTML by its opening tag, and UTF-8 text as
+    /// CSV (a consistent comma count on every line), Markdown (headings, lists, fences or
+    /// links) or plain text.
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        const OLE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+        let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        if bytes.starts_with(b"%PDF-") {
+            return Some(Self::Pdf);
+        }
+        if bytes.starts_with(b"PK\x03\x04") {
+            return if contains(b"word/") {
+                Some(Self::Docx)
+            } else if contains(b"xl/") {
+                Some(Self::Xlsx)
+            } else {
+                None
+            };
+        }
+        if bytes.starts_with(OLE) {
+            // The stream names are UTF-16 in the directory.
+            let utf16 = |s: &str| -> Vec<u8> { s.bytes().flat_map(|b| [b, 0]).collect() };
+            return if contains(&utf16("WordDocument")) {
+                Some(Self::Doc)
+            } else if contains(&utf16("Workbook")) || contains(&utf16("Book")) {
+                Some(Self::Xls)
+            } else {
+                None
+            };
+        }
+        if bytes.contains(&0) {
+            return None;
+        }
+        let text = std::str::from_utf8(bytes).ok()?;
+        let head = text.trim_start().get(..15).unwrap_or(text.trim_start());
+        let head = head.to_ascii_lowercase();
+        if head.starts_with("<!doctype html") || head.starts_with("<html") {
+            return Some(Self::Html);
+        }
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let commas = |l: &str| l.matches(',').count();
+        if lines.len() >= 2
+            && commas(lines[0]) > 0
+            && lines.iter().all(|l| commas(l) == commas(lines[0]))
+        {
+            return Some(Self::Csv);
+        }
+        let markdown = lines.iter().any(|l| {
+            let l = l.trim_start();
+            l.starts_with("# ")
+                || l.starts_with("## ")
+                || l.starts_with("```")
+                || l.starts_with("- ")
+                || l.starts_with("* ")
+                || (l.contains("](") && l.contains('['))
+        });
+        Some(if markdown { Self::Md } else { Self::Txt })
+    }
+
     /// Whether `bytes` can be a document of this format: PDF starts with `%PDF-`, doc/xls
     /// are OLE compound files, docx/xlsx zip archives, and the text formats are UTF-8 text.
     pub fn matches(self, bytes: &[u8]) -> bool {
@@ -227,6 +286,29 @@ mod tests {
         b.extend_from_slice(&h.to_be_bytes());
         b.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
         b
+    }
+
+    #[test]
+    fn document_formats_are_read_from_content() {
+        let sniff = |b: &[u8]| DocumentFormat::sniff(b);
+        assert_eq!(sniff(b"%PDF-1.7\n..."), Some(DocumentFormat::Pdf));
+        assert_eq!(sniff(b"<!DOCTYPE html><p>x"), Some(DocumentFormat::Html));
+        assert_eq!(sniff(b"a,b\n1,2\n3,4\n"), Some(DocumentFormat::Csv));
+        assert_eq!(sniff(b"# Title\n\nSome text."), Some(DocumentFormat::Md));
+        assert_eq!(
+            sniff(b"Just words, and more.\nA line."),
+            Some(DocumentFormat::Txt)
+        );
+        assert_eq!(
+            sniff(b"PK\x03\x04....word/document.xml"),
+            Some(DocumentFormat::Docx)
+        );
+        assert_eq!(
+            sniff(b"PK\x03\x04....xl/workbook.xml"),
+            Some(DocumentFormat::Xlsx)
+        );
+        assert_eq!(sniff(b"PK\x03\x04....other"), None);
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0"), None);
     }
 
     #[test]

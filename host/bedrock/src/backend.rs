@@ -328,7 +328,17 @@ impl BedrockBackend {
         request: ChatRequest,
         retry_config: RetryConfig,
     ) -> BackendResult<ChatResponse> {
-        let parts = self.prepare(&request)?;
+        self.chat_ref(&request, &retry_config).await
+    }
+
+    /// Like [`chat_with_retry`](Self::chat_with_retry), from a borrowed request (it is
+    /// converted to the SDK's types anyway).
+    pub async fn chat_ref(
+        &self,
+        request: &ChatRequest,
+        retry_config: &RetryConfig,
+    ) -> BackendResult<ChatResponse> {
+        let parts = self.prepare(request)?;
         let span = tracing::info_span!(
             "bedrock.converse",
             model = %parts.model_id,
@@ -336,7 +346,7 @@ impl BedrockBackend {
         );
         let parts = &parts;
         let session_id = &request.session_id;
-        retry_with(self.retry_context(&retry_config), |attempt| async move {
+        retry_with(self.retry_context(retry_config), |attempt| async move {
             tracing::debug!(attempt, "sending Converse request");
             self.converse_once(parts, session_id.clone()).await
         })
@@ -357,14 +367,23 @@ impl BedrockBackend {
         request: ChatRequest,
         retry_config: RetryConfig,
     ) -> BackendResult<ChatStream> {
-        let parts = self.prepare(&request)?;
+        self.chat_stream_ref(&request, &retry_config).await
+    }
+
+    /// Like [`chat_stream_with_retry`](Self::chat_stream_with_retry), from a borrowed request.
+    pub async fn chat_stream_ref(
+        &self,
+        request: &ChatRequest,
+        retry_config: &RetryConfig,
+    ) -> BackendResult<ChatStream> {
+        let parts = self.prepare(request)?;
         let span = tracing::info_span!(
             "bedrock.converse_stream",
             model = %parts.model_id,
             session_id = request.session_id.as_deref().unwrap_or(""),
         );
         let parts = &parts;
-        let (mapper, first) = retry_with(self.retry_context(&retry_config), |attempt| async move {
+        let (mapper, first) = retry_with(self.retry_context(retry_config), |attempt| async move {
             tracing::debug!(attempt, "opening ConverseStream");
             self.converse_stream_once(parts).await
         })
@@ -537,6 +556,24 @@ impl LLMBackend for BedrockBackend {
         retry_config: RetryConfig,
     ) -> BackendResult<ChatStream> {
         BedrockBackend::chat_stream_with_retry(self, request, retry_config).await
+    }
+
+    async fn chat_ref(
+        &self,
+        request: &ChatRequest,
+        retry_config: Option<RetryConfig>,
+    ) -> BackendResult<ChatResponse> {
+        let retry = retry_config.unwrap_or_else(|| self.retry_config.clone());
+        BedrockBackend::chat_ref(self, request, &retry).await
+    }
+
+    async fn chat_stream_ref(
+        &self,
+        request: &ChatRequest,
+        retry_config: Option<RetryConfig>,
+    ) -> BackendResult<ChatStream> {
+        let retry = retry_config.unwrap_or_else(|| self.retry_config.clone());
+        BedrockBackend::chat_stream_ref(self, request, &retry).await
     }
 
     async fn count_tokens(&self, request: &ChatRequest) -> BackendResult<u32> {

@@ -100,6 +100,8 @@ pub enum ChatErrorKind {
     TokenBudgetExhausted,
     ModelNotAllowed,
     RequestTooLarge,
+    OptionNotAllowed,
+    ConversationState,
 }
 
 impl ChatErrorKind {
@@ -115,6 +117,8 @@ impl ChatErrorKind {
             Self::TokenBudgetExhausted => "token-budget-exhausted",
             Self::ModelNotAllowed => "model-not-allowed",
             Self::RequestTooLarge => "request-too-large",
+            Self::OptionNotAllowed => "option-not-allowed",
+            Self::ConversationState => "conversation-state",
         }
     }
 

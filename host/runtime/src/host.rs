@@ -30,7 +30,6 @@ use crate::inspect::{self, Inspection};
 use crate::observer::RunObserver;
 use crate::plugin::Plugin;
 use crate::policy::Policy;
-use crate::run::RunState;
 use crate::shared::HostInner;
 pub use crate::shared::LoadInfo;
 use crate::tools::{HostTool, ToolRegistry};
@@ -124,8 +123,8 @@ impl PluginHostBuilder {
         }
         let engine =
             HostEngine::new(self.engine).map_err(|e| BuildError::Engine(format!("{e:#}")))?;
-        let linker = wit::v0_1_0::linker(&engine.engine)
-            .map_err(|e| BuildError::Engine(format!("{e:#}")))?;
+        let linker =
+            wit::linker(&engine.engine).map_err(|e| BuildError::Engine(format!("{e:#}")))?;
         let slots = engine
             .options
             .pooling
@@ -255,35 +254,50 @@ impl PluginHost {
         result.map_err(|e| LoadError::Invalid(format!("{e:#}")))
     }
 
-    /// Checks the world and pre-instantiates: after this, each run only instantiates.
-    fn link(&self, component: &Component) -> Result<wit::v0_1_0::BindingsPre<RunState>, LoadError> {
+    /// Checks the world and pre-instantiates: after this, each run only instantiates. The
+    /// version is the newest whose agent export the component provides.
+    fn link(&self, component: &Component) -> Result<wit::AgentPre, LoadError> {
         let engine = self.engine();
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-        let missing_export = match ty.get_export(engine, wit::AGENT_EXPORT).map(|e| e.ty) {
-            None => Some(format!("`{}`", wit::AGENT_EXPORT)),
-            Some(wasmtime::component::types::ComponentItem::ComponentInstance(inst)) => {
-                inst.get_export(engine, wit::AGENT_RUN).is_none().then(|| {
+        let found = wit::WitVersion::ALL.into_iter().find_map(|version| {
+            ty.get_export(engine, &version.agent_export())
+                .map(|e| (version, e.ty))
+        });
+        let (version, missing_export) = match found {
+            None => {
+                let wanted: Vec<String> = wit::WitVersion::ALL
+                    .iter()
+                    .map(|v| format!("`{}`", v.agent_export()))
+                    .collect();
+                (None, Some(wanted.join(" or ")))
+            }
+            Some((version, wasmtime::component::types::ComponentItem::ComponentInstance(inst))) => {
+                let missing = inst.get_export(engine, wit::AGENT_RUN).is_none().then(|| {
                     format!(
                         "`{}` with a `{}` function",
-                        wit::AGENT_EXPORT,
+                        version.agent_export(),
                         wit::AGENT_RUN
                     )
-                })
+                });
+                (Some(version), missing)
             }
-            Some(_) => Some(format!("`{}` as an interface", wit::AGENT_EXPORT)),
+            Some((version, _)) => (
+                Some(version),
+                Some(format!("`{}` as an interface", version.agent_export())),
+            ),
         };
         let pre = self.inner.linker.instantiate_pre(component);
         let unsatisfied_import = pre.as_ref().err().map(|e| format!("{e:#}"));
-        if missing_export.is_some() || unsatisfied_import.is_some() {
+        let (Some(version), None, None) = (version, &missing_export, &unsatisfied_import) else {
             return Err(LoadError::WrongWorld(WorldMismatch {
                 missing_export,
                 unsatisfied_import,
                 exports,
             }));
-        }
+        };
         let pre = pre.map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        wit::v0_1_0::BindingsPre::new(pre).map_err(|e| {
+        wit::AgentPre::new(version, pre).map_err(|e| {
             LoadError::WrongWorld(WorldMismatch {
                 missing_export: Some(format!("{e:#}")),
                 unsatisfied_import: None,

@@ -36,6 +36,8 @@ pub enum ItemRole {
 pub struct Inspection {
     pub imports: Vec<WorldItem>,
     pub exports: Vec<WorldItem>,
+    /// The WIT version the plugin targets (by its agent export), if any this host knows.
+    pub targets: Option<wit::WitVersion>,
     /// `Ok` when the host can run it; otherwise why not.
     pub runnable: Result<(), LoadError>,
 }
@@ -44,10 +46,15 @@ impl Inspection {
     /// A human-readable report.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let served: Vec<String> = wit::WitVersion::ALL.iter().map(|v| v.package()).collect();
         out.push_str(&format!(
-            "host world: gamecode:plugin/plugin (package {})\n",
-            wit::WIT_PACKAGE
+            "host world: gamecode:plugin/plugin (packages {})\n",
+            served.join(", ")
         ));
+        out.push_str(&match self.targets {
+            Some(v) => format!("plugin targets: {}\n", v.package()),
+            None => "plugin targets: no gamecode version this host knows\n".into(),
+        });
         for (title, items) in [("imports", &self.imports), ("exports", &self.exports)] {
             out.push_str(&format!("\n{title} ({}):\n", items.len()));
             if items.is_empty() {
@@ -119,7 +126,11 @@ pub(crate) fn describe(
     runnable: Result<(), LoadError>,
 ) -> Inspection {
     let ty = component.component_type();
+    let targets = wit::WitVersion::ALL
+        .into_iter()
+        .find(|v| ty.get_export(engine, &v.agent_export()).is_some());
     Inspection {
+        targets,
         imports: ty
             .imports(engine)
             .map(|(n, t)| item(engine, n, &t.ty))

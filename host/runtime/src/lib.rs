@@ -29,8 +29,10 @@
 //! default) adds the `gamecode` binary with the Bedrock backend and the emulator.
 
 pub mod cache;
+mod conversation;
 pub mod engine;
 mod error;
+mod features;
 mod host;
 pub mod inspect;
 mod limits;
@@ -40,6 +42,7 @@ pub mod policy;
 mod run;
 mod sandbox;
 mod shared;
+pub mod task;
 pub mod text;
 pub mod tools;
 mod wit;
@@ -55,8 +58,9 @@ pub use observer::{OutputStream, RunEvent, RunObserver};
 pub use plugin::{Plugin, RunOutcome, RunReport};
 pub use policy::{Policy, PolicyError, PolicyViolation, ViolationKind};
 pub use run::RunStats;
+pub use task::{Attachment, AttachmentError, Task};
 pub use tools::{HostTool, ToolError, ToolSpec};
-pub use wit::{AGENT_EXPORT, WIT_PACKAGE};
+pub use wit::{AGENT_EXPORT, WIT_PACKAGE, WitVersion};
 
 // Re-exported so embedders can name the backend types without a separate dependency.
 pub use gamecode_backend;

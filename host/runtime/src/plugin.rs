@@ -27,8 +27,9 @@ use crate::policy::{Meter, Policy, PolicyError, PolicyViolation, ViolationKind};
 use crate::run::{RunState, RunStats};
 use crate::sandbox::{OutputCapture, wasi_ctx};
 use crate::shared::{HostInner, LoadInfo};
+use crate::task::Task;
 use crate::tools::ToolError;
-use crate::wit::v0_1_0::{BindingsPre, agent_error_in};
+use crate::wit::{AgentCall, AgentPre, WitVersion};
 
 /// Numbers runs for log correlation (the backend sees it as the session id).
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(1);
@@ -38,7 +39,7 @@ static RUN_COUNTER: AtomicU64 = AtomicU64::new(1);
 pub struct Plugin {
     name: Arc<str>,
     host: Arc<HostInner>,
-    pre: BindingsPre<RunState>,
+    pre: AgentPre,
     policy: Arc<Policy>,
     load: LoadInfo,
 }
@@ -107,9 +108,7 @@ impl std::error::Error for DeadlineTrap {}
 
 /// How the wasm part of a run ended.
 enum Ended {
-    Instantiate(wasmtime::Error),
-    Call(wasmtime::Error),
-    Returned(Result<String, crate::wit::v0_1_0::exports::gamecode::plugin::agent::AgentError>),
+    Ran(AgentCall),
     TimedOut,
 }
 
@@ -117,7 +116,7 @@ impl Plugin {
     pub(crate) fn new(
         name: Arc<str>,
         host: Arc<HostInner>,
-        pre: BindingsPre<RunState>,
+        pre: AgentPre,
         policy: Arc<Policy>,
         load: LoadInfo,
     ) -> Self {
@@ -138,6 +137,11 @@ impl Plugin {
     /// The policy runs of this plugin get.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// The WIT version the plugin targets.
+    pub fn wit_version(&self) -> WitVersion {
+        self.pre.version()
     }
 
     /// How the load went (cache hit or compile, and how long it took).
@@ -166,6 +170,27 @@ impl Plugin {
 
     /// Like [`run`](Self::run), returning output and stats even when the run failed.
     pub async fn run_report(&self, task: &str) -> RunReport {
+        self.run_task_report(&Task::from(task)).await
+    }
+
+    /// Runs the plugin's agent on a task with attachments (0.1.0 plugins get its text only).
+    pub async fn run_task(&self, task: &Task) -> Result<RunOutcome, RunError> {
+        self.run_task_report(task).await.into_result()
+    }
+
+    /// Like [`run_task`](Self::run_task), returning output and stats even when the run failed.
+    pub async fn run_task_report(&self, task: &Task) -> RunReport {
+        if let Err(v) = crate::features::admit_attachments(&self.policy, &task_size(task)) {
+            return RunReport {
+                plugin: self.name.to_string(),
+                result: Err(RunError::Policy(v.clone())),
+                stats: RunStats::default(),
+                stdout: String::new(),
+                stderr: String::new(),
+                output_truncated: false,
+                violations: vec![v],
+            };
+        }
         // With the pooling allocator, wait for a free slot instead of failing.
         let _slot = match &self.host.slots {
             Some(slots) => slots.clone().acquire_owned().await.ok(),
@@ -253,7 +278,7 @@ impl Plugin {
         let started = Instant::now();
         let (mut store, _, _) = self.new_store(0, started);
         self.pre
-            .instantiate_async(&mut store)
+            .instantiate(&mut store)
             .await
             .map_err(|e| RunError::Instantiate(format!("{e:#}")))?;
         let took = started.elapsed();
@@ -261,7 +286,7 @@ impl Plugin {
         Ok(took)
     }
 
-    async fn run_inner(&self, task: &str, run_id: u64) -> RunReport {
+    async fn run_inner(&self, task: &Task, run_id: u64) -> RunReport {
         let policy = self.policy.clone();
         let started = Instant::now();
         let (mut store, stdout, stderr) = self.new_store(run_id, started);
@@ -269,20 +294,7 @@ impl Plugin {
         let fuel_budget = policy.fuel.unwrap_or(u64::MAX);
 
         let pre = &self.pre;
-        let drive = async {
-            let bindings = match pre.instantiate_async(&mut store).await {
-                Ok(b) => b,
-                Err(e) => return Ended::Instantiate(e),
-            };
-            match bindings
-                .gamecode_plugin_agent()
-                .call_run(&mut store, task)
-                .await
-            {
-                Ok(returned) => Ended::Returned(returned),
-                Err(e) => Ended::Call(e),
-            }
-        };
+        let drive = async { Ended::Ran(pre.run(&mut store, task).await) };
         let ended = tokio::time::timeout(policy.deadline, drive)
             .await
             .unwrap_or(Ended::TimedOut);
@@ -319,6 +331,15 @@ impl Plugin {
     }
 }
 
+/// What a task's attachments measure, for the policy.
+fn task_size(task: &Task) -> crate::conversation::Size {
+    crate::conversation::Size {
+        attachments: u32::try_from(task.attachments.len()).unwrap_or(u32::MAX),
+        largest_attachment: task.attachments.iter().map(|a| a.len()).max().unwrap_or(0),
+        ..Default::default()
+    }
+}
+
 /// Turns how the run ended into the embedder's result, most specific cause first.
 fn classify(
     ended: Ended,
@@ -342,7 +363,7 @@ fn classify(
             },
             None => deadline,
         }),
-        Ended::Instantiate(e) => {
+        Ended::Ran(AgentCall::Instantiate(e)) => {
             if state.deadline_hit || e.is::<DeadlineTrap>() {
                 Err(deadline)
             } else if state.limiter.hit_limit() {
@@ -351,7 +372,7 @@ fn classify(
                 Err(RunError::Instantiate(format!("{e:#}")))
             }
         }
-        Ended::Call(e) => Err(if state.deadline_hit || e.is::<DeadlineTrap>() {
+        Ended::Ran(AgentCall::Call(e)) => Err(if state.deadline_hit || e.is::<DeadlineTrap>() {
             deadline
         } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
             RunError::FuelExhausted {
@@ -379,8 +400,8 @@ fn classify(
                 detail: format!("{e:?}"),
             }
         }),
-        Ended::Returned(Ok(answer)) => Ok(answer),
-        Ended::Returned(Err(e)) => Err(agent_failure(agent_error_in(e), state)),
+        Ended::Ran(AgentCall::Returned(Ok(answer))) => Ok(answer),
+        Ended::Ran(AgentCall::Returned(Err(e))) => Err(agent_failure(e, state)),
     }
 }
 
@@ -395,6 +416,7 @@ fn agent_failure(error: AgentError, state: &RunState) -> RunError {
                 K::TokenBudgetExhausted => Some(ViolationKind::TokenBudget),
                 K::ModelNotAllowed => Some(ViolationKind::ModelNotAllowed),
                 K::RequestTooLarge => Some(ViolationKind::RequestTooLarge),
+                K::OptionNotAllowed => Some(ViolationKind::OptionNotAllowed),
                 _ => None,
             };
             if let Some(kind) = violation {

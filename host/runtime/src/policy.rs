@@ -24,6 +24,21 @@
 //! [tools]
 //! allowed = ["read_file", "list_dir"]   # absent: every tool the host offers
 //!
+//! [features]               # what 0.2.0 plugins may ask for (see `crate::features`)
+//! max_attachments = 25     # images + documents in one request (or given with the task)
+//! max_attachment_bytes = 4_718_592   # each one (Bedrock: images 3.75 MB, documents 4.5 MB)
+//! reasoning = true         # extended thinking allowed
+//! max_reasoning_budget = 16_384      # its largest token budget; absent: no cap
+//! allowed_service_tiers = ["default", "flex"]   # absent: any tier
+//!
+//! [guardrails.pii]         # a guardrail plugins may name (`chat-options.guardrail = "pii"`)
+//! id = "gr-abc123"         # the Bedrock guardrail id or ARN
+//! version = "1"
+//! trace = false            # return its assessment to the plugin
+//!
+//! [config]                 # non-secret values the plugin reads through `config.get`
+//! greeting = "hello"
+//!
 //! [retry]                  # absent: the backend's own policy
 //! max_retries = 3          # attempts = 1 + max_retries
 //! initial_delay_ms = 500
@@ -90,6 +105,20 @@ pub struct Policy {
     /// Whether the backend limits its request rate adaptively once the provider throttles.
     /// Backend-wide like `retry_budget` (`BedrockBackend::with_adaptive_rate_limit`).
     pub adaptive_rate_limit: Option<bool>,
+    /// Images and documents one request may carry (and a task may be given), together.
+    pub max_attachments: u32,
+    /// The largest image or document a plugin may send or be given, in bytes.
+    pub max_attachment_bytes: usize,
+    /// Whether a plugin may ask for extended thinking.
+    pub allow_reasoning: bool,
+    /// The largest thinking budget a plugin may ask for; `None`: no cap beyond the model's.
+    pub max_reasoning_budget: Option<u32>,
+    /// Service tiers a plugin may ask for; `None` allows any.
+    pub allowed_service_tiers: Option<Vec<gamecode_backend::ServiceTier>>,
+    /// Guardrails a plugin may apply, by the name it uses; the plugin never sees the ids.
+    pub guardrails: std::collections::BTreeMap<String, gamecode_backend::GuardrailConfig>,
+    /// The plugin's configuration (WIT `config`): non-secret key/values.
+    pub config: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Policy {
@@ -110,6 +139,13 @@ impl Default for Policy {
             retry: None,
             retry_budget: None,
             adaptive_rate_limit: None,
+            max_attachments: 25,
+            max_attachment_bytes: 4_718_592,
+            allow_reasoning: true,
+            max_reasoning_budget: None,
+            allowed_service_tiers: None,
+            guardrails: Default::default(),
+            config: Default::default(),
         }
     }
 }
@@ -315,7 +351,8 @@ impl Policy {
         if ask.items > self.max_request_items {
             return Err(too_many_items(ask.items, self.max_request_items, false));
         }
-        let input = estimate_tokens(ask.bytes);
+        let input = estimate_tokens(ask.bytes)
+            .saturating_add(u64::from(ask.attachments) * crate::conversation::ATTACHMENT_TOKENS);
         let committed = meter.tokens_used.saturating_add(meter.tokens_reserved);
         if committed.saturating_add(input) >= self.token_budget {
             let message = if committed >= self.token_budget {
@@ -351,6 +388,23 @@ impl Policy {
             charged: input,
             reserved,
         })
+    }
+
+    /// Checks the size of what a conversation would hold (bytes of strings, items).
+    pub(crate) fn admit_size(&self, bytes: usize, items: usize) -> Result<(), PolicyViolation> {
+        if bytes > self.max_request_bytes {
+            return Err(PolicyViolation::new(
+                ViolationKind::RequestTooLarge,
+                format!(
+                    "the conversation would be {bytes} bytes; this plugin may send at most {}",
+                    self.max_request_bytes
+                ),
+            ));
+        }
+        if items > self.max_request_items {
+            return Err(too_many_items(items, self.max_request_items, false));
+        }
+        Ok(())
     }
 
     /// Checks the size of a host tool's JSON input before it is parsed.
@@ -418,6 +472,8 @@ pub(crate) struct ChatAsk<'a> {
     /// The `max_tokens` it asks for.
     pub max_tokens: Option<u32>,
     pub streaming: bool,
+    /// Images and documents in it (each estimated at a fixed token cost).
+    pub attachments: u32,
 }
 
 /// An admitted chat call: what was charged and reserved for it, settled when it ends.
@@ -500,6 +556,8 @@ pub enum ViolationKind {
     RequestTooLarge,
     /// A host tool outside `allowed_tools`.
     ToolNotAllowed,
+    /// A request option the policy does not allow (reasoning, a service tier, a guardrail).
+    OptionNotAllowed,
 }
 
 impl ViolationKind {
@@ -511,6 +569,7 @@ impl ViolationKind {
             Self::ModelNotAllowed => "model-not-allowed",
             Self::RequestTooLarge => "request-too-large",
             Self::ToolNotAllowed => "not-allowed",
+            Self::OptionNotAllowed => "option-not-allowed",
         }
     }
 }
@@ -562,6 +621,33 @@ struct PolicyFile {
     tools: ToolsSection,
     #[serde(default)]
     retry: RetrySection,
+    #[serde(default)]
+    features: FeaturesSection,
+    #[serde(default)]
+    guardrails: std::collections::BTreeMap<String, GuardrailSection>,
+    #[serde(default)]
+    config: std::collections::BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeaturesSection {
+    max_attachments: Option<u32>,
+    max_attachment_bytes: Option<u64>,
+    reasoning: Option<bool>,
+    max_reasoning_budget: Option<u32>,
+    allowed_service_tiers: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuardrailSection {
+    id: String,
+    version: String,
+    #[serde(default)]
+    trace: bool,
+    #[serde(default)]
+    stream_async: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -807,6 +893,61 @@ impl PolicyFile {
         }
         p.adaptive_rate_limit = self.retry.adaptive;
         p.retry = self.retry.apply(text)?;
+        let f = self.features;
+        if let Some(n) = f.max_attachments {
+            p.max_attachments = n;
+        }
+        if let Some(n) = f.max_attachment_bytes {
+            p.max_attachment_bytes = usize::try_from(n).map_err(|_| {
+                PolicyError::Invalid("features.max_attachment_bytes is too large".into())
+            })?;
+        }
+        if let Some(on) = f.reasoning {
+            p.allow_reasoning = on;
+        }
+        if f.max_reasoning_budget.is_some() {
+            p.max_reasoning_budget = f.max_reasoning_budget;
+        }
+        if let Some(tiers) = f.allowed_service_tiers {
+            let tiers = tiers
+                .iter()
+                .map(|t| {
+                    gamecode_backend::ServiceTier::from_wire(t).ok_or_else(|| {
+                        PolicyError::Invalid(format!(
+                            "features.allowed_service_tiers: unknown tier `{t}` (priority, \
+                             default, flex or reserved)"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            p.allowed_service_tiers = Some(tiers);
+        }
+        for (name, g) in self.guardrails {
+            p.guardrails.insert(
+                name,
+                gamecode_backend::GuardrailConfig {
+                    identifier: g.id,
+                    version: g.version,
+                    trace: g.trace,
+                    stream_async: g.stream_async,
+                },
+            );
+        }
+        for (key, value) in self.config {
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(PolicyError::Invalid(format!(
+                        "config.{key} must be a string, number or boolean, not {}",
+                        other.type_str()
+                    )));
+                }
+            };
+            p.config.insert(key, value);
+        }
         Ok(p)
     }
 }
@@ -879,6 +1020,7 @@ mod tests {
             items: 1,
             max_tokens,
             streaming: false,
+            attachments: 0,
         }
     }
 

@@ -1,7 +1,7 @@
 //! One run's state (the `T` of its `Store`) and the policy layer between the WIT host
 //! implementation and the backend and tools.
 //!
-//! Data flows guest → WIT host impl (type conversion only, in `wit::v0_1_0`) → the methods
+//! Data flows guest → WIT host impl (type conversion only, in `wit::v0_2_0`) → the methods
 //! here (policy admission, accounting, events) → backend / host tool. Every refusal is both
 //! returned (for the guest, as a typed error) and recorded (for the embedder's report).
 
@@ -28,6 +28,8 @@ pub(crate) enum ChatFailure {
     Backend(BackendError),
     /// The guest's request could not be built (e.g. a JSON text that is not JSON).
     Invalid(String),
+    /// The conversation cannot take this call now.
+    State(String),
 }
 
 /// Everything a run's store holds.
@@ -67,6 +69,8 @@ impl WasiView for RunState {
 pub struct ReplyStreamState {
     pub(crate) stream: ChatStream,
     pub(crate) done: bool,
+    /// The conversation turn this stream answers, if it came from `send-stream`.
+    pub(crate) turn: Option<crate::conversation::StreamedTurn>,
     pub(crate) meta: StreamMeta,
 }
 
@@ -94,7 +98,7 @@ impl RunState {
         }
     }
 
-    fn record_violation(&mut self, violation: PolicyViolation) -> PolicyViolation {
+    pub(crate) fn record_violation(&mut self, violation: PolicyViolation) -> PolicyViolation {
         tracing::warn!(
             plugin = %self.plugin,
             kind = %violation.kind,
@@ -112,6 +116,13 @@ impl RunState {
     }
 
     fn account(&mut self, usage: &Usage) {
+        let u = &mut self.usage;
+        u.cache_read_input_tokens = u
+            .cache_read_input_tokens
+            .saturating_add(usage.cache_read_input_tokens);
+        u.cache_write_input_tokens = u
+            .cache_write_input_tokens
+            .saturating_add(usage.cache_write_input_tokens);
         self.usage.input_tokens = self.usage.input_tokens.saturating_add(usage.input_tokens);
         self.usage.output_tokens = self.usage.output_tokens.saturating_add(usage.output_tokens);
         self.usage.total_tokens = self.usage.total_tokens.saturating_add(usage.total_tokens);
@@ -163,17 +174,23 @@ impl RunState {
             .unwrap_or_else(|| self.backend.default_model().to_string())
     }
 
+    /// Applies the grant and announces a call; returns the model it goes to.
+    fn chat_started(&self, grant: &Grant, request: &mut ChatRequest, streaming: bool) -> String {
+        let model = self.prepare(grant, request);
+        self.emit(RunEvent::ChatStarted {
+            model: model.clone(),
+            streaming,
+        });
+        model
+    }
+
     /// One whole chat call, admitted with `grant`.
     pub(crate) async fn chat(
         &mut self,
-        mut grant: Grant,
+        grant: Grant,
         mut request: ChatRequest,
     ) -> Result<ChatResponse, ChatFailure> {
-        let model = self.prepare(&grant, &mut request);
-        self.emit(RunEvent::ChatStarted {
-            model: model.clone(),
-            streaming: false,
-        });
+        let model = self.chat_started(&grant, &mut request, false);
         let started = Instant::now();
         let (result, _) = self
             .wait_on_model(|backend, retry| async move {
@@ -183,7 +200,33 @@ impl RunState {
                 }
             })
             .await;
-        let elapsed = started.elapsed();
+        self.chat_ended(grant, model, started.elapsed(), result)
+    }
+
+    /// Like [`chat`](Self::chat), for a request the caller keeps (a conversation's): the
+    /// backend borrows it, so a long conversation is not copied for each turn.
+    pub(crate) async fn chat_kept(
+        &mut self,
+        grant: Grant,
+        request: &mut ChatRequest,
+    ) -> Result<ChatResponse, ChatFailure> {
+        let model = self.chat_started(&grant, request, false);
+        let started = Instant::now();
+        let sent: &ChatRequest = request;
+        let (result, _) = self
+            .wait_on_model(|backend, retry| async move { backend.chat_ref(sent, retry).await })
+            .await;
+        self.chat_ended(grant, model, started.elapsed(), result)
+    }
+
+    /// Accounts for a whole chat call that ended.
+    fn chat_ended(
+        &mut self,
+        mut grant: Grant,
+        model: String,
+        elapsed: Duration,
+        result: Result<ChatResponse, BackendError>,
+    ) -> Result<ChatResponse, ChatFailure> {
         match result {
             Ok(response) => {
                 match &response.usage {
@@ -254,11 +297,7 @@ impl RunState {
         grant: Grant,
         mut request: ChatRequest,
     ) -> Result<ReplyStreamState, ChatFailure> {
-        let model = self.prepare(&grant, &mut request);
-        self.emit(RunEvent::ChatStarted {
-            model: model.clone(),
-            streaming: true,
-        });
+        let model = self.chat_started(&grant, &mut request, true);
         let started = Instant::now();
         let (result, log) = self
             .wait_on_model(|backend, retry| async move {
@@ -268,7 +307,34 @@ impl RunState {
                 }
             })
             .await;
-        let elapsed = started.elapsed();
+        self.stream_opened(grant, model, started, log, result)
+    }
+
+    /// Like [`chat_stream`](Self::chat_stream), for a request the caller keeps.
+    pub(crate) async fn chat_stream_kept(
+        &mut self,
+        grant: Grant,
+        request: &mut ChatRequest,
+    ) -> Result<ReplyStreamState, ChatFailure> {
+        let model = self.chat_started(&grant, request, true);
+        let started = Instant::now();
+        let sent: &ChatRequest = request;
+        let (result, log) = self
+            .wait_on_model(
+                |backend, retry| async move { backend.chat_stream_ref(sent, retry).await },
+            )
+            .await;
+        self.stream_opened(grant, model, started, log, result)
+    }
+
+    fn stream_opened(
+        &mut self,
+        grant: Grant,
+        model: String,
+        started: Instant,
+        log: Arc<AttemptLog>,
+        result: Result<ChatStream, BackendError>,
+    ) -> Result<ReplyStreamState, ChatFailure> {
         match result {
             // `ChatFinished` follows when the stream ends, with its usage.
             Ok(stream) => {
@@ -276,6 +342,7 @@ impl RunState {
                 Ok(ReplyStreamState {
                     stream,
                     done: false,
+                    turn: None,
                     meta: StreamMeta {
                         model,
                         started,
@@ -287,7 +354,7 @@ impl RunState {
                     },
                 })
             }
-            Err(e) => Err(self.chat_failed(grant, model, elapsed, e)),
+            Err(e) => Err(self.chat_failed(grant, model, started.elapsed(), e)),
         }
     }
 

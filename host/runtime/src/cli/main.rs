@@ -98,10 +98,19 @@ struct CacheArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The plugin component (.wasm, world gamecode:plugin/plugin@0.1.0).
+    /// The plugin component (.wasm, world gamecode:plugin/plugin@0.2.0 or @0.1.0).
     plugin: PathBuf,
     /// The task for the agent, in words.
     task: String,
+    /// Give the agent this file with the task: an image (png, jpeg, gif, webp) or a
+    /// document (pdf, csv, doc, docx, xls, xlsx, html, txt, md), recognised by its content.
+    /// Repeat it for several. 0.2.0 plugins only.
+    #[arg(long, value_name = "FILE")]
+    attach: Vec<PathBuf>,
+    /// A configuration value the plugin can read (`config.get`), over the policy's
+    /// `[config]`; repeat it for several. Never put secrets here: plugins see them.
+    #[arg(long, value_name = "KEY=VALUE")]
+    config: Vec<String>,
     /// Use the built-in Bedrock emulator instead of AWS (offline, no account needed).
     #[arg(long, conflicts_with_all = ["region", "endpoint_url"])]
     emulator: bool,
@@ -249,6 +258,23 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         policy.deadline = Duration::from_secs_f64(secs);
     }
     apply_retry_flags(&mut policy, &args)?;
+    for pair in &args.config {
+        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!("--config {pair}: expected KEY=VALUE"),
+            ));
+        };
+        policy
+            .config
+            .insert(key.trim().to_string(), value.to_string());
+    }
+    let mut task = gamecode_host::Task::from(args.task.as_str());
+    for path in &args.attach {
+        let attachment = gamecode_host::Attachment::from_file(path, policy.max_attachment_bytes)
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("--attach: {e}")))?;
+        task.attachments.push(attachment);
+    }
     let tools = fs_tools(&args.allow_read)?;
     check_tool_names(&policy, &args)?;
     if let Some(model) = &args.model {
@@ -338,7 +364,18 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
     .await
     .map_err(|e| load_failure(&args.plugin, e))?;
 
-    let report = plugin.run_report(&args.task).await;
+    if !task.attachments.is_empty() && plugin.wit_version() < gamecode_host::WitVersion::V0_2_0 {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            format!(
+                "--attach: {} targets gamecode:plugin@{}, which cannot take attachments (0.2.0 \
+                 and later can)",
+                args.plugin.display(),
+                plugin.wit_version()
+            ),
+        ));
+    }
+    let report = plugin.run_task_report(&task).await;
     progress.finish();
     match report.result {
         Ok(answer) => {
@@ -346,8 +383,15 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
             progress.answer(&answer);
             if tty {
                 let s = report.stats;
+                let cached = match (
+                    s.usage.cache_read_input_tokens,
+                    s.usage.cache_write_input_tokens,
+                ) {
+                    (0, 0) => String::new(),
+                    (read, write) => format!(" ({read} read from cache, {write} written to it)"),
+                };
                 progress.line(&format!(
-                    "done: {} chat call{}, {} tokens, {} host tool call{}, {:.1}s",
+                    "done: {} chat call{}, {} tokens{cached}, {} host tool call{}, {:.1}s",
                     s.chat_calls,
                     if s.chat_calls == 1 { "" } else { "s" },
                     s.usage.total_tokens,

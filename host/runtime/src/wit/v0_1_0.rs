@@ -1,20 +1,18 @@
-//! `gamecode:plugin@0.1.0`: bindings and the thin host implementation.
+//! `gamecode:plugin@0.1.0`: bindings and a thin adapter onto the 0.2.0 implementation.
 //!
-//! Thin on purpose: each import measures the guest's request, has the policy layer in
-//! [`crate::run`] admit it, and only then converts WIT types to `gamecode-backend` types (JSON
-//! text is parsed here, through the run's [`JsonCache`], within what the request may still
-//! hold; a parse error is the guest's `validation` error, never a panic), opens a tracing span,
-//! and delegates. No policy decision is made here: every check happens before any expensive
-//! work.
+//! Like Zed's older `since_vX` modules, this version converts only between its own types and
+//! the newest version's ([`super::v0_2_0`]), which alone converts to and from backend types
+//! and holds the host logic. What 0.2.0 added and 0.1.0 cannot carry is dropped on the way
+//! out (reasoning, cache points) or described (images and documents become a placeholder,
+//! cited text its text).
 
-use gamecode_backend as b;
 use tracing::Instrument;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use crate::policy::ChatAsk;
+use super::v0_2_0 as new;
+use super::v0_2_0::t as n;
 pub use crate::run::ReplyStreamState;
-use crate::run::{ChatFailure, RunState, next_stream_item};
-use crate::wit::json_cache::{JsonBudget, JsonCache, JsonError};
+use crate::run::RunState;
 
 wasmtime::component::bindgen!({
     world: "plugin",
@@ -34,291 +32,141 @@ use gamecode::plugin::types as t;
 pub(crate) use self::Plugin as Bindings;
 pub(crate) use self::PluginPre as BindingsPre;
 
-/// A linker with WASI 0.2 (sandboxed by the store's `WasiCtx`) and this version's imports.
-pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<RunState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    Bindings::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |state| state)?;
-    Ok(linker)
+/// Adds this version's imports to a linker (WASI is added once, by the caller).
+pub(crate) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    Bindings::add_to_linker::<RunState, HasSelf<RunState>>(linker, |state| state)
 }
 
-// ---- guest → backend ----
+// ---- 0.1.0 → 0.2.0 ----
 
-/// Parses guest JSON text within `budget`; `what` names it in the error (built only on
-/// failure: this runs for every schema and tool input of every call).
-fn parse_json(
-    json: &mut JsonCache,
-    budget: &mut JsonBudget,
-    text: &str,
-    what: impl FnOnce() -> String,
-) -> Result<serde_json::Value, Unbuilt> {
-    json.parse(text, budget).map_err(|e| match e {
-        JsonError::TooLarge { items } => Unbuilt::TooLarge { items },
-        e => Unbuilt::Invalid(format!("{} is not valid JSON: {e}", what())),
-    })
-}
-
-/// Why a request admitted by the policy could not be built.
-#[derive(Debug)]
-enum Unbuilt {
-    Invalid(String),
-    /// A JSON text holds more values (`items`) than the request had left.
-    TooLarge {
-        items: usize,
-    },
-}
-
-/// What the policy sees of a request before anything is built from it: the bytes of its
-/// strings and its structure, one walk over what wasmtime lifted.
-fn measure(request: &t::ChatRequest, streaming: bool) -> ChatAsk<'_> {
-    let items = request.messages.len()
-        + request
-            .messages
-            .iter()
-            .flat_map(|m| m.content.iter())
-            .map(|b| match b {
-                t::ContentBlock::ToolResult(r) => 1 + r.content.len(),
-                _ => 1,
-            })
-            .sum::<usize>()
-        + request.tools.len()
-        + request
-            .inference_config
-            .as_ref()
-            .map_or(0, |c| c.stop_sequences.len());
-    ChatAsk {
-        model: request.model.as_deref(),
-        bytes: payload_bytes(request),
-        items,
-        max_tokens: request.inference_config.as_ref().and_then(|c| c.max_tokens),
-        streaming,
-    }
-}
-
-/// The request's size as the policy counts it: the bytes of every string the guest sent
-/// (text, ids, names, JSON texts, tool specs, model, stop sequences). It is independent of
-/// how the guest's language laid the request out, and costs a walk, not a serialization.
-fn payload_bytes(request: &t::ChatRequest) -> usize {
-    let block = |b: &t::ContentBlock| match b {
-        t::ContentBlock::Text(text) => text.len(),
-        t::ContentBlock::ToolUse(c) => c.id.len() + c.name.len() + c.input.len(),
-        t::ContentBlock::ToolResult(r) => {
-            r.tool_use_id.len()
-                + r.content
-                    .iter()
-                    .map(|c| match c {
-                        t::ToolResultContent::Text(s) | t::ToolResultContent::Json(s) => s.len(),
-                    })
-                    .sum::<usize>()
-        }
-    };
-    let messages: usize = request
-        .messages
-        .iter()
-        .flat_map(|m| m.content.iter())
-        .map(block)
-        .sum();
-    let tools: usize = request
-        .tools
-        .iter()
-        .map(|s| s.name.len() + s.description.len() + s.input_schema.len())
-        .sum();
-    let choice = match &request.tool_choice {
-        Some(t::ToolChoice::Tool(name)) => name.len(),
-        _ => 0,
-    };
-    let stops: usize = request
-        .inference_config
-        .iter()
-        .flat_map(|c| c.stop_sequences.iter())
-        .map(String::len)
-        .sum();
-    messages + tools + choice + stops + request.model.as_ref().map_or(0, String::len)
-}
-
-fn role_in(role: t::Role) -> b::MessageRole {
+fn role_up(role: t::Role) -> n::Role {
     match role {
-        t::Role::System => b::MessageRole::System,
-        t::Role::User => b::MessageRole::User,
-        t::Role::Assistant => b::MessageRole::Assistant,
+        t::Role::System => n::Role::System,
+        t::Role::User => n::Role::User,
+        t::Role::Assistant => n::Role::Assistant,
     }
 }
 
-fn block_in(
-    json: &mut JsonCache,
-    budget: &mut JsonBudget,
-    index: usize,
-    block: t::ContentBlock,
-) -> Result<b::ContentBlock, Unbuilt> {
-    Ok(match block {
-        t::ContentBlock::Text(text) => b::ContentBlock::Text { text },
-        t::ContentBlock::ToolUse(call) => {
-            let input = parse_json(json, budget, &call.input, || {
-                format!(
-                    "message {index}: the input of tool call `{}`",
-                    crate::text::echo(&call.name)
-                )
-            })?;
-            b::ContentBlock::ToolUse(b::ToolCall {
-                id: call.id,
-                name: call.name,
-                input,
-            })
-        }
-        t::ContentBlock::ToolResult(result) => {
-            let content = result
+fn call_up(c: t::ToolCall) -> n::ToolCall {
+    n::ToolCall {
+        id: c.id,
+        name: c.name,
+        input: c.input,
+    }
+}
+
+fn block_up(block: t::ContentBlock) -> n::ContentBlock {
+    match block {
+        t::ContentBlock::Text(text) => n::ContentBlock::Text(text),
+        t::ContentBlock::ToolUse(c) => n::ContentBlock::ToolUse(call_up(c)),
+        t::ContentBlock::ToolResult(r) => n::ContentBlock::ToolResult(n::ToolResult {
+            tool_use_id: r.tool_use_id,
+            content: r
                 .content
                 .into_iter()
                 .map(|c| match c {
-                    t::ToolResultContent::Text(text) => Ok(b::ToolResultContent::Text(text)),
-                    t::ToolResultContent::Json(text) => parse_json(json, budget, &text, || {
-                        format!(
-                            "message {index}: the JSON result for tool call `{}`",
-                            crate::text::echo(&result.tool_use_id)
-                        )
-                    })
-                    .map(b::ToolResultContent::Json),
+                    t::ToolResultContent::Text(s) => n::ToolResultContent::Text(s),
+                    t::ToolResultContent::Json(s) => n::ToolResultContent::Json(s),
                 })
-                .collect::<Result<_, _>>()?;
-            b::ContentBlock::ToolResult(b::ToolResult {
-                tool_use_id: result.tool_use_id,
-                content,
-                is_error: result.is_error,
-            })
-        }
-    })
+                .collect(),
+            is_error: r.is_error,
+        }),
+    }
 }
 
-fn request_in(
-    json: &mut JsonCache,
-    budget: &mut JsonBudget,
-    request: t::ChatRequest,
-) -> Result<b::ChatRequest, Unbuilt> {
-    let messages = request
-        .messages
-        .into_iter()
-        .enumerate()
-        .map(|(i, m)| {
-            Ok(b::Message {
-                role: role_in(m.role),
-                content: m
-                    .content
-                    .into_iter()
-                    .map(|block| block_in(json, budget, i, block))
-                    .collect::<Result<_, _>>()?,
+fn request_up(r: t::ChatRequest) -> n::ChatRequest {
+    n::ChatRequest {
+        messages: r
+            .messages
+            .into_iter()
+            .map(|m| n::Message {
+                role: role_up(m.role),
+                content: m.content.into_iter().map(block_up).collect(),
             })
-        })
-        .collect::<Result<_, _>>()?;
-    let tools = request
-        .tools
-        .into_iter()
-        .map(|spec| {
-            let input_schema = parse_json(json, budget, &spec.input_schema, || {
-                format!(
-                    "the input schema of tool `{}`",
-                    crate::text::echo(&spec.name)
-                )
-            })?;
-            Ok(b::Tool {
-                name: spec.name,
-                description: spec.description,
-                input_schema,
+            .collect(),
+        model: r.model,
+        tools: r
+            .tools
+            .into_iter()
+            .map(|s| n::ToolSpec {
+                name: s.name,
+                description: s.description,
+                input_schema: s.input_schema,
             })
-        })
-        .collect::<Result<Vec<_>, Unbuilt>>()?;
-    Ok(b::ChatRequest {
-        messages,
-        model: request.model,
-        tools: (!tools.is_empty()).then_some(tools),
-        inference_config: request.inference_config.map(|c| b::InferenceConfig {
+            .collect(),
+        tool_choice: r.tool_choice.map(|c| match c {
+            t::ToolChoice::Auto => n::ToolChoice::Auto,
+            t::ToolChoice::Any => n::ToolChoice::Any,
+            t::ToolChoice::Tool(name) => n::ToolChoice::Tool(name),
+        }),
+        inference_config: r.inference_config.map(|c| n::InferenceConfig {
             temperature: c.temperature,
             top_p: c.top_p,
             max_tokens: c.max_tokens,
             stop_sequences: c.stop_sequences,
         }),
-        session_id: None,
-        tool_choice: request.tool_choice.map(|c| match c {
-            t::ToolChoice::Auto => b::ToolChoice::Auto,
-            t::ToolChoice::Any => b::ToolChoice::Any,
-            t::ToolChoice::Tool(name) => b::ToolChoice::Tool(name),
-        }),
-        options: b::ChatOptions::default(),
+        options: n::ChatOptions {
+            reasoning: None,
+            structured_output: None,
+            strict_tools: false,
+            service_tier: None,
+            latency_optimized: false,
+            metadata: Vec::new(),
+            guardrail: None,
+            cache_tools: None,
+        },
+    }
+}
+
+fn chat_error_up(e: t::ChatError) -> n::ChatError {
+    match e {
+        t::ChatError::RateLimited(m) => n::ChatError::RateLimited(m),
+        t::ChatError::Validation(m) => n::ChatError::Validation(m),
+        t::ChatError::Authentication(m) => n::ChatError::Authentication(m),
+        t::ChatError::Network(m) => n::ChatError::Network(m),
+        t::ChatError::Provider(m) => n::ChatError::Provider(m),
+        t::ChatError::Unsupported(m) => n::ChatError::Unsupported(m),
+        t::ChatError::ChatLimitReached(m) => n::ChatError::ChatLimitReached(m),
+        t::ChatError::TokenBudgetExhausted(m) => n::ChatError::TokenBudgetExhausted(m),
+        t::ChatError::ModelNotAllowed(m) => n::ChatError::ModelNotAllowed(m),
+        t::ChatError::RequestTooLarge(m) => n::ChatError::RequestTooLarge(m),
+    }
+}
+
+fn tool_error_up(e: t::ToolError) -> n::ToolError {
+    match e {
+        t::ToolError::NotFound(m) => n::ToolError::NotFound(m),
+        t::ToolError::NotAllowed(m) => n::ToolError::NotAllowed(m),
+        t::ToolError::InvalidInput(m) => n::ToolError::InvalidInput(m),
+        t::ToolError::Failed(m) => n::ToolError::Failed(m),
+    }
+}
+
+/// The guest's final error, through 0.2.0's conversion.
+pub(crate) fn agent_error_in(e: WitAgentError) -> crate::error::AgentError {
+    new::agent_error_in(match e {
+        WitAgentError::Chat(c) => new::WitAgentError::Chat(chat_error_up(c)),
+        WitAgentError::Tool(te) => new::WitAgentError::Tool(tool_error_up(te)),
+        WitAgentError::TurnLimit(turns) => new::WitAgentError::TurnLimit(turns),
+        WitAgentError::Failed(m) => new::WitAgentError::Failed(m),
     })
 }
 
-// ---- backend → guest ----
+// ---- 0.2.0 → 0.1.0 ----
 
-fn role_out(role: b::MessageRole) -> t::Role {
+fn role_down(role: n::Role) -> t::Role {
     match role {
-        b::MessageRole::System => t::Role::System,
-        b::MessageRole::User => t::Role::User,
-        b::MessageRole::Assistant => t::Role::Assistant,
+        n::Role::System => t::Role::System,
+        n::Role::User => t::Role::User,
+        n::Role::Assistant => t::Role::Assistant,
     }
 }
 
-fn call_out(call: b::ToolCall) -> t::ToolCall {
+fn call_down(c: n::ToolCall) -> t::ToolCall {
     t::ToolCall {
-        id: call.id,
-        name: call.name,
-        input: call.input.to_string(),
-    }
-}
-
-fn message_out(message: b::Message) -> t::Message {
-    t::Message {
-        role: role_out(message.role),
-        content: message
-            .content
-            .into_iter()
-            // Cache points are not content, and this version cannot carry reasoning back (it
-            // never asks for it): nothing for the plugin to see.
-            .filter(|block| {
-                !matches!(
-                    block,
-                    b::ContentBlock::CachePoint(_) | b::ContentBlock::Reasoning(_)
-                )
-            })
-            .map(|block| match block {
-                b::ContentBlock::Text { text } => t::ContentBlock::Text(text),
-                // This version has no citations: the text alone.
-                b::ContentBlock::Cited(c) => t::ContentBlock::Text(c.text),
-                b::ContentBlock::ToolUse(call) => t::ContentBlock::ToolUse(call_out(call)),
-                // This WIT version has no media: the plugin learns one was there.
-                b::ContentBlock::Image(i) => t::ContentBlock::Text(media_placeholder(
-                    "image",
-                    i.format.as_str(),
-                    i.bytes.len(),
-                )),
-                b::ContentBlock::Document(d) => t::ContentBlock::Text(media_placeholder(
-                    "document",
-                    d.format.as_str(),
-                    d.bytes.len(),
-                )),
-                b::ContentBlock::CachePoint(_) | b::ContentBlock::Reasoning(_) => {
-                    t::ContentBlock::Text(String::new())
-                }
-                b::ContentBlock::ToolResult(r) => t::ContentBlock::ToolResult(t::ToolResult {
-                    tool_use_id: r.tool_use_id,
-                    content: r
-                        .content
-                        .into_iter()
-                        .map(|c| match c {
-                            b::ToolResultContent::Text(s) => t::ToolResultContent::Text(s),
-                            b::ToolResultContent::Json(v) => {
-                                t::ToolResultContent::Json(v.to_string())
-                            }
-                            b::ToolResultContent::Image(i) => t::ToolResultContent::Text(
-                                media_placeholder("image", i.format.as_str(), i.bytes.len()),
-                            ),
-                            b::ToolResultContent::Document(d) => t::ToolResultContent::Text(
-                                media_placeholder("document", d.format.as_str(), d.bytes.len()),
-                            ),
-                        })
-                        .collect(),
-                    is_error: r.is_error,
-                }),
-            })
-            .collect(),
+        id: c.id,
+        name: c.name,
+        input: c.input,
     }
 }
 
@@ -327,22 +175,78 @@ fn media_placeholder(kind: &str, format: &str, bytes: usize) -> String {
     format!("[{kind}: {format}, {bytes} bytes]")
 }
 
-fn stop_reason_out(reason: b::StopReason) -> t::StopReason {
+fn image_placeholder(i: &n::Image) -> String {
+    let format = match i.format {
+        n::ImageFormat::Png => "png",
+        n::ImageFormat::Jpeg => "jpeg",
+        n::ImageFormat::Gif => "gif",
+        n::ImageFormat::Webp => "webp",
+    };
+    media_placeholder("image", format, i.data.len())
+}
+
+fn document_placeholder(d: &n::Document) -> String {
+    let format = match d.format {
+        n::DocumentFormat::Pdf => "pdf",
+        n::DocumentFormat::Csv => "csv",
+        n::DocumentFormat::Doc => "doc",
+        n::DocumentFormat::Docx => "docx",
+        n::DocumentFormat::Xls => "xls",
+        n::DocumentFormat::Xlsx => "xlsx",
+        n::DocumentFormat::Html => "html",
+        n::DocumentFormat::Txt => "txt",
+        n::DocumentFormat::Md => "md",
+    };
+    media_placeholder("document", format, d.data.len())
+}
+
+/// `None` for blocks 0.1.0 has no room for and that carry nothing it can use.
+fn block_down(block: n::ContentBlock) -> Option<t::ContentBlock> {
+    Some(match block {
+        n::ContentBlock::Text(text) => t::ContentBlock::Text(text),
+        n::ContentBlock::Cited(c) => t::ContentBlock::Text(c.text),
+        n::ContentBlock::Image(i) => t::ContentBlock::Text(image_placeholder(&i)),
+        n::ContentBlock::Document(d) => t::ContentBlock::Text(document_placeholder(&d)),
+        n::ContentBlock::ToolUse(c) => t::ContentBlock::ToolUse(call_down(c)),
+        n::ContentBlock::ToolResult(r) => t::ContentBlock::ToolResult(t::ToolResult {
+            tool_use_id: r.tool_use_id,
+            content: r
+                .content
+                .into_iter()
+                .map(|c| match c {
+                    n::ToolResultContent::Text(s) => t::ToolResultContent::Text(s),
+                    n::ToolResultContent::Json(s) => t::ToolResultContent::Json(s),
+                    n::ToolResultContent::Image(i) => {
+                        t::ToolResultContent::Text(image_placeholder(&i))
+                    }
+                    n::ToolResultContent::Document(d) => {
+                        t::ToolResultContent::Text(document_placeholder(&d))
+                    }
+                })
+                .collect(),
+            is_error: r.is_error,
+        }),
+        // A 0.1.0 request never asks for reasoning nor places cache points.
+        n::ContentBlock::Reasoning(_) | n::ContentBlock::CachePoint(_) => return None,
+    })
+}
+
+fn stop_reason_down(reason: n::StopReason) -> t::StopReason {
     match reason {
-        b::StopReason::EndTurn => t::StopReason::EndTurn,
-        b::StopReason::ToolUse => t::StopReason::ToolUse,
-        b::StopReason::MaxTokens => t::StopReason::MaxTokens,
-        b::StopReason::StopSequence => t::StopReason::StopSequence,
-        b::StopReason::GuardrailIntervened => t::StopReason::GuardrailIntervened,
-        b::StopReason::ContentFiltered => t::StopReason::ContentFiltered,
-        b::StopReason::MalformedModelOutput => t::StopReason::MalformedModelOutput,
-        b::StopReason::MalformedToolUse => t::StopReason::MalformedToolUse,
-        b::StopReason::ModelContextWindowExceeded => t::StopReason::ModelContextWindowExceeded,
-        b::StopReason::Other(s) => t::StopReason::Other(s),
+        n::StopReason::EndTurn => t::StopReason::EndTurn,
+        n::StopReason::ToolUse => t::StopReason::ToolUse,
+        n::StopReason::MaxTokens => t::StopReason::MaxTokens,
+        n::StopReason::StopSequence => t::StopReason::StopSequence,
+        n::StopReason::GuardrailIntervened => t::StopReason::GuardrailIntervened,
+        n::StopReason::ContentFiltered => t::StopReason::ContentFiltered,
+        n::StopReason::MalformedModelOutput => t::StopReason::MalformedModelOutput,
+        n::StopReason::MalformedToolUse => t::StopReason::MalformedToolUse,
+        n::StopReason::ModelContextWindowExceeded => t::StopReason::ModelContextWindowExceeded,
+        n::StopReason::Other(s) => t::StopReason::Other(s),
     }
 }
 
-fn usage_out(u: b::Usage) -> t::Usage {
+fn usage_down(u: n::Usage) -> t::Usage {
     t::Usage {
         input_tokens: u.input_tokens,
         output_tokens: u.output_tokens,
@@ -350,141 +254,72 @@ fn usage_out(u: b::Usage) -> t::Usage {
     }
 }
 
-fn response_out(r: b::ChatResponse) -> t::ChatResponse {
+fn response_down(r: n::ChatResponse) -> t::ChatResponse {
     t::ChatResponse {
-        message: message_out(r.message),
-        model: r.model,
-        stop_reason: stop_reason_out(r.stop_reason),
-        usage: r.usage.map(usage_out),
-    }
-}
-
-/// The guest's view of a failed chat call.
-fn failure_out(failure: ChatFailure) -> t::ChatError {
-    use crate::policy::ViolationKind as K;
-    match failure {
-        ChatFailure::Policy(v) => match v.kind {
-            K::ChatLimit => t::ChatError::ChatLimitReached(v.message),
-            K::TokenBudget => t::ChatError::TokenBudgetExhausted(v.message),
-            K::ModelNotAllowed => t::ChatError::ModelNotAllowed(v.message),
-            K::RequestTooLarge => t::ChatError::RequestTooLarge(v.message),
-            // Not produced by chat admission; kept total rather than panicking.
-            K::ToolNotAllowed => t::ChatError::Validation(v.message),
+        message: t::Message {
+            role: role_down(r.message.role),
+            content: r
+                .message
+                .content
+                .into_iter()
+                .filter_map(block_down)
+                .collect(),
         },
-        ChatFailure::Invalid(m) => t::ChatError::Validation(m),
-        ChatFailure::Backend(e) => {
-            let message = e.message().to_string();
-            match e {
-                b::BackendError::RateLimited { .. } => t::ChatError::RateLimited(message),
-                b::BackendError::Validation { .. } => t::ChatError::Validation(message),
-                b::BackendError::Authentication { .. } => t::ChatError::Authentication(message),
-                b::BackendError::Network { .. } => t::ChatError::Network(message),
-                b::BackendError::Provider { .. } => t::ChatError::Provider(message),
-                b::BackendError::Unsupported { .. } => t::ChatError::Unsupported(message),
-            }
+        model: r.model,
+        stop_reason: stop_reason_down(r.stop_reason),
+        usage: r.usage.map(usage_down),
+    }
+}
+
+fn chat_error_down(e: n::ChatError) -> t::ChatError {
+    match e {
+        n::ChatError::RateLimited(m) => t::ChatError::RateLimited(m),
+        n::ChatError::Validation(m) => t::ChatError::Validation(m),
+        n::ChatError::Authentication(m) => t::ChatError::Authentication(m),
+        n::ChatError::Network(m) => t::ChatError::Network(m),
+        n::ChatError::Provider(m) => t::ChatError::Provider(m),
+        n::ChatError::Unsupported(m) => t::ChatError::Unsupported(m),
+        n::ChatError::ChatLimitReached(m) => t::ChatError::ChatLimitReached(m),
+        n::ChatError::TokenBudgetExhausted(m) => t::ChatError::TokenBudgetExhausted(m),
+        n::ChatError::ModelNotAllowed(m) => t::ChatError::ModelNotAllowed(m),
+        n::ChatError::RequestTooLarge(m) => t::ChatError::RequestTooLarge(m),
+        // A 0.1.0 request asks for no options and holds no conversation.
+        n::ChatError::OptionNotAllowed(m) | n::ChatError::ConversationState(m) => {
+            t::ChatError::Validation(m)
         }
     }
 }
 
-/// A stream event for the guest; `None` for events this WIT version does not carry.
-fn event_out(event: b::StreamEvent) -> Option<t::StreamEvent> {
+/// `None` for events 0.1.0 does not carry.
+fn event_down(event: n::StreamEvent) -> Option<t::StreamEvent> {
     Some(match event {
-        b::StreamEvent::MessageStart { .. } => t::StreamEvent::MessageStart,
-        b::StreamEvent::TextDelta { text, .. } => t::StreamEvent::TextDelta(text),
-        b::StreamEvent::ToolUseStart { id, name, .. } => {
-            t::StreamEvent::ToolUseStart(t::ToolUseStart { id, name })
-        }
-        b::StreamEvent::ToolUseInputDelta { fragment, .. } => {
-            t::StreamEvent::ToolUseInputDelta(fragment)
-        }
-        b::StreamEvent::ToolUseStop { call, .. } => t::StreamEvent::ToolUseStop(call_out(call)),
-        b::StreamEvent::ContentBlockStop { .. }
-        | b::StreamEvent::ReasoningDelta { .. }
-        | b::StreamEvent::ReasoningSignature { .. }
-        | b::StreamEvent::RedactedReasoning { .. }
-        | b::StreamEvent::Citation { .. } => return None,
-        b::StreamEvent::MessageStop { stop_reason } => {
-            t::StreamEvent::MessageStop(stop_reason_out(stop_reason))
-        }
-        b::StreamEvent::Metadata { usage } => t::StreamEvent::Metadata(usage_out(usage)),
+        n::StreamEvent::MessageStart => t::StreamEvent::MessageStart,
+        n::StreamEvent::TextDelta(text) => t::StreamEvent::TextDelta(text),
+        n::StreamEvent::ToolUseStart(s) => t::StreamEvent::ToolUseStart(t::ToolUseStart {
+            id: s.id,
+            name: s.name,
+        }),
+        n::StreamEvent::ToolUseInputDelta(f) => t::StreamEvent::ToolUseInputDelta(f),
+        n::StreamEvent::ToolUseStop(c) => t::StreamEvent::ToolUseStop(call_down(c)),
+        n::StreamEvent::MessageStop(r) => t::StreamEvent::MessageStop(stop_reason_down(r)),
+        n::StreamEvent::Metadata(u) => t::StreamEvent::Metadata(usage_down(u)),
+        n::StreamEvent::ReasoningDelta(_)
+        | n::StreamEvent::ReasoningSignature(_)
+        | n::StreamEvent::RedactedReasoning(_)
+        | n::StreamEvent::Citation(_) => return None,
     })
 }
 
-/// Converts the guest's final error into the host's types. Its messages are the guest's
-/// own words, of any length: kept to [`MESSAGE_MAX_BYTES`](crate::text::MESSAGE_MAX_BYTES).
-pub(crate) fn agent_error_in(e: WitAgentError) -> crate::error::AgentError {
-    use crate::error::{AgentError, ChatErrorKind as K, GuestChatError};
-    use crate::text::{MESSAGE_MAX_BYTES, truncate};
-    use crate::tools::ToolError;
-    let cut = |m: String| truncate(m, MESSAGE_MAX_BYTES);
+fn tool_error_down(e: n::ToolError) -> t::ToolError {
     match e {
-        WitAgentError::Chat(c) => {
-            let (kind, message) = match c {
-                t::ChatError::RateLimited(m) => (K::RateLimited, m),
-                t::ChatError::Validation(m) => (K::Validation, m),
-                t::ChatError::Authentication(m) => (K::Authentication, m),
-                t::ChatError::Network(m) => (K::Network, m),
-                t::ChatError::Provider(m) => (K::Provider, m),
-                t::ChatError::Unsupported(m) => (K::Unsupported, m),
-                t::ChatError::ChatLimitReached(m) => (K::ChatLimitReached, m),
-                t::ChatError::TokenBudgetExhausted(m) => (K::TokenBudgetExhausted, m),
-                t::ChatError::ModelNotAllowed(m) => (K::ModelNotAllowed, m),
-                t::ChatError::RequestTooLarge(m) => (K::RequestTooLarge, m),
-            };
-            AgentError::Chat(GuestChatError {
-                kind,
-                message: cut(message),
-            })
-        }
-        WitAgentError::Tool(te) => AgentError::Tool(match te {
-            t::ToolError::NotFound(m) => ToolError::NotFound(cut(m)),
-            t::ToolError::NotAllowed(m) => ToolError::NotAllowed(cut(m)),
-            t::ToolError::InvalidInput(m) => ToolError::InvalidInput(cut(m)),
-            t::ToolError::Failed(m) => ToolError::Failed(cut(m)),
-        }),
-        WitAgentError::TurnLimit(n) => AgentError::TurnLimit(n),
-        WitAgentError::Failed(m) => AgentError::Failed(cut(m)),
+        n::ToolError::NotFound(m) => t::ToolError::NotFound(m),
+        n::ToolError::NotAllowed(m) => t::ToolError::NotAllowed(m),
+        n::ToolError::InvalidInput(m) => t::ToolError::InvalidInput(m),
+        n::ToolError::Failed(m) => t::ToolError::Failed(m),
     }
 }
 
-fn tool_error_out(e: crate::tools::ToolError) -> t::ToolError {
-    use crate::tools::ToolError as E;
-    match e {
-        E::NotFound(m) => t::ToolError::NotFound(m),
-        E::NotAllowed(m) => t::ToolError::NotAllowed(m),
-        E::InvalidInput(m) => t::ToolError::InvalidInput(m),
-        E::Failed(m) => t::ToolError::Failed(m),
-    }
-}
-
-// ---- the host implementation ----
-
-impl RunState {
-    /// The policy admits the request as measured; only then is it built (and its JSON
-    /// parsed, within what it may still hold).
-    fn admit_and_build(
-        &mut self,
-        request: t::ChatRequest,
-        streaming: bool,
-    ) -> Result<(crate::policy::Grant, b::ChatRequest), ChatFailure> {
-        let ask = measure(&request, streaming);
-        let items = ask.items;
-        let grant = self.admit(&ask)?;
-        let max = self.policy.max_request_items;
-        let mut budget = JsonBudget {
-            items_left: max.saturating_sub(items),
-        };
-        match request_in(&mut self.json, &mut budget, request) {
-            Ok(request) => Ok((grant, request)),
-            Err(Unbuilt::Invalid(m)) => Err(self.unbuilt(grant, ChatFailure::Invalid(m))),
-            Err(Unbuilt::TooLarge { items }) => {
-                let seen = max - budget.items_left + items;
-                let v = crate::policy::too_many_items(seen, max, true);
-                Err(self.unbuilt(grant, ChatFailure::Policy(v)))
-            }
-        }
-    }
-}
+// ---- the host implementation: adapt, delegate ----
 
 impl t::Host for RunState {}
 
@@ -493,44 +328,17 @@ impl gamecode::plugin::chat::Host for RunState {
         &mut self,
         request: t::ChatRequest,
     ) -> wasmtime::Result<Result<t::ChatResponse, t::ChatError>> {
-        let span = tracing::info_span!(
-            "gamecode.chat",
-            plugin = %self.plugin,
-            model = crate::text::echo(request.model.as_deref().unwrap_or("(default)")),
-            messages = request.messages.len(),
-            tools = request.tools.len(),
-        );
-        let (grant, request) = match self.admit_and_build(request, false) {
-            Ok(admitted) => admitted,
-            Err(f) => return Ok(Err(failure_out(f))),
-        };
-        Ok(RunState::chat(self, grant, request)
-            .instrument(span)
-            .await
-            .map(response_out)
-            .map_err(failure_out))
+        let reply = new::gamecode::plugin::chat::Host::chat(self, request_up(request)).await?;
+        Ok(reply.map(response_down).map_err(chat_error_down))
     }
 
     async fn chat_stream(
         &mut self,
         request: t::ChatRequest,
     ) -> wasmtime::Result<Result<Resource<ReplyStreamState>, t::ChatError>> {
-        let span = tracing::info_span!(
-            "gamecode.chat_stream",
-            plugin = %self.plugin,
-            model = crate::text::echo(request.model.as_deref().unwrap_or("(default)")),
-        );
-        let (grant, request) = match self.admit_and_build(request, true) {
-            Ok(admitted) => admitted,
-            Err(f) => return Ok(Err(failure_out(f))),
-        };
-        match RunState::chat_stream(self, grant, request)
-            .instrument(span)
-            .await
-        {
-            Ok(stream) => Ok(Ok(self.table.push(stream)?)),
-            Err(f) => Ok(Err(failure_out(f))),
-        }
+        let stream =
+            new::gamecode::plugin::chat::Host::chat_stream(self, request_up(request)).await?;
+        Ok(stream.map_err(chat_error_down))
     }
 
     async fn default_model(&mut self) -> wasmtime::Result<String> {
@@ -547,44 +355,24 @@ impl gamecode::plugin::chat::HostReplyStream for RunState {
         &mut self,
         stream: Resource<ReplyStreamState>,
     ) -> wasmtime::Result<Result<Option<t::StreamEvent>, t::ChatError>> {
-        loop {
-            let state = self.table.get_mut(&stream)?;
-            let attempts = state.meta.attempts.clone();
-            self.model_wait = Some(attempts);
-            let state = self.table.get_mut(&stream)?;
-            let item = next_stream_item(state).await;
-            self.model_wait = None;
-            let mut meta = state.meta.clone();
-            let result = self.stream_item(&mut meta, item);
-            self.table.get_mut(&stream)?.meta = meta;
-            match result {
-                Ok(Some(event)) => match event_out(event) {
-                    Some(event) => return Ok(Ok(Some(event))),
-                    None => continue,
-                },
-                Ok(None) => return Ok(Ok(None)),
-                Err(f) => return Ok(Err(failure_out(f))),
-            }
-        }
+        let event = self.next_event(&stream, event_down).await?;
+        Ok(event.map_err(chat_error_down))
     }
 
     async fn drop(&mut self, stream: Resource<ReplyStreamState>) -> wasmtime::Result<()> {
-        // Dropping the backend stream cancels the upstream request.
-        let mut state = self.table.delete(stream)?;
-        self.stream_finished(&mut state.meta, Some("cancelled".into()));
-        Ok(())
+        self.drop_stream(stream)
     }
 }
 
 impl gamecode::plugin::tools::Host for RunState {
     async fn list_tools(&mut self) -> wasmtime::Result<Vec<t::ToolSpec>> {
-        Ok(self
-            .tool_specs()
+        let specs = new::gamecode::plugin::tools::Host::list_tools(self).await?;
+        Ok(specs
             .into_iter()
             .map(|s| t::ToolSpec {
                 name: s.name,
                 description: s.description,
-                input_schema: s.input_schema.to_string(),
+                input_schema: s.input_schema,
             })
             .collect())
     }
@@ -595,10 +383,10 @@ impl gamecode::plugin::tools::Host for RunState {
         input: String,
     ) -> wasmtime::Result<Result<String, t::ToolError>> {
         let span = tracing::info_span!("gamecode.tool", plugin = %self.plugin, tool = %name);
-        Ok(RunState::call_tool(self, &name, &input)
+        let result = new::gamecode::plugin::tools::Host::call_tool(self, name, input)
             .instrument(span)
-            .await
-            .map_err(tool_error_out))
+            .await?;
+        Ok(result.map_err(tool_error_down))
     }
 }
 
@@ -606,108 +394,69 @@ impl gamecode::plugin::tools::Host for RunState {
 mod tests {
     use super::*;
 
-    fn request(input: &str, schema: &str) -> t::ChatRequest {
-        t::ChatRequest {
-            messages: vec![
-                t::Message {
-                    role: t::Role::User,
-                    content: vec![t::ContentBlock::Text("hi".into())],
-                },
-                t::Message {
-                    role: t::Role::Assistant,
-                    content: vec![t::ContentBlock::ToolUse(t::ToolCall {
-                        id: "t1".into(),
-                        name: "calc".into(),
-                        input: input.into(),
-                    })],
-                },
-            ],
-            model: None,
-            tools: vec![t::ToolSpec {
-                name: "calc".into(),
-                description: "d".into(),
-                input_schema: schema.into(),
+    #[test]
+    fn requests_adapt_up_field_for_field() {
+        let r = request_up(t::ChatRequest {
+            messages: vec![t::Message {
+                role: t::Role::Assistant,
+                content: vec![t::ContentBlock::ToolUse(t::ToolCall {
+                    id: "t1".into(),
+                    name: "calc".into(),
+                    input: r#"{"x":1}"#.into(),
+                })],
             }],
+            model: Some("m".into()),
+            tools: vec![],
             tool_choice: Some(t::ToolChoice::Tool("calc".into())),
             inference_config: None,
-        }
-    }
-
-    #[test]
-    fn guest_json_is_parsed_and_errors_are_validation() {
-        let json = &mut JsonCache::default();
-        let budget = &mut JsonBudget { items_left: 100 };
-        let r = request_in(json, budget, request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
-        assert_eq!(r.tools.unwrap()[0].input_schema["type"], "object");
-        assert_eq!(r.tool_choice, Some(b::ToolChoice::Tool("calc".into())));
-        // Parsed again from the cache: the same value.
-        let r = request_in(json, budget, request(r#"{"x":1}"#, r#"{"type":"object"}"#)).unwrap();
-        assert_eq!(r.tools.unwrap()[0].input_schema["type"], "object");
-        let e = request_in(json, budget, request("{not json", "{}")).unwrap_err();
-        assert!(matches!(&e, Unbuilt::Invalid(m) if m.contains("tool call `calc`")));
-        let e = request_in(json, budget, request("{}", "nope")).unwrap_err();
-        assert!(matches!(&e, Unbuilt::Invalid(m) if m.contains("input schema")));
-        // More JSON values than the request has left: refused before the parse.
-        let big = format!("[{}1]", "1,".repeat(1000));
-        let budget = &mut JsonBudget { items_left: 100 };
-        let e = request_in(json, budget, request(&big, "{}")).unwrap_err();
-        assert!(matches!(e, Unbuilt::TooLarge { items: 1002 }), "{e:?}");
-    }
-
-    #[test]
-    fn payload_bytes_counts_every_string_the_guest_sent() {
-        let mut r = request(r#"{"x":1}"#, r#"{"type":"object"}"#);
-        // "hi" + ("t1" "calc" {"x":1}) + ("calc" "d" {"type":"object"}) + choice "calc"
-        assert_eq!(payload_bytes(&r), 2 + (2 + 4 + 7) + (4 + 1 + 17) + 4);
-        // 2 messages, 2 blocks, 1 tool.
-        assert_eq!(measure(&r, false).items, 5);
-        r.model = Some("m1".into());
-        r.inference_config = Some(t::InferenceConfig {
-            temperature: None,
-            top_p: None,
-            max_tokens: None,
-            stop_sequences: vec!["STOP".into()],
         });
-        r.messages.push(t::Message {
-            role: t::Role::User,
-            content: vec![t::ContentBlock::ToolResult(t::ToolResult {
-                tool_use_id: "t1".into(),
+        assert!(matches!(r.messages[0].role, n::Role::Assistant));
+        assert!(
+            matches!(&r.messages[0].content[0], n::ContentBlock::ToolUse(c) if c.input == r#"{"x":1}"#)
+        );
+        assert!(matches!(&r.tool_choice, Some(n::ToolChoice::Tool(t)) if t == "calc"));
+        assert!(r.options.reasoning.is_none() && r.options.guardrail.is_none());
+    }
+
+    #[test]
+    fn responses_adapt_down_dropping_what_0_1_0_cannot_carry() {
+        let r = response_down(n::ChatResponse {
+            message: n::Message {
+                role: n::Role::Assistant,
                 content: vec![
-                    t::ToolResultContent::Text("42".into()),
-                    t::ToolResultContent::Json("[1]".into()),
+                    n::ContentBlock::Reasoning(n::Reasoning::Redacted(vec![1])),
+                    n::ContentBlock::Image(n::Image {
+                        format: n::ImageFormat::Png,
+                        data: vec![0; 10],
+                    }),
+                    n::ContentBlock::Cited(n::CitedText {
+                        text: "cited".into(),
+                        citations: vec![],
+                    }),
+                    n::ContentBlock::CachePoint(n::CacheTtl::FiveMinutes),
                 ],
-                is_error: false,
-            })],
-        });
-        assert_eq!(payload_bytes(&r), 41 + 2 + 4 + (2 + 2 + 3));
-    }
-
-    #[test]
-    fn responses_serialize_tool_inputs_as_json_text() {
-        let r = response_out(b::ChatResponse {
-            message: b::Message {
-                role: b::MessageRole::Assistant,
-                content: vec![b::ContentBlock::ToolUse(b::ToolCall {
-                    id: "t".into(),
-                    name: "calc".into(),
-                    input: serde_json::json!({"expression": "6*7"}),
-                })],
             },
             model: "m".into(),
-            stop_reason: b::StopReason::ToolUse,
-            usage: Some(b::Usage {
-                input_tokens: 1,
-                output_tokens: 2,
-                total_tokens: 3,
-                ..Default::default()
-            }),
-            session_id: None,
-            meta: Default::default(),
+            stop_reason: n::StopReason::EndTurn,
+            usage: None,
+            latency_ms: Some(3),
+            service_tier: None,
+            guardrail_trace: None,
         });
-        match &r.message.content[0] {
-            t::ContentBlock::ToolUse(c) => assert_eq!(c.input, r#"{"expression":"6*7"}"#),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(r.stop_reason, t::StopReason::ToolUse));
+        let texts: Vec<_> = r
+            .message
+            .content
+            .iter()
+            .map(|b| match b {
+                t::ContentBlock::Text(s) => s.as_str(),
+                _ => "?",
+            })
+            .collect();
+        assert_eq!(texts, vec!["[image: png, 10 bytes]", "cited"]);
+        assert!(event_down(n::StreamEvent::ReasoningDelta("x".into())).is_none());
+        assert!(matches!(
+            chat_error_down(n::ChatError::OptionNotAllowed("no".into())),
+            t::ChatError::Validation(_)
+        ));
     }
 }
