@@ -1,16 +1,19 @@
 //! The example gamecode agent plugin.
 //!
-//! A WASI component (world `gamecode:plugin/plugin@0.1.0`) that answers a task with a tool
-//! loop: it offers the model its own tools — [`calculator`] and [`text_stats`], which run here,
-//! inside the sandbox — plus every tool the host offers, runs the calls the model makes, sends
-//! the results back (failures flagged `is-error`) and stops at the model's final answer or
-//! after [`MAX_TURNS`] model turns. Every turn is streamed (`chat.chat-stream`, assembled by
-//! [`stream::Assembler`]); a host that answers `unsupported` gets one-shot `chat.chat` calls for
-//! the rest of the run.
+//! A WASI component (world `gamecode:plugin/plugin@0.2.0`) that answers a task with a tool
+//! loop over a conversation the host holds: it starts one with its own tools — [`calculator`]
+//! and [`text_stats`], which run here, inside the sandbox — plus every tool the host offers,
+//! pushes the task (and any attached images and documents), and then only the tool results of
+//! each turn; the host keeps the history, the model's reasoning and the prompt-cache points.
+//! It stops at the model's final answer or after [`MAX_TURNS`] model turns. Every turn is
+//! streamed (`conversation.send-stream`, read by [`stream::Assembler`]); a host that answers
+//! `unsupported` gets one-shot `send` calls for the rest of the run. When the model can think
+//! (`describe-model`), it asks for extended thinking; with `gamecode run -v` it prints a line
+//! of each reasoning block on stderr.
 //!
-//! The loop is written against the small [`Host`] trait: the plugin implements it with the WIT
-//! imports, the unit tests with a scripted fake, so everything except the import calls
-//! themselves is tested natively (`cargo test`).
+//! The loop is written against the small [`Host`] and [`Conversation`] traits: the plugin
+//! implements them with the WIT imports, the unit tests with a scripted fake, so everything
+//! except the import calls themselves is tested natively (`cargo test`).
 
 mod calculator;
 mod stream;
@@ -18,35 +21,52 @@ mod text_stats;
 mod tools;
 
 wit_bindgen::generate!({
-    path: "../wit/v0.1.0",
+    path: "../wit/v0.2.0",
     world: "plugin",
     // For the tests' assertions; unused impls cost nothing in the component.
     additional_derives: [PartialEq],
 });
 
 use exports::gamecode::plugin::agent::Guest;
-use gamecode::plugin::chat::ReplyStream;
+use gamecode::plugin::chat::{ConversationSetup, ReplyStream};
 use gamecode::plugin::types::{
-    AgentError, ChatError, ChatRequest, ChatResponse, ContentBlock, Message, Role, StopReason,
-    StreamEvent, ToolCall, ToolError, ToolSpec,
+    AgentError, Attachment, ChatError, ChatOptions, ChatResponse, ContentBlock, InferenceConfig,
+    Message, ModelInfo, Reasoning, ReasoningConfig, StopReason, StreamEvent, Task, ToolCall,
+    ToolError, ToolSpec,
 };
 use stream::{Assembler, Reply};
 
 /// The most model turns (chat calls) one run makes.
 pub const MAX_TURNS: u32 = 8;
 
+/// The thinking budget when the model can think (`--config reasoning-budget=N` changes it;
+/// 0 turns thinking off). Bedrock's minimum.
+const REASONING_BUDGET: u32 = 1024;
+
 /// What the agent loop needs from the host.
 pub(crate) trait Host {
-    /// A streamed reply.
-    type Stream: EventStream;
-    /// One chat call, answered whole.
-    fn chat(&mut self, request: &ChatRequest) -> Result<ChatResponse, ChatError>;
-    /// One chat call, answered as a stream of events.
-    fn chat_stream(&mut self, request: &ChatRequest) -> Result<Self::Stream, ChatError>;
+    type Conversation: Conversation;
+    /// Starts a conversation the host holds.
+    fn start(&mut self, setup: &ConversationSetup) -> Result<Self::Conversation, ChatError>;
+    /// What the host knows of the default model.
+    fn model(&mut self) -> Option<ModelInfo>;
+    /// A configuration value.
+    fn config(&mut self, key: &str) -> Option<String>;
     /// The host tools this plugin may offer the model.
     fn list_tools(&mut self) -> Vec<ToolSpec>;
     /// Calls a host tool.
     fn call_tool(&mut self, name: &str, input: &str) -> Result<String, ToolError>;
+}
+
+/// A conversation the host holds: push the user's content, then send.
+pub(crate) trait Conversation {
+    /// A streamed reply.
+    type Stream: EventStream;
+    fn push(&mut self, content: &[ContentBlock]) -> Result<(), ChatError>;
+    /// One model turn, answered whole (and appended by the host).
+    fn send(&mut self) -> Result<ChatResponse, ChatError>;
+    /// One model turn, streamed (appended by the host when the stream ends).
+    fn send_stream(&mut self) -> Result<Self::Stream, ChatError>;
 }
 
 /// A streamed reply: events until `None`. Dropping it cancels the request.
@@ -58,14 +78,18 @@ pub(crate) trait EventStream {
 struct Imports;
 
 impl Host for Imports {
-    type Stream = ReplyStream;
+    type Conversation = gamecode::plugin::chat::Conversation;
 
-    fn chat(&mut self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
-        gamecode::plugin::chat::chat(request)
+    fn start(&mut self, setup: &ConversationSetup) -> Result<Self::Conversation, ChatError> {
+        gamecode::plugin::chat::start_conversation(setup)
     }
 
-    fn chat_stream(&mut self, request: &ChatRequest) -> Result<ReplyStream, ChatError> {
-        gamecode::plugin::chat::chat_stream(request)
+    fn model(&mut self) -> Option<ModelInfo> {
+        gamecode::plugin::chat::describe_model(None)
+    }
+
+    fn config(&mut self, key: &str) -> Option<String> {
+        gamecode::plugin::config::get(key)
     }
 
     fn list_tools(&mut self) -> Vec<ToolSpec> {
@@ -74,6 +98,22 @@ impl Host for Imports {
 
     fn call_tool(&mut self, name: &str, input: &str) -> Result<String, ToolError> {
         gamecode::plugin::tools::call_tool(name, input)
+    }
+}
+
+impl Conversation for gamecode::plugin::chat::Conversation {
+    type Stream = ReplyStream;
+
+    fn push(&mut self, content: &[ContentBlock]) -> Result<(), ChatError> {
+        gamecode::plugin::chat::Conversation::push(self, content)
+    }
+
+    fn send(&mut self) -> Result<ChatResponse, ChatError> {
+        gamecode::plugin::chat::Conversation::send(self)
+    }
+
+    fn send_stream(&mut self) -> Result<ReplyStream, ChatError> {
+        gamecode::plugin::chat::Conversation::send_stream(self)
     }
 }
 
@@ -86,8 +126,8 @@ impl EventStream for ReplyStream {
 struct Agent;
 
 impl Guest for Agent {
-    fn run(task: String) -> Result<String, AgentError> {
-        run_agent(&mut Imports, &task)
+    fn run(task: Task) -> Result<String, AgentError> {
+        run_agent(&mut Imports, task)
     }
 }
 
@@ -95,19 +135,23 @@ export!(Agent);
 
 /// How the run talks to the model, and what it has used so far.
 struct Session {
-    /// Cleared for the rest of the run once the host answers `chat-stream` with `unsupported`.
+    /// Cleared for the rest of the run once the host answers `send-stream` with `unsupported`.
     streaming: bool,
+    /// Print a line of each reasoning block (`gamecode run -v`).
+    verbose: bool,
     turns: u32,
     /// Total tokens of the turns that reported usage; `None` if none did.
     tokens: Option<u32>,
+    /// Input tokens read from the prompt cache.
+    cached: u32,
 }
 
 impl Session {
     /// One model turn: streamed while the host streams, one-shot after it said it cannot.
-    fn ask(&mut self, host: &mut impl Host, request: &ChatRequest) -> Result<Reply, AgentError> {
+    fn ask(&mut self, conversation: &mut impl Conversation) -> Result<Reply, AgentError> {
         self.turns += 1;
         let streamed = if self.streaming {
-            streamed_turn(host, request)?
+            streamed_turn(conversation)?
         } else {
             None
         };
@@ -115,11 +159,19 @@ impl Session {
             Some(reply) => reply,
             None => {
                 self.streaming = false;
-                host.chat(request).map_err(AgentError::Chat)?.into()
+                conversation.send().map_err(AgentError::Chat)?.into()
             }
         };
         if let Some(usage) = &reply.usage {
             self.tokens = Some(self.tokens.unwrap_or(0).saturating_add(usage.total_tokens));
+            self.cached = self.cached.saturating_add(usage.cache_read_input_tokens);
+        }
+        if self.verbose {
+            for block in &reply.message.content {
+                if let ContentBlock::Reasoning(Reasoning::Text(r)) = block {
+                    eprintln!("thinking: {}", first_line(&r.text, 100));
+                }
+            }
         }
         Ok(reply)
     }
@@ -138,18 +190,30 @@ impl Session {
         );
         if let Some(tokens) = self.tokens {
             line.push_str(&format!(", {tokens} tokens"));
+            if self.cached > 0 {
+                line.push_str(&format!(" ({} read from the prompt cache)", self.cached));
+            }
         }
         line
     }
 }
 
+/// The first line of `text`, cut to `max` characters.
+fn first_line(text: &str, max: usize) -> String {
+    let line = text.trim().lines().next().unwrap_or("");
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
+    }
+}
+
 /// Pulls one streamed reply to its end and assembles it; `Ok(None)` if the host does not
 /// stream (`unsupported` when opening the stream or as its first event).
-fn streamed_turn(host: &mut impl Host, request: &ChatRequest) -> Result<Option<Reply>, AgentError> {
+fn streamed_turn(conversation: &mut impl Conversation) -> Result<Option<Reply>, AgentError> {
     let unsupported = |reason: &str| {
-        eprintln!("chat-stream is unsupported ({reason}); using chat for the rest of the run");
+        eprintln!("streaming is unsupported ({reason}); using send for the rest of the run");
     };
-    let mut stream = match host.chat_stream(request) {
+    let mut stream = match conversation.send_stream() {
         Ok(stream) => stream,
         Err(ChatError::Unsupported(reason)) => {
             unsupported(&reason);
@@ -177,14 +241,20 @@ fn streamed_turn(host: &mut impl Host, request: &ChatRequest) -> Result<Option<R
 
 /// Runs the tool loop for `task` and returns the model's final answer. Ends with a summary
 /// line on stderr once the model was asked at least once.
-fn run_agent(host: &mut impl Host, task: &str) -> Result<String, AgentError> {
-    if task.trim().is_empty() {
+fn run_agent(host: &mut impl Host, task: Task) -> Result<String, AgentError> {
+    if task.text.trim().is_empty() {
         return Err(AgentError::Failed("the task is empty".to_string()));
     }
+    let verbose = host
+        .config("gamecode.verbose")
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|v| v > 0);
     let mut session = Session {
         streaming: true,
+        verbose,
         turns: 0,
         tokens: None,
+        cached: 0,
     };
     let outcome = tool_loop(host, task, &mut session);
     if session.turns > 0 {
@@ -193,10 +263,36 @@ fn run_agent(host: &mut impl Host, task: &str) -> Result<String, AgentError> {
     outcome
 }
 
+/// The task as the first user turn: the attachments (if the model reads them), then the words.
+fn task_content(task: Task, model: Option<&ModelInfo>) -> Result<Vec<ContentBlock>, AgentError> {
+    let mut content = Vec::with_capacity(task.attachments.len() + 1);
+    for attachment in task.attachments {
+        let (kind, readable, block) = match attachment {
+            Attachment::Image(i) => (
+                "images",
+                model.is_none_or(|m| m.images),
+                ContentBlock::Image(i),
+            ),
+            Attachment::Document(d) => (
+                "documents",
+                model.is_none_or(|m| m.documents),
+                ContentBlock::Document(d),
+            ),
+        };
+        if !readable {
+            let name = model.map_or("the model", |m| m.name.as_str());
+            return Err(AgentError::Failed(format!("{name} does not read {kind}")));
+        }
+        content.push(block);
+    }
+    content.push(ContentBlock::Text(task.text));
+    Ok(content)
+}
+
 /// The tool loop proper.
 fn tool_loop(
     host: &mut impl Host,
-    task: &str,
+    task: Task,
     session: &mut Session,
 ) -> Result<String, AgentError> {
     // Own tools first; a host tool with the same name as one of them (or as an earlier host
@@ -215,19 +311,44 @@ fn tool_loop(
         specs.push(spec);
     }
 
-    let mut request = ChatRequest {
-        messages: vec![
-            text_message(Role::System, system_prompt(&specs)),
-            text_message(Role::User, task.to_string()),
-        ],
+    let model = host.model();
+    // Think first when the model can (the host keeps the reasoning for the tool loop).
+    let budget = host
+        .config("reasoning-budget")
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(REASONING_BUDGET);
+    let thinking = budget > 0 && model.as_ref().is_some_and(|m| m.reasoning);
+    let setup = ConversationSetup {
+        system: Some(system_prompt(&specs)),
         model: None,
         tools: specs,
         tool_choice: None,
-        inference_config: None,
+        // Thinking needs room to answer after it.
+        inference_config: thinking.then(|| InferenceConfig {
+            temperature: None,
+            top_p: None,
+            max_tokens: Some(budget.saturating_add(4096)),
+            stop_sequences: Vec::new(),
+        }),
+        options: ChatOptions {
+            reasoning: thinking.then_some(ReasoningConfig::Budget(budget)),
+            structured_output: None,
+            strict_tools: false,
+            service_tier: None,
+            latency_optimized: false,
+            metadata: Vec::new(),
+            guardrail: None,
+            cache_tools: None,
+        },
+        auto_cache: true,
     };
+    let mut conversation = host.start(&setup).map_err(AgentError::Chat)?;
+    conversation
+        .push(&task_content(task, model.as_ref())?)
+        .map_err(AgentError::Chat)?;
 
     for turn in 1..=MAX_TURNS {
-        let reply = session.ask(host, &request)?;
+        let reply = session.ask(&mut conversation)?;
         let calls: Vec<ToolCall> = reply
             .message
             .content
@@ -238,7 +359,6 @@ fn tool_loop(
             })
             .collect();
         let text = message_text(&reply.message);
-        request.messages.push(reply.message);
 
         match reply.stop_reason {
             StopReason::ToolUse if !calls.is_empty() => {
@@ -246,14 +366,11 @@ fn tool_loop(
                     // No turn left to show the model the results.
                     break;
                 }
-                let results = calls
+                let results: Vec<ContentBlock> = calls
                     .iter()
                     .map(|call| ContentBlock::ToolResult(tools::execute(host, call, &host_tools)))
                     .collect();
-                request.messages.push(Message {
-                    role: Role::User,
-                    content: results,
-                });
+                conversation.push(&results).map_err(AgentError::Chat)?;
             }
             StopReason::ToolUse
             | StopReason::EndTurn
@@ -280,20 +397,14 @@ fn tool_loop(
     Err(AgentError::TurnLimit(MAX_TURNS))
 }
 
-fn text_message(role: Role, text: String) -> Message {
-    Message {
-        role,
-        content: vec![ContentBlock::Text(text)],
-    }
-}
-
-/// The message's text blocks, joined by newlines and trimmed.
+/// The message's text (cited text included), joined by newlines and trimmed.
 fn message_text(message: &Message) -> String {
     let parts: Vec<&str> = message
         .content
         .iter()
         .filter_map(|block| match block {
             ContentBlock::Text(t) if !t.trim().is_empty() => Some(t.trim()),
+            ContentBlock::Cited(c) if !c.text.trim().is_empty() => Some(c.text.trim()),
             _ => None,
         })
         .collect();
@@ -335,34 +446,81 @@ fn stop_reason_name(reason: &StopReason) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gamecode::plugin::types::{ToolResult, ToolResultContent, ToolUseStart, Usage};
+    use gamecode::plugin::types::{
+        Document, DocumentFormat, Image, ImageFormat, ReasoningText, Role, ToolResult,
+        ToolResultContent, ToolUseStart, Usage,
+    };
+    use std::cell::RefCell;
     use std::collections::VecDeque;
+    use std::rc::Rc;
 
-    /// How the fake host answers `chat-stream`.
+    /// How the fake host answers `send-stream`.
     #[derive(Default, Clone, Copy, PartialEq, Debug)]
     enum Streaming {
         /// Streams each scripted reply as events (split into small deltas).
         #[default]
         Events,
-        /// `chat-stream` itself returns `unsupported`.
+        /// `send-stream` itself returns `unsupported`.
         Unsupported,
         /// The stream opens, and its first event is an `unsupported` error.
         UnsupportedFirstEvent,
     }
 
+    /// The conversation as a scripted host holds it.
+    #[derive(Default)]
+    struct Held {
+        replies: VecDeque<Result<ChatResponse, ChatError>>,
+        /// Raw event scripts, used by `send-stream` before `replies`.
+        streams: VecDeque<Vec<Result<StreamEvent, ChatError>>>,
+        streaming: Streaming,
+        history: Vec<Message>,
+        /// The history at each send.
+        sent: Vec<Vec<Message>>,
+        /// "send" or "send-stream", per turn.
+        methods: Vec<&'static str>,
+    }
+
+    impl Held {
+        fn reply(&mut self, method: &'static str) -> Result<ChatResponse, ChatError> {
+            self.sent.push(self.history.clone());
+            self.methods.push(method);
+            let reply = self
+                .replies
+                .pop_front()
+                .expect("the test scripted too few replies")?;
+            self.history.push(reply.message.clone());
+            Ok(reply)
+        }
+    }
+
     /// A scripted host: replies in order (streamed or whole), a fixed tool list, recorded calls.
     #[derive(Default)]
     struct FakeHost {
-        replies: VecDeque<Result<ChatResponse, ChatError>>,
-        /// Raw event scripts, used by `chat-stream` before `replies`.
-        streams: VecDeque<Vec<Result<StreamEvent, ChatError>>>,
-        streaming: Streaming,
+        held: Rc<RefCell<Held>>,
+        setup: Option<ConversationSetup>,
+        model: Option<ModelInfo>,
+        config: Vec<(&'static str, &'static str)>,
         host_tools: Vec<ToolSpec>,
-        requests: Vec<ChatRequest>,
-        /// "chat" or "chat-stream", per request.
-        methods: Vec<&'static str>,
         tool_calls: Vec<(String, String)>,
     }
+
+    impl FakeHost {
+        fn scripted(replies: Vec<Result<ChatResponse, ChatError>>) -> Self {
+            let host = FakeHost::default();
+            host.held.borrow_mut().replies = replies.into();
+            host
+        }
+
+        fn sent(&self) -> Vec<Vec<Message>> {
+            self.held.borrow().sent.clone()
+        }
+
+        fn methods(&self) -> Vec<&'static str> {
+            self.held.borrow().methods.clone()
+        }
+    }
+
+    struct FakeConversation(Rc<RefCell<Held>>);
 
     struct FakeStream(VecDeque<Result<StreamEvent, ChatError>>);
 
@@ -398,7 +556,11 @@ mod tests {
                     events.push(StreamEvent::ToolUseInputDelta(b.to_string()));
                     events.push(StreamEvent::ToolUseStop(call));
                 }
-                ContentBlock::ToolResult(_) => panic!("no tool results in assistant messages"),
+                ContentBlock::Reasoning(Reasoning::Text(r)) => {
+                    events.push(StreamEvent::ReasoningDelta(r.text));
+                    events.extend(r.signature.map(StreamEvent::ReasoningSignature));
+                }
+                other => panic!("the fake host does not stream {other:?}"),
             }
         }
         events.push(StreamEvent::MessageStop(response.stop_reason));
@@ -407,38 +569,22 @@ mod tests {
     }
 
     impl Host for FakeHost {
-        type Stream = FakeStream;
+        type Conversation = FakeConversation;
 
-        fn chat(&mut self, request: &ChatRequest) -> Result<ChatResponse, ChatError> {
-            self.requests.push(request.clone());
-            self.methods.push("chat");
-            self.replies
-                .pop_front()
-                .expect("the test scripted too few replies")
+        fn start(&mut self, setup: &ConversationSetup) -> Result<FakeConversation, ChatError> {
+            self.setup = Some(setup.clone());
+            Ok(FakeConversation(self.held.clone()))
         }
 
-        fn chat_stream(&mut self, request: &ChatRequest) -> Result<FakeStream, ChatError> {
-            match self.streaming {
-                Streaming::Unsupported => {
-                    return Err(ChatError::Unsupported("no streaming here".into()));
-                }
-                Streaming::UnsupportedFirstEvent => {
-                    return Ok(FakeStream(VecDeque::from([Err(ChatError::Unsupported(
-                        "no streaming here".into(),
-                    ))])));
-                }
-                Streaming::Events => {}
-            }
-            self.requests.push(request.clone());
-            self.methods.push("chat-stream");
-            if let Some(events) = self.streams.pop_front() {
-                return Ok(FakeStream(events.into()));
-            }
-            let reply = self
-                .replies
-                .pop_front()
-                .expect("the test scripted too few replies")?;
-            Ok(FakeStream(events_of(reply).into()))
+        fn model(&mut self) -> Option<ModelInfo> {
+            self.model.clone()
+        }
+
+        fn config(&mut self, key: &str) -> Option<String> {
+            self.config
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
         }
 
         fn list_tools(&mut self) -> Vec<ToolSpec> {
@@ -454,6 +600,54 @@ mod tests {
         }
     }
 
+    impl Conversation for FakeConversation {
+        type Stream = FakeStream;
+
+        fn push(&mut self, content: &[ContentBlock]) -> Result<(), ChatError> {
+            let history = &mut self.0.borrow_mut().history;
+            match history.last_mut() {
+                Some(m) if m.role == Role::User => m.content.extend_from_slice(content),
+                _ => history.push(Message {
+                    role: Role::User,
+                    content: content.to_vec(),
+                }),
+            }
+            Ok(())
+        }
+
+        fn send(&mut self) -> Result<ChatResponse, ChatError> {
+            self.0.borrow_mut().reply("send")
+        }
+
+        fn send_stream(&mut self) -> Result<FakeStream, ChatError> {
+            let mut held = self.0.borrow_mut();
+            match held.streaming {
+                Streaming::Unsupported => {
+                    return Err(ChatError::Unsupported("no streaming here".into()));
+                }
+                Streaming::UnsupportedFirstEvent => {
+                    return Ok(FakeStream(VecDeque::from([Err(ChatError::Unsupported(
+                        "no streaming here".into(),
+                    ))])));
+                }
+                Streaming::Events => {}
+            }
+            if let Some(events) = held.streams.pop_front() {
+                held.methods.push("send-stream");
+                return Ok(FakeStream(events.into()));
+            }
+            let reply = held.reply("send-stream")?;
+            Ok(FakeStream(events_of(reply).into()))
+        }
+    }
+
+    fn task(text: &str) -> Task {
+        Task {
+            text: text.to_string(),
+            attachments: Vec::new(),
+        }
+    }
+
     fn reply(
         content: Vec<ContentBlock>,
         stop_reason: StopReason,
@@ -466,6 +660,9 @@ mod tests {
             model: "test-model".to_string(),
             stop_reason,
             usage: None,
+            latency_ms: None,
+            service_tier: None,
+            guardrail_trace: None,
         })
     }
 
@@ -492,9 +689,9 @@ mod tests {
         }
     }
 
-    /// The tool results in the last message of a request.
-    fn results(request: &ChatRequest) -> Vec<ToolResult> {
-        let last = request.messages.last().expect("messages");
+    /// The tool results in the last message of a turn's history.
+    fn results(history: &[Message]) -> Vec<ToolResult> {
+        let last = history.last().expect("messages");
         assert_eq!(last.role, Role::User);
         last.content
             .iter()
@@ -512,42 +709,58 @@ mod tests {
         }
     }
 
+    fn model(reasoning: bool, images: bool) -> ModelInfo {
+        ModelInfo {
+            id: "anthropic.test".into(),
+            name: "Test Model".into(),
+            images,
+            documents: true,
+            reasoning,
+            adaptive_reasoning: false,
+            cache_min_tokens: Some(1024),
+            context_window: 200_000,
+            max_output_tokens: 64_000,
+        }
+    }
+
     #[test]
-    fn calculator_round_trip() {
-        let mut host = FakeHost {
-            replies: VecDeque::from([
-                reply(
-                    vec![
-                        ContentBlock::Text("I'll use the calculator.".into()),
-                        call("t1", "calculator", r#"{"expression":"6 * 7"}"#),
-                    ],
-                    StopReason::ToolUse,
-                ),
-                say("6 times 7 is 42."),
-            ]),
-            ..FakeHost::default()
-        };
+    fn calculator_round_trip_sends_only_new_content() {
+        let mut host = FakeHost::scripted(vec![
+            reply(
+                vec![
+                    ContentBlock::Text("I'll use the calculator.".into()),
+                    call("t1", "calculator", r#"{"expression":"6 * 7"}"#),
+                ],
+                StopReason::ToolUse,
+            ),
+            say("6 times 7 is 42."),
+        ]);
         assert_eq!(
-            run_agent(&mut host, "What is 6 * 7?").ok(),
+            run_agent(&mut host, task("What is 6 * 7?")).ok(),
             Some("6 times 7 is 42.".into())
         );
-        assert_eq!(host.requests.len(), 2);
+        let sent = host.sent();
+        assert_eq!(sent.len(), 2);
 
-        // First request: system prompt, then the task; own tools offered.
-        let first = &host.requests[0];
-        assert_eq!(first.messages.len(), 2);
-        assert_eq!(first.messages[0].role, Role::System);
-        assert!(message_text(&first.messages[0]).contains("calculator"));
-        assert_eq!(first.messages[1].role, Role::User);
-        assert_eq!(message_text(&first.messages[1]), "What is 6 * 7?");
-        let names: Vec<&str> = first.tools.iter().map(|t| t.name.as_str()).collect();
+        // The setup: system prompt naming the tools, own tools offered, host caching on.
+        let setup = host.setup.as_ref().expect("a conversation");
+        assert!(
+            setup
+                .system
+                .as_deref()
+                .is_some_and(|s| s.contains("calculator"))
+        );
+        let names: Vec<&str> = setup.tools.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["calculator", "text_stats"]);
+        assert!(setup.auto_cache);
+        assert!(setup.options.reasoning.is_none(), "the model is unknown");
 
-        // Second request: the assistant turn, then the result.
-        let second = &host.requests[1];
-        assert_eq!(second.messages.len(), 4);
-        assert_eq!(second.messages[2].role, Role::Assistant);
-        let results = results(second);
+        // First turn: the task. Second: the host appended the reply; the plugin the result.
+        assert_eq!(sent[0].len(), 1);
+        assert_eq!(message_text(&sent[0][0]), "What is 6 * 7?");
+        assert_eq!(sent[1].len(), 3);
+        assert_eq!(sent[1][1].role, Role::Assistant);
+        let results = results(&sent[1]);
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].tool_use_id, "t1");
         assert!(!results[0].is_error);
@@ -557,40 +770,42 @@ mod tests {
 
     #[test]
     fn every_call_of_a_turn_is_answered_in_one_message_with_failures_flagged() {
-        let mut host = FakeHost {
-            host_tools: vec![
-                host_tool("read_file"),
-                host_tool("secret"),
-                host_tool("calculator"),
-            ],
-            replies: VecDeque::from([
-                reply(
-                    vec![
-                        call("a", "read_file", r#"{"path":"notes.txt"}"#),
-                        call("b", "secret", "{}"),
-                        call("c", "nonexistent", "{}"),
-                        call("d", "calculator", r#"{"expression":"1/0"}"#),
-                        call("e", "text_stats", "not json"),
-                        call("f", "text_stats", r#"{"text":"to be or not to be"}"#),
-                    ],
-                    StopReason::ToolUse,
-                ),
-                say("done"),
-            ]),
-            ..FakeHost::default()
-        };
-        assert_eq!(run_agent(&mut host, "do things").ok(), Some("done".into()));
+        let mut host = FakeHost::scripted(vec![
+            reply(
+                vec![
+                    call("a", "read_file", r#"{"path":"notes.txt"}"#),
+                    call("b", "secret", "{}"),
+                    call("c", "nonexistent", "{}"),
+                    call("d", "calculator", r#"{"expression":"1/0"}"#),
+                    call("e", "text_stats", "not json"),
+                    call("f", "text_stats", r#"{"text":"to be or not to be"}"#),
+                ],
+                StopReason::ToolUse,
+            ),
+            say("done"),
+        ]);
+        host.host_tools = vec![
+            host_tool("read_file"),
+            host_tool("secret"),
+            host_tool("calculator"),
+        ];
+        assert_eq!(
+            run_agent(&mut host, task("do things")).ok(),
+            Some("done".into())
+        );
 
         // Host tools after own ones; the host's "calculator" is shadowed by the plugin's.
-        let names: Vec<&str> = host.requests[0]
-            .tools
-            .iter()
-            .map(|t| t.name.as_str())
-            .collect();
+        let setup = host.setup.as_ref().expect("a conversation");
+        let names: Vec<&str> = setup.tools.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["calculator", "text_stats", "read_file", "secret"]);
-        assert!(message_text(&host.requests[0].messages[0]).contains("- read_file: host tool"));
+        assert!(
+            setup
+                .system
+                .as_deref()
+                .is_some_and(|s| s.contains("- read_file: host tool"))
+        );
 
-        let results = results(&host.requests[1]);
+        let results = results(&host.sent()[1]);
         let summary: Vec<(&str, bool, &str)> = results
             .iter()
             .map(|r| (r.tool_use_id.as_str(), r.is_error, result_text(r)))
@@ -645,25 +860,19 @@ mod tests {
                 )
             })
             .collect();
-        let mut host = FakeHost {
-            replies,
-            ..FakeHost::default()
-        };
+        let mut host = FakeHost::scripted(replies);
         assert!(matches!(
-            run_agent(&mut host, "loop forever"),
+            run_agent(&mut host, task("loop forever")),
             Err(AgentError::TurnLimit(MAX_TURNS))
         ));
-        assert_eq!(host.requests.len(), MAX_TURNS as usize);
+        assert_eq!(host.sent().len(), MAX_TURNS as usize);
     }
 
     #[test]
     fn chat_errors_end_the_run() {
-        let mut host = FakeHost {
-            replies: VecDeque::from([Err(ChatError::ChatLimitReached("3 of 3".into()))]),
-            ..FakeHost::default()
-        };
+        let mut host = FakeHost::scripted(vec![Err(ChatError::ChatLimitReached("3 of 3".into()))]);
         assert!(matches!(
-            run_agent(&mut host, "hi"),
+            run_agent(&mut host, task("hi")),
             Err(AgentError::Chat(ChatError::ChatLimitReached(m))) if m == "3 of 3"
         ));
     }
@@ -671,11 +880,8 @@ mod tests {
     #[test]
     fn final_answers_and_failures() {
         let run = |r: Result<ChatResponse, ChatError>| {
-            let mut host = FakeHost {
-                replies: VecDeque::from([r]),
-                ..FakeHost::default()
-            };
-            run_agent(&mut host, "task")
+            let mut host = FakeHost::scripted(vec![r]);
+            run_agent(&mut host, task("task"))
         };
         let text = |t: &str| vec![ContentBlock::Text(t.to_string())];
         assert_eq!(
@@ -701,72 +907,49 @@ mod tests {
         ));
         let mut host = FakeHost::default();
         assert!(matches!(
-            run_agent(&mut host, "  "),
+            run_agent(&mut host, task("  ")),
             Err(AgentError::Failed(_))
         ));
-        assert!(host.requests.is_empty());
+        assert!(host.setup.is_none());
     }
 
     #[test]
     fn turns_are_streamed_by_default() {
-        let mut host = FakeHost {
-            replies: VecDeque::from([
-                reply(
-                    vec![
-                        ContentBlock::Text("Let me compute that.".into()),
-                        call("t1", "calculator", r#"{"expression":"6*7"}"#),
-                    ],
-                    StopReason::ToolUse,
-                ),
-                say("The answer is 42."),
-            ]),
-            ..FakeHost::default()
-        };
+        let mut host = FakeHost::scripted(vec![
+            reply(
+                vec![
+                    ContentBlock::Text("Let me compute that.".into()),
+                    call("t1", "calculator", r#"{"expression":"6*7"}"#),
+                ],
+                StopReason::ToolUse,
+            ),
+            say("The answer is 42."),
+        ]);
         assert_eq!(
-            run_agent(&mut host, "What is 6 * 7?").ok(),
+            run_agent(&mut host, task("What is 6 * 7?")).ok(),
             Some("The answer is 42.".into())
         );
-        assert_eq!(host.methods, ["chat-stream", "chat-stream"]);
-        // The assembled assistant turn went back to the model intact.
-        let assistant = &host.requests[1].messages[2];
-        assert_eq!(assistant.role, Role::Assistant);
-        assert_eq!(
-            assistant.content,
-            [
-                ContentBlock::Text("Let me compute that.".into()),
-                call("t1", "calculator", r#"{"expression":"6*7"}"#)
-            ]
-        );
-        assert_eq!(result_text(&results(&host.requests[1])[0]), "42");
+        assert_eq!(host.methods(), ["send-stream", "send-stream"]);
+        assert_eq!(result_text(&results(&host.sent()[1])[0]), "42");
     }
 
     #[test]
-    fn unsupported_streaming_falls_back_to_chat_for_the_rest_of_the_run() {
+    fn unsupported_streaming_falls_back_to_send_for_the_rest_of_the_run() {
         for mode in [Streaming::Unsupported, Streaming::UnsupportedFirstEvent] {
-            let mut host = FakeHost {
-                streaming: mode,
-                replies: VecDeque::from([
-                    reply(
-                        vec![call("t1", "calculator", r#"{"expression":"6*7"}"#)],
-                        StopReason::ToolUse,
-                    ),
-                    say("42"),
-                ]),
-                ..FakeHost::default()
-            };
+            let mut host = FakeHost::scripted(vec![
+                reply(
+                    vec![call("t1", "calculator", r#"{"expression":"6*7"}"#)],
+                    StopReason::ToolUse,
+                ),
+                say("42"),
+            ]);
+            host.held.borrow_mut().streaming = mode;
             assert_eq!(
-                run_agent(&mut host, "6*7?").ok(),
+                run_agent(&mut host, task("6*7?")).ok(),
                 Some("42".into()),
                 "{mode:?}"
             );
-            assert_eq!(host.methods, ["chat", "chat"], "{mode:?}");
-            let session_line = Session {
-                streaming: false,
-                turns: 2,
-                tokens: None,
-            }
-            .summary();
-            assert_eq!(session_line, "agent: 2 model turns (not streamed)");
+            assert_eq!(host.methods(), ["send", "send"], "{mode:?}");
         }
     }
 
@@ -777,38 +960,33 @@ mod tests {
             ChatError::Network("connection reset".into()),
             ChatError::Unsupported("late".into()),
         ] {
-            let mut host = FakeHost {
-                streams: VecDeque::from([vec![
-                    Ok(StreamEvent::MessageStart),
-                    Ok(StreamEvent::TextDelta("partial".into())),
-                    Err(error.clone()),
-                ]]),
-                ..FakeHost::default()
-            };
+            let mut host = FakeHost::default();
+            host.held.borrow_mut().streams = VecDeque::from([vec![
+                Ok(StreamEvent::MessageStart),
+                Ok(StreamEvent::TextDelta("partial".into())),
+                Err(error.clone()),
+            ]]);
             assert_eq!(
-                run_agent(&mut host, "hi").err(),
+                run_agent(&mut host, task("hi")).err(),
                 Some(AgentError::Chat(error))
             );
-            assert_eq!(host.methods, ["chat-stream"]);
+            assert_eq!(host.methods(), ["send-stream"]);
         }
-        // Opening the stream can fail like chat does.
-        let mut host = FakeHost {
-            replies: VecDeque::from([Err(ChatError::TokenBudgetExhausted("0 left".into()))]),
-            ..FakeHost::default()
-        };
+        // Opening the stream can fail like send does.
+        let mut host =
+            FakeHost::scripted(vec![Err(ChatError::TokenBudgetExhausted("0 left".into()))]);
         assert_eq!(
-            run_agent(&mut host, "hi").err(),
+            run_agent(&mut host, task("hi")).err(),
             Some(AgentError::Chat(ChatError::TokenBudgetExhausted(
                 "0 left".into()
             )))
         );
         // A stream that ends without a stop reason is malformed.
-        let mut host = FakeHost {
-            streams: VecDeque::from([vec![Ok(StreamEvent::TextDelta("cut".into()))]]),
-            ..FakeHost::default()
-        };
+        let mut host = FakeHost::default();
+        host.held.borrow_mut().streams =
+            VecDeque::from([vec![Ok(StreamEvent::TextDelta("cut".into()))]]);
         assert_eq!(
-            run_agent(&mut host, "hi").err(),
+            run_agent(&mut host, task("hi")).err(),
             Some(AgentError::Failed(
                 "malformed reply stream: the reply ended without a stop reason".into()
             ))
@@ -817,45 +995,116 @@ mod tests {
 
     #[test]
     fn usage_is_summed_over_turns() {
-        let usage = |total| Usage {
+        let usage = |total, cached| Usage {
             input_tokens: total - 1,
             output_tokens: 1,
             total_tokens: total,
+            cache_read_input_tokens: cached,
+            cache_write_input_tokens: 0,
         };
-        let with_usage = |r: Result<ChatResponse, ChatError>, total| {
+        let with_usage = |r: Result<ChatResponse, ChatError>, total, cached| {
             r.map(|mut r| {
-                r.usage = Some(usage(total));
+                r.usage = Some(usage(total, cached));
                 r
             })
         };
-        let mut host = FakeHost {
-            replies: VecDeque::from([
-                with_usage(
-                    reply(
-                        vec![call("t1", "calculator", r#"{"expression":"1+1"}"#)],
-                        StopReason::ToolUse,
-                    ),
-                    30,
+        let mut host = FakeHost::scripted(vec![
+            with_usage(
+                reply(
+                    vec![call("t1", "calculator", r#"{"expression":"1+1"}"#)],
+                    StopReason::ToolUse,
                 ),
-                with_usage(say("2"), 12),
-            ]),
-            ..FakeHost::default()
-        };
+                30,
+                0,
+            ),
+            with_usage(say("2"), 12, 1500),
+        ]);
         let mut session = Session {
             streaming: true,
+            verbose: false,
             turns: 0,
             tokens: None,
+            cached: 0,
         };
         assert_eq!(
-            tool_loop(&mut host, "1+1", &mut session).ok(),
+            tool_loop(&mut host, task("1+1"), &mut session).ok(),
             Some("2".into())
         );
         assert_eq!(
             session.summary(),
-            "agent: 2 model turns (streamed), 42 tokens"
+            "agent: 2 model turns (streamed), 42 tokens (1500 read from the prompt cache)"
         );
         session.turns = 1;
         session.tokens = None;
         assert_eq!(session.summary(), "agent: 1 model turn (streamed)");
+    }
+
+    #[test]
+    fn thinks_when_the_model_can_and_keeps_attachments_first() {
+        let thought = ContentBlock::Reasoning(Reasoning::Text(ReasoningText {
+            text: "The user wants a product.\nStep two.".into(),
+            signature: Some("sig".into()),
+        }));
+        let mut host = FakeHost::scripted(vec![reply(
+            vec![thought, ContentBlock::Text("It is a PNG.".into())],
+            StopReason::EndTurn,
+        )]);
+        host.model = Some(model(true, true));
+        host.config = vec![("reasoning-budget", "2048")];
+        let image = Image {
+            format: ImageFormat::Png,
+            data: vec![1, 2, 3],
+        };
+        let document = Document {
+            format: DocumentFormat::Txt,
+            name: "notes".into(),
+            data: b"hello".to_vec(),
+            citations: false,
+        };
+        let task = Task {
+            text: "What is this?".into(),
+            attachments: vec![
+                Attachment::Image(image.clone()),
+                Attachment::Document(document.clone()),
+            ],
+        };
+        assert_eq!(run_agent(&mut host, task).ok(), Some("It is a PNG.".into()));
+        let setup = host.setup.as_ref().expect("a conversation");
+        assert_eq!(setup.options.reasoning, Some(ReasoningConfig::Budget(2048)));
+        assert_eq!(
+            setup.inference_config.as_ref().and_then(|c| c.max_tokens),
+            Some(2048 + 4096)
+        );
+        assert_eq!(
+            host.sent()[0][0].content,
+            [
+                ContentBlock::Image(image),
+                ContentBlock::Document(document),
+                ContentBlock::Text("What is this?".into())
+            ]
+        );
+        assert_eq!(first_line("  a\nb", 10), "a");
+        assert_eq!(first_line("abcdef", 3), "abc…");
+
+        // Thinking off by configuration; images refused for a model that cannot see.
+        let mut host = FakeHost::scripted(vec![say("ok")]);
+        host.model = Some(model(true, false));
+        host.config = vec![("reasoning-budget", "0")];
+        let task = Task {
+            text: "look".into(),
+            attachments: vec![Attachment::Image(Image {
+                format: ImageFormat::Png,
+                data: vec![1],
+            })],
+        };
+        assert!(matches!(
+            run_agent(&mut host, task),
+            Err(AgentError::Failed(m)) if m == "Test Model does not read images"
+        ));
+        assert!(
+            host.setup
+                .as_ref()
+                .is_some_and(|s| s.options.reasoning.is_none())
+        );
     }
 }

@@ -1,14 +1,17 @@
-//! Assembling a streamed reply (`chat.chat-stream`) into the same assistant turn a one-shot
-//! `chat.chat` call returns.
+//! Assembling a streamed reply (`send-stream`) into the same assistant turn a one-shot
+//! `send` returns. (The host appends the reply to the conversation itself; the plugin
+//! assembles it to read the text and tool calls.)
 //!
-//! Events arrive in the provider's order: `message-start`, then text deltas and tool calls
-//! (`tool-use-start`, `tool-use-input-delta`s, `tool-use-stop` with the whole input), then
-//! `message-stop` with the stop reason and `metadata` with the token usage. Text deltas are
-//! concatenated into one text block until a tool call interrupts them; empty deltas (the
-//! provider sends some) add nothing.
+//! Events arrive in the provider's order: `message-start`, then reasoning (deltas, then its
+//! signature), text deltas (with citations) and tool calls (`tool-use-start`,
+//! `tool-use-input-delta`s, `tool-use-stop` with the whole input), then `message-stop` with the
+//! stop reason and `metadata` with the token usage. Text deltas are concatenated into one text
+//! block until something else interrupts them; empty deltas (the provider sends some) add
+//! nothing.
 
 use crate::gamecode::plugin::types::{
-    ChatResponse, ContentBlock, Message, Role, StopReason, StreamEvent, Usage,
+    ChatResponse, Citation, CitedText, ContentBlock, Message, Reasoning, ReasoningText, Role,
+    StopReason, StreamEvent, Usage,
 };
 
 /// One assistant turn, however it was received.
@@ -36,8 +39,11 @@ impl From<ChatResponse> for Reply {
 #[derive(Debug, Default)]
 pub struct Assembler {
     content: Vec<ContentBlock>,
-    /// The text block being written (not yet in `content`).
+    /// The text block being written (not yet in `content`), and its citations.
     text: String,
+    citations: Vec<Citation>,
+    /// The reasoning block being written.
+    reasoning: Option<String>,
     /// The tool call being streamed: id, name and the input fragments so far.
     tool: Option<(String, String, String)>,
     stop_reason: Option<StopReason>,
@@ -49,7 +55,22 @@ impl Assembler {
     pub fn push(&mut self, event: StreamEvent) -> Result<(), String> {
         match event {
             StreamEvent::MessageStart => {}
-            StreamEvent::TextDelta(delta) => self.text.push_str(&delta),
+            StreamEvent::TextDelta(delta) => {
+                self.end_reasoning(None);
+                self.text.push_str(&delta)
+            }
+            StreamEvent::Citation(citation) => self.citations.push(citation),
+            StreamEvent::ReasoningDelta(delta) => {
+                self.end_text();
+                self.reasoning.get_or_insert_default().push_str(&delta);
+            }
+            StreamEvent::ReasoningSignature(signature) => self.end_reasoning(Some(signature)),
+            StreamEvent::RedactedReasoning(data) => {
+                self.end_text();
+                self.end_reasoning(None);
+                self.content
+                    .push(ContentBlock::Reasoning(Reasoning::Redacted(data)));
+            }
             StreamEvent::ToolUseStart(start) => {
                 if let Some((id, ..)) = &self.tool {
                     return Err(format!(
@@ -58,6 +79,7 @@ impl Assembler {
                     ));
                 }
                 self.end_text();
+                self.end_reasoning(None);
                 self.tool = Some((start.id, start.name, String::new()));
             }
             StreamEvent::ToolUseInputDelta(fragment) => match &mut self.tool {
@@ -94,6 +116,7 @@ impl Assembler {
             .stop_reason
             .take()
             .ok_or("the reply ended without a stop reason")?;
+        self.end_reasoning(None);
         self.end_text();
         Ok(Reply {
             message: Message {
@@ -106,9 +129,27 @@ impl Assembler {
     }
 
     fn end_text(&mut self) {
-        if !self.text.is_empty() {
+        if self.text.is_empty() {
+            return;
+        }
+        let text = std::mem::take(&mut self.text);
+        self.content.push(if self.citations.is_empty() {
+            ContentBlock::Text(text)
+        } else {
+            ContentBlock::Cited(CitedText {
+                text,
+                citations: std::mem::take(&mut self.citations),
+            })
+        });
+    }
+
+    fn end_reasoning(&mut self, signature: Option<String>) {
+        if let Some(text) = self.reasoning.take() {
             self.content
-                .push(ContentBlock::Text(std::mem::take(&mut self.text)));
+                .push(ContentBlock::Reasoning(Reasoning::Text(ReasoningText {
+                    text,
+                    signature,
+                })));
         }
     }
 }
@@ -153,7 +194,15 @@ mod tests {
             .map(|block| match block {
                 ContentBlock::Text(t) => format!("text:{t}"),
                 ContentBlock::ToolUse(c) => format!("tool:{}:{}:{}", c.id, c.name, c.input),
-                ContentBlock::ToolResult(_) => "result".to_string(),
+                ContentBlock::Reasoning(Reasoning::Text(r)) => {
+                    format!(
+                        "thought:{}:{}",
+                        r.text,
+                        r.signature.as_deref().unwrap_or("-")
+                    )
+                }
+                ContentBlock::Cited(c) => format!("cited:{}:{}", c.text, c.citations.len()),
+                _ => "other".to_string(),
             })
             .collect()
     }
@@ -178,6 +227,8 @@ mod tests {
                 input_tokens: 10,
                 output_tokens: 5,
                 total_tokens: 15,
+                cache_read_input_tokens: 0,
+                cache_write_input_tokens: 0,
             }),
         ])
         .expect("assembled");
@@ -212,6 +263,29 @@ mod tests {
             ["tool:a:calculator:{\"expression\":\"1\"}", "tool:b:list:{}"]
         );
         assert!(reply.usage.is_none());
+    }
+
+    #[test]
+    fn reasoning_and_citations_are_kept_in_their_blocks() {
+        let reply = assemble(vec![
+            StreamEvent::MessageStart,
+            StreamEvent::ReasoningDelta("Think".into()),
+            StreamEvent::ReasoningDelta("ing.".into()),
+            StreamEvent::ReasoningSignature("sig1".into()),
+            text("It says "),
+            StreamEvent::Citation(Citation {
+                title: Some("notes".into()),
+                quoted: vec!["hi".into()],
+                location: None,
+            }),
+            text("hi."),
+            StreamEvent::MessageStop(StopReason::EndTurn),
+        ])
+        .expect("assembled");
+        assert_eq!(
+            summary(&reply),
+            ["thought:Thinking.:sig1", "cited:It says hi.:1"]
+        );
     }
 
     #[test]

@@ -82,7 +82,9 @@ pub fn execute(host: &mut impl Host, call: &ToolCall, host_tools: &[ToolSpec]) -
     let (content, is_error) = match outcome {
         Ok(content) => {
             let shown = match &content {
-                ToolResultContent::Text(s) | ToolResultContent::Json(s) => s,
+                ToolResultContent::Text(s) | ToolResultContent::Json(s) => s.as_str(),
+                ToolResultContent::Image(_) => "(an image)",
+                ToolResultContent::Document(_) => "(a document)",
             };
             eprintln!(
                 "tool {}({}) -> {}",
@@ -187,6 +189,7 @@ mod tests {
         r.map(|c| match c {
             ToolResultContent::Text(s) => format!("text:{s}"),
             ToolResultContent::Json(s) => format!("json:{s}"),
+            other => panic!("own tools answer in text or JSON, not {other:?}"),
         })
     }
 

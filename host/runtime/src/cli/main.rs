@@ -258,6 +258,10 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         policy.deadline = Duration::from_secs_f64(secs);
     }
     apply_retry_flags(&mut policy, &args)?;
+    // The host's own key: lets a plugin say more with -v (see the WIT `config` docs).
+    policy
+        .config
+        .insert("gamecode.verbose".into(), verbose.to_string());
     for pair in &args.config {
         let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
             return Err(Failure::new(

@@ -1141,6 +1141,24 @@ impl gamecode::plugin::chat::Host for RunState {
     async fn models(&mut self) -> wasmtime::Result<Vec<String>> {
         Ok(RunState::models(self))
     }
+
+    async fn describe_model(
+        &mut self,
+        model: Option<String>,
+    ) -> wasmtime::Result<Option<t::ModelInfo>> {
+        let model = model.unwrap_or_else(|| RunState::default_model(self));
+        Ok(self.backend.model_info(&model).map(|m| t::ModelInfo {
+            id: m.id,
+            name: m.name,
+            images: m.images,
+            documents: m.documents,
+            reasoning: m.reasoning != b::ReasoningSupport::None,
+            adaptive_reasoning: m.reasoning == b::ReasoningSupport::Adaptive,
+            cache_min_tokens: m.caching,
+            context_window: m.context_window,
+            max_output_tokens: m.max_output_tokens,
+        }))
+    }
 }
 
 impl gamecode::plugin::chat::HostConversation for RunState {
