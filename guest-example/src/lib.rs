@@ -342,10 +342,9 @@ fn tool_loop(
         },
         auto_cache: true,
     };
+    let content = task_content(task, model.as_ref())?;
     let mut conversation = host.start(&setup).map_err(AgentError::Chat)?;
-    conversation
-        .push(&task_content(task, model.as_ref())?)
-        .map_err(AgentError::Chat)?;
+    conversation.push(&content).map_err(AgentError::Chat)?;
 
     for turn in 1..=MAX_TURNS {
         let reply = session.ask(&mut conversation)?;
@@ -1086,11 +1085,10 @@ mod tests {
         assert_eq!(first_line("  a\nb", 10), "a");
         assert_eq!(first_line("abcdef", 3), "abc…");
 
-        // Thinking off by configuration; images refused for a model that cannot see.
+        // Images refused for a model that cannot see, before anything starts.
         let mut host = FakeHost::scripted(vec![say("ok")]);
         host.model = Some(model(true, false));
-        host.config = vec![("reasoning-budget", "0")];
-        let task = Task {
+        let image_task = Task {
             text: "look".into(),
             attachments: vec![Attachment::Image(Image {
                 format: ImageFormat::Png,
@@ -1098,9 +1096,13 @@ mod tests {
             })],
         };
         assert!(matches!(
-            run_agent(&mut host, task),
+            run_agent(&mut host, image_task),
             Err(AgentError::Failed(m)) if m == "Test Model does not read images"
         ));
+        assert!(host.setup.is_none());
+        // Thinking off by configuration.
+        host.config = vec![("reasoning-budget", "0")];
+        assert_eq!(run_agent(&mut host, task("hi")).ok(), Some("ok".into()));
         assert!(
             host.setup
                 .as_ref()

@@ -1,12 +1,13 @@
 """The component's entry point: `componentize-py ... componentize app` wraps this module.
 
-It exports `gamecode:plugin/agent@0.1.0` (the `Agent` class below) and reaches the host through
-the `chat` and `tools` imports. The agent logic itself lives in `gamecode_agent` and is plain
-Python, unit-tested natively against a fake host.
+It exports `gamecode:plugin/agent@0.2.0` (the `Agent` class below) and reaches the host through
+the `chat`, `tools` and `config` imports. The agent logic itself lives in `gamecode_agent` and is
+plain Python, unit-tested natively against a fake host.
 """
 
 from wit_world import exports
-from wit_world.imports import chat, tools
+from wit_world.imports import chat, config, tools
+from wit_world.imports.types import Task
 
 from gamecode_agent.loop import run_agent
 
@@ -14,11 +15,14 @@ from gamecode_agent.loop import run_agent
 class WitHost:
     """The real host, through the WIT imports."""
 
-    def chat(self, request):
-        return chat.chat(request)
+    def start_conversation(self, setup):
+        return chat.start_conversation(setup)
 
-    def chat_stream(self, request):
-        return chat.chat_stream(request)
+    def describe_model(self):
+        return chat.describe_model(None)
+
+    def config(self, key):
+        return config.get(key)
 
     def list_tools(self):
         return tools.list_tools()
@@ -28,7 +32,7 @@ class WitHost:
 
 
 class Agent(exports.Agent):
-    def run(self, task: str) -> str:
+    def run(self, task: Task) -> str:
         # Errors leave as `componentize_py_types.Err(AgentError)`, which componentize-py turns
         # into the `err` case of `result<string, agent-error>`.
         return run_agent(WitHost(), task)

@@ -1,13 +1,15 @@
-"""A scripted fake host for the loop tests: replies in order (streamed or whole), a fixed host
-tool list, recorded calls."""
+"""A scripted fake host for the loop tests: a conversation held as the real host holds it,
+replies in order (streamed or whole), a fixed host tool list, recorded calls."""
 
 import copy
 from collections import deque
+from types import SimpleNamespace
 
 from componentize_py_types import Err
 from wit_world.imports.types import (
     ChatError_Unsupported,
     ChatResponse,
+    ContentBlock_Reasoning,
     ContentBlock_Text,
     ContentBlock_ToolUse,
     Message,
@@ -16,6 +18,8 @@ from wit_world.imports.types import (
     StreamEvent_MessageStart,
     StreamEvent_MessageStop,
     StreamEvent_Metadata,
+    StreamEvent_ReasoningDelta,
+    StreamEvent_ReasoningSignature,
     StreamEvent_TextDelta,
     StreamEvent_ToolUseInputDelta,
     StreamEvent_ToolUseStart,
@@ -34,7 +38,13 @@ UNSUPPORTED_FIRST_EVENT = "unsupported-first-event"  # the stream's first next()
 
 def reply(content, stop_reason, usage=None):
     return ChatResponse(
-        message=Message(role=Role.ASSISTANT, content=content), model="test-model", stop_reason=stop_reason, usage=usage
+        message=Message(role=Role.ASSISTANT, content=content),
+        model="test-model",
+        stop_reason=stop_reason,
+        usage=usage,
+        latency_ms=None,
+        service_tier=None,
+        guardrail_trace=None,
     )
 
 
@@ -57,6 +67,9 @@ def events_of(response):
     for block in response.message.content:
         if isinstance(block, ContentBlock_Text):
             events += [StreamEvent_TextDelta(block.value[i : i + 3]) for i in range(0, len(block.value), 3)]
+        elif isinstance(block, ContentBlock_Reasoning):
+            events.append(StreamEvent_ReasoningDelta(block.value.value.text))
+            events.append(StreamEvent_ReasoningSignature(block.value.value.signature))
         else:
             c = block.value
             half = len(c.input) // 2
@@ -95,16 +108,62 @@ class FakeStream:
         return None
 
 
+class FakeConversation:
+    """The conversation as the host holds it: pushes join the user turn being written; each
+    send records what was sent (as `requests`, with the system prompt first) and appends the
+    reply."""
+
+    def __init__(self, host, setup):
+        self.host = host
+        self.setup = setup
+        self.history = []
+
+    def push(self, content):
+        if self.history and self.history[-1].role == Role.USER:
+            self.history[-1].content.extend(copy.deepcopy(content))
+        else:
+            self.history.append(Message(role=Role.USER, content=copy.deepcopy(list(content))))
+
+    def _sent(self, method):
+        system = Message(role=Role.SYSTEM, content=[ContentBlock_Text(self.setup.system)])
+        request = SimpleNamespace(messages=[system] + copy.deepcopy(self.history), tools=self.setup.tools)
+        self.host.requests.append(request)
+        self.host.methods.append(method)
+
+    def _reply(self):
+        r = self.host._next_reply()
+        self.history.append(copy.deepcopy(r.message))
+        return r
+
+    def send(self):
+        self._sent("send")
+        return self._reply()
+
+    def send_stream(self):
+        host = self.host
+        if host.streaming == UNSUPPORTED:
+            raise Err(ChatError_Unsupported("no streaming here"))
+        if host.streaming == UNSUPPORTED_FIRST_EVENT:
+            return FakeStream([Err(ChatError_Unsupported("no streaming here"))], host)
+        self._sent("send-stream")
+        if host.streams:
+            return FakeStream(host.streams.popleft(), host)
+        return FakeStream(events_of(self._reply()), host)
+
+
 class FakeHost:
-    def __init__(self, replies=(), streams=(), streaming=EVENTS, host_tools=()):
+    def __init__(self, replies=(), streams=(), streaming=EVENTS, host_tools=(), model=None, config=None):
         # Scripted replies: a ChatResponse, or Err(ChatError) to raise.
         self.replies = deque(replies)
-        # Raw event scripts, used by chat_stream before `replies`.
+        # Raw event scripts, used by send_stream before `replies`.
         self.streams = deque(streams)
         self.streaming = streaming
         self.host_tools = list(host_tools)
+        self.model = model
+        self.settings = dict(config or {})
+        self.setup = None
         self.requests = []
-        self.methods = []  # "chat" or "chat-stream", per request
+        self.methods = []  # "send" or "send-stream", per turn
         self.tool_calls = []
         self.dropped = 0
 
@@ -115,21 +174,15 @@ class FakeHost:
             raise r
         return r
 
-    def chat(self, request):
-        self.requests.append(copy.deepcopy(request))
-        self.methods.append("chat")
-        return self._next_reply()
+    def start_conversation(self, setup):
+        self.setup = setup
+        return FakeConversation(self, setup)
 
-    def chat_stream(self, request):
-        if self.streaming == UNSUPPORTED:
-            raise Err(ChatError_Unsupported("no streaming here"))
-        if self.streaming == UNSUPPORTED_FIRST_EVENT:
-            return FakeStream([Err(ChatError_Unsupported("no streaming here"))], self)
-        self.requests.append(copy.deepcopy(request))
-        self.methods.append("chat-stream")
-        if self.streams:
-            return FakeStream(self.streams.popleft(), self)
-        return FakeStream(events_of(self._next_reply()), self)
+    def describe_model(self):
+        return self.model
+
+    def config(self, key):
+        return self.settings.get(key)
 
     def list_tools(self):
         return list(self.host_tools)

@@ -1,5 +1,5 @@
 """The tool loop against a scripted fake host, streamed and not: the Rust example's cases plus
-stream assembly and the fallback to chat."""
+stream assembly and the fallback to send."""
 
 import contextlib
 import io
@@ -20,6 +20,20 @@ from fake_host import (
 from gamecode_agent.loop import MAX_TURNS, Assembler, MalformedStream, Session, message_text, run_agent, tool_loop
 from wit_world.imports.types import (
     AgentError_Chat,
+    Attachment_Document,
+    Attachment_Image,
+    ContentBlock_Document,
+    ContentBlock_Image,
+    ContentBlock_Reasoning,
+    Document,
+    DocumentFormat,
+    Image,
+    ImageFormat,
+    ModelInfo,
+    ReasoningConfig_Budget,
+    ReasoningText,
+    Reasoning_Text,
+    Task,
     AgentError_Failed,
     AgentError_TurnLimit,
     ChatError_ChatLimitReached,
@@ -195,7 +209,7 @@ class Streaming(unittest.TestCase):
         )
         answer, _ = run(host, "What is 6 * 7?")
         self.assertEqual(answer, "The answer is 42.")
-        self.assertEqual(host.methods, ["chat-stream", "chat-stream"])
+        self.assertEqual(host.methods, ["send-stream", "send-stream"])
         self.assertEqual(host.dropped, 2)
         assistant = host.requests[1].messages[2]
         self.assertEqual(assistant.role, Role.ASSISTANT)
@@ -205,7 +219,7 @@ class Streaming(unittest.TestCase):
         )
         self.assertEqual(result_text(results(host.requests[1])[0]), "42")
 
-    def test_unsupported_streaming_falls_back_to_chat_for_the_rest_of_the_run(self):
+    def test_unsupported_streaming_falls_back_to_send_for_the_rest_of_the_run(self):
         for mode in [UNSUPPORTED, UNSUPPORTED_FIRST_EVENT]:
             host = FakeHost(
                 [reply([call("t1", "calculator", '{"expression":"6*7"}')], StopReason_ToolUse()), say("42")],
@@ -213,11 +227,11 @@ class Streaming(unittest.TestCase):
             )
             answer, stderr = run(host, "6*7?")
             self.assertEqual(answer, "42", mode)
-            self.assertEqual(host.methods, ["chat", "chat"], mode)
+            self.assertEqual(host.methods, ["send", "send"], mode)
             self.assertEqual(
                 stderr,
                 [
-                    "chat-stream is unsupported (no streaming here); using chat for the rest of the run",
+                    "streaming is unsupported (no streaming here); using send for the rest of the run",
                     'tool calculator({"expression":"6*7"}) -> 42',
                     "agent: 2 model turns (not streamed)",
                 ],
@@ -230,9 +244,9 @@ class Streaming(unittest.TestCase):
                 streams=[[StreamEvent_MessageStart(), StreamEvent_TextDelta("partial"), Err(error)]]
             )
             self.assertEqual(run(host, "hi")[0], AgentError_Chat(error))
-            self.assertEqual(host.methods, ["chat-stream"])
+            self.assertEqual(host.methods, ["send-stream"])
             self.assertEqual(host.dropped, 1)
-        # Opening the stream can fail like chat does.
+        # Opening the stream can fail like send does.
         host = FakeHost([Err(ChatError_TokenBudgetExhausted("0 left"))])
         self.assertEqual(run(host, "hi")[0], AgentError_Chat(ChatError_TokenBudgetExhausted("0 left")))
         # A stream that ends without a stop reason is malformed.
@@ -242,19 +256,27 @@ class Streaming(unittest.TestCase):
         )
 
     def test_usage_is_summed_over_turns(self):
-        def usage(total):
-            return Usage(input_tokens=total - 1, output_tokens=1, total_tokens=total)
+        def usage(total, cached=0):
+            return Usage(
+                input_tokens=total - 1,
+                output_tokens=1,
+                total_tokens=total,
+                cache_read_input_tokens=cached,
+                cache_write_input_tokens=0,
+            )
 
         host = FakeHost(
             [
                 reply([call("t1", "calculator", '{"expression":"1+1"}')], StopReason_ToolUse(), usage(30)),
-                reply([ContentBlock_Text("2")], StopReason_EndTurn(), usage(12)),
+                reply([ContentBlock_Text("2")], StopReason_EndTurn(), usage(12, 1500)),
             ]
         )
         session = Session()
         with contextlib.redirect_stderr(io.StringIO()):
-            self.assertEqual(tool_loop(host, "1+1", session), "2")
-        self.assertEqual(session.summary(), "agent: 2 model turns (streamed), 42 tokens")
+            self.assertEqual(tool_loop(host, Task(text="1+1", attachments=[]), session), "2")
+        self.assertEqual(
+            session.summary(), "agent: 2 model turns (streamed), 42 tokens (1500 read from the prompt cache)"
+        )
         session.turns, session.tokens = 1, None
         self.assertEqual(session.summary(), "agent: 1 model turn (streamed)")
 
@@ -276,7 +298,7 @@ class Assembly(unittest.TestCase):
                 StreamEvent_TextDelta("Done"),
                 StreamEvent_TextDelta("."),
                 StreamEvent_MessageStop(StopReason_ToolUse()),
-                StreamEvent_Metadata(Usage(input_tokens=10, output_tokens=5, total_tokens=15)),
+                StreamEvent_Metadata(Usage(10, 5, 15, 0, 0)),
             ]
         )
         self.assertEqual(r.message.role, Role.ASSISTANT)
@@ -343,6 +365,55 @@ class Assembly(unittest.TestCase):
             ),
             'tool call "b" started before tool call "a" stopped',
         )
+
+
+class Conversation(unittest.TestCase):
+    def test_thinks_when_the_model_can_and_keeps_attachments_first(self):
+        thought = ContentBlock_Reasoning(Reasoning_Text(ReasoningText(text="Think.\nMore.", signature="sig")))
+        host = FakeHost(
+            [reply([thought, ContentBlock_Text("It is a PNG.")], StopReason_EndTurn())],
+            model=model(reasoning=True, images=True),
+            config={"reasoning-budget": "2048", "gamecode.verbose": "1"},
+        )
+        image = Image(format=ImageFormat.PNG, data=b"\x01\x02")
+        document = Document(format=DocumentFormat.TXT, name="notes", data=b"hi", citations=False)
+        task = Task(text="What is this?", attachments=[Attachment_Image(image), Attachment_Document(document)])
+        answer, stderr = run(host, task)
+        self.assertEqual(answer, "It is a PNG.")
+        self.assertEqual(host.setup.options.reasoning, ReasoningConfig_Budget(2048))
+        self.assertEqual(host.setup.inference_config.max_tokens, 2048 + 4096)
+        self.assertTrue(host.setup.auto_cache)
+        self.assertEqual(
+            host.requests[0].messages[1].content,
+            [ContentBlock_Image(image), ContentBlock_Document(document), ContentBlock_Text("What is this?")],
+        )
+        self.assertEqual(stderr[0], "thinking: Think.")
+        # Only the tool results cross after the first turn: the host holds the rest.
+        self.assertEqual(len(host.requests), 1)
+
+    def test_no_thinking_when_configured_off_and_no_images_for_a_blind_model(self):
+        host = FakeHost([say("ok")], model=model(reasoning=True, images=False), config={"reasoning-budget": "0"})
+        task = Task(text="look", attachments=[Attachment_Image(Image(format=ImageFormat.PNG, data=b"\x01"))])
+        answer, _ = run(host, task)
+        self.assertEqual(answer, AgentError_Failed("Test Model does not read images"))
+        self.assertIsNone(host.setup, "refused before the conversation started")
+        host = FakeHost([say("ok")], model=model(reasoning=True, images=False), config={"reasoning-budget": "0"})
+        self.assertEqual(run(host, "hi")[0], "ok")
+        self.assertIsNone(host.setup.options.reasoning)
+
+
+def model(reasoning, images):
+    return ModelInfo(
+        id="anthropic.test",
+        name="Test Model",
+        images=images,
+        documents=True,
+        reasoning=reasoning,
+        adaptive_reasoning=False,
+        cache_min_tokens=1024,
+        context_window=200_000,
+        max_output_tokens=64_000,
+    )
 
 
 if __name__ == "__main__":
