@@ -1,16 +1,23 @@
 // The component's entry point: build.mjs hands this module to componentize-js.
 //
-// It exports `gamecode:plugin/agent@0.1.0` (the `agent` object below) and reaches the host
-// through the `chat` and `tools` imports. The agent logic itself lives in the other modules
-// and is plain JavaScript, unit-tested natively (`node --test`) against a fake host.
+// It exports `gamecode:plugin/agent@0.2.0` (the `agent` object below) and reaches the host
+// through the `chat`, `tools` and `config` imports. The agent logic itself lives in the other
+// modules and is plain JavaScript, unit-tested natively (`node --test`) against a fake host.
 
-import { chat, chatStream } from 'gamecode:plugin/chat@0.1.0';
-import { callTool, listTools } from 'gamecode:plugin/tools@0.1.0';
+import { describeModel, startConversation } from 'gamecode:plugin/chat@0.2.0';
+import { get } from 'gamecode:plugin/config@0.2.0';
+import { callTool, listTools } from 'gamecode:plugin/tools@0.2.0';
 
 import { runAgent } from './loop.js';
 
 /** The real host, through the WIT imports. */
-const host = { chat, chatStream, listTools, callTool };
+const host = {
+  startConversation,
+  describeModel: () => describeModel(undefined),
+  config: get,
+  listTools,
+  callTool,
+};
 
 export const agent = {
   /**

@@ -1,9 +1,12 @@
 // The tool loop, and the assembly of streamed replies.
 //
-// `runAgent(host, task)` offers the model the plugin's own tools plus the host's, runs the calls
-// the model makes, sends the results back (failures flagged `isError`) and stops at the model's
-// final answer or after MAX_TURNS model turns. Every turn is streamed (`chat.chat-stream`); a
-// host that answers `unsupported` gets one-shot `chat.chat` calls for the rest of the run.
+// `runAgent(host, task)` starts a conversation the host holds, with the plugin's own tools plus
+// the host's; pushes the task (attachments first), then only each turn's tool results (failures
+// flagged `isError`); the host keeps the history, the model's reasoning and the prompt-cache
+// points. It stops at the model's final answer or after MAX_TURNS model turns. Every turn is
+// streamed (`send-stream`); a host that answers `unsupported` gets one-shot `send` calls for the
+// rest of the run. When the model can think (`describe-model`), it asks for extended thinking
+// and, with `gamecode run -v`, prints a line of each reasoning block on stderr.
 //
 // Values are the WIT types as componentize-js maps them: records are objects with camelCase
 // fields, enums are strings, variants are `{tag, val}`, options are `undefined` or the value,
@@ -11,10 +14,12 @@
 //
 // `host` is anything with the WIT imports' shape (`agent.js` passes the real imports, the tests
 // a fake):
-// - `chat(request) -> chat-response`, throwing `{payload: chat-error}`;
-// - `chatStream(request) -> stream`, throwing `{payload: chat-error}`; the stream has
-//   `next() -> stream-event | undefined`, throwing `{payload: chat-error}`, and is disposed
-//   with `[Symbol.dispose]()` (which drops the resource and cancels the request);
+// - `startConversation(setup) -> conversation`, throwing `{payload: chat-error}`; the
+//   conversation has `push(content)`, `send() -> chat-response` and `sendStream() -> stream`,
+//   throwing `{payload: chat-error}`; the stream has `next() -> stream-event | undefined`,
+//   throwing `{payload: chat-error}`, and is disposed with `[Symbol.dispose]()` (which drops the
+//   resource and cancels the request);
+// - `describeModel() -> model-info | undefined` and `config(key) -> string | undefined`;
 // - `listTools() -> tool-spec[]`;
 // - `callTool(name, input) -> string`, throwing `{payload: tool-error}`.
 
@@ -23,6 +28,10 @@ import { componentErrorPayload, execute, ownSpecs } from './tools.js';
 
 // The most model turns (chat calls) one run makes.
 export const MAX_TURNS = 8;
+
+// The thinking budget when the model can think (`--config reasoning-budget=N` changes it; 0
+// turns thinking off). Bedrock's minimum.
+const REASONING_BUDGET = 1024;
 
 /**
  * How a run fails: thrown out of `runAgent`. `payload` is the `agent-error` (a `{tag, val}`
@@ -44,14 +53,17 @@ export class MalformedStream extends Error {}
 /**
  * Builds a reply `{message, stopReason, usage}` from stream events, one `push` per event.
  *
- * Text deltas are concatenated into one text block until a tool call interrupts them; empty
- * deltas (the provider sends some) add nothing. `tool-use-stop` carries the whole tool call;
- * the input fragments are the fallback when its input is empty.
+ * Text deltas are concatenated into one text block (cited when citations came with it) until
+ * something else interrupts them; empty deltas (the provider sends some) add nothing. Reasoning
+ * deltas make one reasoning block, closed by its signature. `tool-use-stop` carries the whole
+ * tool call; the input fragments are the fallback when its input is empty.
  */
 export class Assembler {
   constructor() {
     this.content = [];
     this.text = '';
+    this.citations = [];
+    this.reasoning = null;
     this.tool = null; // {id, name, input: fragments so far} of the tool call being streamed
     this.stopReason = undefined;
     this.usage = undefined;
@@ -62,7 +74,23 @@ export class Assembler {
       case 'message-start':
         break;
       case 'text-delta':
+        this.endReasoning(undefined);
         this.text += event.val;
+        break;
+      case 'citation':
+        this.citations.push(event.val);
+        break;
+      case 'reasoning-delta':
+        this.endText();
+        this.reasoning = (this.reasoning ?? '') + event.val;
+        break;
+      case 'reasoning-signature':
+        this.endReasoning(event.val);
+        break;
+      case 'redacted-reasoning':
+        this.endText();
+        this.endReasoning(undefined);
+        this.content.push({ tag: 'reasoning', val: { tag: 'redacted', val: event.val } });
         break;
       case 'tool-use-start':
         if (this.tool !== null) {
@@ -71,6 +99,7 @@ export class Assembler {
           );
         }
         this.endText();
+        this.endReasoning(undefined);
         this.tool = { id: event.val.id, name: event.val.name, input: '' };
         break;
       case 'tool-use-input-delta':
@@ -106,20 +135,33 @@ export class Assembler {
       );
     }
     if (this.stopReason === undefined) throw new MalformedStream('the reply ended without a stop reason');
+    this.endReasoning(undefined);
     this.endText();
     return { message: { role: 'assistant', content: this.content }, stopReason: this.stopReason, usage: this.usage };
   }
 
   endText() {
     if (this.text) {
-      this.content.push({ tag: 'text', val: this.text });
+      if (this.citations.length > 0) {
+        this.content.push({ tag: 'cited', val: { text: this.text, citations: this.citations } });
+        this.citations = [];
+      } else {
+        this.content.push({ tag: 'text', val: this.text });
+      }
       this.text = '';
+    }
+  }
+
+  endReasoning(signature) {
+    if (this.reasoning !== null) {
+      this.content.push({ tag: 'reasoning', val: { tag: 'text', val: { text: this.reasoning, signature } } });
+      this.reasoning = null;
     }
   }
 }
 
 function unsupported(reason) {
-  console.error(`chat-stream is unsupported (${reason}); using chat for the rest of the run`);
+  console.error(`streaming is unsupported (${reason}); using send for the rest of the run`);
 }
 
 const disposeSymbol = Symbol.dispose ?? Symbol.for('dispose');
@@ -133,10 +175,10 @@ function dispose(stream) {
  * Pulls one streamed reply to its end and assembles it; `null` if the host does not stream
  * (`unsupported` when opening the stream or as its first event). Throws AgentFailure.
  */
-export function streamedTurn(host, request) {
+export function streamedTurn(conversation) {
   let stream;
   try {
-    stream = host.chatStream(request);
+    stream = conversation.sendStream();
   } catch (e) {
     const error = componentErrorPayload(e);
     if (error.tag === 'unsupported') {
@@ -175,23 +217,27 @@ export function streamedTurn(host, request) {
 
 /** How the run talks to the model, and what it has used so far. */
 export class Session {
-  constructor() {
-    // Cleared for the rest of the run once the host answers chat-stream with unsupported.
+  constructor(verbose = false) {
+    // Cleared for the rest of the run once the host answers send-stream with unsupported.
     this.streaming = true;
+    // Print a line of each reasoning block (`gamecode run -v`).
+    this.verbose = verbose;
     this.turns = 0;
     // Total tokens of the turns that reported usage; undefined if none did.
     this.tokens = undefined;
+    // Input tokens read from the prompt cache.
+    this.cached = 0;
   }
 
   /** One model turn: streamed while the host streams, one-shot after it said it cannot. */
-  ask(host, request) {
+  ask(conversation) {
     this.turns++;
-    let reply = this.streaming ? streamedTurn(host, request) : null;
+    let reply = this.streaming ? streamedTurn(conversation) : null;
     if (reply === null) {
       this.streaming = false;
       let response;
       try {
-        response = host.chat(request);
+        response = conversation.send();
       } catch (e) {
         throw chatFailure(componentErrorPayload(e));
       }
@@ -199,6 +245,14 @@ export class Session {
     }
     if (reply.usage !== undefined && reply.usage !== null) {
       this.tokens = Math.min((this.tokens ?? 0) + reply.usage.totalTokens, 2 ** 32 - 1);
+      this.cached += reply.usage.cacheReadInputTokens ?? 0;
+    }
+    if (this.verbose) {
+      for (const block of reply.message.content) {
+        if (block.tag === 'reasoning' && block.val.tag === 'text') {
+          console.error(`thinking: ${firstLine(block.val.val.text, 100)}`);
+        }
+      }
     }
     return reply;
   }
@@ -208,23 +262,49 @@ export class Session {
     let line = `agent: ${this.turns} model turn${this.turns === 1 ? '' : 's'} (${
       this.streaming ? 'streamed' : 'not streamed'
     })`;
-    if (this.tokens !== undefined) line += `, ${this.tokens} tokens`;
+    if (this.tokens !== undefined) {
+      line += `, ${this.tokens} tokens`;
+      if (this.cached > 0) line += ` (${this.cached} read from the prompt cache)`;
+    }
     return line;
   }
 }
 
+/** The first line of `text`, cut to `limit` characters. */
+export function firstLine(text, limit) {
+  const line = text.trim().split('\n')[0] ?? '';
+  const chars = Array.from(line);
+  return chars.length <= limit ? line : `${chars.slice(0, limit).join('')}…`;
+}
+
 /**
- * Runs the tool loop for `task` and returns the model's final answer; throws AgentFailure.
- * Ends with a summary line on stderr once the model was asked at least once.
+ * Runs the tool loop for `task` (a `task` record, or its words) and returns the model's final
+ * answer; throws AgentFailure. Ends with a summary line on stderr once the model was asked at
+ * least once.
  */
 export function runAgent(host, task) {
-  if (!trim(task)) throw failed('the task is empty');
-  const session = new Session();
+  if (typeof task === 'string') task = { text: task, attachments: [] };
+  if (!trim(task.text)) throw failed('the task is empty');
+  const verbose = !['', '0', undefined].includes(host.config('gamecode.verbose'));
+  const session = new Session(verbose);
   try {
     return toolLoop(host, task, session);
   } finally {
     if (session.turns > 0) console.error(session.summary());
   }
+}
+
+/** The task as the first user turn: the attachments (if the model reads them), then the words. */
+export function taskContent(task, model) {
+  const content = [];
+  for (const attachment of task.attachments) {
+    const image = attachment.tag === 'image';
+    const readable = model === undefined || (image ? model.images : model.documents);
+    if (!readable) throw failed(`${model.name} does not read ${image ? 'images' : 'documents'}`);
+    content.push({ tag: attachment.tag, val: attachment.val });
+  }
+  content.push({ tag: 'text', val: task.text });
+  return content;
 }
 
 /** The tool loop proper. */
@@ -242,25 +322,56 @@ export function toolLoop(host, task, session) {
     specs.push(spec);
   }
 
-  const request = {
-    messages: [textMessage('system', systemPrompt(specs)), textMessage('user', task)],
+  const model = host.describeModel() ?? undefined;
+  // Think first when the model can (the host keeps the reasoning for the tool loop).
+  const configured = Number.parseInt(host.config('reasoning-budget') ?? '', 10);
+  const budget = Number.isNaN(configured) ? REASONING_BUDGET : configured;
+  const thinking = budget > 0 && model !== undefined && model.reasoning;
+  const setup = {
+    system: systemPrompt(specs),
     model: undefined,
     tools: specs,
     toolChoice: undefined,
-    inferenceConfig: undefined,
+    // Thinking needs room to answer after it.
+    inferenceConfig: thinking
+      ? { temperature: undefined, topP: undefined, maxTokens: budget + 4096, stopSequences: [] }
+      : undefined,
+    options: {
+      reasoning: thinking ? { tag: 'budget', val: budget } : undefined,
+      structuredOutput: undefined,
+      strictTools: false,
+      serviceTier: undefined,
+      latencyOptimized: false,
+      metadata: [],
+      guardrail: undefined,
+      cacheTools: undefined,
+    },
+    autoCache: true,
   };
+  const content = taskContent(task, model);
+  let conversation;
+  try {
+    conversation = host.startConversation(setup);
+    conversation.push(content);
+  } catch (e) {
+    if (e instanceof AgentFailure) throw e;
+    throw chatFailure(componentErrorPayload(e));
+  }
 
   for (let turn = 1; turn <= MAX_TURNS; turn++) {
-    const reply = session.ask(host, request);
+    const reply = session.ask(conversation);
     const calls = reply.message.content.filter((b) => b.tag === 'tool-use').map((b) => b.val);
     const text = messageText(reply.message);
-    request.messages.push(reply.message);
     const reason = reply.stopReason;
 
     if (reason.tag === 'tool-use' && calls.length > 0) {
       if (turn === MAX_TURNS) break; // No turn left to show the model the results.
       const results = calls.map((call) => ({ tag: 'tool-result', val: execute(host, call, hostTools) }));
-      request.messages.push({ role: 'user', content: results });
+      try {
+        conversation.push(results);
+      } catch (e) {
+        throw chatFailure(componentErrorPayload(e));
+      }
     } else if (['tool-use', 'end-turn', 'stop-sequence', 'max-tokens'].includes(reason.tag)) {
       if (!text) throw failed(`the model stopped (${stopReasonName(reason)}) without an answer`);
       return text;
@@ -273,15 +384,12 @@ export function toolLoop(host, task, session) {
   throw new AgentFailure({ tag: 'turn-limit', val: MAX_TURNS });
 }
 
-function textMessage(role, text) {
-  return { role, content: [{ tag: 'text', val: text }] };
-}
-
-/** The message's text blocks, trimmed, the blank ones left out, joined by newlines. */
+/** The message's text (cited text included), trimmed, the blank ones left out, joined by
+ * newlines. */
 export function messageText(message) {
   return message.content
-    .filter((b) => b.tag === 'text')
-    .map((b) => trim(b.val))
+    .filter((b) => b.tag === 'text' || b.tag === 'cited')
+    .map((b) => trim(b.tag === 'text' ? b.val : b.val.text))
     .filter((t) => t)
     .join('\n');
 }

@@ -1,5 +1,5 @@
-// A scripted fake host for the loop tests: replies in order (streamed or whole), a fixed host
-// tool list, recorded calls. Errors are thrown the way componentize-js throws an import's `err`:
+// A scripted fake host for the loop tests: a conversation held as the real host holds it,
+// replies in order (streamed or whole), a fixed host tool list, recorded calls. Errors are thrown the way componentize-js throws an import's `err`:
 // as an Error with the error value as `payload`.
 
 /** componentize-js's shape for the `err` of an import's result. */
@@ -35,6 +35,11 @@ export function eventsOf(response) {
     if (block.tag === 'text') {
       const chars = Array.from(block.val);
       for (let i = 0; i < chars.length; i += 3) events.push({ tag: 'text-delta', val: chars.slice(i, i + 3).join('') });
+    } else if (block.tag === 'reasoning') {
+      events.push(
+        { tag: 'reasoning-delta', val: block.val.val.text },
+        { tag: 'reasoning-signature', val: block.val.val.signature },
+      );
     } else {
       const c = block.val;
       const half = Math.floor(c.input.length / 2);
@@ -70,14 +75,61 @@ class FakeStream {
   }
 }
 
+/** The conversation as the host holds it: pushes join the user turn being written; each send
+ * records what was sent (as `requests`, with the system prompt first) and appends the reply. */
+class FakeConversation {
+  constructor(host, setup) {
+    this.host = host;
+    this.setup = setup;
+    this.history = [];
+  }
+
+  push(content) {
+    const last = this.history.at(-1);
+    if (last?.role === 'user') last.content.push(...structuredClone(content));
+    else this.history.push({ role: 'user', content: structuredClone(content) });
+  }
+
+  sent(method) {
+    const system = { role: 'system', content: [text(this.setup.system)] };
+    this.host.requests.push({ messages: [system, ...structuredClone(this.history)], tools: this.setup.tools });
+    this.host.methods.push(method);
+  }
+
+  reply() {
+    const r = this.host.nextReply();
+    this.history.push(structuredClone(r.message));
+    return r;
+  }
+
+  send() {
+    this.sent('send');
+    return this.reply();
+  }
+
+  sendStream() {
+    const host = this.host;
+    if (host.streaming === UNSUPPORTED) throw new ComponentError({ tag: 'unsupported', val: 'no streaming here' });
+    if (host.streaming === UNSUPPORTED_FIRST_EVENT) {
+      return new FakeStream([new ComponentError({ tag: 'unsupported', val: 'no streaming here' })], host);
+    }
+    this.sent('send-stream');
+    if (host.streams.length > 0) return new FakeStream(host.streams.shift(), host);
+    return new FakeStream(eventsOf(this.reply()), host);
+  }
+}
+
 export class FakeHost {
-  constructor({ replies = [], streams = [], streaming = EVENTS, hostTools = [] } = {}) {
+  constructor({ replies = [], streams = [], streaming = EVENTS, hostTools = [], model, config = {} } = {}) {
     this.replies = [...replies]; // chat-responses, or ComponentErrors to throw
-    this.streams = [...streams]; // raw event scripts, used by chatStream before `replies`
+    this.streams = [...streams]; // raw event scripts, used by sendStream before `replies`
     this.streaming = streaming;
     this.hostTools = hostTools;
+    this.model = model;
+    this.settings = config;
+    this.setup = undefined;
     this.requests = [];
-    this.methods = []; // "chat" or "chat-stream", per request
+    this.methods = []; // "send" or "send-stream", per turn
     this.toolCalls = [];
     this.dropped = 0;
   }
@@ -89,21 +141,17 @@ export class FakeHost {
     return r;
   }
 
-  chat(request) {
-    this.requests.push(structuredClone(request));
-    this.methods.push('chat');
-    return this.nextReply();
+  startConversation(setup) {
+    this.setup = setup;
+    return new FakeConversation(this, setup);
   }
 
-  chatStream(request) {
-    if (this.streaming === UNSUPPORTED) throw new ComponentError({ tag: 'unsupported', val: 'no streaming here' });
-    if (this.streaming === UNSUPPORTED_FIRST_EVENT) {
-      return new FakeStream([new ComponentError({ tag: 'unsupported', val: 'no streaming here' })], this);
-    }
-    this.requests.push(structuredClone(request));
-    this.methods.push('chat-stream');
-    if (this.streams.length > 0) return new FakeStream(this.streams.shift(), this);
-    return new FakeStream(eventsOf(this.nextReply()), this);
+  describeModel() {
+    return this.model;
+  }
+
+  config(key) {
+    return this.settings[key];
   }
 
   listTools() {

@@ -1,5 +1,5 @@
 // The tool loop against a scripted fake host, streamed and not: the Rust example's cases plus
-// stream assembly and the fallback to chat.
+// stream assembly and the fallback to send.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
@@ -159,7 +159,7 @@ describe('streaming', () => {
       ],
     });
     assert.equal(run(host, 'What is 6 * 7?')[0], 'The answer is 42.');
-    assert.deepEqual(host.methods, ['chat-stream', 'chat-stream']);
+    assert.deepEqual(host.methods, ['send-stream', 'send-stream']);
     assert.equal(host.dropped, 2);
     const assistant = host.requests[1].messages[2];
     assert.equal(assistant.role, 'assistant');
@@ -167,7 +167,7 @@ describe('streaming', () => {
     assert.equal(resultText(results(host.requests[1])[0]), '42');
   });
 
-  test('unsupported streaming falls back to chat for the rest of the run', () => {
+  test('unsupported streaming falls back to send for the rest of the run', () => {
     for (const streaming of [UNSUPPORTED, UNSUPPORTED_FIRST_EVENT]) {
       const host = new FakeHost({
         replies: [reply([call('t1', 'calculator', '{"expression":"6*7"}')], TOOL_USE), say('42')],
@@ -175,9 +175,9 @@ describe('streaming', () => {
       });
       const [answer, stderr] = run(host, '6*7?');
       assert.equal(answer, '42', streaming);
-      assert.deepEqual(host.methods, ['chat', 'chat'], streaming);
+      assert.deepEqual(host.methods, ['send', 'send'], streaming);
       assert.deepEqual(stderr, [
-        'chat-stream is unsupported (no streaming here); using chat for the rest of the run',
+        'streaming is unsupported (no streaming here); using send for the rest of the run',
         'tool calculator({"expression":"6*7"}) -> 42',
         'agent: 2 model turns (not streamed)',
       ]);
@@ -194,10 +194,10 @@ describe('streaming', () => {
         streams: [[{ tag: 'message-start' }, { tag: 'text-delta', val: 'partial' }, new ComponentError(error)]],
       });
       assert.deepEqual(run(host, 'hi')[0], { tag: 'chat', val: error });
-      assert.deepEqual(host.methods, ['chat-stream']);
+      assert.deepEqual(host.methods, ['send-stream']);
       assert.equal(host.dropped, 1);
     }
-    // Opening the stream can fail like chat does.
+    // Opening the stream can fail like send does.
     const budget = { tag: 'token-budget-exhausted', val: '0 left' };
     assert.deepEqual(run(new FakeHost({ replies: [new ComponentError(budget)] }), 'hi')[0], { tag: 'chat', val: budget });
     // A stream that ends without a stop reason is malformed.
@@ -209,23 +209,32 @@ describe('streaming', () => {
 
   test('a bug in the host binding is not swallowed as a chat error', () => {
     const host = new FakeHost();
-    host.chatStream = () => {
-      throw new TypeError('boom');
-    };
+    host.startConversation = () => ({
+      push() {},
+      sendStream() {
+        throw new TypeError('boom');
+      },
+    });
     assert.throws(() => quiet(() => runAgent(host, 'hi')), TypeError);
   });
 
   test('usage is summed over turns', () => {
-    const usage = (total) => ({ inputTokens: total - 1, outputTokens: 1, totalTokens: total });
+    const usage = (total, cached = 0) => ({
+      inputTokens: total - 1,
+      outputTokens: 1,
+      totalTokens: total,
+      cacheReadInputTokens: cached,
+      cacheWriteInputTokens: 0,
+    });
     const host = new FakeHost({
       replies: [
         reply([call('t1', 'calculator', '{"expression":"1+1"}')], TOOL_USE, usage(30)),
-        reply([text('2')], END_TURN, usage(12)),
+        reply([text('2')], END_TURN, usage(12, 1500)),
       ],
     });
     const session = new Session();
-    assert.equal(quiet(() => toolLoop(host, '1+1', session)), '2');
-    assert.equal(session.summary(), 'agent: 2 model turns (streamed), 42 tokens');
+    assert.equal(quiet(() => toolLoop(host, { text: '1+1', attachments: [] }, session)), '2');
+    assert.equal(session.summary(), 'agent: 2 model turns (streamed), 42 tokens (1500 read from the prompt cache)');
     session.turns = 1;
     session.tokens = undefined;
     assert.equal(session.summary(), 'agent: 1 model turn (streamed)');
@@ -306,5 +315,58 @@ describe('assembly', () => {
       ]),
       'tool call "b" started before tool call "a" stopped',
     );
+  });
+});
+
+describe('conversation', () => {
+  const model = (reasoning, images) => ({
+    id: 'anthropic.test',
+    name: 'Test Model',
+    images,
+    documents: true,
+    reasoning,
+    adaptiveReasoning: false,
+    cacheMinTokens: 1024,
+    contextWindow: 200000,
+    maxOutputTokens: 64000,
+  });
+
+  test('thinks when the model can and keeps attachments first', () => {
+    const thought = { tag: 'reasoning', val: { tag: 'text', val: { text: 'Think.\nMore.', signature: 'sig' } } };
+    const host = new FakeHost({
+      replies: [reply([thought, text('It is a PNG.')], END_TURN)],
+      model: model(true, true),
+      config: { 'reasoning-budget': '2048', 'gamecode.verbose': '1' },
+    });
+    const image = { format: 'png', data: new Uint8Array([1, 2]) };
+    const document = { format: 'txt', name: 'notes', data: new Uint8Array([104, 105]), citations: false };
+    const task = {
+      text: 'What is this?',
+      attachments: [
+        { tag: 'image', val: image },
+        { tag: 'document', val: document },
+      ],
+    };
+    const [answer, stderr] = run(host, task);
+    assert.equal(answer, 'It is a PNG.');
+    assert.deepEqual(host.setup.options.reasoning, { tag: 'budget', val: 2048 });
+    assert.equal(host.setup.inferenceConfig.maxTokens, 2048 + 4096);
+    assert.equal(host.setup.autoCache, true);
+    assert.deepEqual(host.requests[0].messages[1].content, [
+      { tag: 'image', val: image },
+      { tag: 'document', val: document },
+      text('What is this?'),
+    ]);
+    assert.equal(stderr[0], 'thinking: Think.');
+  });
+
+  test('no images for a blind model, no thinking when configured off', () => {
+    let host = new FakeHost({ replies: [say('ok')], model: model(true, false) });
+    const task = { text: 'look', attachments: [{ tag: 'image', val: { format: 'png', data: new Uint8Array([1]) } }] };
+    assert.deepEqual(run(host, task)[0], { tag: 'failed', val: 'Test Model does not read images' });
+    assert.equal(host.setup, undefined);
+    host = new FakeHost({ replies: [say('ok')], model: model(true, false), config: { 'reasoning-budget': '0' } });
+    assert.equal(run(host, 'hi')[0], 'ok');
+    assert.equal(host.setup.options.reasoning, undefined);
   });
 });
