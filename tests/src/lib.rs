@@ -88,6 +88,12 @@ pub fn guest_example() -> PathBuf {
     workspace_root().join("guest-example/target/wasm32-wasip2/release/gamecode_guest_example.wasm")
 }
 
+/// The Rust example agent as built for `gamecode:plugin@0.1.0`, kept as a binary (see
+/// `tests/fixtures/README.md`).
+pub fn fixture_v0_1_0() -> PathBuf {
+    workspace_root().join("tests/fixtures/agent_v0_1_0.wasm")
+}
+
 /// One of the test guests, e.g. `guest_looper`.
 pub fn test_guest(name: &str) -> PathBuf {
     build_guests();

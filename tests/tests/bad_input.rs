@@ -3,7 +3,7 @@
 
 use gamecode_e2e::*;
 use gamecode_host::inspect::ItemRole;
-use gamecode_host::{LoadError, Policy, PolicyError};
+use gamecode_host::{LoadError, Policy, PolicyError, WitVersion};
 
 #[tokio::test]
 async fn not_wasm_core_modules_and_other_worlds_are_refused_clearly() {
@@ -41,7 +41,7 @@ async fn not_wasm_core_modules_and_other_worlds_are_refused_clearly() {
         LoadError::WrongWorld(m) => {
             assert_eq!(
                 m.missing_export.as_deref(),
-                Some("`gamecode:plugin/agent@0.1.0`")
+                Some("`gamecode:plugin/agent@0.2.0` or `gamecode:plugin/agent@0.1.0`")
             );
             assert_eq!(m.exports, ["hello"]);
         }
@@ -49,8 +49,9 @@ async fn not_wasm_core_modules_and_other_worlds_are_refused_clearly() {
     }
     let message = e.to_string();
     assert!(
-        message.contains("does not export `gamecode:plugin/agent@0.1.0`")
-            && message.contains("hello"),
+        message.contains(
+            "does not export `gamecode:plugin/agent@0.2.0` or `gamecode:plugin/agent@0.1.0`"
+        ) && message.contains("hello"),
         "{message}"
     );
 
@@ -60,19 +61,27 @@ async fn not_wasm_core_modules_and_other_worlds_are_refused_clearly() {
         .expect("a valid component");
     assert!(inspection.runnable.is_err());
     assert_eq!(inspection.exports[0].name, "hello");
-    let inspection = host.inspect_file(guest_example()).unwrap();
-    assert!(inspection.runnable.is_ok());
-    assert!(
-        inspection
-            .imports
-            .iter()
-            .any(|i| i.name == "gamecode:plugin/chat@0.1.0"
-                && i.role
-                    == ItemRole::Gamecode {
-                        version: Some("0.1.0".into())
-                    })
-    );
-    assert!(inspection.render().contains("runnable: yes"));
+    // Each version's plugin is named as such.
+    for (plugin, version) in [
+        (guest_example(), WitVersion::V0_2_0),
+        (fixture_v0_1_0(), WitVersion::V0_1_0),
+    ] {
+        let inspection = host.inspect_file(&plugin).unwrap();
+        assert!(inspection.runnable.is_ok());
+        assert_eq!(inspection.targets, Some(version));
+        let chat = format!("gamecode:plugin/chat@{version}");
+        assert!(inspection.imports.iter().any(|i| i.name == chat
+            && i.role
+                == ItemRole::Gamecode {
+                    version: Some(version.to_string())
+                }));
+        let report = inspection.render();
+        assert!(report.contains("runnable: yes"), "{report}");
+        assert!(
+            report.contains(&format!("plugin targets: gamecode:plugin@{version}")),
+            "{report}"
+        );
+    }
 
     // The host still serves.
     let hello = load(&host, &test_guest("guest_hello"));

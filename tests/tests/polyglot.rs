@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use bedrock_emulator::{Emulator, Operation, Reply};
 use gamecode_e2e::*;
 use gamecode_host::tools::fs::FsRoot;
-use gamecode_host::{PluginHost, RunEvent, RunObserver};
+use gamecode_host::{PluginHost, Policy, RunEvent, RunObserver};
 use serde_json::{Value, json};
 
 /// What a run looked like from outside the plugin.
@@ -77,7 +77,10 @@ async fn run_scripted(
         .cache(Some(shared_cache()))
         .build()
         .unwrap();
-    let plugin = load(&host, &example_in(language));
+    // The raw replies scripted here hold no reasoning: the example must not ask to think.
+    let plugin = load(&host, &example_in(language))
+        .with_policy(Policy::default().with_config("reasoning-budget", "0"))
+        .expect("a valid policy");
     let outcome = plugin
         .run(task)
         .await
@@ -200,11 +203,11 @@ async fn inspect_accepts_all_three() {
         );
         let report = inspection.render();
         assert!(
-            report.contains("gamecode:plugin/agent@0.1.0"),
+            report.contains("gamecode:plugin/agent@0.2.0"),
             "{language:?}: {report}"
         );
         assert!(
-            report.contains("gamecode:plugin/chat@0.1.0"),
+            report.contains("gamecode:plugin/chat@0.2.0"),
             "{language:?}: {report}"
         );
     }

@@ -59,7 +59,8 @@ impl std::fmt::Display for WorldMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "not a gamecode plugin for this host (world `gamecode:plugin/plugin@0.1.0`)"
+            "not a gamecode plugin for this host (world `gamecode:plugin/plugin`, version \
+             0.2.0 or 0.1.0)"
         )?;
         if let Some(missing) = &self.missing_export {
             write!(f, "; it does not export {missing}")?;

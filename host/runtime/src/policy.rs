@@ -224,6 +224,23 @@ impl Policy {
         self
     }
 
+    /// Sets a configuration value the plugin reads through the WIT `config` interface.
+    /// Never a secret: plugins see it.
+    pub fn with_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.insert(key.into(), value.into());
+        self
+    }
+
+    /// Allows a guardrail under the name plugins use for it.
+    pub fn with_guardrail(
+        mut self,
+        name: impl Into<String>,
+        guardrail: gamecode_backend::GuardrailConfig,
+    ) -> Self {
+        self.guardrails.insert(name.into(), guardrail);
+        self
+    }
+
     /// Parses a TOML manifest; keys it does not set keep their [`Default`] values.
     pub fn from_toml_str(text: &str) -> Result<Self, PolicyError> {
         let file: PolicyFile =

@@ -263,9 +263,11 @@ fn inspect_shows_the_world_and_the_verdict() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = text(&out.stdout);
     for needle in [
-        "gamecode:plugin/chat@0.1.0",
-        "gamecode:plugin/tools@0.1.0",
-        "gamecode:plugin/agent@0.1.0",
+        "plugin targets: gamecode:plugin@0.2.0",
+        "gamecode:plugin/chat@0.2.0",
+        "gamecode:plugin/tools@0.2.0",
+        "gamecode:plugin/config@0.2.0",
+        "gamecode:plugin/agent@0.2.0",
         "functions: run",
         "runnable: yes",
     ] {
@@ -279,7 +281,9 @@ fn inspect_shows_the_world_and_the_verdict() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(
-        text(&out.stdout).contains("does not export `gamecode:plugin/agent@0.1.0`"),
+        text(&out.stdout).contains(
+            "does not export `gamecode:plugin/agent@0.2.0` or `gamecode:plugin/agent@0.1.0`"
+        ),
         "{}",
         show(&out)
     );
