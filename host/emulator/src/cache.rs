@@ -103,8 +103,9 @@ impl PromptCache {
     pub(crate) fn account(&mut self, model_id: &str, body: &Value, now: Instant) -> CacheUsage {
         self.entries.retain(|_, expires| *expires > now);
         let minimum = minimum_tokens(model_id);
+        // The longest cached prefix is read; everything after it, up to the last cache
+        // point, is written (however many new points divide it).
         let mut usage = CacheUsage::default();
-        let mut covered = 0;
         for cp in checkpoints(body)
             .into_iter()
             .filter(|cp| cp.tokens >= minimum)
@@ -114,9 +115,8 @@ impl PromptCache {
                 usage.read = cp.tokens;
                 usage.write = 0;
             } else {
-                usage.write = cp.tokens.saturating_sub(usage.read.max(covered));
+                usage.write = cp.tokens.saturating_sub(usage.read);
             }
-            covered = cp.tokens;
             self.entries.insert(key, now + cp.ttl);
         }
         usage
@@ -154,6 +154,15 @@ mod tests {
         assert_eq!(other.read, 0);
         let later = cache.account(model, &body(&long, "q3"), t0 + Duration::from_secs(400));
         assert_eq!((later.read, later.write), (0, first.write));
+        // Two new points in one request: everything up to the last one is written.
+        let mut two = body(&long, "q4");
+        two["messages"][0]["content"]
+            .as_array_mut()
+            .expect("content")
+            .push(json!({"cachePoint": {"type": "default"}}));
+        let fresh = PromptCache::default().account(model, &two, t0);
+        let whole = checkpoints(&two).last().expect("points").tokens;
+        assert_eq!((fresh.read, fresh.write), (0, whole));
         // Below the model's minimum nothing is cached.
         let short = cache.account(model, &body("be brief", "q"), t0);
         assert_eq!(short, CacheUsage::default());
