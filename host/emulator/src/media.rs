@@ -300,7 +300,7 @@ pub(crate) fn input_chars(block: &Value) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 

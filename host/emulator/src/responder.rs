@@ -161,7 +161,13 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
         );
     }
 
-    if last_is_user && !offered.is_empty() {
+    // A question about the images or documents just given is answered by looking at them, as
+    // a model would, not with a tool that merely shares a word ("this document").
+    let about_attachments = last_is_user
+        && results.is_empty()
+        && last.is_some_and(|m| !crate::media::describe(m).is_empty())
+        && refers_to_attachments(&user_text);
+    if last_is_user && !offered.is_empty() && !about_attachments {
         let used = tools_used(turn);
         let calls = if results.is_empty() {
             first_calls(&offered, &user_text)
@@ -218,6 +224,26 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
         return (vec![block], "end_turn".to_string());
     }
     (vec![json!({ "text": text })], "end_turn".to_string())
+}
+
+/// Whether the user's words point at what they attached ("What is in this picture?").
+fn refers_to_attachments(text: &str) -> bool {
+    const POINTERS: &[&str] = &[
+        "this",
+        "these",
+        "attached",
+        "attachment",
+        "attachments",
+        "picture",
+        "image",
+        "images",
+        "photo",
+        "document",
+        "documents",
+        "pdf",
+    ];
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|w| POINTERS.contains(&w.to_lowercase().as_str()))
 }
 
 /// The JSON schema the answer must follow (`outputConfig.textFormat`), if any.
@@ -662,6 +688,31 @@ mod tests {
             tokens("Hello there".len() + "SECRET SYSTEM".len())
         );
         assert_eq!(a.output_tokens, tokens(ECHO_PREFIX.len() + 11));
+    }
+
+    #[test]
+    fn questions_about_attachments_are_answered_by_looking_at_them() {
+        let png = aws_smithy_types::base64::encode(crate::media::tests::png(64, 48));
+        let ask = |question: &str| {
+            json!({"messages": [{"role": "user", "content": [
+                {"image": {"format": "png", "source": {"bytes": png}}},
+                {"text": question}]}],
+                "toolConfig": {"tools": [{"toolSpec": {"name": "calculator",
+                    "description": "Evaluates an arithmetic expression",
+                    "inputSchema": {"json": {"type": "object",
+                        "properties": {"expression": {"type": "string"}}}}}}]}})
+        };
+        let a = answer(&ask("What is in this picture?"), None, &mut ids());
+        assert_eq!(a.stop_reason, "end_turn");
+        assert!(
+            a.content[0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("I see a PNG image, 64×48")
+        );
+        // A question that is not about the picture still gets its tool.
+        let a = answer(&ask("What is 6 * 7?"), None, &mut ids());
+        assert_eq!(a.stop_reason, "tool_use");
     }
 
     #[test]
