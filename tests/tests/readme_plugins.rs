@@ -8,7 +8,7 @@ use std::process::Command;
 
 use gamecode_e2e::*;
 use gamecode_host::tools::fs::FsRoot;
-use gamecode_host::{PluginHost, Policy};
+use gamecode_host::{Attachment, PluginHost, Policy, Task};
 
 /// The fenced code blocks of the README: (info string, body).
 fn readme_blocks() -> Vec<(String, String)> {
@@ -59,7 +59,7 @@ fn run_ok(cmd: &mut Command, what: &str) {
 fn copy_wit(dir: &Path) {
     let wit = dir.join("wit");
     std::fs::create_dir_all(&wit).unwrap();
-    for entry in std::fs::read_dir(workspace_root().join("wit/v0.1.0")).unwrap() {
+    for entry in std::fs::read_dir(workspace_root().join("wit/v0.2.0")).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), wit.join(entry.file_name())).unwrap();
     }
@@ -186,6 +186,16 @@ async fn the_readmes_plugins_build_and_answer_as_shown() {
             answer, "This is the Bedrock emulator answering: Say hello",
             "{language:?}"
         );
+        // The task's attachments go to the model with it.
+        let picture = Task {
+            text: "What is in this picture?".into(),
+            attachments: vec![Attachment::from_bytes("photo", png(640, 480)).expect("a png")],
+        };
+        let answer = plugin.run_task(&picture).await.expect("hello runs").answer;
+        assert!(
+            answer.starts_with("I see a PNG image, 640×480 pixels."),
+            "{language:?}: {answer}"
+        );
 
         let looped = build(
             language,
@@ -204,4 +214,13 @@ async fn the_readmes_plugins_build_and_answer_as_shown() {
         );
         assert_eq!(outcome.stats.tool_calls, 2, "{language:?}");
     }
+}
+
+/// A PNG header of `w` × `h` (all the emulator reads of it).
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    b.extend_from_slice(&w.to_be_bytes());
+    b.extend_from_slice(&h.to_be_bytes());
+    b.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    b
 }
