@@ -77,6 +77,18 @@ impl LLMBackend for InstantBackend {
         self.chat(r).await
     }
 
+    // Like BedrockBackend, it answers from a borrowed request (a conversation's).
+    async fn chat_ref(
+        &self,
+        request: &ChatRequest,
+        _: Option<RetryConfig>,
+    ) -> BackendResult<ChatResponse> {
+        self.keep(request);
+        let mut response = self.response.clone();
+        response.session_id = request.session_id.clone();
+        Ok(response)
+    }
+
     fn supports_tools(&self) -> bool {
         true
     }

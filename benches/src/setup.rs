@@ -42,6 +42,11 @@ pub fn guest_bench() -> PathBuf {
     gamecode_e2e::test_guest("guest_bench")
 }
 
+/// The 0.2.0 benchmark guest: `guest_bench`'s growing tool loop over a host-held conversation.
+pub fn guest_bench_conversation() -> PathBuf {
+    gamecode_e2e::test_guest("guest_bench_conversation")
+}
+
 /// A host on `backend` with [`bench_policy`], optionally with the pooling allocator.
 pub fn try_host(
     backend: Arc<dyn LLMBackend>,

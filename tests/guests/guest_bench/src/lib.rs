@@ -7,6 +7,10 @@
 //! - `stream-times` — one `chat-stream` call pulled to its end; answers the wall-clock time
 //!   (nanoseconds since the Unix epoch) at which each text delta was received, comma
 //!   separated, so the host side can compare it with when the model server sent it.
+//! - `grow:T` — a stateless tool loop of T turns (0.1.0 has no conversation): each turn sends
+//!   the whole history with `chat`, then appends the reply and a 4 KiB tool result for each of
+//!   its tool calls; answers each `chat` call's time in nanoseconds, comma separated (the
+//!   same loop as `guest_bench_conversation`'s, which the host holds).
 //!
 //! The request is parsed once per run, before the loop, in every mode (so `chat:0` pays
 //! for it too and subtracting it leaves the calls alone).
@@ -41,6 +45,7 @@ impl Guest for Bench {
             None => (task.as_str(), 1),
         };
         match mode {
+            "grow" => grow(count),
             "chat" => {
                 for _ in 0..count {
                     chat::chat(&request).map_err(AgentError::Chat)?;
@@ -74,6 +79,54 @@ impl Guest for Bench {
 }
 
 export!(Bench);
+
+/// See `grow:T` above.
+fn grow(turns: u32) -> Result<String, AgentError> {
+    let text = |role, t: &str| Message {
+        role,
+        content: vec![ContentBlock::Text(t.to_string())],
+    };
+    let mut request = ChatRequest {
+        messages: vec![
+            text(Role::System, "You are a benchmark agent."),
+            text(Role::User, "Start."),
+        ],
+        model: None,
+        tools: vec![ToolSpec {
+            name: "lookup".into(),
+            description: "Looks things up.".into(),
+            input_schema: r#"{"type":"object"}"#.into(),
+        }],
+        tool_choice: None,
+        inference_config: None,
+    };
+    let output = "x".repeat(4096);
+    let mut times = Vec::new();
+    for _ in 0..turns {
+        let started = std::time::Instant::now();
+        let reply = chat::chat(&request).map_err(AgentError::Chat)?;
+        times.push(started.elapsed().as_nanos().to_string());
+        let results = reply
+            .message
+            .content
+            .iter()
+            .filter_map(|b| match b {
+                ContentBlock::ToolUse(call) => Some(ContentBlock::ToolResult(ToolResult {
+                    tool_use_id: call.id.clone(),
+                    content: vec![ToolResultContent::Text(output.clone())],
+                    is_error: false,
+                })),
+                _ => None,
+            })
+            .collect();
+        request.messages.push(reply.message);
+        request.messages.push(Message {
+            role: Role::User,
+            content: results,
+        });
+    }
+    Ok(times.join(","))
+}
 
 fn now_ns() -> u128 {
     SystemTime::now()
