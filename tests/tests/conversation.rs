@@ -218,6 +218,16 @@ async fn attachments_config_and_size_limits() {
         "{grown}"
     );
 
+    // Conversations live in the host: all of a run's together hold at most its memory limit.
+    let hoarder = converse(&host, policy.clone().with_memory_limit_bytes(8 << 20));
+    let hoarded = answer(&hoarder, "hoard:60").await;
+    assert!(
+        hoarded.starts_with(
+            "refused after 136: request-too-large: the conversations of this run would hold"
+        ),
+        "{hoarded}"
+    );
+
     // Attachments reach the model as images and documents (the emulator describes them).
     let png = png(640, 480);
     let task = Task {

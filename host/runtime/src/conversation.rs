@@ -29,6 +29,8 @@ pub(crate) struct Size {
     pub attachments: u32,
     /// The largest image or document, in bytes.
     pub largest_attachment: usize,
+    /// The bytes of all its images and documents.
+    pub attachment_bytes: usize,
 }
 
 impl Size {
@@ -37,6 +39,12 @@ impl Size {
         self.items += other.items;
         self.attachments += other.attachments;
         self.largest_attachment = self.largest_attachment.max(other.largest_attachment);
+        self.attachment_bytes += other.attachment_bytes;
+    }
+
+    /// The host memory it takes, roughly: its strings and its media.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.bytes + self.attachment_bytes
     }
 
     /// The input tokens this much content is estimated to cost.
@@ -133,10 +141,12 @@ impl StreamedTurn {
         self.collector.push(event);
     }
 
-    /// The stream ended: the reply joins the conversation (if the stream completed).
-    pub(crate) fn finish(self, completed: bool) {
+    /// The stream ended: the reply joins the conversation (if the stream completed). Returns
+    /// the host memory the conversation grew by.
+    pub(crate) fn finish(self, completed: bool) -> usize {
         let mut c = self.conversation.lock();
         c.streaming = false;
+        let before = c.size.held_bytes();
         if completed {
             // `None`: the stream ended without its message stop (the provider's fault,
             // already reported to the plugin); the turn is not recorded.
@@ -144,6 +154,7 @@ impl StreamedTurn {
                 c.append_reply(response.message);
             }
         }
+        c.size.held_bytes() - before
     }
 }
 

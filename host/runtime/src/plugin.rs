@@ -239,6 +239,7 @@ impl Plugin {
             deadline_hit: false,
             json: Default::default(),
             model_wait: None,
+            held_bytes: 0,
         };
         let mut store = Store::new(&self.host.engine.engine, state);
         store.limiter(|s| &mut s.limiter);

@@ -54,6 +54,8 @@ pub(crate) struct RunState {
     /// While the run waits on the model: the attempts of the call it waits on. A deadline
     /// that passes meanwhile is the model's to answer for, not the plugin's.
     pub(crate) model_wait: Option<Arc<AttemptLog>>,
+    /// Host memory held by this run's live conversations (bounded by the memory limit).
+    pub(crate) held_bytes: usize,
 }
 
 impl WasiView for RunState {

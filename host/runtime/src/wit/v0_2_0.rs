@@ -52,6 +52,7 @@ fn media_size(bytes: usize) -> Size {
         items: 1,
         attachments: 1,
         largest_attachment: bytes,
+        attachment_bytes: bytes,
     }
 }
 
@@ -931,7 +932,7 @@ impl RunState {
             }
             Ok(None) => {
                 if let Some(turn) = state.turn.take() {
-                    turn.finish(true);
+                    self.held_bytes += turn.finish(true);
                 }
             }
             Err(_) => {
@@ -1001,6 +1002,7 @@ impl RunState {
         })();
         let left = builder.budget.items_left;
         let (tools, options) = built.map_err(|e| self.refused(e, size.items, left))?;
+        self.hold(size.held_bytes())?;
         Ok(ConversationHandle::new(
             Setup {
                 system: setup.system,
@@ -1040,7 +1042,28 @@ impl RunState {
         let built = builder.blocks(&at, content);
         let left = builder.budget.items_left;
         let blocks = built.map_err(|e| self.refused(e, used, left))?;
+        self.hold(added.held_bytes())?;
         conversation.lock().push(blocks, added);
+        Ok(())
+    }
+
+    /// Counts `bytes` more of host memory held for this run's conversations. Their total is
+    /// bounded by the plugin's own memory limit: the host keeps no more for a plugin than the
+    /// plugin may keep itself.
+    fn hold(&mut self, bytes: usize) -> Result<(), ChatFailure> {
+        let limit = usize::try_from(self.policy.memory_limit_bytes).unwrap_or(usize::MAX);
+        let total = self.held_bytes.saturating_add(bytes);
+        if total > limit {
+            let v = PolicyViolation::new(
+                crate::policy::ViolationKind::RequestTooLarge,
+                format!(
+                    "the conversations of this run would hold {total} bytes in the host; a \
+                     plugin's conversations may hold at most its memory limit, {limit} bytes"
+                ),
+            );
+            return Err(ChatFailure::Policy(self.record(v)));
+        }
+        self.held_bytes = total;
         Ok(())
     }
 
@@ -1079,7 +1102,9 @@ impl RunState {
         let mut c = conversation.lock();
         c.restore(request);
         let response = result?;
+        let before = c.size().held_bytes();
         c.append_reply(response.message.clone());
+        self.held_bytes += c.size().held_bytes() - before;
         Ok(response_out(response))
     }
 
@@ -1222,7 +1247,9 @@ impl gamecode::plugin::chat::HostConversation for RunState {
     }
 
     async fn drop(&mut self, conversation: Resource<ConversationHandle>) -> wasmtime::Result<()> {
-        self.table.delete(conversation)?;
+        let handle = self.table.delete(conversation)?;
+        let held = handle.lock().size().held_bytes();
+        self.held_bytes = self.held_bytes.saturating_sub(held);
         Ok(())
     }
 }

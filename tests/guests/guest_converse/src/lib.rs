@@ -14,6 +14,7 @@
 //! | `config:<key>` | the configuration value, and every key |
 //! | `attach` | the task's attachments pushed with a question, one turn |
 //! | `grow:<KiB>` | pushes that much text at a time until the host refuses |
+//! | `hoard:<KiB>` | starts conversations, each holding that much text, keeping them all, until the host refuses |
 //! | `model` | what `describe-model` says of the default model |
 
 wit_bindgen::generate!({ path: "../../../wit/v0.2.0", world: "plugin" });
@@ -73,6 +74,7 @@ impl Guest for Converse {
             }
             "attach" => attach(task.attachments),
             "grow" => grow(n()),
+            "hoard" => hoard(n()),
             "model" => match chat::describe_model(None) {
                 Some(m) => format!(
                     "{} images={} documents={} reasoning={} cache-min={:?}",
@@ -316,6 +318,22 @@ fn grow(kib: u32) -> String {
         if let Err(e) = conversation.push(&text(&chunk)) {
             return format!("refused after {} pushes: {}", i - 1, case(&e));
         }
+    }
+    "never refused".into()
+}
+
+fn hoard(kib: u32) -> String {
+    let chunk = "x".repeat(kib as usize * 1024);
+    let mut kept = Vec::new();
+    for _ in 0..10_000 {
+        let conversation = match chat::start_conversation(&setup("Be brief.", true)) {
+            Ok(c) => c,
+            Err(e) => return format!("refused after {}: {}", kept.len(), case(&e)),
+        };
+        if let Err(e) = conversation.push(&text(&chunk)) {
+            return format!("refused after {}: {}", kept.len(), case(&e));
+        }
+        kept.push(conversation);
     }
     "never refused".into()
 }
