@@ -249,10 +249,11 @@ impl Conversation {
             // the end (a cache write, read by the next turn).
             let last = messages.len() - 1;
             let mut points = Vec::with_capacity(2);
-            if let Some((at, size)) = self.last_cache_point {
-                if at < last && size.tokens() >= min {
-                    points.push(at);
-                }
+            if let Some((at, size)) = self.last_cache_point
+                && at < last
+                && size.tokens() >= min
+            {
+                points.push(at);
             }
             if self.size.tokens() >= min {
                 points.push(last);
@@ -286,10 +287,10 @@ impl Conversation {
             messages.remove(0);
         }
         for at in self.placed.drain(..) {
-            if let Some(m) = messages.get_mut(at) {
-                if matches!(m.content.last(), Some(b::ContentBlock::CachePoint(_))) {
-                    m.content.pop();
-                }
+            if let Some(m) = messages.get_mut(at)
+                && matches!(m.content.last(), Some(b::ContentBlock::CachePoint(_)))
+            {
+                m.content.pop();
             }
         }
         self.messages = messages;

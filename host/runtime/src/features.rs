@@ -70,31 +70,30 @@ pub(crate) fn admit_options(
         }
         if let (b::ReasoningConfig::Budget { tokens }, Some(max)) =
             (reasoning, policy.max_reasoning_budget)
+            && *tokens > max
         {
-            if *tokens > max {
-                return Err(refuse(
-                    ViolationKind::OptionNotAllowed,
-                    format!("a thinking budget of {tokens} tokens is over this plugin's {max}"),
-                ));
-            }
-        }
-    }
-    if let (Some(tier), Some(allowed)) = (options.service_tier, &policy.allowed_service_tiers) {
-        if !allowed.contains(&tier) {
-            let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
             return Err(refuse(
                 ViolationKind::OptionNotAllowed,
-                format!(
-                    "this plugin may not use the `{}` service tier (allowed: {})",
-                    tier.as_str(),
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
+                format!("a thinking budget of {tokens} tokens is over this plugin's {max}"),
             ));
         }
+    }
+    if let (Some(tier), Some(allowed)) = (options.service_tier, &policy.allowed_service_tiers)
+        && !allowed.contains(&tier)
+    {
+        let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
+        return Err(refuse(
+            ViolationKind::OptionNotAllowed,
+            format!(
+                "this plugin may not use the `{}` service tier (allowed: {})",
+                tier.as_str(),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        ));
     }
     Ok(())
 }
