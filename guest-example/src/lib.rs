@@ -1060,14 +1060,17 @@ mod tests {
             data: b"hello".to_vec(),
             citations: false,
         };
-        let task = Task {
+        let picture = Task {
             text: "What is this?".into(),
             attachments: vec![
                 Attachment::Image(image.clone()),
                 Attachment::Document(document.clone()),
             ],
         };
-        assert_eq!(run_agent(&mut host, task).ok(), Some("It is a PNG.".into()));
+        assert_eq!(
+            run_agent(&mut host, picture).ok(),
+            Some("It is a PNG.".into())
+        );
         let setup = host.setup.as_ref().expect("a conversation");
         assert_eq!(setup.options.reasoning, Some(ReasoningConfig::Budget(2048)));
         assert_eq!(
