@@ -71,6 +71,8 @@ struct ClientOptions {
     converse_first_byte_timeout: Duration,
     /// A Bedrock API key (bearer auth) instead of AWS credentials.
     api_key: Option<String>,
+    /// Where every exchange is recorded, as a cassette.
+    recorder: Option<crate::recorder::Recorder>,
 }
 
 impl Default for ClientOptions {
@@ -83,6 +85,7 @@ impl Default for ClientOptions {
             stream_first_byte_timeout: DEFAULT_STREAM_FIRST_BYTE_TIMEOUT,
             converse_first_byte_timeout: DEFAULT_CONVERSE_FIRST_BYTE_TIMEOUT,
             api_key: None,
+            recorder: None,
         }
     }
 }
@@ -119,6 +122,7 @@ impl fmt::Debug for ClientOptionsRedacted<'_> {
                 &o.converse_first_byte_timeout,
             )
             .field("api_key", &o.api_key.as_ref().map(|_| "(set)"))
+            .field("recording", &o.recorder.is_some())
             .finish()
     }
 }
@@ -206,6 +210,14 @@ impl BedrockBackend {
     /// the emulator). `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` does the same from the environment.
     pub fn with_endpoint_url(mut self, url: impl Into<String>) -> Self {
         self.options.endpoint_url = Some(url.into());
+        self.rebuild()
+    }
+
+    /// Records every exchange with Bedrock into `recorder`'s cassette (see
+    /// [`Recorder`](crate::Recorder)): requests as Converse JSON, responses, stream events
+    /// with their timing, errors with their categories. Nothing secret is recorded.
+    pub fn with_recorder(mut self, recorder: crate::Recorder) -> Self {
+        self.options.recorder = Some(recorder);
         self.rebuild()
     }
 
@@ -518,6 +530,9 @@ fn build_client(config: &SdkConfig, options: &ClientOptions) -> Client {
         .timeout_config(timeouts.build());
     if let Some(url) = &options.endpoint_url {
         builder = builder.endpoint_url(url);
+    }
+    if let Some(recorder) = &options.recorder {
+        builder = builder.interceptor(recorder.interceptor());
     }
     if let Some(key) = &options.api_key {
         builder = builder

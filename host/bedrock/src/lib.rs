@@ -26,12 +26,14 @@ mod convert;
 pub mod document;
 mod models;
 mod normalize;
+mod recorder;
 mod stream;
 
 pub use backend::{API_KEY_VAR, BedrockBackend};
 pub use classify::{classify_service_error, parse_retry_after};
 pub use models::{DEFAULT_MODEL, SUPPORTED_MODELS, check_model_id};
 pub use normalize::{Normalized, is_valid_tool_name, normalize};
+pub use recorder::Recorder;
 
 // Re-exported so users of this crate alone can name the whole API.
 pub use gamecode_backend;

@@ -34,6 +34,7 @@ mod media;
 mod models;
 mod picker;
 mod record;
+mod replay;
 mod responder;
 mod route;
 mod rules;
@@ -54,6 +55,7 @@ pub use config::{
 pub use faults::Fault;
 pub use models::{SEED_MODELS, is_valid_model_id};
 pub use record::{Operation, RecordedRequest, SentFrame};
+pub use replay::ReplayOptions;
 pub use rules::Rules;
 pub use schema::generate_input;
 pub use script::Reply;

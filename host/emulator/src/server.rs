@@ -76,6 +76,8 @@ struct State {
     request_counter: u64,
     /// Prompt-cache entries by model and prefix.
     prompt_cache: crate::cache::PromptCache,
+    /// A cassette being replayed, if any.
+    replay: Option<crate::replay::Replay>,
 }
 
 impl Shared {
@@ -244,6 +246,40 @@ impl Emulator {
     /// How many requests reached the server.
     pub fn request_count(&self) -> usize {
         self.inner.shared.lock().log.len()
+    }
+
+    /// Answers from `cassette` from now on: each Converse / ConverseStream request is matched
+    /// with the next recorded exchange and answered as recorded (see [`ReplayOptions`]). A
+    /// request that does not match is drift ([`drift`](Self::drift)).
+    ///
+    /// [`ReplayOptions`]: crate::ReplayOptions
+    pub fn load_cassette(
+        &self,
+        cassette: gamecode_cassette::Cassette,
+        options: crate::ReplayOptions,
+    ) {
+        self.inner.shared.lock().replay = Some(crate::replay::Replay::new(cassette, options));
+    }
+
+    /// The drift found while replaying, in order.
+    pub fn drift(&self) -> Vec<gamecode_cassette::Drift> {
+        self.inner
+            .shared
+            .lock()
+            .replay
+            .as_ref()
+            .map(|r| r.drifts.clone())
+            .unwrap_or_default()
+    }
+
+    /// The recorded exchanges not replayed yet (`None` without a cassette).
+    pub fn replay_remaining(&self) -> Option<usize> {
+        self.inner
+            .shared
+            .lock()
+            .replay
+            .as_ref()
+            .map(|r| r.remaining())
     }
 
     /// Forget recorded requests and frames, scripted replies, rules and pending faults.
@@ -459,6 +495,37 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
         return count_tokens(routed.model_id.as_deref(), req.body, &rid);
     }
     let streaming = routed.operation == Operation::ConverseStream;
+    // A cassette answers first: replay is what was recorded, faults and all.
+    let operation = if streaming {
+        gamecode_cassette::Operation::ConverseStream
+    } else {
+        gamecode_cassette::Operation::Converse
+    };
+    let model = routed.model_id.as_deref().unwrap_or(&routed.raw_model_id);
+    let verdict = shared
+        .lock()
+        .replay
+        .as_mut()
+        .map(|r| r.take(operation, model, req.body));
+    match verdict {
+        Some(crate::replay::Verdict::Play(x, options)) => {
+            if let Some(latency) = crate::replay::latency(&x, options) {
+                tokio::time::sleep(latency).await;
+            }
+            return match crate::replay::respond(&x, options, &rid) {
+                Some(response) => Outcome::Respond(response),
+                None => Outcome::Drop,
+            };
+        }
+        Some(crate::replay::Verdict::Refuse(drift)) => {
+            return error(
+                400,
+                &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
+                &format!("cassette {drift}"),
+            );
+        }
+        Some(crate::replay::Verdict::FallBack) | None => {}
+    }
     let fault = shared.lock().faults.next();
     let mut use_fifo = true;
     let mut stream_fault: Option<Fault> = None;

@@ -58,6 +58,24 @@ fn event_frame(event_type: &'static str, mut payload: Value, index: usize) -> By
     )
 }
 
+/// A recorded event frame, its body as it was received (padding included).
+pub(crate) fn recorded_frame(event_type: &str, body: &Value) -> Bytes {
+    encode(
+        vec![
+            Header::new(
+                ":event-type",
+                HeaderValue::String(event_type.to_string().into()),
+            ),
+            Header::new(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            ),
+            Header::new(":message-type", HeaderValue::String("event".into())),
+        ],
+        body.to_string().into_bytes(),
+    )
+}
+
 /// An exception frame (`:message-type: exception`); the type's first letter is lower-cased
 /// as on the wire (`throttlingException`).
 pub(crate) fn exception_frame(exception_type: &str, message: &str) -> Bytes {

@@ -2,6 +2,7 @@
 //! inspect a plugin, or serve the Bedrock emulator.
 
 mod cache;
+mod cassette;
 mod load;
 mod progress;
 
@@ -75,6 +76,22 @@ enum Command {
     },
     /// Serve the Bedrock emulator (Converse and ConverseStream on loopback) until Ctrl-C.
     Emulator(bedrock_emulator::EmulatorArgs),
+    /// Recorded sessions (`gamecode run --record`): `show` one, `diff` two.
+    Cassette {
+        #[command(subcommand)]
+        action: CassetteAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CassetteAction {
+    /// Turns, tool calls, tokens, stop reasons and timing of a cassette.
+    Show {
+        /// The cassette (JSON Lines, from `gamecode run --record`).
+        cassette: PathBuf,
+    },
+    /// Where two recordings of the same task diverge (exit 1 if they do).
+    Diff { a: PathBuf, b: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -114,6 +131,20 @@ struct RunArgs {
     /// Use the built-in Bedrock emulator instead of AWS (offline, no account needed).
     #[arg(long, conflicts_with_all = ["region", "endpoint_url"])]
     emulator: bool,
+    /// Record every exchange with Bedrock (or the emulator) into this cassette (JSON Lines;
+    /// no credentials, signatures or account ids are stored).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// Answer from this cassette instead of a model (offline, through the built-in
+    /// emulator): a request that differs from the recording is reported as drift.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["region", "endpoint_url", "emulator", "record"])]
+    replay: Option<PathBuf>,
+    /// Replay pacing: 0 answers at once (the default), 1 as recorded, 2 twice as fast.
+    #[arg(long, value_name = "N", default_value_t = 0.0, requires = "replay")]
+    replay_speed: f64,
+    /// What answers a drifted turn: `emulator` (its default responder) instead of failing.
+    #[arg(long, value_name = "WHAT", value_parser = ["emulator"], requires = "replay")]
+    replay_fallback: Option<String>,
     /// Scripted replies and rules for the emulator (TOML; see the README).
     #[arg(long, value_name = "FILE.toml", requires = "emulator")]
     emulator_rules: Option<PathBuf>,
@@ -201,6 +232,10 @@ fn main() -> ExitCode {
             Command::Inspect { plugin, cache } => inspect(plugin, cache).await,
             Command::Cache { action, cache } => cache_command(action, cache),
             Command::Emulator(args) => emulator(args).await,
+            Command::Cassette { action } => match action {
+                CassetteAction::Show { cassette } => cassette::show(&cassette),
+                CassetteAction::Diff { a, b } => cassette::diff(&a, &b),
+            },
         }
     });
     // Whatever a run left behind (a host call cut off at the deadline, a blocking file
@@ -210,10 +245,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             // Messages quote plugin and model text: never raw control characters.
-            eprintln!(
-                "error: {}",
-                gamecode_host::text::escape_controls(&f.message)
-            );
+            if !f.message.is_empty() {
+                eprintln!(
+                    "error: {}",
+                    gamecode_host::text::escape_controls(&f.message)
+                );
+            }
             ExitCode::from(f.code)
         }
     }
@@ -285,6 +322,19 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         gamecode_bedrock::check_model_id(model)
             .map_err(|e| Failure::new(EXIT_USAGE, format!("--model: {}", e.message())))?;
     }
+    if !args.replay_speed.is_finite() || args.replay_speed < 0.0 {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            format!(
+                "--replay-speed must be 0 or more, not {}",
+                args.replay_speed
+            ),
+        ));
+    }
+    let replay = match &args.replay {
+        Some(path) => Some(cassette::read(path)?),
+        None => None,
+    };
     let rules = match &args.emulator_rules {
         Some(path) => Some(
             bedrock_emulator::Rules::from_file(path)
@@ -303,12 +353,21 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
 
     // The emulator must outlive the run: keep its handle here.
     let mut _emulator = None;
-    let backend = if args.emulator {
+    let backend = if args.emulator || replay.is_some() {
         let emu = bedrock_emulator::Emulator::start()
             .await
             .map_err(|e| Failure::new(EXIT_OTHER, format!("cannot start the emulator: {e:#}")))?;
         if let Some(rules) = &rules {
             emu.load_rules(rules);
+        }
+        if let Some(cassette) = replay.clone() {
+            emu.load_cassette(
+                cassette,
+                bedrock_emulator::ReplayOptions {
+                    speed: args.replay_speed,
+                    fallback: args.replay_fallback.is_some(),
+                },
+            );
         }
         if verbose > 0 || tty {
             progress.line(&format!(
@@ -346,6 +405,23 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
     if let Some(model) = &args.model {
         backend = backend.with_default_model(model.clone());
     }
+    // Replaying: the model the recording used, unless told otherwise.
+    if let (Some(cassette), None) = (&replay, &args.model)
+        && let Some(first) = cassette.exchanges.first()
+    {
+        backend = backend.with_default_model(first.model.clone());
+    }
+    let recorder = match &args.record {
+        Some(path) => Some(
+            gamecode_bedrock::Recorder::create(path, &gamecode_cassette::now_rfc3339()).map_err(
+                |e| Failure::new(EXIT_USAGE, format!("--record {}: {e}", path.display())),
+            )?,
+        ),
+        None => None,
+    };
+    if let Some(recorder) = &recorder {
+        backend = backend.with_recorder(recorder.clone());
+    }
 
     let cache = load::cache(args.cache.no_cache, args.cache.cache_dir.clone());
     let host = PluginHost::builder()
@@ -381,6 +457,21 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
     }
     let report = plugin.run_task_report(&task).await;
     progress.finish();
+    if let Some(e) = recorder.as_ref().and_then(|r| r.error()) {
+        progress.line(&format!("warning: the recording is incomplete: {e}"));
+    }
+    if let Some(emu) = _emulator.as_ref().filter(|_| replay.is_some()) {
+        let fallback = args.replay_fallback.is_some();
+        if let Some(text) =
+            cassette::drift_report(&emu.drift(), fallback, emu.replay_remaining().unwrap_or(0))
+        {
+            if fallback || emu.drift().is_empty() {
+                progress.line(text.trim_end());
+            } else {
+                return Err(cassette::drift_failure(text));
+            }
+        }
+    }
     match report.result {
         Ok(answer) => {
             // The answer first, ending its line; then the summary under it.
