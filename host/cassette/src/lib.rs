@@ -250,7 +250,17 @@ pub fn scrub(value: &mut Value) {
     match value {
         Value::String(s) => scrub_text(s),
         Value::Array(items) => items.iter_mut().for_each(scrub),
-        Value::Object(map) => map.values_mut().for_each(scrub),
+        Value::Object(map) => {
+            // Keys too: a guardrail trace is keyed by the guardrail's id.
+            if map.keys().any(|k| k.contains("arn:aws")) {
+                let entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+                for (mut key, value) in entries {
+                    scrub_text(&mut key);
+                    map.insert(key, value);
+                }
+            }
+            map.values_mut().for_each(scrub)
+        }
         _ => {}
     }
 }
@@ -299,13 +309,19 @@ mod tests {
     fn account_ids_in_arns_are_scrubbed() {
         let mut v = json!({"guardrailIdentifier":
             "arn:aws:bedrock:us-east-1:123456789012:guardrail/abc",
-            "text": "call 123456789012 maybe", "n": [ "arn:aws-us-gov:bedrock:us-gov-west-1:210987654321:inference-profile/x" ]});
+            "text": "call 123456789012 maybe",
+            "trace": {"arn:aws:bedrock:us-east-1:123456789012:guardrail/abc": 1},
+            "n": [ "arn:aws-us-gov:bedrock:us-gov-west-1:210987654321:inference-profile/x" ]});
         scrub(&mut v);
         assert_eq!(
             v["guardrailIdentifier"],
             "arn:aws:bedrock:us-east-1:000000000000:guardrail/abc"
         );
         assert_eq!(v["text"], "call 123456789012 maybe", "not an ARN");
+        assert_eq!(
+            v["trace"]["arn:aws:bedrock:us-east-1:000000000000:guardrail/abc"],
+            1
+        );
         assert_eq!(
             v["n"][0],
             "arn:aws-us-gov:bedrock:us-gov-west-1:000000000000:inference-profile/x"

@@ -1,0 +1,262 @@
+//! Record and replay: a run recorded against the emulator (through the real SDK, signed)
+//! replays from its cassette alone — same answer, same tool calls, streamed and not — a
+//! changed prompt is drift named at its exchange and field, a recorded throttle replays as
+//! the same category, and nothing secret lands in a cassette.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bedrock_emulator::{Emulator, Fault, ReplayOptions, Reply};
+use gamecode_backend::{ErrorCategory, LLMBackend, RetryConfig};
+use gamecode_bedrock::{BedrockBackend, Recorder};
+use gamecode_cassette::Cassette;
+use gamecode_e2e::*;
+use gamecode_host::{Plugin, PluginHost, Policy, RunError};
+
+/// A host on `emu`, recording into `cassette` if given.
+fn host_on(emu: &Emulator, record: Option<&Path>, retry: RetryConfig) -> PluginHost {
+    let mut backend = BedrockBackend::new_with_config(&emu.sdk_config())
+        .expect("the emulator's config")
+        .with_retry_config(retry);
+    if let Some(path) = record {
+        backend = backend.with_recorder(
+            Recorder::create(path, &gamecode_cassette::now_rfc3339()).expect("a cassette file"),
+        );
+    }
+    let backend: Arc<dyn LLMBackend> = Arc::new(backend);
+    PluginHost::builder()
+        .backend(backend)
+        .cache(Some(shared_cache()))
+        .build()
+        .expect("host")
+}
+
+/// An emulator answering only from `cassette` (a drifted request is refused).
+async fn replayer(cassette: &Path, fallback: bool) -> Emulator {
+    let emu = emulator().await;
+    emu.load_cassette(
+        Cassette::from_file(cassette).expect("a cassette"),
+        ReplayOptions {
+            speed: 0.0,
+            fallback,
+        },
+    );
+    emu
+}
+
+fn tool_calls(emu: &Emulator) -> Vec<String> {
+    emu.requests()
+        .iter()
+        .flat_map(|r| {
+            r.body["messages"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+                .filter_map(|b| b.get("toolUse").map(|t| t["name"].to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_run_replays_from_its_cassette_alone() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cassette = dir.path().join("run.jsonl");
+
+    // Recorded against the emulator with a scripted model the replayer does not have.
+    let live = emulator().await;
+    live.add_rule(
+        "6 * 7",
+        Reply::ToolUse {
+            name: "calculator".into(),
+            input: serde_json::json!({"expression": "6*7"}),
+        },
+    );
+    let host = host_on(&live, Some(&cassette), fast_retry());
+    let plugin = load(&host, &guest_example());
+    let recorded = plugin.run("What is 6 * 7?").await.expect("the live run");
+    let recorded_calls = tool_calls(&live);
+
+    let c = Cassette::from_file(&cassette).expect("the cassette reads back");
+    assert_eq!(c.exchanges.len(), 2, "two streamed turns");
+    assert!(
+        c.exchanges
+            .iter()
+            .all(|x| x.events.is_some() && x.status == 200)
+    );
+
+    // Replayed: the same answer and the same tool calls, with no model behind it.
+    let emu = replayer(&cassette, false).await;
+    let host = host_on(&emu, None, fast_retry());
+    let plugin = load(&host, &guest_example());
+    let replayed = plugin.run("What is 6 * 7?").await.expect("the replay");
+    assert_eq!(replayed.answer, recorded.answer);
+    assert_eq!(tool_calls(&emu), recorded_calls);
+    assert!(emu.drift().is_empty(), "{:?}", emu.drift());
+    assert_eq!(emu.replay_remaining(), Some(0));
+    // Signatures were verified as usual: the replayer answered signed requests only.
+    assert!(emu.requests().iter().all(|r| r.status == 200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_and_streamed_turns_replay_with_their_usage() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cassette = dir.path().join("turns.jsonl");
+    let live = emulator().await;
+    let converse = |host: &PluginHost| -> Plugin { load(host, &test_guest("guest_converse")) };
+    // Odd turns `send` (Converse), even turns `send-stream` (ConverseStream).
+    let recorded = answer(
+        &converse(&host_on(&live, Some(&cassette), fast_retry())),
+        "turns:4",
+    )
+    .await;
+    let c = Cassette::from_file(&cassette).expect("cassette");
+    let ops: Vec<String> = c
+        .exchanges
+        .iter()
+        .map(|x| x.operation.to_string())
+        .collect();
+    assert_eq!(
+        ops,
+        ["Converse", "ConverseStream", "Converse", "ConverseStream"]
+    );
+
+    let emu = replayer(&cassette, false).await;
+    let replayed = answer(&converse(&host_on(&emu, None, fast_retry())), "turns:4").await;
+    // The usage lines (cache reads and writes included) are the recorded ones.
+    assert_eq!(replayed, recorded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_prompt_is_drift_at_its_exchange_and_field() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cassette = dir.path().join("run.jsonl");
+    let live = emulator().await;
+    let host = host_on(&live, Some(&cassette), fast_retry());
+    load(&host, &guest_example())
+        .run("What is 6 * 7?")
+        .await
+        .expect("recorded");
+
+    // Refused, and reported: exchange 1, the user's text.
+    let emu = replayer(&cassette, false).await;
+    let host = host_on(&emu, None, fast_retry());
+    let e = load(&host, &guest_example())
+        .run("What is 6 * 8?")
+        .await
+        .expect_err("drift fails the run");
+    assert!(matches!(&e, RunError::Backend(b) if b.category() == ErrorCategory::Validation));
+    let drift = emu.drift();
+    assert_eq!(drift.len(), 1, "{drift:?}");
+    assert_eq!(drift[0].exchange, 1);
+    assert_eq!(drift[0].path, "messages[0].content[0].text");
+    assert_eq!(
+        drift[0].to_string(),
+        "drift at exchange 1: messages[0].content[0].text was \"What is 6 * 7?\", now \"What is \
+         6 * 8?\""
+    );
+
+    // With the fallback, the emulator's responder answers the drifted turns, and says so.
+    let emu = replayer(&cassette, true).await;
+    let host = host_on(&emu, None, fast_retry());
+    let outcome = load(&host, &guest_example())
+        .run("What is 6 * 8?")
+        .await
+        .expect("the fallback answers");
+    assert!(outcome.answer.contains("48"), "{}", outcome.answer);
+    assert_eq!(
+        emu.drift().len(),
+        2,
+        "both turns drifted: {:?}",
+        emu.drift()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_throttle_replays_as_the_same_category() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cassette = dir.path().join("throttled.jsonl");
+    let no_retries = RetryConfig {
+        max_retries: 0,
+        ..fast_retry()
+    };
+    let live = emulator().await;
+    live.inject(Fault::throttling(), 1);
+    let host = host_on(&live, Some(&cassette), no_retries.clone());
+    let live_run = load(&host, &guest_example()).run("What is 6 * 7?").await;
+    let live_err = live_run.expect_err("throttled, no retries");
+    assert!(
+        matches!(&live_err, RunError::Backend(b) if b.category() == ErrorCategory::RateLimited),
+        "{live_err}"
+    );
+    let c = Cassette::from_file(&cassette).expect("cassette");
+    let error = c.exchanges[0].error.as_ref().expect("a recorded error");
+    assert_eq!(
+        (
+            error.code.as_str(),
+            error.category.as_str(),
+            c.exchanges[0].status
+        ),
+        ("ThrottlingException", "rate-limited", 429)
+    );
+
+    let emu = replayer(&cassette, false).await;
+    let host = host_on(&emu, None, no_retries);
+    let replayed = load(&host, &guest_example())
+        .run("What is 6 * 7?")
+        .await
+        .expect_err("the throttle replays");
+    assert!(
+        matches!(&replayed, RunError::Backend(b) if b.category() == ErrorCategory::RateLimited),
+        "{replayed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_secret_is_recorded() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cassette = dir.path().join("run.jsonl");
+    let live = emulator().await;
+    // A guardrail named by ARN, account id included.
+    let policy = Policy::default().with_guardrail(
+        "pii",
+        gamecode_backend::GuardrailConfig {
+            identifier: "arn:aws:bedrock:us-east-1:123456789012:guardrail/abc123".into(),
+            version: "1".into(),
+            trace: true,
+            stream_async: false,
+        },
+    );
+    let host = host_on(&live, Some(&cassette), fast_retry());
+    let plugin = load(&host, &test_guest("guest_converse"))
+        .with_policy(policy)
+        .expect("policy");
+    answer(&plugin, "guardrail:pii").await;
+    answer(&plugin, "turns:2").await;
+    let text = std::fs::read_to_string(&cassette).expect("cassette");
+    assert!(
+        text.contains("guardrail/abc123"),
+        "the guardrail was recorded"
+    );
+    for secret in [
+        bedrock_emulator::DEFAULT_ACCESS_KEY_ID,
+        bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
+        "123456789012",
+        "Signature=",
+        "AWS4-HMAC-SHA256",
+        "x-amz-security-token",
+        "X-Amz-Date",
+        "authorization",
+        "Authorization",
+    ] {
+        assert!(!text.contains(secret), "{secret} in the cassette");
+    }
+    assert!(text.contains("arn:aws:bedrock:us-east-1:000000000000:guardrail/abc123"));
+}
