@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Figures: `instantiate`, `chat-call`, `agent-turn`, `scale`, `stream-latency`, `cli-startup`,
-//! `storm`, `conversation`.
+//! `storm`, `conversation`, `replay`.
 //! Without `--bench` on the command line (i.e. under `cargo test`), or with `--test` or
 //! `--smoke`, every figure runs once at a tiny size, for breakage, not timing. The report is
 //! printed and written to `<target>/gamecode-bench/report.md`.
@@ -114,6 +114,9 @@ fn main() {
         }
         if opts.wants("conversation") {
             rows.extend(conversation(&opts).await);
+        }
+        if opts.wants("replay") {
+            rows.extend(replay(&opts, &example).await);
         }
     });
     report(&opts, &rows);
@@ -1585,4 +1588,81 @@ async fn conversation(o: &Opts) -> Vec<Row> {
         verdict: verdict(cached.1 > cached.0 + cached.2),
     });
     rows
+}
+
+// ---------------------------------------------------------------------------------------
+// 9. The example run replayed from its cassette vs the same run against the live emulator.
+
+async fn replay(o: &Opts, example: &Path) -> Vec<Row> {
+    println!("\n== 9. replay: the example run from its cassette vs against the emulator ==");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("example.jsonl");
+    let live = Emulator::start().await.expect("the emulator starts");
+    let sdk = live.sdk_config();
+    let recorder = gamecode_bedrock::Recorder::create(&path, "bench").expect("a cassette file");
+    let recording: Arc<dyn LLMBackend> = Arc::new(
+        gamecode_bedrock::BedrockBackend::new_with_config(&sdk)
+            .expect("config")
+            .with_recorder(recorder),
+    );
+    let task = "What is 6 * 7?";
+    run_ok(&setup::load(&setup::host(recording, None), example), task).await;
+    let cassette = gamecode_cassette::Cassette::from_file(&path).expect("the cassette");
+
+    let live_plugin = setup::load(
+        &setup::host(
+            Arc::new(gamecode_bedrock::BedrockBackend::new_with_config(&sdk).expect("config")),
+            None,
+        ),
+        example,
+    );
+    let replayer = Emulator::start().await.expect("the emulator starts");
+    let replay_plugin = setup::load(
+        &setup::host(
+            Arc::new(
+                gamecode_bedrock::BedrockBackend::new_with_config(&replayer.sdk_config())
+                    .expect("config"),
+            ),
+            None,
+        ),
+        example,
+    );
+    let rounds = o.size(60, 2);
+    let (mut l, mut r) = (Vec::new(), Vec::new());
+    for round in 0..rounds + o.size(5, 0) {
+        for k in 0..2 {
+            if (k + round) % 2 == 0 {
+                let (t, answer) = timed(run_ok(&live_plugin, task)).await;
+                assert!(answer.contains("42"));
+                if round >= o.size(5, 0) {
+                    l.push(t);
+                }
+            } else {
+                replayer
+                    .load_cassette(cassette.clone(), bedrock_emulator::ReplayOptions::default());
+                let (t, answer) = timed(run_ok(&replay_plugin, task)).await;
+                assert!(answer.contains("42"));
+                assert!(replayer.drift().is_empty());
+                if round >= o.size(5, 0) {
+                    r.push(t);
+                }
+            }
+        }
+    }
+    let (l, r) = (summarize(&l), summarize(&r));
+    println!(
+        "live emulator {} ; replayed {} ; ratio {:.2}",
+        p50_p99(&l),
+        p50_p99(&r),
+        r.p50 / l.p50
+    );
+    vec![Row {
+        figure: "9",
+        what: "the example run (2 streamed turns) replayed from its cassette, instant pacing"
+            .into(),
+        target: "≈ the live emulator".into(),
+        measured: format!("replay {}", p50_p99(&r)),
+        comparison: format!("live emulator {} (ratio {:.2})", p50_p99(&l), r.p50 / l.p50),
+        verdict: verdict(r.p50 <= 1.5 * l.p50),
+    }]
 }

@@ -923,3 +923,107 @@ fn an_api_key_in_the_environment_is_enough() {
     assert_eq!(wrong.status.code(), Some(4), "{}", show(&wrong));
     assert!(text(&wrong.stderr).contains("API Key"), "{}", show(&wrong));
 }
+
+#[test]
+fn record_show_replay_and_diff_a_run() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+    let run = |extra: &[&std::ffi::OsStr], task: &str| {
+        let mut cmd = gamecode(cache.path());
+        cmd.arg("run").args(extra).arg(guest_example()).arg(task);
+        cmd.output().unwrap()
+    };
+    let out = run(
+        &["--emulator".as_ref(), "--record".as_ref(), a.as_os_str()],
+        "What is 6 * 7?",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let live_answer = text(&out.stdout);
+
+    let out = gamecode(cache.path())
+        .args(["cassette", "show"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let shown = text(&out.stdout);
+    for needle in [
+        "2 exchanges",
+        "#1 ConverseStream",
+        "asks: \"What is 6 * 7?\"",
+        "tool call: calculator({\"expression\":\"6 * 7\"})",
+        "stop: tool_use",
+        "asks: 1 tool result",
+        "stop: end_turn",
+    ] {
+        assert!(shown.contains(needle), "{needle}:\n{shown}");
+    }
+
+    // Replayed offline: the same answer; recorded pacing works too.
+    let out = run(&["--replay".as_ref(), a.as_os_str()], "What is 6 * 7?");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(text(&out.stdout), live_answer);
+    let out = run(
+        &[
+            "--replay".as_ref(),
+            a.as_os_str(),
+            "--replay-speed".as_ref(),
+            "1".as_ref(),
+        ],
+        "What is 6 * 7?",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    // Drift: exit 1 with the report; with the fallback, the run answers and says so.
+    let out = run(&["--replay".as_ref(), a.as_os_str()], "What is 6 * 8?");
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("drift at exchange 1: messages[0].content[0].text was \"What is 6 * 7?\", now \"What is 6 * 8?\""),
+        "{err}"
+    );
+    let out = run(
+        &[
+            "--replay".as_ref(),
+            a.as_os_str(),
+            "--replay-fallback".as_ref(),
+            "emulator".as_ref(),
+        ],
+        "What is 6 * 8?",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(text(&out.stdout).contains("48"), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("answered by the emulator's own responder"),
+        "{}",
+        show(&out)
+    );
+
+    // Two recordings of different tasks diverge at the first exchange's text.
+    let out = run(
+        &["--emulator".as_ref(), "--record".as_ref(), b.as_os_str()],
+        "What is 6 * 8?",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = gamecode(cache.path())
+        .args(["cassette", "diff"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        text(&out.stdout)
+            .starts_with("exchange 1: the requests differ at messages[0].content[0].text"),
+        "{}",
+        show(&out)
+    );
+    let out = gamecode(cache.path())
+        .args(["cassette", "diff"])
+        .arg(&a)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+}
