@@ -260,3 +260,43 @@ async fn nothing_secret_is_recorded() {
     }
     assert!(text.contains("arn:aws:bedrock:us-east-1:000000000000:guardrail/abc123"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_python_reads_a_cassette() {
+    init_tracing();
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
+    let block = readme
+        .split("```python\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("header, *exchanges"))
+        .expect("the README's cassette snippet");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cassette = dir.path().join("run.jsonl");
+    let live = emulator().await;
+    let host = host_on(&live, Some(&cassette), fast_retry());
+    load(&host, &guest_example())
+        .run("What is 6 * 7?")
+        .await
+        .expect("recorded");
+    let script = dir.path().join("read.py");
+    std::fs::write(&script, block).expect("script");
+    let out = std::process::Command::new("python3")
+        .current_dir(dir.path())
+        .arg(&script)
+        .output()
+        .expect("python3 runs");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        printed.lines().collect::<Vec<_>>(),
+        [
+            "1 ConverseStream us.anthropic.claude-3-7-sonnet-20250219-v1:0 17 events",
+            "2 ConverseStream us.anthropic.claude-3-7-sonnet-20250219-v1:0 12 events"
+        ]
+    );
+}
