@@ -58,7 +58,7 @@ struct Cli {
 enum Command {
     /// Run a plugin on a task; the answer is printed on stdout, progress on stderr.
     #[command(after_help = EXIT_CODES)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show a plugin's imports and exports and whether this host can run it.
     #[command(after_help = EXIT_CODES)]
     Inspect {
@@ -228,7 +228,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Run(args) => run(args, cli.verbose).await,
+            Command::Run(args) => run(*args, cli.verbose).await,
             Command::Inspect { plugin, cache } => inspect(plugin, cache).await,
             Command::Cache { action, cache } => cache_command(action, cache),
             Command::Emulator(args) => emulator(args).await,

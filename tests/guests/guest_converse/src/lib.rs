@@ -237,12 +237,21 @@ fn state() -> String {
         Err(e) => return case(&e),
     };
     let mut lines = Vec::new();
-    lines.push(format!("send first: {}", result(conversation.send().map(|_| ()))));
+    lines.push(format!(
+        "send first: {}",
+        result(conversation.send().map(|_| ()))
+    ));
     let _ = conversation.push(&text("Hello"));
     match conversation.send_stream() {
         Ok(stream) => {
-            lines.push(format!("push while streaming: {}", result(conversation.push(&text("x")))));
-            lines.push(format!("send while streaming: {}", result(conversation.send().map(|_| ()))));
+            lines.push(format!(
+                "push while streaming: {}",
+                result(conversation.push(&text("x")))
+            ));
+            lines.push(format!(
+                "send while streaming: {}",
+                result(conversation.send().map(|_| ()))
+            ));
             // Dropped before its end: the turn is abandoned, the user turn stays.
             let _ = stream.next();
             drop(stream);
@@ -250,7 +259,10 @@ fn state() -> String {
         Err(e) => lines.push(case(&e)),
     }
     lines.push(format!("after drop: length {}", conversation.length()));
-    lines.push(format!("send again: {}", result(drain(&conversation).map(|_| ()))));
+    lines.push(format!(
+        "send again: {}",
+        result(drain(&conversation).map(|_| ()))
+    ));
     lines.push(format!("after the turn: length {}", conversation.length()));
     lines.join("\n")
 }
@@ -287,7 +299,8 @@ fn one_turn(setup: ConversationSetup, question: &str) -> String {
 }
 
 fn attach(attachments: Vec<Attachment>) -> String {
-    let conversation = match chat::start_conversation(&setup("Describe what you are given.", true)) {
+    let conversation = match chat::start_conversation(&setup("Describe what you are given.", true))
+    {
         Ok(c) => c,
         Err(e) => return case(&e),
     };
