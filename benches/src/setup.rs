@@ -14,6 +14,9 @@ pub fn bench_policy() -> Policy {
         .with_max_chat_calls(u32::MAX)
         .with_token_budget(u64::MAX / 4)
         .with_deadline(Duration::from_secs(600))
+        // The example agent thinks when the model can (0.2.0); the figures measure the
+        // host, and compare with earlier runs, without it.
+        .with_config("reasoning-budget", "0")
 }
 
 /// The cargo target directory this benchmark was built in (`<target>/<profile>/deps/<exe>`).
