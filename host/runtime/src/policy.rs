@@ -951,6 +951,11 @@ impl PolicyFile {
             );
         }
         for (key, value) in self.config {
+            if key.starts_with("gamecode.") {
+                return Err(PolicyError::Invalid(format!(
+                    "config.{key}: keys starting `gamecode.` are the host's"
+                )));
+            }
             let value = match value {
                 toml::Value::String(s) => s,
                 toml::Value::Integer(i) => i.to_string(),
@@ -973,6 +978,56 @@ impl PolicyFile {
 mod tests {
     use super::*;
     use gamecode_backend::Message;
+
+    #[test]
+    fn features_guardrails_and_config_parse() {
+        let p = Policy::from_toml_str(
+            r#"
+[features]
+max_attachments = 3
+max_attachment_bytes = 1000
+reasoning = false
+max_reasoning_budget = 2048
+allowed_service_tiers = ["default", "flex"]
+
+[guardrails.pii]
+id = "gr-1"
+version = "2"
+trace = true
+
+[config]
+greeting = "hello"
+retries = 3
+"#,
+        )
+        .unwrap();
+        assert_eq!((p.max_attachments, p.max_attachment_bytes), (3, 1000));
+        assert!(!p.allow_reasoning);
+        assert_eq!(p.max_reasoning_budget, Some(2048));
+        assert_eq!(
+            p.allowed_service_tiers,
+            Some(vec![
+                gamecode_backend::ServiceTier::Default,
+                gamecode_backend::ServiceTier::Flex
+            ])
+        );
+        let g = &p.guardrails["pii"];
+        assert_eq!(
+            (g.identifier.as_str(), g.version.as_str(), g.trace),
+            ("gr-1", "2", true)
+        );
+        assert_eq!(p.config["greeting"], "hello");
+        assert_eq!(p.config["retries"], "3");
+        for bad in [
+            "[features]\nallowed_service_tiers = [\"gold\"]",
+            "[config]\n\"gamecode.verbose\" = \"2\"",
+            "[config]\nlist = [1]",
+            "[guardrails.x]\nid = \"g\"",
+            "[features]\nreasonning = true",
+        ] {
+            assert!(Policy::from_toml_str(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn full_manifest_parses() {

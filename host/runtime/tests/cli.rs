@@ -1027,3 +1027,96 @@ fn record_show_replay_and_diff_a_run() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }
+
+#[test]
+fn attachments_and_config_reach_0_2_0_plugins() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A PNG header (all the emulator reads of it), named like a document: the content decides.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&640u32.to_be_bytes());
+    png.extend_from_slice(&480u32.to_be_bytes());
+    png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    let photo = dir.path().join("photo.pdf");
+    std::fs::write(&photo, &png).unwrap();
+    let notes = dir.path().join("notes");
+    std::fs::write(&notes, "# Notes\n\nRelease notes.\n").unwrap();
+
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator"])
+        .arg(guest_example())
+        .arg("What is in this picture?")
+        .arg("--attach")
+        .arg(&photo)
+        .arg("--attach")
+        .arg(&notes)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let answer = text(&out.stdout);
+    assert!(
+        answer.starts_with(
+            "I see a PNG image, 640×480 pixels. The document \"notes\" is a MD document"
+        ),
+        "{answer}"
+    );
+
+    // Not an image or document: a usage error naming the file.
+    let binary = dir.path().join("blob.bin");
+    std::fs::write(&binary, [0u8, 1, 2, 3, 0]).unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator"])
+        .arg(guest_example())
+        .arg("What is this?")
+        .arg("--attach")
+        .arg(&binary)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("blob.bin is neither an image"),
+        "{}",
+        show(&out)
+    );
+
+    // A 0.1.0 plugin cannot take attachments: refused before it runs.
+    let fixture = root().join("tests/fixtures/agent_v0_1_0.wasm");
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator"])
+        .arg(&fixture)
+        .arg("What is in this picture?")
+        .arg("--attach")
+        .arg(&photo)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("targets gamecode:plugin@0.1.0, which cannot take attachments"),
+        "{}",
+        show(&out)
+    );
+
+    // --config reaches the plugin (thinking off); the host's own keys are refused.
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "-v", "--config", "reasoning-budget=0"])
+        .arg(guest_example())
+        .arg("What is 6 * 7?")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!text(&out.stderr).contains("thinking:"), "{}", show(&out));
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "-v"])
+        .arg(guest_example())
+        .arg("What is 6 * 7?")
+        .output()
+        .unwrap();
+    assert!(text(&out.stderr).contains("thinking: "), "{}", show(&out));
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--config", "gamecode.verbose=9"])
+        .arg(guest_example())
+        .arg("hi")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}

@@ -306,9 +306,14 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
                 format!("--config {pair}: expected KEY=VALUE"),
             ));
         };
-        policy
-            .config
-            .insert(key.trim().to_string(), value.to_string());
+        let key = key.trim();
+        if key.starts_with("gamecode.") {
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!("--config {key}: keys starting `gamecode.` are the host's"),
+            ));
+        }
+        policy.config.insert(key.to_string(), value.to_string());
     }
     let mut task = gamecode_host::Task::from(args.task.as_str());
     for path in &args.attach {
