@@ -114,7 +114,7 @@ impl PluginHostBuilder {
             tools.register(tool).map_err(BuildError::Tool)?;
         }
         for name in self.policy.allowed_tools.iter().flatten() {
-            if tools.get(name).is_none() {
+            if tools.get(name).is_none() && !name.starts_with("mcp:") {
                 tracing::warn!(
                     tool = %name,
                     "the policy allows a host tool this host does not offer (a typo?)"

@@ -36,6 +36,8 @@ mod features;
 mod host;
 pub mod inspect;
 mod limits;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod observer;
 mod plugin;
 pub mod policy;

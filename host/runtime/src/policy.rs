@@ -304,6 +304,20 @@ impl Policy {
             .is_none_or(|allowed| allowed.iter().any(|t| t == name))
     }
 
+    /// Whether the plugin may call (and see) a host tool; `opt_in` is the source (MCP server)
+    /// of a tool that must be named explicitly: by its name, or all of its server's tools by
+    /// `mcp:<server>`. An absent `allowed_tools` does not allow such tools.
+    pub fn host_tool_allowed(&self, name: &str, opt_in: Option<&str>) -> bool {
+        match opt_in {
+            None => self.tool_allowed(name),
+            Some(server) => self.allowed_tools.as_ref().is_some_and(|allowed| {
+                allowed
+                    .iter()
+                    .any(|t| t == name || t.strip_prefix("mcp:") == Some(server))
+            }),
+        }
+    }
+
     /// Whether the plugin may use `model`.
     pub fn model_allowed(&self, model: &str) -> bool {
         self.allowed_models
@@ -439,8 +453,12 @@ impl Policy {
     }
 
     /// Admits one host tool call.
-    pub(crate) fn admit_tool(&self, name: &str) -> Result<(), PolicyViolation> {
-        if self.tool_allowed(name) {
+    pub(crate) fn admit_tool(
+        &self,
+        name: &str,
+        opt_in: Option<&str>,
+    ) -> Result<(), PolicyViolation> {
+        if self.host_tool_allowed(name, opt_in) {
             Ok(())
         } else {
             Err(PolicyViolation::new(
@@ -1256,10 +1274,10 @@ retries = 3
 
     #[test]
     fn tools_default_to_all_offered() {
-        assert!(Policy::default().admit_tool("anything").is_ok());
+        assert!(Policy::default().admit_tool("anything", None).is_ok());
         let p = Policy::default().with_allowed_tools(Vec::<String>::new());
         assert_eq!(
-            p.admit_tool("read_file").unwrap_err().kind,
+            p.admit_tool("read_file", None).unwrap_err().kind,
             ViolationKind::ToolNotAllowed
         );
     }

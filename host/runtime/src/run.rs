@@ -466,9 +466,9 @@ impl RunState {
     /// The host tools this plugin may see.
     pub(crate) fn tool_specs(&self) -> Vec<crate::tools::ToolSpec> {
         self.tools
-            .specs()
-            .filter(|s| self.policy.tool_allowed(&s.name))
-            .cloned()
+            .entries()
+            .filter(|(s, t)| self.policy.host_tool_allowed(&s.name, t.opt_in()))
+            .map(|(s, _)| s.clone())
             .collect()
     }
 
@@ -500,7 +500,7 @@ impl RunState {
                 crate::text::echo(name)
             )));
         };
-        if let Err(v) = self.policy.admit_tool(name) {
+        if let Err(v) = self.policy.admit_tool(name, tool.opt_in()) {
             let v = self.record_violation(v);
             return Err(ToolError::NotAllowed(v.message));
         }

@@ -47,6 +47,13 @@ pub trait HostTool: Send + Sync {
 
     /// Runs the tool on a JSON input (already parsed; not yet checked against the schema).
     async fn call(&self, input: Value) -> Result<String, ToolError>;
+
+    /// `Some(source)` for a tool a plugin sees only when its policy names it (or
+    /// `mcp:<source>`): a policy allowing every host tool does not allow it. MCP servers'
+    /// tools are such; the host's own are not.
+    fn opt_in(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Whether `name` is a valid tool name: `[a-zA-Z0-9_-]{1,64}`.
@@ -100,6 +107,11 @@ impl ToolRegistry {
     /// Every tool's spec, sorted by name.
     pub fn specs(&self) -> impl Iterator<Item = &ToolSpec> {
         self.tools.values().map(|(s, _)| s)
+    }
+
+    /// Every tool with its spec.
+    pub fn entries(&self) -> impl Iterator<Item = (&ToolSpec, &Arc<dyn HostTool>)> {
+        self.tools.values().map(|(s, t)| (s, t))
     }
 
     pub fn len(&self) -> usize {

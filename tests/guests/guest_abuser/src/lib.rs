@@ -5,6 +5,8 @@
 //! | task | does |
 //! |---|---|
 //! | `read:<path>` / `list:<path>` | `read_file` / `list_dir` on `path` |
+//! | `call:<tool>:<json>` | calls the host tool `tool` with that input |
+//! | `tools` | the names of the host tools it sees, comma separated |
 //! | `schema:<MiB>` | one chat call whose tool input schema is a JSON array of that size |
 //! | `tool-use:<MiB>` | the same with a tool-call input in the history |
 //! | `tool-result:<MiB>` | the same with a JSON tool result in the history |
@@ -38,6 +40,15 @@ impl Guest for Abuser {
         Ok(match mode {
             "read" => tool("read_file", &format!("{{\"path\":{}}}", quote(arg))),
             "list" => tool("list_dir", &format!("{{\"path\":{}}}", quote(arg))),
+            "call" => {
+                let (name, input) = arg.split_once(':').unwrap_or((arg, "{}"));
+                tool(name, input)
+            }
+            "tools" => tools::list_tools()
+                .into_iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(","),
             "schema" => once(&with_schema(json_array(n()))),
             "tool-use" => once(&with_tool_use(json_array(n()))),
             "tool-result" => once(&with_tool_result(json_array(n()))),

@@ -1,0 +1,363 @@
+//! The tools of MCP servers offered to plugins as host tools, through an `rmcp` client.
+//!
+//! Each configured server is a child process speaking MCP on stdio, started with exactly the
+//! environment its configuration gives (never the host's, so never its AWS credentials). The
+//! host connects once and shares the connection among its runs. Each of the server's tools
+//! becomes a [`HostTool`] named `<server>__<tool>` (made to fit `[a-zA-Z0-9_-]{1,64}`), and is
+//! **opt-in**: a policy that allows every host tool does not allow these; a plugin sees them
+//! only when its policy names them, or `mcp:<server>` for all of a server's tools.
+//!
+//! A call has a timeout and an output cap. A call that times out, or whose run is cut off (its
+//! future dropped), is cancelled on the server (`notifications/cancelled`, sent by rmcp when
+//! the request is abandoned). A server that crashed or stopped answering is restarted on the
+//! next call; the failed call is a clear `tool-error::failed`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rmcp::model::{CallToolRequestParams, ContentBlock};
+use rmcp::service::{RoleClient, RunningService, ServiceExt};
+use rmcp::transport::TokioChildProcess;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::tools::{HostTool, ToolError, ToolSpec, is_valid_tool_name};
+
+/// How long a call may take unless the server's configuration says otherwise.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much output a call may return unless the configuration says otherwise.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 256 * 1024;
+/// How long connecting (starting the process and the MCP handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `mcp.toml`: the servers, by name.
+///
+/// ```toml
+/// [servers.files]
+/// command = "gamecode-mcp2"
+/// args = ["--tools-file", "tools.yaml"]
+/// env = { LANG = "C" }      # the whole environment the server gets
+/// cwd = "/srv/tools"
+/// timeout_secs = 30         # per call
+/// max_output_kib = 256      # per call
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    #[serde(default)]
+    pub servers: BTreeMap<String, ServerConfig>,
+}
+
+/// One stdio MCP server.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The server's whole environment: nothing of the host's is inherited.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    #[serde(default)]
+    pub timeout_secs: Option<f64>,
+    #[serde(default)]
+    pub max_output_kib: Option<u64>,
+}
+
+/// Why MCP servers could not be set up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum McpError {
+    #[error("invalid MCP configuration: {0}")]
+    Config(String),
+    #[error("MCP server `{server}`: {message}")]
+    Server { server: String, message: String },
+}
+
+impl McpConfig {
+    pub fn from_toml_str(text: &str) -> Result<Self, McpError> {
+        let config: Self = toml::from_str(text).map_err(|e| McpError::Config(e.to_string()))?;
+        for name in config.servers.keys() {
+            if name.is_empty()
+                || name.len() > 24
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(McpError::Config(format!(
+                    "server name `{name}`: 1–24 letters, digits or hyphens"
+                )));
+            }
+        }
+        Ok(config)
+    }
+
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, McpError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| McpError::Config(format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml_str(&text).map_err(|e| McpError::Config(format!("{}: {e}", path.display())))
+    }
+}
+
+/// The host tool name of `tool` on `server`: `<server>__<tool>`, characters outside
+/// `[a-zA-Z0-9_-]` replaced by `_`, cut to fit 64 with a short hash of the original name when
+/// anything was changed (so two tools never share a name).
+pub fn tool_name(server: &str, tool: &str) -> String {
+    let clean: String = tool
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = format!("{server}__{clean}");
+    if clean == tool && name.len() <= 64 {
+        return name;
+    }
+    // FNV-1a over the original name: stable across runs and platforms.
+    let hash = tool.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let suffix = format!("_{:08x}", hash as u32);
+    let keep = 64 - suffix.len();
+    let mut cut = name;
+    cut.truncate(keep);
+    cut + &suffix
+}
+
+/// A connection to one server, restarted when it breaks.
+struct Server {
+    name: String,
+    config: ServerConfig,
+    client: Mutex<Option<Arc<RunningService<RoleClient, ()>>>>,
+}
+
+impl Server {
+    fn timeout(&self) -> Duration {
+        self.config
+            .timeout_secs
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(DEFAULT_CALL_TIMEOUT, Duration::from_secs_f64)
+    }
+
+    fn max_output(&self) -> usize {
+        self.config
+            .max_output_kib
+            .map_or(DEFAULT_MAX_OUTPUT_BYTES, |k| {
+                usize::try_from(k.saturating_mul(1024)).unwrap_or(usize::MAX)
+            })
+    }
+
+    async fn connect(&self) -> Result<Arc<RunningService<RoleClient, ()>>, String> {
+        let mut command = tokio::process::Command::new(&self.config.command);
+        command
+            .args(&self.config.args)
+            .env_clear()
+            .envs(&self.config.env)
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(cwd) = &self.config.cwd {
+            command.current_dir(cwd);
+        }
+        let transport = TokioChildProcess::new(command)
+            .map_err(|e| format!("cannot start `{}`: {e}", self.config.command))?;
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, ().serve(transport))
+            .await
+            .map_err(|_| format!("no MCP handshake within {} s", CONNECT_TIMEOUT.as_secs()))?
+            .map_err(|e| format!("the MCP handshake failed: {e}"))?;
+        Ok(Arc::new(client))
+    }
+
+    /// The live connection, (re)connecting if there is none.
+    async fn client(&self) -> Result<Arc<RunningService<RoleClient, ()>>, String> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref()
+            && !client.is_transport_closed()
+        {
+            return Ok(client.clone());
+        }
+        let client = self.connect().await?;
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Drops a broken connection (the process is killed with it); the next call reconnects.
+    async fn forget(&self, broken: &Arc<RunningService<RoleClient, ()>>) {
+        let mut slot = self.client.lock().await;
+        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, broken)) {
+            *slot = None;
+        }
+    }
+
+    async fn call(&self, tool: &str, input: Value) -> Result<String, ToolError> {
+        let failed = |m: String| ToolError::Failed(format!("MCP server `{}`: {m}", self.name));
+        let client = self.client().await.map_err(failed)?;
+        let arguments = match input {
+            Value::Object(map) => Some(map),
+            Value::Null => None,
+            other => {
+                return Err(ToolError::InvalidInput(format!(
+                    "the input must be a JSON object, not {other}"
+                )));
+            }
+        };
+        let mut params = CallToolRequestParams::new(tool.to_string());
+        params.arguments = arguments;
+        let timeout = self.timeout();
+        // Dropping the call (timeout, or the run's deadline) cancels it on the server.
+        let result = match tokio::time::timeout(timeout, client.peer().call_tool(params)).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => {
+                if client.is_transport_closed() {
+                    self.forget(&client).await;
+                    return Err(failed(format!(
+                        "the server stopped ({e}); it will be restarted for the next call"
+                    )));
+                }
+                return Err(failed(format!("the call failed: {e}")));
+            }
+            Err(_) => {
+                // A server that does not answer in time may be stuck: start afresh.
+                self.forget(&client).await;
+                return Err(failed(format!(
+                    "no answer within {:.0} s; the call was cancelled and the server will be \
+                     restarted",
+                    timeout.as_secs_f64()
+                )));
+            }
+        };
+        let mut out = String::new();
+        if let Some(structured) = &result.structured_content
+            && result.content.is_empty()
+        {
+            out.push_str(&structured.to_string());
+        }
+        for block in &result.content {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            match block {
+                ContentBlock::Text(t) => out.push_str(&t.text),
+                ContentBlock::Image(i) => out.push_str(&format!("[image: {}]", i.mime_type)),
+                other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+            }
+            if out.len() > self.max_output() {
+                return Err(failed(format!(
+                    "the tool's output is over the cap of {} bytes",
+                    self.max_output()
+                )));
+            }
+        }
+        if result.is_error == Some(true) {
+            return Err(ToolError::Failed(out));
+        }
+        Ok(out)
+    }
+}
+
+/// One MCP tool as a host tool.
+struct McpTool {
+    spec: ToolSpec,
+    server: Arc<Server>,
+    tool: String,
+}
+
+#[async_trait]
+impl HostTool for McpTool {
+    fn spec(&self) -> ToolSpec {
+        self.spec.clone()
+    }
+
+    async fn call(&self, input: Value) -> Result<String, ToolError> {
+        self.server.call(&self.tool, input).await
+    }
+
+    fn opt_in(&self) -> Option<&str> {
+        Some(&self.server.name)
+    }
+}
+
+/// Connects to every configured server and returns their tools as host tools. A server that
+/// cannot be reached is an error naming it; a tool whose input schema is not an object schema
+/// is left out with a warning naming it.
+pub async fn connect(config: &McpConfig) -> Result<Vec<Arc<dyn HostTool>>, McpError> {
+    let mut tools: Vec<Arc<dyn HostTool>> = Vec::new();
+    for (name, server_config) in &config.servers {
+        let server = Arc::new(Server {
+            name: name.clone(),
+            config: server_config.clone(),
+            client: Mutex::new(None),
+        });
+        let err = |message: String| McpError::Server {
+            server: name.clone(),
+            message,
+        };
+        let client = server.client().await.map_err(err)?;
+        let listed = tokio::time::timeout(server.timeout(), client.peer().list_all_tools())
+            .await
+            .map_err(|_| err("no tool list in time".into()))?
+            .map_err(|e| err(format!("cannot list its tools: {e}")))?;
+        for tool in listed {
+            let schema = Value::Object((*tool.input_schema).clone());
+            // A tool input must be an object (Bedrock's rule too): a server offering another
+            // schema is told off in the log, and the tool is not offered.
+            if schema.get("type").is_some_and(|t| t != "object") {
+                tracing::warn!(
+                    server = %name,
+                    tool = %tool.name,
+                    "MCP tool left out: its input schema is not an object schema"
+                );
+                continue;
+            }
+            let spec = ToolSpec {
+                name: tool_name(name, &tool.name),
+                description: tool.description.as_deref().unwrap_or("").to_string(),
+                input_schema: schema,
+            };
+            if !is_valid_tool_name(&spec.name) {
+                return Err(err(format!("tool `{}` has no usable name", tool.name)));
+            }
+            tools.push(Arc::new(McpTool {
+                spec,
+                server: server.clone(),
+                tool: tool.name.to_string(),
+            }));
+        }
+    }
+    Ok(tools)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_and_never_collide() {
+        assert_eq!(tool_name("files", "read_file"), "files__read_file");
+        let a = tool_name("files", "read.file");
+        let b = tool_name("files", "read/file");
+        assert!(a.starts_with("files__read_file_") && b.starts_with("files__read_file_"));
+        assert_ne!(a, b);
+        let long = tool_name("files", &"x".repeat(100));
+        assert_eq!(long.len(), 64);
+        assert!(is_valid_tool_name(&long) && is_valid_tool_name(&a));
+    }
+
+    #[test]
+    fn config_is_strict() {
+        let c = McpConfig::from_toml_str(
+            "[servers.files]\ncommand = \"srv\"\nargs = [\"a\"]\nenv = { K = \"v\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.servers["files"].env["K"], "v");
+        assert!(McpConfig::from_toml_str("[servers.files]\ncommand = \"x\"\nenvs = {}\n").is_err());
+        assert!(McpConfig::from_toml_str("[servers.\"a b\"]\ncommand = \"x\"\n").is_err());
+    }
+}

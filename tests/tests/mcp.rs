@@ -1,0 +1,150 @@
+//! MCP servers' tools offered to plugins: opt-in by policy, a clean environment, and a server
+//! that hangs, crashes or floods fails the call clearly and is restarted, while other runs go
+//! on. The server is a real child process (`mcp_fault_server`, rmcp) over stdio.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gamecode_e2e::*;
+use gamecode_host::mcp::{McpConfig, ServerConfig};
+use gamecode_host::{Plugin, PluginHost, Policy, RunError};
+
+fn config(log: &Path, timeout_secs: f64) -> McpConfig {
+    let mut config = McpConfig::default();
+    config.servers.insert(
+        "fault".into(),
+        ServerConfig {
+            command: env!("CARGO_BIN_EXE_mcp_fault_server").into(),
+            args: vec![],
+            env: [("FAULT_LOG".to_string(), log.display().to_string())].into(),
+            cwd: None,
+            timeout_secs: Some(timeout_secs),
+            max_output_kib: Some(64),
+        },
+    );
+    config
+}
+
+async fn mcp_host(emu: &bedrock_emulator::Emulator, config: &McpConfig) -> PluginHost {
+    let tools = gamecode_host::mcp::connect(config)
+        .await
+        .expect("the MCP server starts");
+    PluginHost::builder()
+        .backend(bedrock(emu))
+        .tools(tools)
+        .build()
+        .expect("host")
+}
+
+fn allowed(host: &PluginHost) -> Plugin {
+    abuser(host, Policy::default().with_allowed_tools(["mcp:fault"]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_tools_are_opt_in_and_get_a_clean_environment() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = emulator().await;
+    let host = mcp_host(&emu, &config(&dir.path().join("log"), 5.0)).await;
+
+    // A policy allowing every host tool does not allow MCP tools.
+    let default = abuser(&host, Policy::default());
+    assert_eq!(answer(&default, "tools").await, "");
+    let refused = answer(&default, r#"call:fault__echo:{"text":"hi"}"#).await;
+    assert!(refused.starts_with("not-allowed:"), "{refused}");
+
+    // Named by the policy: seen and called (the malformed tool is left out).
+    let plugin = allowed(&host);
+    assert_eq!(
+        answer(&plugin, "tools").await,
+        "fault__crash,fault__echo,fault__env,fault__flood,fault__hang"
+    );
+    assert_eq!(
+        answer(&plugin, r#"call:fault__echo:{"text":"hello"}"#).await,
+        "ok: hello"
+    );
+    // Only the configured environment: none of the host's (its AWS credentials included).
+    assert_eq!(answer(&plugin, "call:fault__env:{}").await, "ok: FAULT_LOG");
+    let one = abuser(&host, Policy::default().with_allowed_tools(["fault__echo"]));
+    assert_eq!(answer(&one, "tools").await, "fault__echo");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_crashed_or_flooding_server_fails_the_call_and_recovers() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = emulator().await;
+    let host = mcp_host(&emu, &config(&dir.path().join("log"), 1.0)).await;
+    let plugin = allowed(&host);
+
+    let started = Instant::now();
+    let hung = answer(&plugin, "call:fault__hang:{}").await;
+    assert!(
+        hung.starts_with(
+            "failed: MCP server `fault`: no answer within 1 s; the call was cancelled"
+        ),
+        "{hung}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        answer(&plugin, r#"call:fault__echo:{"text":"1"}"#).await,
+        "ok: 1"
+    );
+
+    let crashed = answer(&plugin, "call:fault__crash:{}").await;
+    assert!(
+        crashed.starts_with("failed: MCP server `fault`: the server stopped"),
+        "{crashed}"
+    );
+    assert_eq!(
+        answer(&plugin, r#"call:fault__echo:{"text":"2"}"#).await,
+        "ok: 2"
+    );
+
+    let flooded = answer(&plugin, r#"call:fault__flood:{"kib":1024}"#).await;
+    assert!(
+        flooded.starts_with(
+            "failed: MCP server `fault`: the tool's output is over the cap of 65536 bytes"
+        ),
+        "{flooded}"
+    );
+    assert_eq!(
+        answer(&plugin, r#"call:fault__echo:{"text":"3"}"#).await,
+        "ok: 3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runs_deadline_cancels_the_call_on_the_server() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("log");
+    let emu = emulator().await;
+    let host = mcp_host(&emu, &config(&log, 60.0)).await;
+    let plugin = abuser(
+        &host,
+        Policy::default()
+            .with_allowed_tools(["mcp:fault"])
+            .with_deadline(Duration::from_secs(1)),
+    );
+    let e = plugin
+        .run("call:fault__hang:{}")
+        .await
+        .expect_err("the deadline ends the run");
+    assert!(matches!(e, RunError::DeadlineExceeded { .. }), "{e}");
+    // The server heard `notifications/cancelled` for the call.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::read_to_string(&log).ok().as_deref() != Some("cancelled") {
+        assert!(
+            Instant::now() < deadline,
+            "no cancellation reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The connection is still good for the next run.
+    let next = allowed(&host);
+    assert_eq!(
+        answer(&next, r#"call:fault__echo:{"text":"4"}"#).await,
+        "ok: 4"
+    );
+}
