@@ -94,6 +94,47 @@ pub fn fixture_v0_1_0() -> PathBuf {
     workspace_root().join("tests/fixtures/agent_v0_1_0.wasm")
 }
 
+/// The published MCP server `gamecode-mcp2` (crates.io), installed once into
+/// `target/mcp-tools` with `cargo install --locked` (about 30 s the first time).
+pub fn gamecode_mcp2() -> PathBuf {
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| {
+        let root = workspace_root().join("target/mcp-tools");
+        let bin = root.join("bin/gamecode-mcp2");
+        if bin.is_file() {
+            return Ok(bin);
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .args([
+                "install",
+                "gamecode-mcp2",
+                "--version",
+                "0.7.0",
+                "--locked",
+                "--quiet",
+            ])
+            .arg("--root")
+            .arg(&root)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .output()
+            .map_err(|e| format!("cannot run cargo install: {e}"))?;
+        if output.status.success() && bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(format!(
+                "cargo install gamecode-mcp2 failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    match installed {
+        Ok(bin) => bin.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
 /// One of the test guests, e.g. `guest_looper`.
 pub fn test_guest(name: &str) -> PathBuf {
     build_guests();

@@ -148,3 +148,42 @@ async fn the_runs_deadline_cancels_the_call_on_the_server() {
         "ok: 4"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_mcp_server_serves_plugins() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tools_yaml = dir.path().join("tools.yaml");
+    std::fs::write(
+        &tools_yaml,
+        "tools:\n  - name: shout\n    description: Repeats the given text back\n    command: echo\n    args:\n      - name: text\n        description: The text to repeat\n        required: true\n        type: string\n        cli_flag: null\n",
+    )
+    .expect("tools.yaml");
+    let mut config = McpConfig::default();
+    config.servers.insert(
+        "mcp2".into(),
+        ServerConfig {
+            command: gamecode_mcp2().display().to_string(),
+            args: vec!["--tools-file".into(), tools_yaml.display().to_string()],
+            // It runs `echo`: the one variable it needs, and nothing else of the host's.
+            env: [("PATH".to_string(), "/usr/bin:/bin".to_string())].into(),
+            cwd: Some(dir.path().to_path_buf()),
+            timeout_secs: Some(10.0),
+            max_output_kib: None,
+        },
+    );
+    let emu = emulator().await;
+    let host = mcp_host(&emu, &config).await;
+    let plugin = abuser(&host, Policy::default().with_allowed_tools(["mcp:mcp2"]));
+    let tools = answer(&plugin, "tools").await;
+    assert!(tools.split(',').any(|t| t == "mcp2__shout"), "{tools}");
+    let out = answer(
+        &plugin,
+        r#"call:mcp2__shout:{"text":"hello from a plugin"}"#,
+    )
+    .await;
+    assert!(
+        out.starts_with("ok: ") && out.contains("hello from a plugin"),
+        "{out}"
+    );
+}
