@@ -149,11 +149,9 @@ async fn the_runs_deadline_cancels_the_call_on_the_server() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_published_mcp_server_serves_plugins() {
-    init_tracing();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tools_yaml = dir.path().join("tools.yaml");
+/// `gamecode-mcp2` with one tool, `shout` (runs `echo`).
+fn mcp2_config(dir: &Path) -> McpConfig {
+    let tools_yaml = dir.join("tools.yaml");
     std::fs::write(
         &tools_yaml,
         "tools:\n  - name: shout\n    description: Repeats the given text back\n    command: echo\n    args:\n      - name: text\n        description: The text to repeat\n        required: true\n        type: string\n        cli_flag: null\n",
@@ -167,13 +165,20 @@ async fn a_published_mcp_server_serves_plugins() {
             args: vec!["--tools-file".into(), tools_yaml.display().to_string()],
             // It runs `echo`: the one variable it needs, and nothing else of the host's.
             env: [("PATH".to_string(), "/usr/bin:/bin".to_string())].into(),
-            cwd: Some(dir.path().to_path_buf()),
+            cwd: Some(dir.to_path_buf()),
             timeout_secs: Some(10.0),
             max_output_kib: None,
         },
     );
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_mcp_server_serves_plugins() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
     let emu = emulator().await;
-    let host = mcp_host(&emu, &config).await;
+    let host = mcp_host(&emu, &mcp2_config(dir.path())).await;
     let plugin = abuser(&host, Policy::default().with_allowed_tools(["mcp:mcp2"]));
     let tools = answer(&plugin, "tools").await;
     assert!(tools.split(',').any(|t| t == "mcp2__shout"), "{tools}");
@@ -185,5 +190,26 @@ async fn a_published_mcp_server_serves_plugins() {
     assert!(
         out.starts_with("ok: ") && out.contains("hello from a plugin"),
         "{out}"
+    );
+
+    // The example agent, offline: the emulated model picks the MCP tool that fits the task.
+    let example = load(&host, &guest_example())
+        .with_policy(Policy::default().with_allowed_tools(["mcp:mcp2"]))
+        .expect("policy");
+    let outcome = example
+        .run("Shout the text \"hello world\"")
+        .await
+        .expect("the example runs");
+    assert!(
+        outcome
+            .answer
+            .contains(r#"{"output":"hello world","status":"success"}"#),
+        "{}",
+        outcome.answer
+    );
+    assert!(
+        outcome.stderr.contains("tool mcp2__shout("),
+        "{}",
+        outcome.stderr
     );
 }

@@ -160,6 +160,10 @@ struct RunArgs {
     /// Policy file (TOML) with the plugin's limits; see the README.
     #[arg(long, value_name = "FILE.toml")]
     policy: Option<PathBuf>,
+    /// MCP servers whose tools plugins may call (TOML; see the README). Their tools are
+    /// opt-in: the policy's `[tools] allowed` must name them, or `mcp:<server>`.
+    #[arg(long, value_name = "FILE.toml")]
+    mcp_config: Option<PathBuf>,
     /// Give the plugin read-only access to this directory (tools read_file and list_dir);
     /// repeat it to grant several.
     #[arg(long, value_name = "DIR")]
@@ -321,8 +325,13 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
             .map_err(|e| Failure::new(EXIT_USAGE, format!("--attach: {e}")))?;
         task.attachments.push(attachment);
     }
-    let tools = fs_tools(&args.allow_read)?;
-    check_tool_names(&policy, &args)?;
+    let mut tools = fs_tools(&args.allow_read)?;
+    let mcp = match &args.mcp_config {
+        Some(path) => gamecode_host::mcp::McpConfig::from_file(path)
+            .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?,
+        None => Default::default(),
+    };
+    check_tool_names(&policy, &args, &mcp)?;
     if let Some(model) = &args.model {
         gamecode_bedrock::check_model_id(model)
             .map_err(|e| Failure::new(EXIT_USAGE, format!("--model: {}", e.message())))?;
@@ -428,6 +437,12 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         backend = backend.with_recorder(recorder.clone());
     }
 
+    // MCP servers start once, before the plugin; their tools join the host's.
+    tools.extend(
+        gamecode_host::mcp::connect(&mcp)
+            .await
+            .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?,
+    );
     let cache = load::cache(args.cache.no_cache, args.cache.cache_dir.clone());
     let host = PluginHost::builder()
         .backend(Arc::new(backend))
@@ -584,12 +599,24 @@ const CLI_TOOLS: &[&str] = &["read_file", "list_dir"];
 
 /// A policy naming a host tool no `gamecode run` offers is a typo, not a narrowing: refused
 /// (it would silently hide every tool), with the names that exist.
-fn check_tool_names(policy: &Policy, args: &RunArgs) -> Result<(), Failure> {
+fn check_tool_names(
+    policy: &Policy,
+    args: &RunArgs,
+    mcp: &gamecode_host::mcp::McpConfig,
+) -> Result<(), Failure> {
     let Some(allowed) = &policy.allowed_tools else {
         return Ok(());
     };
+    // An MCP server's tools (`mcp:<server>`, `<server>__<tool>`) are named after a server of
+    // the MCP configuration; the tools themselves are known once it is connected.
+    let mcp_server = |name: &str| {
+        let server = name
+            .strip_prefix("mcp:")
+            .or_else(|| name.split_once("__").map(|(s, _)| s));
+        server.is_some_and(|s| mcp.servers.contains_key(s))
+    };
     for name in allowed {
-        if !CLI_TOOLS.contains(&name.as_str()) {
+        if !CLI_TOOLS.contains(&name.as_str()) && !mcp_server(name) {
             let hint = CLI_TOOLS
                 .iter()
                 .find(|known| edit_distance(known, name) <= 2)
