@@ -38,6 +38,8 @@ pub mod inspect;
 mod limits;
 #[cfg(feature = "mcp")]
 pub mod mcp;
+#[cfg(feature = "mcp")]
+pub mod mcp_serve;
 pub mod observer;
 mod plugin;
 pub mod policy;

@@ -1120,3 +1120,162 @@ fn attachments_and_config_reach_0_2_0_plugins() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
 }
+
+/// A venv with the official Python MCP SDK, made once under `target/`.
+fn python_mcp() -> PathBuf {
+    static VENV: OnceLock<PathBuf> = OnceLock::new();
+    VENV.get_or_init(|| {
+        let venv = root().join("target/mcp-venv");
+        let python = venv.join("bin/python");
+        if !venv.join("installed-2.3.0").is_file() {
+            let ok = Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .is_ok_and(|s| s.success())
+                && Command::new(&python)
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                    ])
+                    .arg("mcp==2.3.0")
+                    .status()
+                    .is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "cannot install the Python MCP SDK (mcp==2.3.0) into {}",
+                venv.display()
+            );
+            std::fs::write(venv.join("installed-2.3.0"), "").unwrap();
+        }
+        python
+    })
+    .clone()
+}
+
+#[test]
+fn mcp_serve_answers_the_python_sdk() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(python_mcp())
+        .arg(root().join("host/runtime/tests/mcp_client.py"))
+        .arg(env!("CARGO_BIN_EXE_gamecode"))
+        .args(["mcp", "serve", "--emulator", "--name", "calc-agent"])
+        .arg(guest_example())
+        .env("GAMECODE_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        text(&out.stdout).lines().collect::<Vec<_>>(),
+        [
+            "tools: calc-agent",
+            "answer: Based on the tool results: 42",
+            "error: the plugin run failed: the agent failed: the task is empty",
+        ],
+        "{}",
+        show(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_serve_runs_calls_concurrently_with_progress_and_survives_failures() {
+    use rmcp::model::{CallToolRequestParams, ProgressNotificationParam};
+    use rmcp::service::{NotificationContext, RoleClient, ServiceExt};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Clone, Default)]
+    struct Progress(std::sync::Arc<AtomicUsize>);
+    impl rmcp::ClientHandler for Progress {
+        async fn on_progress(
+            &self,
+            _: ProgressNotificationParam,
+            _: NotificationContext<RoleClient>,
+        ) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let cache = tempfile::tempdir().unwrap();
+    let policy = cache.path().join("policy.toml");
+    std::fs::write(&policy, "[limits]\ndeadline_secs = 2.5\n").unwrap();
+    let serve = |plugin: PathBuf| {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gamecode"));
+        cmd.args(["mcp", "serve", "--emulator", "--policy"])
+            .arg(&policy)
+            .arg(plugin)
+            .env("GAMECODE_CACHE_DIR", cache.path())
+            .stderr(Stdio::null());
+        rmcp::transport::TokioChildProcess::new(cmd).unwrap()
+    };
+    let progress = Progress::default();
+    let client = progress
+        .clone()
+        .serve(serve(guest_example()))
+        .await
+        .unwrap();
+    let tools = client.peer().list_all_tools().await.unwrap();
+    assert_eq!(tools.len(), 1);
+    let name = tools[0].name.to_string();
+    let call = |task: &str| {
+        let mut params = CallToolRequestParams::new(name.clone());
+        params.arguments = serde_json::json!({ "task": task }).as_object().cloned();
+        client.peer().call_tool(params)
+    };
+    // Three runs at once, and a bad input among them: each gets its own answer.
+    let (a, b, c, bad) = tokio::join!(
+        call("What is 6 * 7?"),
+        call("What is 2 + 3?"),
+        call("What is 10 - 4?"),
+        call("")
+    );
+    let text_of = |r: &rmcp::model::CallToolResult| {
+        r.content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<String>()
+    };
+    for (result, expected) in [(a, "42"), (b, "5"), (c, "6")] {
+        let result = result.unwrap();
+        assert_ne!(result.is_error, Some(true), "{}", text_of(&result));
+        assert!(text_of(&result).contains(expected), "{}", text_of(&result));
+    }
+    let bad = bad.unwrap();
+    assert_eq!(bad.is_error, Some(true));
+    assert!(
+        text_of(&bad).contains("the task is empty"),
+        "{}",
+        text_of(&bad)
+    );
+    client.cancel().await.unwrap();
+
+    // A run that spins until its deadline: progress while it runs, then an isError result
+    // with the categorized failure; the server still serves.
+    let progress = Progress::default();
+    let client = progress
+        .clone()
+        .serve(serve(test_guest("guest_looper")))
+        .await
+        .unwrap();
+    let name = client.peer().list_all_tools().await.unwrap()[0]
+        .name
+        .to_string();
+    let mut params = CallToolRequestParams::new(name);
+    params.arguments = serde_json::json!({ "task": "spin" }).as_object().cloned();
+    let result = client.peer().call_tool(params.clone()).await.unwrap();
+    assert_eq!(result.is_error, Some(true));
+    assert!(
+        text_of(&result).contains("deadline"),
+        "{}",
+        text_of(&result)
+    );
+    assert!(
+        progress.0.load(Ordering::SeqCst) >= 1,
+        "no progress notification"
+    );
+    let again = client.peer().call_tool(params).await.unwrap();
+    assert_eq!(again.is_error, Some(true));
+    client.cancel().await.unwrap();
+}

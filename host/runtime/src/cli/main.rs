@@ -4,6 +4,7 @@
 mod cache;
 mod cassette;
 mod load;
+mod mcp;
 mod progress;
 
 use std::io::IsTerminal;
@@ -76,11 +77,23 @@ enum Command {
     },
     /// Serve the Bedrock emulator (Converse and ConverseStream on loopback) until Ctrl-C.
     Emulator(bedrock_emulator::EmulatorArgs),
+    /// MCP: `serve` a plugin as a tool to MCP clients (stdio).
+    Mcp {
+        #[command(subcommand)]
+        action: McpAction,
+    },
     /// Recorded sessions (`gamecode run --record`): `show` one, `diff` two.
     Cassette {
         #[command(subcommand)]
         action: CassetteAction,
     },
+}
+
+#[derive(Subcommand)]
+enum McpAction {
+    /// Serve a plugin on stdio as one MCP tool taking `{"task": string}`; each call is a
+    /// fresh sandboxed run.
+    Serve(Box<mcp::ServeArgs>),
 }
 
 #[derive(Subcommand)]
@@ -236,6 +249,9 @@ fn main() -> ExitCode {
             Command::Inspect { plugin, cache } => inspect(plugin, cache).await,
             Command::Cache { action, cache } => cache_command(action, cache),
             Command::Emulator(args) => emulator(args).await,
+            Command::Mcp {
+                action: McpAction::Serve(args),
+            } => mcp::serve(*args).await,
             Command::Cassette { action } => match action {
                 CassetteAction::Show { cassette } => cassette::show(&cassette),
                 CassetteAction::Diff { a, b } => cassette::diff(&a, &b),
@@ -394,15 +410,7 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         _emulator = Some(emu);
         backend
     } else {
-        let backend = match &args.region {
-            Some(region) => BedrockBackend::new_with_region(region.clone()).await,
-            None => BedrockBackend::new().await,
-        }
-        .map_err(|e| setup_failure(e, verbose))?;
-        match &args.endpoint_url {
-            Some(url) => backend.with_endpoint_url(url.clone()),
-            None => backend,
-        }
+        aws_backend(&args.region, &args.endpoint_url, verbose).await?
     };
     let status = progress.clone();
     let mut backend = backend.with_status_callback(move |s| status.retry(s));
@@ -519,6 +527,23 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         }
         Err(e) => Err(run_failure(e, verbose)),
     }
+}
+
+/// The Bedrock backend on the default AWS chain (or `region`), optionally at `endpoint_url`.
+async fn aws_backend(
+    region: &Option<String>,
+    endpoint_url: &Option<String>,
+    verbose: u8,
+) -> Result<BedrockBackend, Failure> {
+    let backend = match region {
+        Some(region) => BedrockBackend::new_with_region(region.clone()).await,
+        None => BedrockBackend::new().await,
+    }
+    .map_err(|e| setup_failure(e, verbose))?;
+    Ok(match endpoint_url {
+        Some(url) => backend.with_endpoint_url(url.clone()),
+        None => backend,
+    })
 }
 
 /// `--max-retries` and friends, over the policy file's `[retry]`.
