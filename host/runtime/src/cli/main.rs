@@ -177,6 +177,10 @@ struct RunArgs {
     /// opt-in: the policy's `[tools] allowed` must name them, or `mcp:<server>`.
     #[arg(long, value_name = "FILE.toml")]
     mcp_config: Option<PathBuf>,
+    /// One more stdio MCP server: `NAME=COMMAND [ARG…]` (split at spaces; it gets an empty
+    /// environment — use --mcp-config for env, cwd and limits). Repeat it for several.
+    #[arg(long, value_name = "NAME=COMMAND")]
+    mcp_server: Vec<String>,
     /// Give the plugin read-only access to this directory (tools read_file and list_dir);
     /// repeat it to grant several.
     #[arg(long, value_name = "DIR")]
@@ -342,11 +346,38 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         task.attachments.push(attachment);
     }
     let mut tools = fs_tools(&args.allow_read)?;
-    let mcp = match &args.mcp_config {
+    let mut mcp = match &args.mcp_config {
         Some(path) => gamecode_host::mcp::McpConfig::from_file(path)
             .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?,
         None => Default::default(),
     };
+    for spec in &args.mcp_server {
+        let (name, command) = spec.split_once('=').ok_or_else(|| {
+            Failure::new(
+                EXIT_USAGE,
+                format!("--mcp-server {spec}: expected NAME=COMMAND"),
+            )
+        })?;
+        let mut words = command.split_whitespace().map(str::to_string);
+        let Some(program) = words.next() else {
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!("--mcp-server {spec}: no command"),
+            ));
+        };
+        let text = format!("[servers.{name}]\ncommand = {}\n", toml_string(&program));
+        let mut one = gamecode_host::mcp::McpConfig::from_toml_str(&text)
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("--mcp-server {spec}: {e}")))?;
+        for (name, mut server) in std::mem::take(&mut one.servers) {
+            server.args = words.clone().collect();
+            if mcp.servers.insert(name.clone(), server).is_some() {
+                return Err(Failure::new(
+                    EXIT_USAGE,
+                    format!("--mcp-server {name}: a server of that name is configured already"),
+                ));
+            }
+        }
+    }
     check_tool_names(&policy, &args, &mcp)?;
     if let Some(model) = &args.model {
         gamecode_bedrock::check_model_id(model)
@@ -527,6 +558,11 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         }
         Err(e) => Err(run_failure(e, verbose)),
     }
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
 }
 
 /// The Bedrock backend on the default AWS chain (or `region`), optionally at `endpoint_url`.
