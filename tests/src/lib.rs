@@ -135,6 +135,43 @@ pub fn gamecode_mcp2() -> PathBuf {
     }
 }
 
+/// The MCP fault server of this crate (`src/bin/mcp_fault_server.rs`), built on demand into
+/// the workspace's target directory (for callers outside this crate, like the benchmarks).
+pub fn mcp_fault_server() -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "gamecode-e2e",
+                "--bin",
+                "mcp_fault_server",
+            ])
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join("target"));
+        let bin = target.join("debug/mcp_fault_server");
+        if output.status.success() && bin.is_file() {
+            Ok(bin)
+        } else {
+            Err(format!(
+                "building mcp_fault_server failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    });
+    match built {
+        Ok(bin) => bin.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
 /// One of the test guests, e.g. `guest_looper`.
 pub fn test_guest(name: &str) -> PathBuf {
     build_guests();

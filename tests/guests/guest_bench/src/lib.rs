@@ -7,6 +7,8 @@
 //! - `stream-times` — one `chat-stream` call pulled to its end; answers the wall-clock time
 //!   (nanoseconds since the Unix epoch) at which each text delta was received, comma
 //!   separated, so the host side can compare it with when the model server sent it.
+//! - `tool:N` — N `call-tool("fault__echo", {"text": "hi"})` calls (an MCP server's tool,
+//!   for the MCP figure); answers `ok N`.
 //! - `grow:T` — a stateless tool loop of T turns (0.1.0 has no conversation): each turn sends
 //!   the whole history with `chat`, then appends the reply and a 4 KiB tool result for each of
 //!   its tool calls; answers each `chat` call's time in nanoseconds, comma separated (the
@@ -46,6 +48,13 @@ impl Guest for Bench {
         };
         match mode {
             "grow" => grow(count),
+            "tool" => {
+                for _ in 0..count {
+                    gamecode::plugin::tools::call_tool("fault__echo", r#"{"text":"hi"}"#)
+                        .map_err(AgentError::Tool)?;
+                }
+                Ok(format!("ok {count}"))
+            }
             "chat" => {
                 for _ in 0..count {
                     chat::chat(&request).map_err(AgentError::Chat)?;
