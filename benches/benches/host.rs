@@ -1687,6 +1687,7 @@ async fn mcp(o: &Opts, bench: &Path) -> Vec<Row> {
             cwd: None,
             timeout_secs: None,
             max_output_kib: None,
+            ..Default::default()
         },
     );
     let tools = gamecode_host::mcp::connect(&config)

@@ -20,6 +20,7 @@ fn config(log: &Path, timeout_secs: f64) -> McpConfig {
             cwd: None,
             timeout_secs: Some(timeout_secs),
             max_output_kib: Some(64),
+            ..Default::default()
         },
     );
     config
@@ -168,6 +169,7 @@ fn mcp2_config(dir: &Path) -> McpConfig {
             cwd: Some(dir.to_path_buf()),
             timeout_secs: Some(10.0),
             max_output_kib: None,
+            ..Default::default()
         },
     );
     config

@@ -1,7 +1,8 @@
 //! The tools of MCP servers offered to plugins as host tools, through an `rmcp` client.
 //!
 //! Each configured server is a child process speaking MCP on stdio, started with exactly the
-//! environment its configuration gives (never the host's, so never its AWS credentials). The
+//! environment its configuration gives (never the host's, so never its AWS credentials), or
+//! a streamable-HTTP endpoint (`url`, with the `headers` its configuration gives). The
 //! host connects once and shares the connection among its runs. Each of the server's tools
 //! becomes a [`HostTool`] named `<server>__<tool>` (made to fit `[a-zA-Z0-9_-]{1,64}`), and is
 //! **opt-in**: a policy that allows every host tool does not allow these; a plugin sees them
@@ -37,7 +38,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// `mcp.toml`: the servers, by name.
 ///
 /// ```toml
-/// [servers.files]
+/// [servers.search]        # streamable HTTP
+/// url = "http://127.0.0.1:8931/mcp"
+/// headers = { Authorization = "Bearer …" }
+///
+/// [servers.files]           # stdio
 /// command = "gamecode-mcp2"
 /// args = ["--tools-file", "tools.yaml"]
 /// env = { LANG = "C" }      # the whole environment the server gets
@@ -52,11 +57,19 @@ pub struct McpConfig {
     pub servers: BTreeMap<String, ServerConfig>,
 }
 
-/// One stdio MCP server.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// One MCP server: a command (stdio) or a `url` (streamable HTTP).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// The program of a stdio server.
+    #[serde(default)]
     pub command: String,
+    /// The endpoint of a streamable-HTTP server (instead of `command`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// HTTP headers sent with every request to `url`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub args: Vec<String>,
     /// The server's whole environment: nothing of the host's is inherited.
@@ -82,6 +95,13 @@ pub enum McpError {
 impl McpConfig {
     pub fn from_toml_str(text: &str) -> Result<Self, McpError> {
         let config: Self = toml::from_str(text).map_err(|e| McpError::Config(e.to_string()))?;
+        for (name, server) in &config.servers {
+            if server.command.is_empty() == server.url.is_none() {
+                return Err(McpError::Config(format!(
+                    "server `{name}`: give either `command` (stdio) or `url` (streamable HTTP)"
+                )));
+            }
+        }
         for name in config.servers.keys() {
             if name.is_empty()
                 || name.len() > 24
@@ -156,6 +176,9 @@ impl Server {
     }
 
     async fn connect(&self) -> Result<Arc<RunningService<RoleClient, ()>>, String> {
+        if let Some(url) = &self.config.url {
+            return self.connect_http(url).await;
+        }
         let mut command = tokio::process::Command::new(&self.config.command);
         command
             .args(&self.config.args)
@@ -172,6 +195,32 @@ impl Server {
             .await
             .map_err(|_| format!("no MCP handshake within {} s", CONNECT_TIMEOUT.as_secs()))?
             .map_err(|e| format!("the MCP handshake failed: {e}"))?;
+        Ok(Arc::new(client))
+    }
+
+    async fn connect_http(&self, url: &str) -> Result<Arc<RunningService<RoleClient, ()>>, String> {
+        use rmcp::transport::StreamableHttpClientTransport;
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let mut headers = std::collections::HashMap::new();
+        for (name, value) in &self.config.headers {
+            let name = http::HeaderName::try_from(name.as_str())
+                .map_err(|e| format!("header `{name}`: {e}"))?;
+            let value = http::HeaderValue::try_from(value.as_str())
+                .map_err(|e| format!("header `{name}`: {e}"))?;
+            headers.insert(name, value);
+        }
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(headers);
+        let transport = StreamableHttpClientTransport::from_config(config);
+        let client = tokio::time::timeout(CONNECT_TIMEOUT, ().serve(transport))
+            .await
+            .map_err(|_| {
+                format!(
+                    "no MCP handshake with {url} within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )
+            })?
+            .map_err(|e| format!("the MCP handshake with {url} failed: {e}"))?;
         Ok(Arc::new(client))
     }
 
@@ -359,5 +408,19 @@ mod tests {
         assert_eq!(c.servers["files"].env["K"], "v");
         assert!(McpConfig::from_toml_str("[servers.files]\ncommand = \"x\"\nenvs = {}\n").is_err());
         assert!(McpConfig::from_toml_str("[servers.\"a b\"]\ncommand = \"x\"\n").is_err());
+        let http = McpConfig::from_toml_str(
+            "[servers.web]\nurl = \"http://127.0.0.1:1/mcp\"\nheaders = { X-Key = \"k\" }\n",
+        )
+        .unwrap();
+        assert_eq!(http.servers["web"].headers["X-Key"], "k");
+        assert!(
+            McpConfig::from_toml_str("[servers.web]\n").is_err(),
+            "neither"
+        );
+        assert!(
+            McpConfig::from_toml_str("[servers.web]\ncommand = \"x\"\nurl = \"http://h\"\n")
+                .is_err(),
+            "both"
+        );
     }
 }

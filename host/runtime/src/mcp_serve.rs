@@ -49,6 +49,53 @@ impl PluginServer {
         }
     }
 
+    /// Serves streamable HTTP at `http://<addr>/mcp` until the process ends. `addr` must be a
+    /// loopback address (the plugin's answers are for this machine's clients); `ready` is told
+    /// the address bound (useful with port 0).
+    pub async fn serve_http(
+        self,
+        addr: std::net::SocketAddr,
+        ready: impl FnOnce(std::net::SocketAddr),
+    ) -> Result<(), String> {
+        use hyper_util::rt::TokioIo;
+        use hyper_util::service::TowerToHyperService;
+        use rmcp::transport::streamable_http_server::StreamableHttpService;
+        use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "{addr} is not a loopback address; `mcp serve --bind` serves this machine only"
+            ));
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        ready(bound);
+        let server = self.clone();
+        let service = TowerToHyperService::new(StreamableHttpService::new(
+            move || Ok(server.clone()),
+            LocalSessionManager::default().into(),
+            Default::default(),
+        ));
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!("MCP HTTP accept failed: {e}");
+                    continue;
+                }
+            };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+
     /// Serves on stdin/stdout until the client goes away.
     pub async fn serve_stdio(self) -> Result<(), String> {
         let service = self

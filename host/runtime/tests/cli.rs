@@ -1279,3 +1279,71 @@ async fn mcp_serve_runs_calls_concurrently_with_progress_and_survives_failures()
     assert_eq!(again.is_error, Some(true));
     client.cancel().await.unwrap();
 }
+
+#[test]
+fn mcp_over_streamable_http_both_ways() {
+    let cache = tempfile::tempdir().unwrap();
+    // A plugin served as an MCP tool over HTTP on loopback...
+    let mut server = Command::new(env!("CARGO_BIN_EXE_gamecode"))
+        .args([
+            "mcp",
+            "serve",
+            "--emulator",
+            "--bind",
+            "127.0.0.1:0",
+            "--name",
+            "calc",
+        ])
+        .arg(guest_example())
+        .env("GAMECODE_CACHE_DIR", cache.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the server says where it serves")
+            .unwrap();
+        if let Some(at) = line.find("http://") {
+            break line[at..].split_whitespace().next().unwrap().to_string();
+        }
+    };
+    // ...and the host's MCP client reaching it by URL: a plugin calls a plugin.
+    let config = cache.path().join("mcp.toml");
+    std::fs::write(&config, format!("[servers.web]\nurl = \"{url}\"\n")).unwrap();
+    let policy = cache.path().join("policy.toml");
+    std::fs::write(&policy, "[tools]\nallowed = [\"mcp:web\"]\n").unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--mcp-config"])
+        .arg(&config)
+        .arg("--policy")
+        .arg(&policy)
+        .arg(test_guest("guest_abuser"))
+        .arg(r#"call:web__calc:{"task":"What is 6 * 7?"}"#)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "ok: Based on the tool results: 42",
+        "{}",
+        show(&out)
+    );
+
+    // Only loopback.
+    let out = gamecode(cache.path())
+        .args(["mcp", "serve", "--emulator", "--bind", "0.0.0.0:0"])
+        .arg(guest_example())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("not a loopback address"),
+        "{}",
+        show(&out)
+    );
+}

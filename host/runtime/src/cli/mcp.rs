@@ -38,6 +38,10 @@ pub(crate) struct ServeArgs {
     /// Give each run read-only access to this directory; repeat it for several.
     #[arg(long, value_name = "DIR")]
     allow_read: Vec<PathBuf>,
+    /// Serve streamable HTTP at http://ADDR/mcp (a loopback address; port 0 picks one and
+    /// prints it) instead of stdio.
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<std::net::SocketAddr>,
 }
 
 /// The tool name a plugin file gives by default.
@@ -110,9 +114,20 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let plugin = host
         .load_file(&args.plugin)
         .map_err(|e| crate::load_failure(&args.plugin, e))?;
-    tracing::info!(plugin = %plugin.name(), tool = %name, "serving the plugin over MCP on stdio");
-    PluginServer::new(plugin, &name, &description)
-        .serve_stdio()
-        .await
-        .map_err(|e| Failure::new(EXIT_OTHER, e))
+    let server = PluginServer::new(plugin, &name, &description);
+    match args.bind {
+        Some(addr) => server
+            .serve_http(addr, |bound| {
+                eprintln!("serving MCP on http://{bound}/mcp (tool `{name}`)");
+            })
+            .await
+            .map_err(|e| Failure::new(EXIT_USAGE, e)),
+        None => {
+            tracing::info!(tool = %name, "serving the plugin over MCP on stdio");
+            server
+                .serve_stdio()
+                .await
+                .map_err(|e| Failure::new(EXIT_OTHER, e))
+        }
+    }
 }
