@@ -58,7 +58,7 @@ async fn mcp_tools_are_opt_in_and_get_a_clean_environment() {
     let plugin = allowed(&host);
     assert_eq!(
         answer(&plugin, "tools").await,
-        "fault__crash,fault__echo,fault__env,fault__flood,fault__hang"
+        "fault__crash,fault__echo,fault__env,fault__flood,fault__hang,fault__picture"
     );
     assert_eq!(
         answer(&plugin, r#"call:fault__echo:{"text":"hello"}"#).await,
@@ -213,5 +213,27 @@ async fn a_published_mcp_server_serves_plugins() {
         outcome.stderr.contains("tool mcp2__shout("),
         "{}",
         outcome.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_results_reach_0_2_0_plugins_as_content() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = emulator().await;
+    let host = mcp_host(&emu, &config(&dir.path().join("log"), 5.0)).await;
+    let policy = Policy::default().with_allowed_tools(["mcp:fault"]);
+    // 0.2.0's call-tool-content: the image as an image, the text as text.
+    let converse = load(&host, &test_guest("guest_converse"))
+        .with_policy(policy.clone())
+        .expect("policy");
+    assert_eq!(
+        answer(&converse, "tool-content:fault__picture:{}").await,
+        "image ImageFormat::Png 33 bytes; text a red square"
+    );
+    // call-tool (both versions): the image described in a line.
+    assert_eq!(
+        answer(&abuser(&host, policy), "call:fault__picture:{}").await,
+        "ok: [image: png, 33 bytes]\na red square"
     );
 }

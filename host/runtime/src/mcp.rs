@@ -245,7 +245,12 @@ impl Server {
         }
     }
 
-    async fn call(&self, tool: &str, input: Value) -> Result<String, ToolError> {
+    async fn call(
+        &self,
+        tool: &str,
+        input: Value,
+    ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
+        use gamecode_backend::ToolResultContent as C;
         let failed = |m: String| ToolError::Failed(format!("MCP server `{}`: {m}", self.name));
         let client = self.client().await.map_err(failed)?;
         let arguments = match input {
@@ -282,30 +287,40 @@ impl Server {
                 )));
             }
         };
-        let mut out = String::new();
+        let mut out = Vec::new();
         if let Some(structured) = &result.structured_content
             && result.content.is_empty()
         {
-            out.push_str(&structured.to_string());
+            out.push(C::Json(structured.clone()));
         }
+        let mut bytes = 0;
         for block in &result.content {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            match block {
-                ContentBlock::Text(t) => out.push_str(&t.text),
-                ContentBlock::Image(i) => out.push_str(&format!("[image: {}]", i.mime_type)),
-                other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
-            }
-            if out.len() > self.max_output() {
+            let part = match block {
+                ContentBlock::Text(t) => C::Text(t.text.clone()),
+                ContentBlock::Image(i) => {
+                    use base64::Engine;
+                    let decoded = base64::engine::general_purpose::STANDARD.decode(&i.data);
+                    match decoded.ok().map(gamecode_backend::Image::from_bytes) {
+                        Some(Ok(image)) => C::Image(image),
+                        _ => C::Text(format!(
+                            "[image: {}, not a format the model reads]",
+                            i.mime_type
+                        )),
+                    }
+                }
+                other => C::Text(serde_json::to_string(other).unwrap_or_default()),
+            };
+            bytes += crate::tools::content_bytes(&part);
+            if bytes > self.max_output() {
                 return Err(failed(format!(
                     "the tool's output is over the cap of {} bytes",
                     self.max_output()
                 )));
             }
+            out.push(part);
         }
         if result.is_error == Some(true) {
-            return Err(ToolError::Failed(out));
+            return Err(ToolError::Failed(crate::tools::content_text(&out)));
         }
         Ok(out)
     }
@@ -325,6 +340,15 @@ impl HostTool for McpTool {
     }
 
     async fn call(&self, input: Value) -> Result<String, ToolError> {
+        self.call_content(input)
+            .await
+            .map(|content| crate::tools::content_text(&content))
+    }
+
+    async fn call_content(
+        &self,
+        input: Value,
+    ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
         self.server.call(&self.tool, input).await
     }
 

@@ -474,12 +474,24 @@ impl RunState {
 
     /// One host tool call under the policy. `input` is the guest's JSON text.
     pub(crate) async fn call_tool(&mut self, name: &str, input: &str) -> Result<String, ToolError> {
+        self.call_tool_content(name, input)
+            .await
+            .map(|content| crate::tools::content_text(&content))
+    }
+
+    /// One host tool call under the policy, its output as content (text, JSON, media).
+    pub(crate) async fn call_tool_content(
+        &mut self,
+        name: &str,
+        input: &str,
+    ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
         self.tool_calls = self.tool_calls.saturating_add(1);
         let result = self.call_tool_inner(name, input).await;
         let shown = crate::text::echo(name);
         match &result {
             Ok(out) => {
-                tracing::info!(plugin = %self.plugin, tool = %shown, bytes = out.len(), "host tool call")
+                let bytes: usize = out.iter().map(crate::tools::content_bytes).sum();
+                tracing::info!(plugin = %self.plugin, tool = %shown, bytes, "host tool call")
             }
             Err(e) => {
                 tracing::info!(plugin = %self.plugin, tool = %shown, "host tool call failed: {e}")
@@ -493,7 +505,11 @@ impl RunState {
         result
     }
 
-    async fn call_tool_inner(&mut self, name: &str, input: &str) -> Result<String, ToolError> {
+    async fn call_tool_inner(
+        &mut self,
+        name: &str,
+        input: &str,
+    ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
         let Some(tool) = self.tools.get(name).cloned() else {
             return Err(ToolError::NotFound(format!(
                 "no host tool is called `{}`",
@@ -520,7 +536,7 @@ impl RunState {
             e => ToolError::InvalidInput(format!("the input is not valid JSON: {e}")),
         })?;
         // A panicking tool (embedder code) fails this call, not the host's task.
-        std::panic::AssertUnwindSafe(tool.call(input))
+        std::panic::AssertUnwindSafe(tool.call_content(input))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {

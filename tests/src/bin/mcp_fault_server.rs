@@ -1,7 +1,8 @@
 //! An MCP server (rmcp, stdio) that misbehaves on request, for the host's MCP tests:
 //! `echo` answers its input, `hang` never answers (it notes the cancellation it receives in
 //! the file `$FAULT_LOG`, when set), `crash` exits mid-call, `flood` answers `kib` KiB of
-//! text, `env` answers the environment it was started with. `bad_schema`'s input schema is not
+//! text, `env` answers the environment it was started with, `picture` a PNG image and a line
+//! of text. `bad_schema`'s input schema is not
 //! an object schema.
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ impl ServerHandler for Faults {
                 "properties": {"kib": {"type": "integer"}}}),
             ),
             tool("env", "Answers its environment.", json!({"type": "object"})),
+            tool("picture", "Answers a picture.", json!({"type": "object"})),
             tool(
                 "bad_schema",
                 "Its schema is not an object schema.",
@@ -83,6 +85,19 @@ impl ServerHandler for Faults {
             "flood" => {
                 let kib = args.get("kib").and_then(Value::as_u64).unwrap_or(1024) as usize;
                 Ok(text("x".repeat(kib * 1024)))
+            }
+            "picture" => {
+                use base64::Engine;
+                let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+                png.extend_from_slice(&64u32.to_be_bytes());
+                png.extend_from_slice(&48u32.to_be_bytes());
+                png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+                let data = base64::engine::general_purpose::STANDARD.encode(png);
+                Ok(CallToolResult::success(vec![
+                    ContentBlock::image(data, "image/png"),
+                    ContentBlock::text("a red square".to_string()),
+                ])
+                .into())
             }
             "env" => {
                 let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();

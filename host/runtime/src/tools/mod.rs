@@ -48,6 +48,17 @@ pub trait HostTool: Send + Sync {
     /// Runs the tool on a JSON input (already parsed; not yet checked against the schema).
     async fn call(&self, input: Value) -> Result<String, ToolError>;
 
+    /// The output as content — text, JSON, images, documents — for plugins that take it
+    /// (0.2.0 `call-tool-content`). By default, the text of [`call`](Self::call).
+    async fn call_content(
+        &self,
+        input: Value,
+    ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
+        self.call(input)
+            .await
+            .map(|text| vec![gamecode_backend::ToolResultContent::Text(text)])
+    }
+
     /// `Some(source)` for a tool a plugin sees only when its policy names it (or
     /// `mcp:<source>`): a policy allowing every host tool does not allow it. MCP servers'
     /// tools are such; the host's own are not.
@@ -57,6 +68,38 @@ pub trait HostTool: Send + Sync {
 }
 
 /// Whether `name` is a valid tool name: `[a-zA-Z0-9_-]{1,64}`.
+/// A tool's output as text (`call-tool`): text and JSON as they are, an image or document as a
+/// line describing it; parts joined by newlines.
+pub fn content_text(content: &[gamecode_backend::ToolResultContent]) -> String {
+    use gamecode_backend::ToolResultContent as C;
+    content
+        .iter()
+        .map(|c| match c {
+            C::Text(t) => t.clone(),
+            C::Json(v) => v.to_string(),
+            C::Image(i) => format!("[image: {}, {} bytes]", i.format.as_str(), i.bytes.len()),
+            C::Document(d) => format!(
+                "[document \"{}\": {}, {} bytes]",
+                d.name,
+                d.format.as_str(),
+                d.bytes.len()
+            ),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The bytes of one part of a tool's output.
+pub fn content_bytes(content: &gamecode_backend::ToolResultContent) -> usize {
+    use gamecode_backend::ToolResultContent as C;
+    match content {
+        C::Text(t) => t.len(),
+        C::Json(v) => v.to_string().len(),
+        C::Image(i) => i.bytes.len(),
+        C::Document(d) => d.bytes.len(),
+    }
+}
+
 pub fn is_valid_tool_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name

@@ -603,6 +603,15 @@ fn call_out(call: b::ToolCall) -> t::ToolCall {
     }
 }
 
+fn tool_content_out(c: b::ToolResultContent) -> t::ToolResultContent {
+    match c {
+        b::ToolResultContent::Text(s) => t::ToolResultContent::Text(s),
+        b::ToolResultContent::Json(v) => t::ToolResultContent::Json(v.to_string()),
+        b::ToolResultContent::Image(i) => t::ToolResultContent::Image(image_out(i)),
+        b::ToolResultContent::Document(d) => t::ToolResultContent::Document(document_out(d)),
+    }
+}
+
 fn block_out(block: b::ContentBlock) -> t::ContentBlock {
     match block {
         b::ContentBlock::Text { text } => t::ContentBlock::Text(text),
@@ -611,18 +620,7 @@ fn block_out(block: b::ContentBlock) -> t::ContentBlock {
         b::ContentBlock::ToolUse(call) => t::ContentBlock::ToolUse(call_out(call)),
         b::ContentBlock::ToolResult(r) => t::ContentBlock::ToolResult(t::ToolResult {
             tool_use_id: r.tool_use_id,
-            content: r
-                .content
-                .into_iter()
-                .map(|c| match c {
-                    b::ToolResultContent::Text(s) => t::ToolResultContent::Text(s),
-                    b::ToolResultContent::Json(v) => t::ToolResultContent::Json(v.to_string()),
-                    b::ToolResultContent::Image(i) => t::ToolResultContent::Image(image_out(i)),
-                    b::ToolResultContent::Document(d) => {
-                        t::ToolResultContent::Document(document_out(d))
-                    }
-                })
-                .collect(),
+            content: r.content.into_iter().map(tool_content_out).collect(),
             is_error: r.is_error,
         }),
         b::ContentBlock::Reasoning(b::Reasoning::Text { text, signature }) => {
@@ -1289,6 +1287,19 @@ impl gamecode::plugin::tools::Host for RunState {
         Ok(RunState::call_tool(self, &name, &input)
             .instrument(span)
             .await
+            .map_err(tool_error_out))
+    }
+
+    async fn call_tool_content(
+        &mut self,
+        name: String,
+        input: String,
+    ) -> wasmtime::Result<Result<Vec<t::ToolResultContent>, t::ToolError>> {
+        let span = tracing::info_span!("gamecode.tool", plugin = %self.plugin, tool = %name);
+        Ok(RunState::call_tool_content(self, &name, &input)
+            .instrument(span)
+            .await
+            .map(|content| content.into_iter().map(tool_content_out).collect())
             .map_err(tool_error_out))
     }
 }

@@ -16,6 +16,7 @@
 //! | `grow:<KiB>` | pushes that much text at a time until the host refuses |
 //! | `hoard:<KiB>` | starts conversations, each holding that much text, keeping them all, until the host refuses |
 //! | `model` | what `describe-model` says of the default model |
+//! | `tool-content:<tool>:<json>` | `call-tool-content`: the kind of each part of the output |
 
 wit_bindgen::generate!({ path: "../../../wit/v0.2.0", world: "plugin" });
 
@@ -24,7 +25,7 @@ use gamecode::plugin::chat::{self, Conversation, ConversationSetup};
 use gamecode::plugin::config;
 use gamecode::plugin::types::{
     AgentError, Attachment, ChatError, ChatOptions, ChatResponse, ContentBlock, InferenceConfig,
-    ReasoningConfig, ServiceTier, StreamEvent, Task, Usage,
+    ReasoningConfig, ServiceTier, StreamEvent, Task, ToolResultContent, Usage,
 };
 
 struct Converse;
@@ -74,6 +75,24 @@ impl Guest for Converse {
             }
             "attach" => attach(task.attachments),
             "grow" => grow(n()),
+            "tool-content" => {
+                let (name, input) = arg.split_once(':').unwrap_or((arg, "{}"));
+                match gamecode::plugin::tools::call_tool_content(name, input) {
+                    Ok(parts) => parts
+                        .iter()
+                        .map(|p| match p {
+                            ToolResultContent::Text(t) => format!("text {t}"),
+                            ToolResultContent::Json(j) => format!("json {j}"),
+                            ToolResultContent::Image(i) => {
+                                format!("image {:?} {} bytes", i.format, i.data.len())
+                            }
+                            ToolResultContent::Document(d) => format!("document {}", d.name),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    Err(e) => format!("{e:?}"),
+                }
+            }
             "hoard" => hoard(n()),
             "model" => match chat::describe_model(None) {
                 Some(m) => format!(
