@@ -42,24 +42,45 @@ fn build_all() -> Result<(), String> {
     let root = workspace_root();
     check_target()?;
     for manifest in ["guest-example/Cargo.toml", "tests/guests/Cargo.toml"] {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .current_dir(&root)
-            .args(["build", "--manifest-path", manifest])
-            .args(["--target", "wasm32-wasip2", "--release", "--quiet"])
-            // The guests' own workspaces keep their own target dirs; the test paths rely on it.
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET")
-            .output()
-            .map_err(|e| format!("cannot run cargo to build {manifest}: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "building {manifest} for wasm32-wasip2 failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
+        // The guests' own workspaces keep their own target dirs; the test paths rely on it.
+        cargo(
+            &root,
+            &[
+                "build",
+                "--manifest-path",
+                manifest,
+                "--target",
+                "wasm32-wasip2",
+                "--release",
+                "--quiet",
+            ],
+            true,
+            &format!("building {manifest} for wasm32-wasip2"),
+        )?;
     }
     Ok(())
+}
+
+/// Runs cargo in `dir` (without the caller's target-dir overrides when `own_target`); the
+/// error says what failed (`what`) with cargo's stderr.
+fn cargo(dir: &Path, args: &[&str], own_target: bool, what: &str) -> Result<(), String> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir).args(args);
+    if own_target {
+        cmd.env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET");
+    }
+    let output = cmd
+        .output()
+        .map_err(|e| format!("{what}: cannot run cargo: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
 }
 
 /// Fails clearly when the wasm32-wasip2 standard library is not installed.
@@ -104,30 +125,23 @@ pub fn gamecode_mcp2() -> PathBuf {
         if bin.is_file() {
             return Ok(bin);
         }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .args([
+        let root_arg = root.display().to_string();
+        cargo(
+            &workspace_root(),
+            &[
                 "install",
                 "gamecode-mcp2",
                 "--version",
                 "0.7.0",
                 "--locked",
                 "--quiet",
-            ])
-            .arg("--root")
-            .arg(&root)
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET")
-            .output()
-            .map_err(|e| format!("cannot run cargo install: {e}"))?;
-        if output.status.success() && bin.is_file() {
-            Ok(bin)
-        } else {
-            Err(format!(
-                "cargo install gamecode-mcp2 failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
+                "--root",
+                &root_arg,
+            ],
+            true,
+            "cargo install gamecode-mcp2",
+        )?;
+        Ok(bin)
     });
     match installed {
         Ok(bin) => bin.clone(),
@@ -140,31 +154,23 @@ pub fn gamecode_mcp2() -> PathBuf {
 pub fn mcp_fault_server() -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args([
+        cargo(
+            &workspace_root(),
+            &[
                 "build",
                 "--quiet",
                 "-p",
                 "gamecode-e2e",
                 "--bin",
                 "mcp_fault_server",
-            ])
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
+            ],
+            false,
+            "building mcp_fault_server",
+        )?;
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| workspace_root().join("target"));
-        let bin = target.join("debug/mcp_fault_server");
-        if output.status.success() && bin.is_file() {
-            Ok(bin)
-        } else {
-            Err(format!(
-                "building mcp_fault_server failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            ))
-        }
+        Ok(target.join("debug/mcp_fault_server"))
     });
     match built {
         Ok(bin) => bin.clone(),

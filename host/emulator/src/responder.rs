@@ -165,8 +165,13 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
     // a model would, not with a tool that merely shares a word ("this document").
     let about_attachments = last_is_user
         && results.is_empty()
-        && last.is_some_and(|m| !crate::media::describe(m).is_empty())
-        && refers_to_attachments(&user_text);
+        && refers_to_attachments(&user_text)
+        && last.is_some_and(|m| {
+            blocks(m, "image")
+                .chain(blocks(m, "document"))
+                .next()
+                .is_some()
+        });
     if last_is_user && !offered.is_empty() && !about_attachments {
         let used = tools_used(turn);
         let calls = if results.is_empty() {

@@ -521,10 +521,11 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
     }
     if let Some(emu) = _emulator.as_ref().filter(|_| replay.is_some()) {
         let fallback = args.replay_fallback.is_some();
+        let drift = emu.drift();
         if let Some(text) =
-            cassette::drift_report(&emu.drift(), fallback, emu.replay_remaining().unwrap_or(0))
+            cassette::drift_report(&drift, fallback, emu.replay_remaining().unwrap_or(0))
         {
-            if fallback || emu.drift().is_empty() {
+            if fallback || drift.is_empty() {
                 progress.line(text.trim_end());
             } else {
                 return Err(cassette::drift_failure(text));

@@ -828,18 +828,16 @@ impl RunState {
     fn refused(&mut self, unbuilt: Unbuilt, used_items: usize, items_left: usize) -> ChatFailure {
         match unbuilt {
             Unbuilt::Invalid(m) => ChatFailure::Invalid(m),
-            Unbuilt::Policy(v) => ChatFailure::Policy(self.record(v)),
+            Unbuilt::Policy(v) => ChatFailure::Policy(self.record_violation(v)),
             Unbuilt::TooLarge { items } => {
                 // What was used before, what the JSON texts took, and the one that overflowed.
                 let max = self.policy.max_request_items;
                 let seen = max.max(used_items).saturating_sub(items_left) + items;
-                ChatFailure::Policy(self.record(crate::policy::too_many_items(seen, max, true)))
+                ChatFailure::Policy(
+                    self.record_violation(crate::policy::too_many_items(seen, max, true)),
+                )
             }
         }
-    }
-
-    fn record(&mut self, v: PolicyViolation) -> PolicyViolation {
-        self.record_violation(v)
     }
 
     /// The policy admits a stateless request as measured; only then is it built.
@@ -850,7 +848,7 @@ impl RunState {
     ) -> Result<(crate::policy::Grant, b::ChatRequest), ChatFailure> {
         let size = measure(&request);
         if let Err(v) = crate::features::admit_attachments(&self.policy, &size) {
-            return Err(ChatFailure::Policy(self.record(v)));
+            return Err(ChatFailure::Policy(self.record_violation(v)));
         }
         let max_tokens = request.inference_config.as_ref().and_then(|c| c.max_tokens);
         let grant = self.admit(&ask(request.model.as_deref(), &size, max_tokens, streaming))?;
@@ -990,7 +988,7 @@ impl RunState {
             + setup.model.as_ref().map_or(0, String::len);
         size.items += 1;
         if let Err(v) = self.policy.admit_size(size.bytes, size.items) {
-            return Err(ChatFailure::Policy(self.record(v)));
+            return Err(ChatFailure::Policy(self.record_violation(v)));
         }
         let mut builder = self.builder(size.items);
         let built = (|| {
@@ -1021,22 +1019,22 @@ impl RunState {
         content: Vec<t::ContentBlock>,
     ) -> Result<(), ChatFailure> {
         let added = blocks_size(&content);
-        let mut total = conversation.lock().size();
-        conversation
-            .lock()
-            .check_idle()
-            .map_err(|e| ChatFailure::State(e.to_string()))?;
+        let (mut total, at) = {
+            let c = conversation.lock();
+            c.check_idle()
+                .map_err(|e| ChatFailure::State(e.to_string()))?;
+            (c.size(), format!("message {}", c.len()))
+        };
         total.add(added);
         let admitted = self
             .policy
             .admit_size(total.bytes, total.items)
             .and_then(|()| crate::features::admit_attachments(&self.policy, &total));
         if let Err(v) = admitted {
-            return Err(ChatFailure::Policy(self.record(v)));
+            return Err(ChatFailure::Policy(self.record_violation(v)));
         }
         let used = total.items;
         let mut builder = self.builder(used);
-        let at = format!("message {}", conversation.lock().len());
         let built = builder.blocks(&at, content);
         let left = builder.budget.items_left;
         let blocks = built.map_err(|e| self.refused(e, used, left))?;
@@ -1059,7 +1057,7 @@ impl RunState {
                      plugin's conversations may hold at most its memory limit, {limit} bytes"
                 ),
             );
-            return Err(ChatFailure::Policy(self.record(v)));
+            return Err(ChatFailure::Policy(self.record_violation(v)));
         }
         self.held_bytes = total;
         Ok(())
