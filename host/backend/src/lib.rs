@@ -20,7 +20,7 @@ pub use attempts::AttemptLog;
 pub use backend::{BackendResult, LLMBackend};
 pub use error::{BackendError, ErrorCategory};
 pub use media::{Document, DocumentFormat, Image, ImageFormat};
-pub use model::{ModelInfo, ReasoningSupport};
+pub use model::{LifecycleStage, ModelInfo, ReasoningSupport, Sampling};
 pub use rate_limit::AdaptiveRateLimiter;
 pub use retry::{
     BackoffStrategy, RetryBudget, RetryConfig, RetryContext, RetryStatus, StatusCallback,

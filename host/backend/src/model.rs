@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ReasoningEffort;
+
 /// How a model thinks, if it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -13,6 +15,63 @@ pub enum ReasoningSupport {
     Budget,
     /// A budget, or adaptive thinking with an effort level.
     Adaptive,
+    /// Adaptive thinking with an effort level only: a budget is refused (Claude Opus 4.7 and
+    /// later).
+    AdaptiveOnly,
+}
+
+impl ReasoningSupport {
+    /// Whether the model thinks at all.
+    pub fn thinks(self) -> bool {
+        self != Self::None
+    }
+
+    /// Whether it takes adaptive thinking with an effort level.
+    pub fn adaptive(self) -> bool {
+        matches!(self, Self::Adaptive | Self::AdaptiveOnly)
+    }
+
+    /// Whether it takes a token budget.
+    pub fn budget(self) -> bool {
+        matches!(self, Self::Budget | Self::Adaptive)
+    }
+
+    /// A word for people: `none`, `budget`, `budget or adaptive`, `adaptive only`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Budget => "budget",
+            Self::Adaptive => "budget or adaptive",
+            Self::AdaptiveOnly => "adaptive only",
+        }
+    }
+}
+
+/// Which sampling parameters (temperature, top_p, top_k) a model takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampling {
+    /// Any of them, together.
+    #[default]
+    Any,
+    /// Temperature or top_p, not both (Claude 4.5 and later).
+    TemperatureOrTopP,
+    /// None of them: the model samples as it was tuned to (Claude Opus 4.7 and later).
+    Fixed,
+}
+
+/// Where a model is in its provider's lifecycle, on a given day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LifecycleStage {
+    /// Current.
+    #[default]
+    Active,
+    /// Still callable, with an end-of-life date; accounts that have not called it lately may
+    /// already be refused.
+    Legacy,
+    /// No longer served: calls fail.
+    EndOfLife,
 }
 
 /// A model's capabilities and limits.
@@ -35,4 +94,29 @@ pub struct ModelInfo {
     pub profile_only: bool,
     /// The current model to use instead, when this one has reached its end of life.
     pub successor: Option<String>,
+    /// The effort levels adaptive thinking takes (empty without adaptive thinking).
+    #[serde(default)]
+    pub efforts: Vec<ReasoningEffort>,
+    /// Which sampling parameters it takes.
+    #[serde(default)]
+    pub sampling: Sampling,
+    /// Whether a request may end with an assistant message for the model to continue.
+    #[serde(default = "yes")]
+    pub prefill: bool,
+    /// Whether thinking may be on with a forced tool choice (`any` or a named tool).
+    #[serde(default)]
+    pub thinking_with_forced_tool: bool,
+    /// Where it is in its lifecycle today.
+    #[serde(default)]
+    pub lifecycle: LifecycleStage,
+    /// When it became (or becomes) legacy, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub legacy_date: Option<String>,
+    /// When it stopped (or stops) being served, `YYYY-MM-DD`.
+    #[serde(default)]
+    pub end_of_life_date: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }

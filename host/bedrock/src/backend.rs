@@ -20,7 +20,7 @@ use tracing::Instrument;
 use crate::catalogue::name_successor;
 use crate::classify::classify_sdk_error;
 use crate::convert::{ConverseParts, from_converse, to_converse};
-use crate::models::{DEFAULT_MODEL, SUPPORTED_MODELS, check_model_id};
+use crate::models::check_model_id;
 use crate::normalize::normalize;
 use crate::stream::EventMapper;
 
@@ -174,7 +174,10 @@ impl BedrockBackend {
             client: build_client(config, &options),
             sdk_config: config.clone(),
             options,
-            default_model: DEFAULT_MODEL.to_string(),
+            default_model: crate::catalogue::default_model_for_region(
+                config.region().map(|r| r.as_ref()),
+            )
+            .to_string(),
             retry_config: RetryConfig::default(),
             budget: Arc::new(RetryBudget::default()),
             limiter: Some(Arc::new(AdaptiveRateLimiter::new())),
@@ -321,6 +324,10 @@ impl BedrockBackend {
         &self.client
     }
 
+    fn region(&self) -> Option<&str> {
+        self.sdk_config.region().map(|r| r.as_ref())
+    }
+
     fn rebuild(mut self) -> Self {
         self.client = build_client(&self.sdk_config, &self.options);
         self
@@ -457,10 +464,8 @@ impl BedrockBackend {
             .clone()
             .unwrap_or_else(|| self.default_model.clone());
         check_model_id(&model)?;
-        let normalized = normalize(request)?;
-        if let Some(info) = crate::catalogue::model_info(&model) {
-            crate::catalogue::check_request(&info, &normalized)?;
-        }
+        let mut normalized = normalize(request)?;
+        crate::catalogue::admit(&model, &mut normalized, self.region())?;
         to_converse(model, &normalized)
     }
 
@@ -475,7 +480,7 @@ impl BedrockBackend {
         let output = tokio::time::timeout(bound, request.send())
             .await
             .map_err(|_| no_first_byte("Converse", bound))?
-            .map_err(|e| name_successor(&parts.model_id, classify_sdk_error(&e)))?;
+            .map_err(|e| name_successor(&parts.model_id, self.region(), classify_sdk_error(&e)))?;
         from_converse(output, parts.model_id.clone(), session_id)
     }
 
@@ -491,7 +496,7 @@ impl BedrockBackend {
         let output = tokio::time::timeout(bound, request.send())
             .await
             .map_err(|_| no_first_byte("ConverseStream", bound))?
-            .map_err(|e| name_successor(&parts.model_id, classify_sdk_error(&e)))?;
+            .map_err(|e| name_successor(&parts.model_id, self.region(), classify_sdk_error(&e)))?;
         let mut mapper = EventMapper::new(output.stream, self.stream_idle_timeout);
         let first = mapper.next().await?;
         Ok((mapper, first))
@@ -604,7 +609,7 @@ impl LLMBackend for BedrockBackend {
     }
 
     fn supported_models(&self) -> Vec<String> {
-        SUPPORTED_MODELS.iter().map(|m| m.to_string()).collect()
+        crate::models::current_models(self.region())
     }
 
     fn default_model(&self) -> &str {

@@ -1,208 +1,169 @@
-//! The Claude models on Bedrock this backend has facts about: what each takes and its limits,
-//! from Anthropic's and AWS's model pages. Ids are listed only where they could be verified;
-//! any other id, inference profile or ARN still works — it just gets no early checks.
+//! The backend's use of the Claude catalogue (`bedrock-models`, shared with the emulator):
+//! a request is admitted before any call — lifecycle, profile, thinking fitted to the model,
+//! Bedrock's rules — and any id the catalogue does not know passes through untouched.
 //!
 //! Inference profiles carry a geography prefix (`us.`, `eu.`, `apac.`, `us-gov.`, `global.`,
 //! `jp.`, `au.`, `ca.`, …) in front of the model id, and ARNs end in a profile or model id:
 //! both are looked up by the model id inside.
 
+use bedrock_models::{Ask, Refusal, Thinking};
 use gamecode_backend::{
-    BackendError, CacheTtl, ContentBlock, ModelInfo, ReasoningConfig, ReasoningSupport,
-    ToolResultContent,
+    BackendError, CacheTtl, ContentBlock, MessageRole, ModelInfo, ReasoningConfig,
+    ReasoningEffort, ReasoningSupport, ToolChoice, ToolResultContent,
 };
 
-use crate::normalize::{Normalized, SystemBlock};
+use crate::normalize::{MIN_THINKING_BUDGET, Normalized, SystemBlock};
 
-struct Entry {
-    id: &'static str,
-    name: &'static str,
-    images: bool,
-    reasoning: ReasoningSupport,
-    /// Smallest cached prefix, if the model caches.
-    cache_min: Option<u32>,
-    cache_one_hour: bool,
-    max_output: u32,
-    profile_only: bool,
-    successor: Option<&'static str>,
-}
+pub use bedrock_models::{
+    DEFAULT_MODEL, MODELS, Model, base_model_id, default_model_for_region, find, today,
+};
 
-const SONNET_4_5: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
-const HAIKU_4_5: &str = "anthropic.claude-haiku-4-5-20251001-v1:0";
-
-use ReasoningSupport::{Adaptive, Budget, None as NoReasoning};
-
-const CATALOGUE: &[Entry] = &[
-    Entry {
-        id: "anthropic.claude-3-haiku-20240307-v1:0",
-        name: "Claude 3 Haiku",
-        images: true,
-        reasoning: NoReasoning,
-        cache_min: None,
-        cache_one_hour: false,
-        max_output: 4096,
-        profile_only: false,
-        successor: None,
-    },
-    Entry {
-        id: "anthropic.claude-3-sonnet-20240229-v1:0",
-        name: "Claude 3 Sonnet",
-        images: true,
-        reasoning: NoReasoning,
-        cache_min: None,
-        cache_one_hour: false,
-        max_output: 4096,
-        profile_only: false,
-        successor: Some(SONNET_4_5),
-    },
-    Entry {
-        id: "anthropic.claude-3-5-sonnet-20240620-v1:0",
-        name: "Claude 3.5 Sonnet",
-        images: true,
-        reasoning: NoReasoning,
-        cache_min: None,
-        cache_one_hour: false,
-        max_output: 8192,
-        profile_only: false,
-        successor: Some(SONNET_4_5),
-    },
-    Entry {
-        id: "anthropic.claude-3-5-sonnet-20241022-v2:0",
-        name: "Claude 3.5 Sonnet v2",
-        images: true,
-        reasoning: NoReasoning,
-        cache_min: None,
-        cache_one_hour: false,
-        max_output: 8192,
-        profile_only: false,
-        successor: Some(SONNET_4_5),
-    },
-    Entry {
-        id: "anthropic.claude-3-5-haiku-20241022-v1:0",
-        name: "Claude 3.5 Haiku",
-        images: false,
-        reasoning: NoReasoning,
-        cache_min: Some(2048),
-        cache_one_hour: false,
-        max_output: 8192,
-        profile_only: false,
-        successor: Some(HAIKU_4_5),
-    },
-    Entry {
-        id: "anthropic.claude-3-7-sonnet-20250219-v1:0",
-        name: "Claude 3.7 Sonnet",
-        images: true,
-        reasoning: Budget,
-        cache_min: Some(1024),
-        cache_one_hour: false,
-        max_output: 64_000,
-        profile_only: true,
-        successor: None,
-    },
-    Entry {
-        id: "anthropic.claude-sonnet-4-20250514-v1:0",
-        name: "Claude Sonnet 4",
-        images: true,
-        reasoning: Budget,
-        cache_min: Some(1024),
-        cache_one_hour: false,
-        max_output: 64_000,
-        profile_only: true,
-        successor: None,
-    },
-    Entry {
-        id: "anthropic.claude-opus-4-20250514-v1:0",
-        name: "Claude Opus 4",
-        images: true,
-        reasoning: Budget,
-        cache_min: Some(1024),
-        cache_one_hour: false,
-        max_output: 32_000,
-        profile_only: true,
-        successor: None,
-    },
-    Entry {
-        id: "anthropic.claude-opus-4-1-20250805-v1:0",
-        name: "Claude Opus 4.1",
-        images: true,
-        reasoning: Budget,
-        cache_min: Some(1024),
-        cache_one_hour: false,
-        max_output: 32_000,
-        profile_only: true,
-        successor: None,
-    },
-    Entry {
-        id: SONNET_4_5,
-        name: "Claude Sonnet 4.5",
-        images: true,
-        reasoning: Budget,
-        cache_min: Some(1024),
-        cache_one_hour: true,
-        max_output: 64_000,
-        profile_only: true,
-        successor: None,
-    },
-    Entry {
-        id: HAIKU_4_5,
-        name: "Claude Haiku 4.5",
-        images: true,
-        reasoning: Budget,
-        cache_min: Some(4096),
-        cache_one_hour: true,
-        max_output: 64_000,
-        profile_only: true,
-        successor: None,
-    },
-    Entry {
-        id: "anthropic.claude-opus-4-5-20251101-v1:0",
-        name: "Claude Opus 4.5",
-        images: true,
-        reasoning: Adaptive,
-        cache_min: Some(4096),
-        cache_one_hour: true,
-        max_output: 64_000,
-        profile_only: true,
-        successor: None,
-    },
-    Entry {
-        id: "anthropic.claude-sonnet-4-6",
-        name: "Claude Sonnet 4.6",
-        images: true,
-        reasoning: Adaptive,
-        cache_min: Some(2048),
-        cache_one_hour: true,
-        max_output: 64_000,
-        profile_only: true,
-        successor: None,
-    },
+/// The thinking budget an effort level becomes on a model that takes budgets only: the
+/// documented translation, capped below `max_tokens`.
+pub const EFFORT_BUDGETS: [(ReasoningEffort, u32); 5] = [
+    (ReasoningEffort::Low, 2_048),
+    (ReasoningEffort::Medium, 8_192),
+    (ReasoningEffort::High, 16_384),
+    (ReasoningEffort::XHigh, 32_768),
+    (ReasoningEffort::Max, 65_536),
 ];
-
-/// The model id inside an id, inference-profile id or ARN (`us.anthropic.x` → `anthropic.x`).
-pub fn base_model_id(model: &str) -> &str {
-    let tail = model.rsplit('/').next().unwrap_or(model);
-    match tail.find("anthropic.") {
-        Some(at) => &tail[at..],
-        None => tail,
-    }
-}
 
 /// The facts about `model` (an id, inference profile or ARN), if it is in the catalogue.
 pub fn model_info(model: &str) -> Option<ModelInfo> {
-    let base = base_model_id(model);
-    CATALOGUE.iter().find(|e| e.id == base).map(|e| ModelInfo {
-        id: e.id.to_string(),
-        name: e.name.to_string(),
-        images: e.images,
-        // Every Claude model on Bedrock reads PDFs and text documents.
-        documents: true,
-        reasoning: e.reasoning,
-        caching: e.cache_min,
-        cache_one_hour: e.cache_one_hour,
-        context_window: 200_000,
-        max_output_tokens: e.max_output,
-        profile_only: e.profile_only,
-        successor: e.successor.map(str::to_string),
-    })
+    bedrock_models::model_info(model, &today())
+}
+
+/// The effort a budget becomes on an adaptive-only model: the smallest of the model's levels
+/// whose budget ([`EFFORT_BUDGETS`]) covers it, or its highest.
+pub fn effort_for_budget(tokens: u32, efforts: &[ReasoningEffort]) -> Option<ReasoningEffort> {
+    EFFORT_BUDGETS
+        .iter()
+        .filter(|(e, _)| efforts.contains(e))
+        .find(|(_, budget)| *budget >= tokens)
+        .map(|(e, _)| *e)
+        .or_else(|| efforts.iter().copied().max_by_key(|e| *e as u8))
+}
+
+/// Fits the request's thinking to what the model takes (the one translation the backend
+/// makes): a budget asked of an adaptive-only model becomes adaptive thinking at
+/// [`effort_for_budget`]; an effort asked of a budget-only model becomes its
+/// [`EFFORT_BUDGETS`] budget, below `max_tokens` (set to the model's maximum when absent).
+pub fn fit_reasoning(model: &Model, n: &mut Normalized) -> Result<(), BackendError> {
+    let fitted = match (n.options.reasoning, model.reasoning) {
+        (Some(ReasoningConfig::Budget { tokens }), ReasoningSupport::AdaptiveOnly) => {
+            effort_for_budget(tokens, model.efforts).map(ReasoningConfig::Effort)
+        }
+        (Some(ReasoningConfig::Effort(effort)), ReasoningSupport::Budget) => {
+            let want = EFFORT_BUDGETS
+                .iter()
+                .find(|(e, _)| *e == effort)
+                .map_or(MIN_THINKING_BUDGET, |(_, b)| *b);
+            let inference = n.inference.get_or_insert_with(Default::default);
+            let max = *inference.max_tokens.get_or_insert(model.max_output);
+            let tokens = want.min(max.saturating_sub(1));
+            if tokens < MIN_THINKING_BUDGET {
+                return Err(BackendError::validation(format!(
+                    "{} ({}) thinks with a budget: effort {:?} becomes a budget below \
+                     max_tokens ({max}), which must then be above {MIN_THINKING_BUDGET}",
+                    model.name,
+                    model.id,
+                    effort.as_str()
+                )));
+            }
+            Some(ReasoningConfig::Budget { tokens })
+        }
+        (other, _) => other,
+    };
+    n.options.reasoning = fitted;
+    n.reasoning = fitted;
+    Ok(())
+}
+
+/// Admits a request to `model_id` before any call: the model's lifecycle, the profile it
+/// must be called through, its thinking fitted ([`fit_reasoning`]), then every rule of
+/// Bedrock's for it (`bedrock_models::check`), refused with the rule named. Unknown ids,
+/// profiles and ARNs pass untouched.
+pub fn admit(model_id: &str, n: &mut Normalized, region: Option<&str>) -> Result<(), BackendError> {
+    let Some(model) = find(model_id) else {
+        // Bedrock's general rule, for models the catalogue does not know.
+        if n.options.reasoning.is_some()
+            && matches!(n.tool_choice, Some(ToolChoice::Any | ToolChoice::Tool(_)))
+        {
+            return Err(BackendError::validation(
+                "a forced tool choice (any, or a named tool) cannot be used with extended \
+                 thinking",
+            ));
+        }
+        return Ok(());
+    };
+    let today = today();
+    let ask = ask(model_id, n);
+    // Lifecycle and profile come first, before the reasoning is touched.
+    let refuse = |r: Refusal| BackendError::validation(r.advice);
+    if let Err(r) = bedrock_models::check(
+        model,
+        &Ask {
+            thinking: None,
+            effort: None,
+            temperature: false,
+            top_p: false,
+            top_k: false,
+            forced_tool: false,
+            ends_with_assistant: false,
+            max_tokens: None,
+            ..ask
+        },
+        region,
+        &today,
+    ) {
+        return Err(refuse(r));
+    }
+    fit_reasoning(model, n)?;
+    check_request(&model.info(&today), n)?;
+    bedrock_models::check(model, &self::ask(model_id, n), region, &today).map_err(refuse)
+}
+
+/// What `n` asks of its model, in the shared rules' terms.
+fn ask<'a>(model_id: &'a str, n: &'a Normalized) -> Ask<'a> {
+    let fields = n.options.additional_model_request_fields.as_ref();
+    let field = |name: &str| fields.and_then(|f| f.get(name));
+    let inference = n.inference.as_ref();
+    Ask {
+        model_id,
+        thinking: match n.options.reasoning {
+            Some(ReasoningConfig::Budget { tokens }) => Some(Thinking::Budget(u64::from(tokens))),
+            Some(ReasoningConfig::Effort(_)) => Some(Thinking::Adaptive),
+            None => match field("thinking")
+                .and_then(|t| t.get("type"))
+                .and_then(|t| t.as_str())
+            {
+                Some("enabled") => Some(Thinking::Budget(
+                    field("thinking")
+                        .and_then(|t| t.get("budget_tokens"))
+                        .and_then(serde_json::Value::as_u64)
+                        .unwrap_or(0),
+                )),
+                Some("adaptive") => Some(Thinking::Adaptive),
+                _ => None,
+            },
+        },
+        effort: match n.options.reasoning {
+            Some(ReasoningConfig::Effort(e)) => Some(e.as_str()),
+            _ => field("output_config")
+                .and_then(|c| c.get("effort"))
+                .and_then(serde_json::Value::as_str),
+        },
+        temperature: inference.is_some_and(|c| c.temperature.is_some())
+            || field("temperature").is_some(),
+        top_p: inference.is_some_and(|c| c.top_p.is_some()) || field("top_p").is_some(),
+        top_k: field("top_k").is_some(),
+        forced_tool: matches!(n.tool_choice, Some(ToolChoice::Any | ToolChoice::Tool(_))),
+        ends_with_assistant: n
+            .messages
+            .last()
+            .is_some_and(|m| m.role == MessageRole::Assistant),
+        max_tokens: inference.and_then(|c| c.max_tokens).map(u64::from),
+    }
 }
 
 /// Refuses, before any call, what `info`'s model cannot take.
@@ -225,15 +186,6 @@ pub fn check_request(info: &ModelInfo, n: &Normalized) -> Result<(), BackendErro
     if images && !info.images {
         return refuse("does not take images");
     }
-    match (n.options.reasoning, info.reasoning) {
-        (Some(_), ReasoningSupport::None) => {
-            return refuse("does not do extended thinking (Claude 3.7 Sonnet and later do)");
-        }
-        (Some(ReasoningConfig::Effort(_)), ReasoningSupport::Budget) => {
-            return refuse("takes a thinking budget, not an effort level");
-        }
-        _ => {}
-    }
     let points: Vec<CacheTtl> = blocks()
         .filter_map(|b| match b {
             ContentBlock::CachePoint(p) => Some(p.ttl),
@@ -251,31 +203,18 @@ pub fn check_request(info: &ModelInfo, n: &Normalized) -> Result<(), BackendErro
     if points.contains(&CacheTtl::OneHour) && !info.cache_one_hour {
         return refuse("keeps cache points for 5 minutes only, not 1 hour");
     }
-    if let Some(max) = n.inference.as_ref().and_then(|c| c.max_tokens)
-        && max > info.max_output_tokens
-    {
-        return refuse(&format!(
-            "writes at most {} tokens; max_tokens is {max}",
-            info.max_output_tokens
-        ));
-    }
     Ok(())
 }
 
-/// A validation error about a model at its end of life, with its successor named.
-pub fn name_successor(model: &str, error: BackendError) -> BackendError {
+/// Bedrock's end-of-life refusal of a model the catalogue knows, with its successor named.
+pub fn name_successor(model: &str, region: Option<&str>, error: BackendError) -> BackendError {
     let message = error.message().to_ascii_lowercase();
     let end_of_life = message.contains("end of its life") || message.contains("end of life");
-    match (error.category(), model_info(model)) {
-        (gamecode_backend::ErrorCategory::Validation, Some(info)) if end_of_life => {
-            let instead = info
-                .successor
-                .map(|s| format!("; use {s} (through an inference profile, e.g. us.{s}) instead"))
-                .unwrap_or_default();
+    match (error.category(), find(model)) {
+        (gamecode_backend::ErrorCategory::Validation, Some(m)) if end_of_life => {
             BackendError::validation(format!(
-                "{} ({}) has reached its end of life on Bedrock{instead}. Bedrock said: {}",
-                info.name,
-                info.id,
+                "{}. Bedrock said: {}",
+                m.end_of_life_message(region),
                 error.message()
             ))
         }
@@ -285,43 +224,112 @@ pub fn name_successor(model: &str, error: BackendError) -> BackendError {
 
 /// Every catalogued model id.
 pub fn catalogued() -> impl Iterator<Item = &'static str> {
-    CATALOGUE.iter().map(|e| e.id)
+    MODELS.iter().map(|m| m.id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gamecode_backend::{ChatOptions, ChatRequest, InferenceConfig, Message};
+
+    fn normalized(reasoning: ReasoningConfig, max_tokens: Option<u32>) -> Normalized {
+        crate::normalize(&ChatRequest {
+            messages: vec![Message::text(MessageRole::User, "hi")],
+            inference_config: max_tokens.map(|m| InferenceConfig {
+                max_tokens: Some(m),
+                ..Default::default()
+            }),
+            options: ChatOptions {
+                reasoning: Some(reasoning),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap()
+    }
 
     #[test]
-    fn profiles_and_arns_find_their_model_whatever_the_geography() {
-        for id in [
-            "anthropic.claude-sonnet-4-5-20250929-v1:0",
-            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            "apac.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            "us-gov.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            "jp.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            "au.anthropic.claude-sonnet-4-5-20250929-v1:0",
-            "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0",
-        ] {
-            let info = model_info(id).unwrap_or_else(|| panic!("{id}"));
-            assert_eq!(info.name, "Claude Sonnet 4.5");
-            assert!(info.cache_one_hour);
+    fn a_budget_becomes_adaptive_on_adaptive_only_models_and_back() {
+        let mut n = normalized(ReasoningConfig::Budget { tokens: 4_096 }, Some(8_000));
+        admit("us.anthropic.claude-opus-4-7", &mut n, None).unwrap();
+        assert_eq!(
+            n.options.reasoning,
+            Some(ReasoningConfig::Effort(ReasoningEffort::Medium))
+        );
+        let mut n = normalized(ReasoningConfig::Budget { tokens: 100_000 }, Some(128_000));
+        admit("us.anthropic.claude-opus-4-7", &mut n, None).unwrap();
+        assert_eq!(
+            n.options.reasoning,
+            Some(ReasoningConfig::Effort(ReasoningEffort::Max))
+        );
+        // Budget-only: an effort becomes its budget, below max_tokens.
+        let sonnet = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+        let mut n = normalized(ReasoningConfig::Effort(ReasoningEffort::High), Some(10_000));
+        admit(sonnet, &mut n, None).unwrap();
+        assert_eq!(
+            n.options.reasoning,
+            Some(ReasoningConfig::Budget { tokens: 9_999 })
+        );
+        let mut n = normalized(ReasoningConfig::Effort(ReasoningEffort::Low), None);
+        admit(sonnet, &mut n, None).unwrap();
+        assert_eq!(
+            n.options.reasoning,
+            Some(ReasoningConfig::Budget { tokens: 2_048 })
+        );
+        assert_eq!(n.inference.and_then(|c| c.max_tokens), Some(64_000));
+        // Both kinds: left as asked.
+        let mut n = normalized(ReasoningConfig::Budget { tokens: 2_048 }, Some(4_000));
+        admit("global.anthropic.claude-sonnet-4-6", &mut n, None).unwrap();
+        assert_eq!(
+            n.options.reasoning,
+            Some(ReasoningConfig::Budget { tokens: 2_048 })
+        );
+    }
+
+    #[test]
+    fn lifecycle_profiles_and_rules_are_refused_with_the_fix_named() {
+        let mut n = normalized(ReasoningConfig::Budget { tokens: 2_048 }, Some(4_000));
+        let eol = admit(
+            "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+            &mut n,
+            Some("us-east-1"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            eol.message(),
+            "Claude 3.7 Sonnet (anthropic.claude-3-7-sonnet-20250219-v1:0) reached end of life \
+             on Bedrock on 2026-04-28; use us.anthropic.claude-sonnet-4-6"
+        );
+        let bare = admit("anthropic.claude-sonnet-4-6", &mut n, Some("us-east-1")).unwrap_err();
+        assert!(
+            bare.message()
+                .ends_with("only through an inference profile: use us.anthropic.claude-sonnet-4-6"),
+            "{}",
+            bare.message()
+        );
+        let mut n = normalized(ReasoningConfig::Effort(ReasoningEffort::XHigh), Some(4_000));
+        let effort = admit("us.anthropic.claude-sonnet-4-6", &mut n, None).unwrap_err();
+        assert!(effort.message().contains("low, medium, high, max"), "{}", effort.message());
+        // Unknown ids pass untouched.
+        let mut n = normalized(ReasoningConfig::Effort(ReasoningEffort::XHigh), Some(4_000));
+        admit("amazon.nova-pro-v1:0", &mut n, None).unwrap();
+        assert_eq!(
+            n.options.reasoning,
+            Some(ReasoningConfig::Effort(ReasoningEffort::XHigh))
+        );
+    }
+
+    #[test]
+    fn the_seeds_models_are_all_catalogued() {
+        for seed in crate::SUPPORTED_MODELS {
+            assert!(model_info(seed).is_some(), "{seed}");
         }
-        assert!(model_info("amazon.nova-pro-v1:0").is_none());
-        let haiku = model_info("anthropic.claude-3-5-haiku-20241022-v1:0").unwrap();
-        assert!(!haiku.images && haiku.caching == Some(2048));
         assert_eq!(
             model_info("anthropic.claude-3-sonnet-20240229-v1:0")
                 .unwrap()
                 .successor
                 .as_deref(),
-            Some(SONNET_4_5)
+            Some("anthropic.claude-sonnet-4-6")
         );
-        // The seed's five are all catalogued.
-        for seed in crate::SUPPORTED_MODELS {
-            assert!(model_info(seed).is_some(), "{seed}");
-        }
     }
 }

@@ -31,7 +31,7 @@ mod stream;
 
 pub use backend::{API_KEY_VAR, BedrockBackend};
 pub use classify::{classify_service_error, parse_retry_after};
-pub use models::{DEFAULT_MODEL, SUPPORTED_MODELS, check_model_id};
+pub use models::{DEFAULT_MODEL, SUPPORTED_MODELS, check_model_id, current_models};
 pub use normalize::{Normalized, is_valid_tool_name, normalize};
 pub use recorder::Recorder;
 

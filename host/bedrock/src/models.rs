@@ -3,17 +3,51 @@
 
 use gamecode_backend::BackendError;
 
-/// The default model: Claude 3.7 Sonnet through the US cross-region inference profile.
-pub const DEFAULT_MODEL: &str = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+/// The default model: Claude Sonnet 4.6 (ACTIVE, no end-of-life date) through the US
+/// cross-region inference profile. A backend in a non-US region defaults to the global
+/// profile instead ([`default_model_for_region`](crate::catalogue::default_model_for_region)).
+pub const DEFAULT_MODEL: &str = bedrock_models::DEFAULT_MODEL;
 
-/// The Claude models this backend is documented and tested with.
+/// The seed's model list, kept for compatibility; each is history now (`gamecode models`
+/// lists what an account can call today):
+/// - `us.anthropic.claude-3-7-sonnet-20250219-v1:0`, Claude 3.7 Sonnet: end of life
+///   2026-04-28;
+/// - `anthropic.claude-3-5-sonnet-20240620-v1:0`, Claude 3.5 Sonnet: retired October 2025;
+/// - `anthropic.claude-3-5-haiku-20241022-v1:0`, Claude 3.5 Haiku: end of life 2026-06-19;
+/// - `anthropic.claude-3-sonnet-20240229-v1:0`, Claude 3 Sonnet: retired;
+/// - `anthropic.claude-3-haiku-20240307-v1:0`, Claude 3 Haiku: end of life 2026-09-10 in
+///   most regions.
+///
+/// The backend refuses each before any call, naming its successor.
 pub const SUPPORTED_MODELS: &[&str] = &[
-    DEFAULT_MODEL,
+    "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
     "anthropic.claude-3-5-sonnet-20240620-v1:0",
     "anthropic.claude-3-5-haiku-20241022-v1:0",
     "anthropic.claude-3-sonnet-20240229-v1:0",
     "anthropic.claude-3-haiku-20240307-v1:0",
 ];
+
+/// The models callable today, as the profiles to call them through from `region`: the
+/// catalogue's ACTIVE and LEGACY models, the default first.
+pub fn current_models(region: Option<&str>) -> Vec<String> {
+    let today = bedrock_models::today();
+    let default = bedrock_models::default_model_for_region(region).to_string();
+    let mut models = vec![default.clone()];
+    for m in bedrock_models::MODELS {
+        if m.stage(&today) == gamecode_backend::LifecycleStage::EndOfLife {
+            continue;
+        }
+        let id = if m.on_demand {
+            m.id.to_string()
+        } else {
+            bedrock_models::profile_for(m, region)
+        };
+        if id != default {
+            models.push(id);
+        }
+    }
+    models
+}
 
 /// Rejects model ids that cannot be a Bedrock model id, inference-profile id or ARN, before
 /// any call: a foundation-model or profile id is `provider.model…` in lower case
@@ -59,7 +93,7 @@ mod tests {
 
     #[test]
     fn ids_profiles_and_arns_pass_garbage_does_not() {
-        for ok in SUPPORTED_MODELS.iter().copied().chain([
+        for ok in SUPPORTED_MODELS.iter().copied().chain(current_models(None).iter().map(String::as_str)).chain([
             "amazon.nova-pro-v1:0",
             "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0",
         ]) {

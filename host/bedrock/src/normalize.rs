@@ -117,11 +117,7 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
     validate_cache_points(&system, &turns, cache_tools.is_some())?;
     validate_options(&request.options)?;
     if let Some(reasoning) = request.options.reasoning {
-        validate_reasoning(
-            reasoning,
-            request.inference_config.as_ref(),
-            request.tool_choice.as_ref().filter(|_| !tools.is_empty()),
-        )?;
+        validate_reasoning(reasoning, request.inference_config.as_ref())?;
     }
     validate_tools(&tools, request.tool_choice.as_ref())?;
     if let Some(cfg) = &request.inference_config {
@@ -229,12 +225,11 @@ fn validate_options(o: &gamecode_backend::ChatOptions) -> Result<(), BackendErro
     Ok(())
 }
 
-/// Extended thinking's rules: a budget of at least 1,024 tokens below `max_tokens`, sampling
-/// left at its defaults, and no forced tool choice.
+/// Extended thinking's rules: a budget of at least 1,024 tokens below `max_tokens`, and
+/// sampling left at its defaults.
 fn validate_reasoning(
     reasoning: ReasoningConfig,
     inference: Option<&InferenceConfig>,
-    choice: Option<&ToolChoice>,
 ) -> Result<(), BackendError> {
     if let ReasoningConfig::Budget { tokens } = reasoning {
         if tokens < MIN_THINKING_BUDGET {
@@ -262,11 +257,8 @@ fn validate_reasoning(
             "temperature and top_p cannot be set when extended thinking is on",
         ));
     }
-    if matches!(choice, Some(ToolChoice::Any | ToolChoice::Tool(_))) {
-        return Err(invalid(
-            "a forced tool choice (any, or a named tool) cannot be used with extended thinking",
-        ));
-    }
+    // A forced tool choice is the model's rule (most refuse it with thinking, a few take
+    // it): `catalogue::admit` checks it.
     Ok(())
 }
 

@@ -25,8 +25,10 @@
 //! authenticated.
 
 mod cache;
+mod catalogue;
 mod cli;
 mod config;
+mod control;
 mod faults;
 mod guardrail;
 mod ids;
@@ -54,6 +56,9 @@ pub use config::{
 };
 pub use faults::Fault;
 pub use models::{SEED_MODELS, is_valid_model_id};
+/// The Claude catalogue the emulator serves and enforces (the backend reads the same one).
+pub use bedrock_models;
+pub use control::ACCOUNT_ID;
 pub use record::{Operation, RecordedRequest, SentFrame};
 pub use replay::ReplayOptions;
 pub use rules::Rules;

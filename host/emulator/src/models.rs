@@ -5,7 +5,8 @@
 //! The emulator accepts every id that *looks* like one of those, so users can pass ids the
 //! seed list does not know while typos like spaces or empty ids still fail as in production.
 
-/// The seed's model list (the first is the default model).
+/// The seed's model list, kept for compatibility: history now, each past its end of life
+/// (see `bedrock_models::MODELS` for what the emulator serves today).
 pub const SEED_MODELS: &[&str] = &[
     "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
     "anthropic.claude-3-5-sonnet-20240620-v1:0",

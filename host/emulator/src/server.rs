@@ -465,6 +465,9 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
     };
 
     let Some(routed) = routed else {
+        if let Some(op) = crate::control::route(req.method, req.uri.path()) {
+            return control(shared, &op, &req, &rid);
+        }
         return error(
             404,
             "UnknownOperationException",
@@ -569,12 +572,27 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
         Some(f @ Fault::StreamStall { .. }) => stream_fault = Some(f),
     }
 
+    let region = shared.config.region.as_str();
+    let refused = |r: bedrock_models::Refusal| {
+        let error_type = format!("{}{BEDROCK_ERROR_SUFFIX}", r.error_type);
+        error(r.status, &error_type, &r.message)
+    };
+    if let Some(id) = routed.model_id.as_deref()
+        && let Err(r) = crate::catalogue::check_id(id, region)
+    {
+        return refused(r);
+    }
     if let Err(invalid) = validate_converse(routed.model_id.as_deref(), req.body) {
         return error(
             400,
             &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
             &invalid.0,
         );
+    }
+    if let Some(id) = routed.model_id.as_deref()
+        && let Err(r) = crate::catalogue::check_body(id, req.body, region)
+    {
+        return refused(r);
     }
 
     // Sleep first: a client that gives up during the latency must not consume a scripted
@@ -631,6 +649,40 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
         ))
     } else {
         Outcome::Respond(wire::converse_response(&answer, latency_ms, &rid))
+    }
+}
+
+/// A control-plane request (`GET /foundation-models`, `/inference-profiles`, …): signed for
+/// the same service, answered from the catalogue.
+fn control(
+    shared: &Arc<Shared>,
+    op: &crate::control::Control,
+    req: &RequestView<'_>,
+    rid: &str,
+) -> Outcome {
+    if shared.config.verify_signatures
+        && let Err(failure) = sigv4::verify(
+            req.method,
+            req.uri,
+            req.headers,
+            req.bytes,
+            &shared.config,
+            SystemTime::now(),
+        )
+    {
+        return Outcome::Respond(wire::error_response(
+            403,
+            &failure.error_type,
+            &failure.message,
+            rid,
+            None,
+        ));
+    }
+    match crate::control::answer(op, req.uri.query(), &shared.config.region) {
+        crate::control::Answer::Ok(body) => Outcome::Respond(wire::json_response(&body, rid)),
+        crate::control::Answer::Error(status, error_type, message) => Outcome::Respond(
+            wire::error_response(status, error_type, &message, rid, None),
+        ),
     }
 }
 

@@ -41,7 +41,8 @@ fn refused(message: String) -> Invalid {
 }
 
 /// Checks a request's thinking settings and the reasoning blocks it sends back.
-pub(crate) fn check(req: &Map<String, Value>) -> Result<(), Invalid> {
+/// `forced_tool_ok`: the model thinks with a forced tool choice (Claude Opus 4.8).
+pub(crate) fn check(req: &Map<String, Value>, forced_tool_ok: bool) -> Result<(), Invalid> {
     let body = Value::Object(req.clone());
     if let Some(effort) = req.get("outputConfig").and_then(|c| c.get("effort"))
         && !effort.as_str().is_some_and(|e| EFFORTS.contains(&e))
@@ -89,7 +90,7 @@ pub(crate) fn check(req: &Map<String, Value>) -> Result<(), Invalid> {
         ));
     }
     let choice = req.get("toolConfig").and_then(|c| c.get("toolChoice"));
-    if choice.is_some_and(|c| c.get("any").is_some() || c.get("tool").is_some()) {
+    if !forced_tool_ok && choice.is_some_and(|c| c.get("any").is_some() || c.get("tool").is_some()) {
         return Err(refused(
             "Thinking may not be enabled when tool_choice forces tool use.".into(),
         ));
@@ -186,7 +187,7 @@ mod tests {
     use serde_json::json;
 
     fn check_body(body: Value) -> Result<(), Invalid> {
-        check(body.as_object().unwrap())
+        check(body.as_object().unwrap(), false)
     }
 
     fn with(thinking: Value, max: u64) -> Value {

@@ -61,7 +61,7 @@ pub(crate) fn validate_converse(model_id: Option<&str>, body: &Value) -> Result<
     if !model_id.is_some_and(is_valid_model_id) {
         return Err(Invalid(INVALID_MODEL.to_string()));
     }
-    check_conversation(req)
+    check_conversation(req, model_id.and_then(crate::catalogue::model))
 }
 
 /// The single union member of a content block, if it has exactly one known member.
@@ -373,7 +373,10 @@ fn check_tool_config_shape(
 }
 
 /// Pass 2: Bedrock's conversation rules.
-fn check_conversation(req: &Map<String, Value>) -> Result<(), Invalid> {
+fn check_conversation(
+    req: &Map<String, Value>,
+    model: Option<&bedrock_models::Model>,
+) -> Result<(), Invalid> {
     let empty = Vec::new();
     let messages = req
         .get("messages")
@@ -459,7 +462,7 @@ fn check_conversation(req: &Map<String, Value>) -> Result<(), Invalid> {
     }
     crate::media::check(messages)?;
     check_cache_points(req, messages)?;
-    crate::thinking::check(req)?;
+    crate::thinking::check(req, model.is_some_and(|m| m.thinking_with_forced_tool))?;
     check_options(req)?;
     crate::guardrail::check(&Value::Object(req.clone()))?;
 

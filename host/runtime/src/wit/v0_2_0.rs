@@ -1173,8 +1173,11 @@ impl gamecode::plugin::chat::Host for RunState {
             name: m.name,
             images: m.images,
             documents: m.documents,
-            reasoning: m.reasoning != b::ReasoningSupport::None,
-            adaptive_reasoning: m.reasoning == b::ReasoningSupport::Adaptive,
+            // Either kind works on every thinking model (the backend translates a budget for
+            // an adaptive-only model and an effort for a budget-only one); this says which
+            // the model takes natively.
+            reasoning: m.reasoning.thinks(),
+            adaptive_reasoning: m.reasoning.adaptive(),
             cache_min_tokens: m.caching,
             context_window: m.context_window,
             max_output_tokens: m.max_output_tokens,
