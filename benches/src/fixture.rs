@@ -36,7 +36,7 @@ pub fn canned_response() -> ChatResponse {
                 }),
             ],
         },
-        model: "us.anthropic.claude-3-7-sonnet-20250219-v1:0".into(),
+        model: "us.anthropic.claude-sonnet-4-6".into(),
         stop_reason: StopReason::ToolUse,
         usage: Some(Usage {
             input_tokens: 1900,

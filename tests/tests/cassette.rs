@@ -295,8 +295,8 @@ async fn the_readmes_python_reads_a_cassette() {
     assert_eq!(
         printed.lines().collect::<Vec<_>>(),
         [
-            "1 ConverseStream us.anthropic.claude-3-7-sonnet-20250219-v1:0 17 events",
-            "2 ConverseStream us.anthropic.claude-3-7-sonnet-20250219-v1:0 12 events"
+            "1 ConverseStream us.anthropic.claude-sonnet-4-6 17 events",
+            "2 ConverseStream us.anthropic.claude-sonnet-4-6 12 events"
         ]
     );
 }

@@ -274,8 +274,8 @@ async fn describe_model_tells_the_plugin_what_the_default_model_takes() {
     let model = answer(&converse(&host, Policy::default()), "model").await;
     assert_eq!(
         model,
-        "anthropic.claude-3-7-sonnet-20250219-v1:0 images=true documents=true reasoning=true \
-         cache-min=Some(1024)"
+        "anthropic.claude-sonnet-4-6 images=true documents=true reasoning=true \
+         cache-min=Some(2048)"
     );
 }
 

@@ -324,7 +324,8 @@ impl BedrockBackend {
         &self.client
     }
 
-    fn region(&self) -> Option<&str> {
+    /// The region requests are signed for.
+    pub fn region(&self) -> Option<&str> {
         self.sdk_config.region().map(|r| r.as_ref())
     }
 

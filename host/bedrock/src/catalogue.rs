@@ -15,7 +15,8 @@ use gamecode_backend::{
 use crate::normalize::{MIN_THINKING_BUDGET, Normalized, SystemBlock};
 
 pub use bedrock_models::{
-    DEFAULT_MODEL, MODELS, Model, base_model_id, default_model_for_region, find, today,
+    DEFAULT_MODEL, MODELS, Model, base_model_id, default_model_for_region, find, is_bare_id,
+    profile_for, today,
 };
 
 /// The thinking budget an effort level becomes on a model that takes budgets only: the

@@ -24,6 +24,8 @@ pub mod catalogue;
 mod classify;
 mod convert;
 pub mod document;
+#[cfg(feature = "control-plane")]
+pub mod live;
 mod models;
 mod normalize;
 mod recorder;

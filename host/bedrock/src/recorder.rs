@@ -456,10 +456,10 @@ mod tests {
     #[test]
     fn routes_name_operation_and_model() {
         assert_eq!(
-            route("/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse-stream"),
+            route("/model/us.anthropic.claude-sonnet-4-6/converse-stream"),
             Some((
                 Operation::ConverseStream,
-                "us.anthropic.claude-3-7-sonnet-20250219-v1:0".into()
+                "us.anthropic.claude-sonnet-4-6".into()
             ))
         );
         assert_eq!(

@@ -60,7 +60,8 @@ mod custom {
                 })
                 .await?
                 .model,
-            "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+            // The seed's default (Claude 3.7 Sonnet) reached end of life on 2026-04-28.
+            gamecode_bedrock::DEFAULT_MODEL
         );
 
         // Custom model
@@ -81,8 +82,21 @@ mod custom {
             messages: vec![Message::text(MessageRole::User, "Hello again")],
             ..Default::default()
         };
+        // The seed's model was retired in October 2025: the call is refused before any
+        // request, with the model to use instead.
+        let err = backend
+            .chat_with_retry(request.clone(), retry_config.clone())
+            .await
+            .expect_err("a retired model");
+        assert_eq!(err.category(), gamecode_backend::ErrorCategory::Validation);
+        assert!(
+            err.message()
+                .contains("reached end of life on Bedrock; use us.anthropic.claude-sonnet-4-6"),
+            "{err}"
+        );
+        let backend = backend.with_default_model("us.anthropic.claude-sonnet-4-6");
         let response = backend.chat_with_retry(request, retry_config).await?;
-        assert_eq!(response.model, "anthropic.claude-3-5-sonnet-20240620-v1:0");
+        assert_eq!(response.model, "us.anthropic.claude-sonnet-4-6");
         Ok(())
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! ```text
 //! {"format":"gamecode-cassette","version":1,"recorded_at":"2026-11-30T04:20:00Z"}
-//! {"exchange":1,"operation":"ConverseStream","model":"us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+//! {"exchange":1,"operation":"ConverseStream","model":"us.anthropic.claude-sonnet-4-6",
 //!  "at_ms":0,"elapsed_ms":412,"status":200,"request":{"messages":[…],"system":[…],…},
 //!  "events":[{"at_ms":180,"type":"messageStart","body":{"role":"assistant"}},…]}
 //! {"exchange":2,"operation":"Converse",…,"status":429,

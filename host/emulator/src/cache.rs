@@ -16,12 +16,11 @@ use crate::validate::{CONTENT_BLOCK_KINDS, union_member};
 /// The smallest prefix, in tokens, a model caches: 4,096 for Claude Haiku 4.5 and Opus 4.5,
 /// 2,048 for Claude 3.5 Haiku and Sonnet 4.6, 1,024 for the others.
 pub(crate) fn minimum_tokens(model_id: &str) -> u64 {
-    if model_id.contains("haiku-4-5") || model_id.contains("opus-4-5") {
-        4096
-    } else if model_id.contains("haiku") || model_id.contains("sonnet-4-6") {
-        2048
-    } else {
-        1024
+    match bedrock_models::find(model_id) {
+        // The catalogue's minimum; a model without prompt caching never caches.
+        Some(m) => m.cache_min.map_or(u64::MAX, u64::from),
+        // Unknown models: Bedrock's smallest minimum.
+        None => 1024,
     }
 }
 
@@ -139,7 +138,7 @@ mod tests {
     fn writes_then_reads_within_the_ttl_and_ignores_short_prefixes() {
         let mut cache = PromptCache::default();
         let long = "You are a careful assistant. ".repeat(200);
-        let model = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+        let model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
         let t0 = Instant::now();
         let first = cache.account(model, &body(&long, "q1"), t0);
         assert!(first.write >= 1024 && first.read == 0, "{first:?}");
@@ -147,7 +146,7 @@ mod tests {
         assert_eq!((second.read, second.write), (first.write, 0));
         // Another model has its own cache; past the TTL it is written again.
         let other = cache.account(
-            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "us.anthropic.claude-opus-4-1-20250805-v1:0",
             &body(&long, "q"),
             t0,
         );
@@ -167,7 +166,7 @@ mod tests {
         let short = cache.account(model, &body("be brief", "q"), t0);
         assert_eq!(short, CacheUsage::default());
         assert_eq!(
-            minimum_tokens("anthropic.claude-3-5-haiku-20241022-v1:0"),
+            minimum_tokens("us.anthropic.claude-sonnet-4-6"),
             2048
         );
         assert_eq!(

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
 
-const MODEL: &str = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+const MODEL: &str = "us.anthropic.claude-sonnet-4-6";
 
 fn client_with(emu: &Emulator, key: &str, secret: &str, region: &str) -> Client {
     let config = Builder::new()
@@ -137,7 +137,7 @@ async fn sdk_converse_round_trip() {
 #[tokio::test]
 async fn sdk_arn_model_id_signs_and_routes() {
     let emu = Emulator::start().await.unwrap();
-    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6";
     let out = client(&emu)
         .converse()
         .model_id(arn)
@@ -490,4 +490,84 @@ async fn sdk_converse_stream_errors() {
         }
     }
     assert_eq!(stop, Some(StopReason::MaxTokens));
+}
+
+/// Today's Bedrock through the real SDK: an ended model, a profile-only model called by its
+/// bare id, budget thinking on an adaptive-only model and sampling where it was removed are
+/// refused with Bedrock's status and message; adaptive thinking answers with reasoning.
+#[tokio::test]
+async fn todays_models_are_refused_as_bedrock_refuses_them() {
+    let emu = Emulator::start().await.unwrap();
+    let client = client(&emu);
+    let refused = |model: &'static str, fields: Option<Value>, temperature: Option<f32>| {
+        let client = client.clone();
+        async move {
+            let mut call = client.converse().model_id(model).messages(user("hi"));
+            if let Some(f) = fields {
+                call = call.additional_model_request_fields(doc(&f));
+            }
+            call = call.inference_config(
+                InferenceConfiguration::builder()
+                    .max_tokens(4096)
+                    .set_temperature(temperature)
+                    .build(),
+            );
+            let err = call.send().await.expect_err(model);
+            let status = err.raw_response().map(|r| r.status().as_u16());
+            let service = err.into_service_error();
+            (
+                status,
+                service.code().unwrap_or("").to_string(),
+                service.message().unwrap_or("").to_string(),
+            )
+        }
+    };
+    let (status, code, message) =
+        refused("us.anthropic.claude-3-7-sonnet-20250219-v1:0", None, None).await;
+    assert_eq!((status, code.as_str()), (Some(404), "ResourceNotFoundException"));
+    assert!(message.starts_with("This model version has reached the end of its life."));
+    let (status, code, message) = refused("anthropic.claude-sonnet-4-6", None, None).await;
+    assert_eq!((status, code.as_str()), (Some(400), "ValidationException"));
+    assert_eq!(
+        message,
+        "Invocation of model ID anthropic.claude-sonnet-4-6 with on-demand throughput isn't \
+         supported. Retry your request with the ID or ARN of an inference profile that contains \
+         this model."
+    );
+    let budget = json!({"thinking": {"type": "enabled", "budget_tokens": 2048}});
+    let (status, _, message) = refused("us.anthropic.claude-opus-4-7", Some(budget), None).await;
+    assert_eq!(status, Some(400));
+    assert!(
+        message.contains(
+            "\"thinking.type.enabled\" is not supported for this model. Use \
+             \"thinking.type.adaptive\" and \"output_config.effort\" to control thinking behavior."
+        ),
+        "{message}"
+    );
+    let (_, _, message) = refused("us.anthropic.claude-opus-4-7", None, Some(0.5)).await;
+    assert!(message.contains("`temperature` is deprecated for this model."), "{message}");
+    let max = json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": "xhigh"}});
+    let (_, _, message) = refused("us.anthropic.claude-sonnet-4-6", Some(max), None).await;
+    assert!(
+        message.contains("does not support effort level 'xhigh'. Supported levels: high, low, max, medium."),
+        "{message}"
+    );
+    assert_eq!(emu.request_count(), 5);
+
+    let adaptive = json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}});
+    let out = client
+        .converse()
+        .model_id("global.anthropic.claude-opus-4-7")
+        .messages(user("What is 6 * 7?"))
+        .additional_model_request_fields(doc(&adaptive))
+        .send()
+        .await
+        .unwrap();
+    let Some(Out::Message(m)) = out.output() else {
+        panic!("{out:?}")
+    };
+    assert!(matches!(
+        m.content().first(),
+        Some(ContentBlock::ReasoningContent(_))
+    ));
 }

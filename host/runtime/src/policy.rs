@@ -19,7 +19,7 @@
 //! max_request_bytes = 1_048_576   # all the strings of one request together
 //! max_request_items = 100_000     # messages, blocks, tools and JSON values of one request
 //! max_open_streams = 4     # chat-stream replies open at once
-//! allowed_models = ["us.anthropic.claude-3-7-sonnet-20250219-v1:0"]  # absent: any model
+//! allowed_models = ["us.anthropic.claude-sonnet-4-6"]  # absent: any model
 //!
 //! [tools]
 //! allowed = ["read_file", "list_dir"]   # absent: every tool the host offers

@@ -1347,3 +1347,86 @@ fn mcp_over_streamable_http_both_ways() {
         show(&out)
     );
 }
+
+/// Today's Bedrock: `gamecode models` reads the (emulated) control plane; an ended model is
+/// refused before any call with its successor named; a legacy one runs with a warning; the
+/// 0.2.0 example's budget thinking and the published 0.1.0 plugin both run unchanged on an
+/// adaptive-only model.
+#[test]
+fn todays_models_are_listed_ended_ones_refused_and_adaptive_only_models_run_every_plugin() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = gamecode(cache.path())
+        .args(["models", "--emulator"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let table = text(&out.stdout);
+    let header = table.lines().next().unwrap_or("");
+    assert!(header.starts_with("CALL AS") && header.contains("LIFECYCLE"), "{table}");
+    let sonnet = table
+        .lines()
+        .find(|l| l.starts_with("us.anthropic.claude-sonnet-4-6 "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(sonnet.contains("ACTIVE") && sonnet.contains("budget or adaptive"), "{sonnet}");
+    assert!(table.contains("LEGACY, ends 2027-01-08"), "{table}");
+    assert!(!table.contains("claude-3-7"), "ended models are not listed: {table}");
+    let out = gamecode(cache.path())
+        .args(["models", "--emulator", "--json", "--all"])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ended = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "anthropic.claude-3-7-sonnet-20250219-v1:0")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(ended["lifecycle"], "END_OF_LIFE");
+    assert_eq!(ended["successor"], "anthropic.claude-sonnet-4-6");
+
+    let run = |plugin: &Path, model: &str| {
+        gamecode(cache.path())
+            .args(["run", "--emulator", "-v", "--model", model])
+            .arg(plugin)
+            .arg("What is 6 * 7?")
+            .output()
+            .unwrap()
+    };
+    let out = run(&guest_example(), "us.anthropic.claude-3-7-sonnet-20250219-v1:0");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains(
+            "error: Claude 3.7 Sonnet (anthropic.claude-3-7-sonnet-20250219-v1:0) reached end of \
+             life on Bedrock on 2026-04-28; use us.anthropic.claude-sonnet-4-6"
+        ),
+        "{}",
+        show(&out)
+    );
+    let out = run(&guest_example(), "anthropic.claude-opus-4-7");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains("only through an inference profile: use us.anthropic.claude-opus-4-7"),
+        "{}",
+        show(&out)
+    );
+    let out = run(&guest_example(), "us.anthropic.claude-opus-4-1-20250805-v1:0");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(
+        text(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("warning: Claude Opus 4.1"))
+            .count(),
+        1,
+        "{}",
+        show(&out)
+    );
+    // The example asks for a thinking budget; Opus 4.7 takes adaptive thinking only.
+    let out = run(&guest_example(), "us.anthropic.claude-opus-4-7");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(text(&out.stdout).contains("42"), "{}", show(&out));
+    assert!(text(&out.stderr).contains("thinking: "), "{}", show(&out));
+    let fixture = root().join("tests/fixtures/agent_v0_1_0.wasm");
+    let out = run(&fixture, "global.anthropic.claude-opus-4-7");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(text(&out.stdout).contains("42"), "{}", show(&out));
+}

@@ -12,7 +12,7 @@ import sys
 
 import boto3
 
-MODEL = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+MODEL = "us.anthropic.claude-sonnet-4-6"
 client = boto3.client(
     "bedrock-runtime",
     endpoint_url=os.environ["BEDROCK_URL"],
@@ -172,5 +172,61 @@ try:
     check("mismatched image refused", False, "accepted")
 except client.exceptions.ValidationException as e:
     check("mismatched image refused", "jpeg" in str(e), str(e))
+
+# Today's models, as Bedrock refuses them.
+def refused(name, call, error, needle):
+    try:
+        call()
+        check(name, False, "accepted")
+    except getattr(client.exceptions, error) as e:
+        check(name, needle in str(e), str(e))
+
+
+hi = [{"role": "user", "content": [{"text": "hi"}]}]
+refused(
+    "end of life refused",
+    lambda: client.converse(modelId="us.anthropic.claude-3-7-sonnet-20250219-v1:0", messages=hi),
+    "ResourceNotFoundException",
+    "This model version has reached the end of its life.",
+)
+refused(
+    "bare profile-only id refused",
+    lambda: client.converse(modelId="anthropic.claude-sonnet-4-6", messages=hi),
+    "ValidationException",
+    "with on-demand throughput isn't supported",
+)
+refused(
+    "budget thinking refused on an adaptive-only model",
+    lambda: client.converse(
+        modelId="us.anthropic.claude-opus-4-7",
+        messages=hi,
+        inferenceConfig={"maxTokens": 4096},
+        additionalModelRequestFields={"thinking": {"type": "enabled", "budget_tokens": 2048}},
+    ),
+    "ValidationException",
+    '"thinking.type.enabled" is not supported for this model.',
+)
+r = client.converse(
+    modelId="us.anthropic.claude-opus-4-7",
+    messages=hi,
+    additionalModelRequestFields={"thinking": {"type": "adaptive"}, "output_config": {"effort": "xhigh"}},
+)
+check("adaptive thinking answers with reasoning", "reasoningContent" in r["output"]["message"]["content"][0], r)
+
+# The control plane: AWS's own client lists and reads the emulator's models.
+control = boto3.client("bedrock", endpoint_url=os.environ["BEDROCK_URL"], region_name=os.environ["AWS_REGION"])
+listed = control.list_foundation_models(byProvider="Anthropic")["modelSummaries"]
+ids = {m["modelId"]: m for m in listed}
+check("list foundation models", "anthropic.claude-sonnet-4-6" in ids, sorted(ids))
+check("end of life not listed", "anthropic.claude-3-7-sonnet-20250219-v1:0" not in ids, sorted(ids))
+legacy = ids.get("anthropic.claude-opus-4-1-20250805-v1:0", {}).get("modelLifecycle", {})
+check("legacy with its dates", legacy.get("status") == "LEGACY" and legacy["endOfLifeTime"].year == 2027, legacy)
+detail = control.get_foundation_model(modelIdentifier="anthropic.claude-opus-4-7")["modelDetails"]
+check("get foundation model", detail["modelLifecycle"]["status"] == "ACTIVE", detail)
+profiles = [p for page in control.get_paginator("list_inference_profiles").paginate(PaginationConfig={"PageSize": 3}) for p in page["inferenceProfileSummaries"]]
+pids = [p["inferenceProfileId"] for p in profiles]
+check("list inference profiles (paginated)", "us.anthropic.claude-sonnet-4-6" in pids and len(pids) == len(set(pids)) > 3, pids)
+r = client.converse(modelId=profiles[0]["inferenceProfileArn"], messages=hi)
+check("a listed profile ARN answers", r["stopReason"] == "end_turn", r)
 
 print("all shapes accepted")

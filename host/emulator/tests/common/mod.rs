@@ -15,10 +15,10 @@ use serde_json::Value;
 use std::time::SystemTime;
 use tokio::net::TcpStream;
 
-pub const MODEL: &str = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
-pub const MODEL_PATH: &str = "/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse";
+pub const MODEL: &str = "us.anthropic.claude-sonnet-4-6";
+pub const MODEL_PATH: &str = "/model/us.anthropic.claude-sonnet-4-6/converse";
 pub const STREAM_PATH: &str =
-    "/model/us.anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse-stream";
+    "/model/us.anthropic.claude-sonnet-4-6/converse-stream";
 
 /// What came back.
 #[derive(Debug)]

@@ -5,6 +5,7 @@ mod cache;
 mod cassette;
 mod load;
 mod mcp;
+mod models;
 mod progress;
 
 use std::io::IsTerminal;
@@ -75,6 +76,9 @@ enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// The models the account can call in a region (live from Bedrock, cached a day), how to
+    /// call each and what it takes.
+    Models(Box<models::ModelsArgs>),
     /// Serve the Bedrock emulator (Converse and ConverseStream on loopback) until Ctrl-C.
     Emulator(bedrock_emulator::EmulatorArgs),
     /// MCP: `serve` a plugin as a tool to MCP clients (stdio).
@@ -161,7 +165,9 @@ struct RunArgs {
     /// Scripted replies and rules for the emulator (TOML; see the README).
     #[arg(long, value_name = "FILE.toml", requires = "emulator")]
     emulator_rules: Option<PathBuf>,
-    /// The model (id, inference profile or ARN) used when the plugin names none.
+    /// The model (id, inference profile or ARN) used when the plugin names none. Default:
+    /// us.anthropic.claude-sonnet-4-6 (Claude Sonnet 4.6), or its global. profile outside US
+    /// regions. `gamecode models` lists what the account can call.
     #[arg(long)]
     model: Option<String>,
     /// AWS region (default: from the environment or profile).
@@ -252,6 +258,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run(*args, cli.verbose).await,
             Command::Inspect { plugin, cache } => inspect(plugin, cache).await,
             Command::Cache { action, cache } => cache_command(action, cache),
+            Command::Models(args) => models::models(*args).await,
             Command::Emulator(args) => emulator(args).await,
             Command::Mcp {
                 action: McpAction::Serve(args),
@@ -463,6 +470,13 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
         && let Some(first) = cassette.exchanges.first()
     {
         backend = backend.with_default_model(first.model.clone());
+    }
+    // A model the catalogue knows to have ended is refused before any call, its successor
+    // named; a legacy one runs, with a warning.
+    if replay.is_none()
+        && let Some(warning) = models::check_choice(backend.default_model(), backend.region())?
+    {
+        eprintln!("warning: {warning}");
     }
     let recorder = match &args.record {
         Some(path) => Some(
