@@ -8,8 +8,8 @@
 
 use bedrock_models::{Ask, Refusal, Thinking};
 use gamecode_backend::{
-    BackendError, CacheTtl, ContentBlock, MessageRole, ModelInfo, ReasoningConfig,
-    ReasoningEffort, ReasoningSupport, ToolChoice, ToolResultContent,
+    BackendError, CacheTtl, ContentBlock, MessageRole, ModelInfo, ReasoningConfig, ReasoningEffort,
+    ReasoningSupport, ToolChoice, ToolResultContent,
 };
 
 use crate::normalize::{MIN_THINKING_BUDGET, Normalized, SystemBlock};
@@ -310,7 +310,11 @@ mod tests {
         );
         let mut n = normalized(ReasoningConfig::Effort(ReasoningEffort::XHigh), Some(4_000));
         let effort = admit("us.anthropic.claude-sonnet-4-6", &mut n, None).unwrap_err();
-        assert!(effort.message().contains("low, medium, high, max"), "{}", effort.message());
+        assert!(
+            effort.message().contains("low, medium, high, max"),
+            "{}",
+            effort.message()
+        );
         // Unknown ids pass untouched.
         let mut n = normalized(ReasoningConfig::Effort(ReasoningEffort::XHigh), Some(4_000));
         admit("amazon.nova-pro-v1:0", &mut n, None).unwrap();

@@ -142,10 +142,7 @@ pub async fn fetch(
                 end_of_life_date: date(lifecycle.and_then(|l| l.end_of_life_time())),
                 on_demand,
                 call_as: None,
-                images: s
-                    .input_modalities()
-                    .iter()
-                    .any(|m| m.as_str() == "IMAGE"),
+                images: s.input_modalities().iter().any(|m| m.as_str() == "IMAGE"),
                 profiles: reached,
                 id,
                 documents: None,
@@ -195,7 +192,11 @@ fn fill_from_catalogue(m: &mut LiveModel, today: &str) {
         let info = c.info(today);
         m.documents = Some(info.documents);
         m.reasoning = Some(info.reasoning.describe().to_string());
-        m.efforts = info.efforts.iter().map(|e| e.as_str().to_string()).collect();
+        m.efforts = info
+            .efforts
+            .iter()
+            .map(|e| e.as_str().to_string())
+            .collect();
         m.cache_min = info.caching;
         m.context_window = Some(info.context_window);
         m.max_output_tokens = Some(info.max_output_tokens);
@@ -282,6 +283,9 @@ pub fn write_cache(dir: &Path, catalogue: &LiveCatalogue) -> std::io::Result<()>
     std::fs::create_dir_all(dir)?;
     let path = cache_path(dir, &catalogue.region);
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(catalogue).map_err(std::io::Error::other)?)?;
+    std::fs::write(
+        &tmp,
+        serde_json::to_vec_pretty(catalogue).map_err(std::io::Error::other)?,
+    )?;
     std::fs::rename(tmp, path)
 }

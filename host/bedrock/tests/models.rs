@@ -6,8 +6,8 @@ mod common;
 use bedrock_emulator::Fault;
 use common::*;
 use gamecode_backend::{
-    CachePoint, CacheTtl, ChatOptions, ChatRequest, ContentBlock, ErrorCategory,
-    InferenceConfig, LLMBackend, Message, MessageRole, ReasoningConfig, ReasoningEffort,
+    CachePoint, CacheTtl, ChatOptions, ChatRequest, ContentBlock, ErrorCategory, InferenceConfig,
+    LLMBackend, Message, MessageRole, ReasoningConfig, ReasoningEffort,
 };
 
 fn on(model: &str) -> ChatRequest {
@@ -53,7 +53,9 @@ async fn features_a_model_lacks_are_refused_before_any_call() {
     let mut effort = on("us.anthropic.claude-sonnet-4-6");
     effort.options.reasoning = Some(ReasoningConfig::Effort(ReasoningEffort::XHigh));
     let mut prefill = on("us.anthropic.claude-opus-4-6-v1");
-    prefill.messages.push(Message::text(MessageRole::Assistant, "{"));
+    prefill
+        .messages
+        .push(Message::text(MessageRole::Assistant, "{"));
     for (request, expected) in [
         (
             on("us.anthropic.claude-3-7-sonnet-20250219-v1:0"),
@@ -63,10 +65,19 @@ async fn features_a_model_lacks_are_refused_before_any_call() {
             on("anthropic.claude-sonnet-4-6"),
             "Claude Sonnet 4.6 (anthropic.claude-sonnet-4-6) is reached only through an inference profile: use us.anthropic.claude-sonnet-4-6",
         ),
-        (thinking, "temperature and top_p cannot be set when extended thinking is on"),
-        (sampled, "takes no sampling parameters (temperature, top_p, top_k): remove top_p"),
+        (
+            thinking,
+            "temperature and top_p cannot be set when extended thinking is on",
+        ),
+        (
+            sampled,
+            "takes no sampling parameters (temperature, top_p, top_k): remove top_p",
+        ),
         (both, "takes temperature or top_p, not both"),
-        (effort, "takes the effort levels low, medium, high, max, not \"xhigh\""),
+        (
+            effort,
+            "takes the effort levels low, medium, high, max, not \"xhigh\"",
+        ),
         (prefill, "does not continue an assistant message"),
         (hour, "5 minutes only"),
         (long, "writes at most 64000 tokens"),
@@ -118,7 +129,10 @@ async fn thinking_is_fitted_to_the_model_and_answers_with_reasoning() {
     });
     let reply = backend.chat(budget).await.unwrap();
     assert!(
-        matches!(reply.message.content.first(), Some(ContentBlock::Reasoning(_))),
+        matches!(
+            reply.message.content.first(),
+            Some(ContentBlock::Reasoning(_))
+        ),
         "{:?}",
         reply.message.content
     );
@@ -142,9 +156,10 @@ async fn thinking_is_fitted_to_the_model_and_answers_with_reasoning() {
     let mut adaptive = on("global.anthropic.claude-opus-4-7");
     adaptive.options.reasoning = Some(ReasoningConfig::Effort(ReasoningEffort::XHigh));
     let stream = backend.chat_stream(adaptive).await.unwrap();
-    let reply = gamecode_backend::collect_stream(stream, "us.anthropic.claude-opus-4-7".into(), None)
-        .await
-        .unwrap();
+    let reply =
+        gamecode_backend::collect_stream(stream, "us.anthropic.claude-opus-4-7".into(), None)
+            .await
+            .unwrap();
     assert!(matches!(
         reply.message.content.first(),
         Some(ContentBlock::Reasoning(_))

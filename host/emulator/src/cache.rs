@@ -165,10 +165,7 @@ mod tests {
         // Below the model's minimum nothing is cached.
         let short = cache.account(model, &body("be brief", "q"), t0);
         assert_eq!(short, CacheUsage::default());
-        assert_eq!(
-            minimum_tokens("us.anthropic.claude-sonnet-4-6"),
-            2048
-        );
+        assert_eq!(minimum_tokens("us.anthropic.claude-sonnet-4-6"), 2048);
         assert_eq!(
             minimum_tokens("global.anthropic.claude-haiku-4-5-20251001-v1:0"),
             4096

@@ -112,9 +112,12 @@ mod tests {
 
     #[test]
     fn ids_are_refused_as_bedrock_refuses_them() {
-        let eol = check_id("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "us-east-1")
-            .unwrap_err();
-        assert_eq!((eol.status, eol.error_type), (404, "ResourceNotFoundException"));
+        let eol =
+            check_id("us.anthropic.claude-3-7-sonnet-20250219-v1:0", "us-east-1").unwrap_err();
+        assert_eq!(
+            (eol.status, eol.error_type),
+            (404, "ResourceNotFoundException")
+        );
         let bare = check_id("anthropic.claude-sonnet-4-6", "us-east-1").unwrap_err();
         assert!(bare.message.starts_with(
             "Invocation of model ID anthropic.claude-sonnet-4-6 with on-demand throughput isn't supported."
@@ -132,19 +135,32 @@ mod tests {
         let budget = body(json!({"inferenceConfig": {"maxTokens": 4000},
             "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048}}}));
         let r = check_body(opus, &budget, "us-east-1").unwrap_err();
-        assert!(r.message.contains("\"thinking.type.enabled\" is not supported for this model."));
+        assert!(
+            r.message
+                .contains("\"thinking.type.enabled\" is not supported for this model.")
+        );
         let adaptive = body(json!({"additionalModelRequestFields": {
             "thinking": {"type": "adaptive"}, "output_config": {"effort": "xhigh"}}}));
         check_body(opus, &adaptive, "us-east-1").unwrap();
         let sonnet = "us.anthropic.claude-sonnet-4-6";
         let r = check_body(sonnet, &adaptive, "us-east-1").unwrap_err();
-        assert!(r.message.contains("does not support effort level 'xhigh'"), "{}", r.message);
+        assert!(
+            r.message.contains("does not support effort level 'xhigh'"),
+            "{}",
+            r.message
+        );
         let sampled = body(json!({"inferenceConfig": {"temperature": 0.5}}));
         let r = check_body(opus, &sampled, "us-east-1").unwrap_err();
-        assert!(r.message.contains("`temperature` is deprecated for this model."));
+        assert!(
+            r.message
+                .contains("`temperature` is deprecated for this model.")
+        );
         let prefill = json!({"messages": [
             {"role": "user", "content": [{"text": "hi"}]},
             {"role": "assistant", "content": [{"text": "{"}]}]});
-        assert_eq!(check_body(sonnet, &prefill, "us-east-1").unwrap_err().rule, Rule::Prefill);
+        assert_eq!(
+            check_body(sonnet, &prefill, "us-east-1").unwrap_err().rule,
+            Rule::Prefill
+        );
     }
 }

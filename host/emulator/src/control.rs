@@ -86,10 +86,14 @@ pub(crate) fn answer(op: &Control, query: Option<&str>, region: &str) -> Answer 
     };
     match op {
         Control::ListFoundationModels => {
-            if let Some(bad) = param("byInferenceType").filter(|t| !["ON_DEMAND", "PROVISIONED"].contains(t)) {
+            if let Some(bad) =
+                param("byInferenceType").filter(|t| !["ON_DEMAND", "PROVISIONED"].contains(t))
+            {
                 return enum_error(bad, "byInferenceType", "[ON_DEMAND, PROVISIONED]");
             }
-            if let Some(bad) = param("byOutputModality").filter(|t| !["TEXT", "IMAGE", "EMBEDDING"].contains(t)) {
+            if let Some(bad) =
+                param("byOutputModality").filter(|t| !["TEXT", "IMAGE", "EMBEDDING"].contains(t))
+            {
                 return enum_error(bad, "byOutputModality", "[TEXT, IMAGE, EMBEDDING]");
             }
             let provider = param("byProvider").map(str::to_ascii_lowercase);
@@ -120,7 +124,11 @@ pub(crate) fn answer(op: &Control, query: Option<&str>, region: &str) -> Answer 
         }
         Control::ListInferenceProfiles => {
             if param("type").is_some_and(|t| !["SYSTEM_DEFINED", "APPLICATION"].contains(&t)) {
-                return enum_error(param("type").unwrap_or(""), "typeEquals", "[SYSTEM_DEFINED, APPLICATION]");
+                return enum_error(
+                    param("type").unwrap_or(""),
+                    "typeEquals",
+                    "[SYSTEM_DEFINED, APPLICATION]",
+                );
             }
             let max = match param("maxResults").map(str::parse::<usize>) {
                 None => 1000,
@@ -152,9 +160,7 @@ pub(crate) fn answer(op: &Control, query: Option<&str>, region: &str) -> Answer 
             let all: Vec<Value> = if param("type") == Some("APPLICATION") {
                 Vec::new()
             } else {
-                listed()
-                    .flat_map(|m| profiles(m, region))
-                    .collect()
+                listed().flat_map(|m| profiles(m, region)).collect()
             };
             let page: Vec<Value> = all.iter().skip(start).take(max).cloned().collect();
             let mut body = json!({ "inferenceProfileSummaries": page });
@@ -211,7 +217,11 @@ fn summary(m: &Model, region: &str) -> Value {
             lifecycle[key] = json!(timestamp(date));
         }
     }
-    let inputs: &[&str] = if m.images { &["TEXT", "IMAGE"] } else { &["TEXT"] };
+    let inputs: &[&str] = if m.images {
+        &["TEXT", "IMAGE"]
+    } else {
+        &["TEXT"]
+    };
     json!({
         "modelArn": format!("arn:aws:bedrock:{region}::foundation-model/{}", m.id),
         "modelId": m.id,
@@ -234,7 +244,12 @@ fn destinations(geo: &str, region: &str) -> Vec<String> {
         "eu" => &["eu-central-1", "eu-north-1", "eu-west-1", "eu-west-3"],
         "jp" => &["ap-northeast-1", "ap-northeast-3"],
         "au" => &["ap-southeast-2", "ap-southeast-4"],
-        "apac" => &["ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2"],
+        "apac" => &[
+            "ap-northeast-2",
+            "ap-south-1",
+            "ap-southeast-1",
+            "ap-southeast-2",
+        ],
         _ => &[],
     };
     if regions.is_empty() {
@@ -300,9 +315,22 @@ mod tests {
             .filter_map(|m| m["modelId"].as_str())
             .collect();
         assert!(ids.contains(&"anthropic.claude-sonnet-4-6"));
-        assert!(!ids.contains(&"anthropic.claude-3-7-sonnet-20250219-v1:0"), "EOL is not listed");
-        let profiles = ok(answer(&Control::ListInferenceProfiles, Some("maxResults=2"), "us-east-1"));
-        assert_eq!(profiles["inferenceProfileSummaries"].as_array().unwrap().len(), 2);
+        assert!(
+            !ids.contains(&"anthropic.claude-3-7-sonnet-20250219-v1:0"),
+            "EOL is not listed"
+        );
+        let profiles = ok(answer(
+            &Control::ListInferenceProfiles,
+            Some("maxResults=2"),
+            "us-east-1",
+        ));
+        assert_eq!(
+            profiles["inferenceProfileSummaries"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
         assert_eq!(profiles["nextToken"], "emu-2");
         let all = ok(answer(&Control::ListInferenceProfiles, None, "us-east-1"));
         let ids: Vec<&str> = all["inferenceProfileSummaries"]
@@ -315,15 +343,28 @@ mod tests {
         assert!(ids.contains(&"global.anthropic.claude-sonnet-4-6"));
         assert!(!ids.iter().any(|i| i.starts_with("eu.")));
         assert_eq!(
-            route(&Method::GET, "/foundation-models/anthropic.claude-3-haiku-20240307-v1%3A0"),
-            Some(Control::GetFoundationModel("anthropic.claude-3-haiku-20240307-v1:0".into()))
+            route(
+                &Method::GET,
+                "/foundation-models/anthropic.claude-3-haiku-20240307-v1%3A0"
+            ),
+            Some(Control::GetFoundationModel(
+                "anthropic.claude-3-haiku-20240307-v1:0".into()
+            ))
         );
         assert!(matches!(
-            answer(&Control::GetFoundationModel("anthropic.claude-3-haiku-20240307-v1:0".into()), None, "us-east-1"),
+            answer(
+                &Control::GetFoundationModel("anthropic.claude-3-haiku-20240307-v1:0".into()),
+                None,
+                "us-east-1"
+            ),
             Answer::Error(404, ..)
         ));
         assert!(matches!(
-            answer(&Control::ListFoundationModels, Some("byInferenceType=SOMETIMES"), "us-east-1"),
+            answer(
+                &Control::ListFoundationModels,
+                Some("byInferenceType=SOMETIMES"),
+                "us-east-1"
+            ),
             Answer::Error(400, ..)
         ));
     }

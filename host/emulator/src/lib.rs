@@ -50,15 +50,15 @@ mod timefmt;
 mod validate;
 mod wire;
 
+/// The Claude catalogue the emulator serves and enforces (the backend reads the same one).
+pub use bedrock_models;
 pub use cli::{EmulatorArgs, run_until_ctrl_c};
 pub use config::{
     DEFAULT_ACCESS_KEY_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY, EmulatorConfig,
 };
+pub use control::ACCOUNT_ID;
 pub use faults::Fault;
 pub use models::{SEED_MODELS, is_valid_model_id};
-/// The Claude catalogue the emulator serves and enforces (the backend reads the same one).
-pub use bedrock_models;
-pub use control::ACCOUNT_ID;
 pub use record::{Operation, RecordedRequest, SentFrame};
 pub use replay::ReplayOptions;
 pub use rules::Rules;

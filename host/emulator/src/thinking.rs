@@ -90,7 +90,8 @@ pub(crate) fn check(req: &Map<String, Value>, forced_tool_ok: bool) -> Result<()
         ));
     }
     let choice = req.get("toolConfig").and_then(|c| c.get("toolChoice"));
-    if !forced_tool_ok && choice.is_some_and(|c| c.get("any").is_some() || c.get("tool").is_some()) {
+    if !forced_tool_ok && choice.is_some_and(|c| c.get("any").is_some() || c.get("tool").is_some())
+    {
         return Err(refused(
             "Thinking may not be enabled when tool_choice forces tool use.".into(),
         ));

@@ -137,7 +137,8 @@ async fn sdk_converse_round_trip() {
 #[tokio::test]
 async fn sdk_arn_model_id_signs_and_routes() {
     let emu = Emulator::start().await.unwrap();
-    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6";
+    let arn =
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6";
     let out = client(&emu)
         .converse()
         .model_id(arn)
@@ -524,7 +525,10 @@ async fn todays_models_are_refused_as_bedrock_refuses_them() {
     };
     let (status, code, message) =
         refused("us.anthropic.claude-3-7-sonnet-20250219-v1:0", None, None).await;
-    assert_eq!((status, code.as_str()), (Some(404), "ResourceNotFoundException"));
+    assert_eq!(
+        (status, code.as_str()),
+        (Some(404), "ResourceNotFoundException")
+    );
     assert!(message.starts_with("This model version has reached the end of its life."));
     let (status, code, message) = refused("anthropic.claude-sonnet-4-6", None, None).await;
     assert_eq!((status, code.as_str()), (Some(400), "ValidationException"));
@@ -545,11 +549,16 @@ async fn todays_models_are_refused_as_bedrock_refuses_them() {
         "{message}"
     );
     let (_, _, message) = refused("us.anthropic.claude-opus-4-7", None, Some(0.5)).await;
-    assert!(message.contains("`temperature` is deprecated for this model."), "{message}");
+    assert!(
+        message.contains("`temperature` is deprecated for this model."),
+        "{message}"
+    );
     let max = json!({"thinking": {"type": "adaptive"}, "output_config": {"effort": "xhigh"}});
     let (_, _, message) = refused("us.anthropic.claude-sonnet-4-6", Some(max), None).await;
     assert!(
-        message.contains("does not support effort level 'xhigh'. Supported levels: high, low, max, medium."),
+        message.contains(
+            "does not support effort level 'xhigh'. Supported levels: high, low, max, medium."
+        ),
         "{message}"
     );
     assert_eq!(emu.request_count(), 5);

@@ -182,7 +182,8 @@ async fn validation_errors_are_400s() {
 #[tokio::test]
 async fn arn_model_ids_are_decoded() {
     let emu = Emulator::start().await.unwrap();
-    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6";
+    let arn =
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6";
     let path = format!(
         "/model/{}/converse",
         percent_encoding::utf8_percent_encode(arn, percent_encoding::NON_ALPHANUMERIC)

@@ -183,7 +183,12 @@ mod tests {
     #[test]
     fn the_default_is_active_and_called_through_a_profile() {
         let today = today();
-        for region in [None, Some("us-west-2"), Some("eu-west-1"), Some("ap-south-1")] {
+        for region in [
+            None,
+            Some("us-west-2"),
+            Some("eu-west-1"),
+            Some("ap-south-1"),
+        ] {
             let id = default_model_for_region(region);
             let m = find(id).unwrap_or_else(|| panic!("{id}"));
             assert_eq!(m.stage(&today), LifecycleStage::Active, "{id}");

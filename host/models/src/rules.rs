@@ -295,7 +295,10 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((eol.status, eol.rule), (404, Rule::EndOfLife));
-        assert!(eol.message.starts_with("This model version has reached the end of its life."));
+        assert!(
+            eol.message
+                .starts_with("This model version has reached the end of its life.")
+        );
         assert_eq!(
             rule("anthropic.claude-sonnet-4-6", |_| {}),
             Some(Rule::ProfileOnly)
@@ -313,7 +316,10 @@ mod tests {
             }),
             None
         );
-        assert_eq!(rule(opus, |a| a.temperature = true), Some(Rule::SamplingRemoved));
+        assert_eq!(
+            rule(opus, |a| a.temperature = true),
+            Some(Rule::SamplingRemoved)
+        );
         assert_eq!(rule(opus, |a| a.top_k = true), Some(Rule::SamplingRemoved));
         let sonnet = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
         assert_eq!(rule(sonnet, |a| a.temperature = true), None);
@@ -328,7 +334,10 @@ mod tests {
             rule(sonnet, |a| a.thinking = Some(Thinking::Adaptive)),
             Some(Rule::BudgetOnly)
         );
-        assert_eq!(rule(sonnet, |a| a.effort = Some("high")), Some(Rule::Effort));
+        assert_eq!(
+            rule(sonnet, |a| a.effort = Some("high")),
+            Some(Rule::Effort)
+        );
         assert_eq!(
             rule(sonnet, |a| {
                 a.thinking = Some(Thinking::Budget(2048));
@@ -345,10 +354,15 @@ mod tests {
         );
         assert_eq!(rule(sonnet, |a| a.ends_with_assistant = true), None);
         assert_eq!(
-            rule("us.anthropic.claude-opus-4-6-v1", |a| a.ends_with_assistant = true),
+            rule("us.anthropic.claude-opus-4-6-v1", |a| a
+                .ends_with_assistant =
+                true),
             Some(Rule::Prefill)
         );
-        assert_eq!(rule(sonnet, |a| a.max_tokens = Some(64_001)), Some(Rule::MaxOutput));
+        assert_eq!(
+            rule(sonnet, |a| a.max_tokens = Some(64_001)),
+            Some(Rule::MaxOutput)
+        );
         assert_eq!(rule(opus, |a| a.max_tokens = Some(128_000)), None);
     }
 }

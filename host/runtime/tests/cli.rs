@@ -1362,14 +1362,23 @@ fn todays_models_are_listed_ended_ones_refused_and_adaptive_only_models_run_ever
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let table = text(&out.stdout);
     let header = table.lines().next().unwrap_or("");
-    assert!(header.starts_with("CALL AS") && header.contains("LIFECYCLE"), "{table}");
+    assert!(
+        header.starts_with("CALL AS") && header.contains("LIFECYCLE"),
+        "{table}"
+    );
     let sonnet = table
         .lines()
         .find(|l| l.starts_with("us.anthropic.claude-sonnet-4-6 "))
         .unwrap_or_else(|| panic!("{table}"));
-    assert!(sonnet.contains("ACTIVE") && sonnet.contains("budget or adaptive"), "{sonnet}");
+    assert!(
+        sonnet.contains("ACTIVE") && sonnet.contains("budget/adaptive"),
+        "{sonnet}"
+    );
     assert!(table.contains("LEGACY, ends 2027-01-08"), "{table}");
-    assert!(!table.contains("claude-3-7"), "ended models are not listed: {table}");
+    assert!(
+        !table.contains("claude-3-7"),
+        "ended models are not listed: {table}"
+    );
     let out = gamecode(cache.path())
         .args(["models", "--emulator", "--json", "--all"])
         .output()
@@ -1392,7 +1401,10 @@ fn todays_models_are_listed_ended_ones_refused_and_adaptive_only_models_run_ever
             .output()
             .unwrap()
     };
-    let out = run(&guest_example(), "us.anthropic.claude-3-7-sonnet-20250219-v1:0");
+    let out = run(
+        &guest_example(),
+        "us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+    );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
         text(&out.stderr).contains(
@@ -1405,11 +1417,15 @@ fn todays_models_are_listed_ended_ones_refused_and_adaptive_only_models_run_ever
     let out = run(&guest_example(), "anthropic.claude-opus-4-7");
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
-        text(&out.stderr).contains("only through an inference profile: use us.anthropic.claude-opus-4-7"),
+        text(&out.stderr)
+            .contains("only through an inference profile: use us.anthropic.claude-opus-4-7"),
         "{}",
         show(&out)
     );
-    let out = run(&guest_example(), "us.anthropic.claude-opus-4-1-20250805-v1:0");
+    let out = run(
+        &guest_example(),
+        "us.anthropic.claude-opus-4-1-20250805-v1:0",
+    );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert_eq!(
         text(&out.stderr)

@@ -17,8 +17,7 @@ use tokio::net::TcpStream;
 
 pub const MODEL: &str = "us.anthropic.claude-sonnet-4-6";
 pub const MODEL_PATH: &str = "/model/us.anthropic.claude-sonnet-4-6/converse";
-pub const STREAM_PATH: &str =
-    "/model/us.anthropic.claude-sonnet-4-6/converse-stream";
+pub const STREAM_PATH: &str = "/model/us.anthropic.claude-sonnet-4-6/converse-stream";
 
 /// What came back.
 #[derive(Debug)]

@@ -42,7 +42,9 @@ pub async fn models(args: ModelsArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::new(EXIT_OTHER, format!("cannot start the emulator: {e:#}")))?;
         let listed = live::fetch(&emu.sdk_config(), None).await;
         emu.shutdown().await;
-        (listed.map_err(|e| Failure::new(EXIT_BACKEND, e.to_string()))?, None)
+        let mut listed = listed.map_err(|e| Failure::new(EXIT_BACKEND, e.to_string()))?;
+        listed.source = "emulator".into();
+        (listed, None)
     } else {
         account(&args).await?
     };
@@ -58,7 +60,14 @@ pub async fn models(args: ModelsArgs) -> Result<(), Failure> {
     } else {
         print!("{}", table(&shown));
         let source = match catalogue.source.as_str() {
-            "live" => format!("read from the account's Bedrock control plane in {}", catalogue.region),
+            "live" => format!(
+                "read from the account's Bedrock control plane in {}",
+                catalogue.region
+            ),
+            "emulator" => format!(
+                "read from the emulator's control plane ({})",
+                catalogue.region
+            ),
             _ => format!("the built-in catalogue for {}", catalogue.region),
         };
         println!("\n{} models, {source}.", shown.len());
@@ -122,20 +131,24 @@ fn lifecycle(m: &LiveModel) -> String {
     }
 }
 
-fn takes(m: &LiveModel) -> String {
+fn input(m: &LiveModel) -> String {
     let mut parts = vec!["text"];
     if m.images {
-        parts.push("images");
+        parts.push("image");
     }
     if m.documents == Some(true) {
-        parts.push("documents");
+        parts.push("doc");
     }
-    let mut s = parts.join(", ");
+    parts.join("+")
+}
+
+fn thinking(m: &LiveModel) -> String {
     match m.reasoning.as_deref() {
-        Some("none") | None => {}
-        Some(kind) => s.push_str(&format!("; thinking: {kind}")),
+        None => "?".into(),
+        Some("budget or adaptive") => "budget/adaptive".into(),
+        Some("adaptive only") => "adaptive".into(),
+        Some(kind) => kind.into(),
     }
-    s
 }
 
 fn human_tokens(n: Option<u32>) -> String {
@@ -150,16 +163,24 @@ fn human_tokens(n: Option<u32>) -> String {
 /// The table people read at a glance: how to call each model and what it takes.
 fn table(models: &[&LiveModel]) -> String {
     let header = [
-        "CALL AS", "NAME", "LIFECYCLE", "TAKES", "CACHE", "CONTEXT", "OUTPUT",
+        "CALL AS",
+        "NAME",
+        "LIFECYCLE",
+        "INPUT",
+        "THINKING",
+        "CACHE",
+        "CONTEXT",
+        "OUTPUT",
     ];
-    let rows: Vec<[String; 7]> = models
+    let rows: Vec<[String; 8]> = models
         .iter()
         .map(|m| {
             [
                 m.call_as.clone().unwrap_or_else(|| format!("({})", m.id)),
                 m.name.clone(),
                 lifecycle(m),
-                takes(m),
+                input(m),
+                thinking(m),
                 m.cache_min.map_or("-".into(), |c| format!("{c}+")),
                 human_tokens(m.context_window),
                 human_tokens(m.max_output_tokens),
