@@ -254,7 +254,7 @@ async fn disallowed_model_is_a_typed_error_the_guest_sees() {
         Policy::default().with_allowed_models([allowed]),
     );
     let report = f
-        .alongside(chatty.run_report("model:anthropic.claude-3-haiku-20240307-v1:0"))
+        .alongside(chatty.run_report("model:us.anthropic.claude-haiku-4-5-20251001-v1:0"))
         .await;
     let answer = report.result.expect("chatty reports what happened");
     assert!(answer.starts_with("model-not-allowed:"), "{answer}");

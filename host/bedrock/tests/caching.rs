@@ -13,6 +13,10 @@ use gamecode_backend::{
 };
 use serde_json::json;
 
+/// A model with Bedrock's smallest cache minimum (1,024 tokens; the default, Sonnet 4.6,
+/// caches from 2,048).
+const SONNET_4_5: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
 fn system_prompt() -> String {
     "You are a careful assistant who answers with evidence. ".repeat(120)
 }
@@ -53,7 +57,7 @@ async fn a_prefix_is_written_once_then_read() {
     let emu = emulator().await;
     emu.push_reply(Reply::Text("first".into()));
     emu.push_reply(Reply::Text("second".into()));
-    let backend = backend(&emu);
+    let backend = backend(&emu).with_default_model(SONNET_4_5);
     let first = backend.chat(cached("one?")).await.unwrap().usage.unwrap();
     assert!(first.cache_write_input_tokens >= 1024, "{first:?}");
     assert_eq!(first.cache_read_input_tokens, 0);
@@ -132,7 +136,7 @@ async fn below_the_models_minimum_nothing_is_cached_and_a_fifth_point_is_refused
 async fn a_tool_loop_bills_far_less_input_with_cache_points() {
     async fn run(with_cache: bool) -> Usage {
         let emu = emulator().await;
-        let backend = backend(&emu);
+        let backend = backend(&emu).with_default_model(SONNET_4_5);
         let mut request = cached("Find twenty facts.");
         if !with_cache {
             request.messages[0].content.pop();

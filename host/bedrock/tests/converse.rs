@@ -88,8 +88,8 @@ async fn tool_calling_round_trip() {
         messages: vec![Message::user("What's the weather in Tokyo?")],
         tools: Some(vec![weather_tool()]),
         inference_config: Some(InferenceConfig {
+            // Claude 4.5 and later take temperature or top_p, not both.
             temperature: Some(0.3),
-            top_p: Some(0.9),
             max_tokens: Some(1000),
             ..Default::default()
         }),

@@ -98,7 +98,7 @@ async fn streamed_reasoning_arrives_as_deltas_and_a_signature() {
         ReasoningConfig::Effort(ReasoningEffort::High),
     );
     // Adaptive thinking with an effort level: a model that has it.
-    request.model = Some("global.anthropic.claude-opus-4-5-20251101-v1:0".into());
+    request.model = Some("global.anthropic.claude-opus-4-6-v1".into());
     let mut stream = backend.chat_stream(request).await.unwrap();
     let mut collector = StreamCollector::new();
     let (mut deltas, mut signatures) = (0, 0);

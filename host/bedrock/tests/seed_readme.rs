@@ -142,6 +142,22 @@ mod with_tools {
             ..Default::default()
         };
 
+        // The seed sets temperature and top_p together; every Claude model from 4.5 on (the
+        // default among them) takes one or the other, so the request is refused before any
+        // call, with the rule named — as Bedrock would refuse it.
+        let err = backend
+            .chat(request.clone())
+            .await
+            .expect_err("temperature with top_p");
+        assert!(
+            err.message()
+                .contains("takes temperature or top_p, not both"),
+            "{err}"
+        );
+        let mut request = request;
+        if let Some(config) = request.inference_config.as_mut() {
+            config.top_p = None;
+        }
         let response = backend.chat(request).await?;
         assert_eq!(response.stop_reason, StopReason::ToolUse);
         let call = response

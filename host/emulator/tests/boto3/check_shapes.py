@@ -29,7 +29,7 @@ def png(width, height):
 
 
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Page >>\n%%EOF"
-SYSTEM = [{"text": "You are careful and exact. " * 200}, {"cachePoint": {"type": "default"}}]
+SYSTEM = [{"text": "You are careful and exact. " * 300}, {"cachePoint": {"type": "default"}}]
 TOOLS = {
     "tools": [
         {
