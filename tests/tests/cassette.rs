@@ -300,3 +300,89 @@ async fn the_readmes_python_reads_a_cassette() {
         ]
     );
 }
+
+/// The error path: an AccessDenied naming an assumed-role ARN and an account id, recorded by
+/// a backend signing with a session token and by one sending a Bedrock API key. None of
+/// them reaches the cassette; the error itself does, scrubbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_messages_session_tokens_and_api_keys_stay_out_of_cassettes() {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    const TOKEN: &str = "IQoJb3JpZ2luX2VjEXAMPLE-session-token-0123456789";
+    const KEY: &str = "ABSKexample-bedrock-api-key-0123456789";
+    const ROLE_ARN: &str = "arn:aws:sts::123456789012:assumed-role/BedrockRole/alice@example.com";
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cassette = dir.path().join("denied.jsonl");
+    let emu = Emulator::start_with(bedrock_emulator::EmulatorConfig {
+        api_key: Some(KEY.into()),
+        ..Default::default()
+    })
+    .await
+    .expect("emulator");
+    emu.inject(
+        Fault::Error {
+            status: 403,
+            error_type: "AccessDeniedException".into(),
+            message: format!(
+                "User: {ROLE_ARN} is not authorized to perform: bedrock:InvokeModel on resource: \
+                 arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-sonnet-4-6 with an \
+                 explicit deny (account 123456789012)"
+            ),
+            retry_after: None,
+        },
+        2,
+    );
+    let recorder = Recorder::create(&cassette, "2026-12-06T00:00:00Z").expect("recorder");
+    let with_token = emu
+        .sdk_config()
+        .into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            bedrock_emulator::DEFAULT_ACCESS_KEY_ID,
+            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
+            Some(TOKEN.into()),
+            None,
+            "test",
+        )))
+        .build();
+    let signed = BedrockBackend::new_with_config(&with_token)
+        .expect("backend")
+        .with_recorder(recorder.clone());
+    let keyed = BedrockBackend::new_with_config(&emu.sdk_config())
+        .expect("backend")
+        .with_api_key(KEY)
+        .with_recorder(recorder);
+    let request = || gamecode_backend::ChatRequest {
+        messages: vec![gamecode_backend::Message::user("hi")],
+        ..Default::default()
+    };
+    for backend in [&signed, &keyed] {
+        let err = backend
+            .chat_with_retry(request(), RetryConfig::disabled())
+            .await
+            .expect_err("denied");
+        assert_eq!(err.category(), ErrorCategory::Authentication, "{err}");
+    }
+    // Both secrets were on the wire, so their absence from the file means something.
+    let sent = emu.requests();
+    assert_eq!(sent.len(), 2);
+    let header = |i: usize, name: &str| {
+        sent[i]
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(0, "x-amz-security-token"), TOKEN);
+    assert_eq!(header(1, "authorization"), format!("Bearer {KEY}"));
+    let text = std::fs::read_to_string(&cassette).expect("cassette");
+    assert_eq!(text.matches("AccessDeniedException").count(), 2, "{text}");
+    for secret in [TOKEN, KEY, ROLE_ARN, "123456789012", "alice@example.com"] {
+        assert!(!text.contains(secret), "{secret} in the cassette:\n{text}");
+    }
+    assert!(
+        text.contains("arn:aws:sts::000000000000:assumed-role/BedrockRole/session"),
+        "{text}"
+    );
+}

@@ -237,3 +237,65 @@ async fn media_results_reach_0_2_0_plugins_as_content() {
         "ok: [image: png, 33 bytes]\na red square"
     );
 }
+
+/// The README's MCP configuration and command lines, run as written in a shell: the server is
+/// named by its bare command and found on `PATH`, as on a user's machine.
+#[test]
+fn the_readmes_mcp_lines_run_as_written() {
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
+    let section = &readme[readme.find("## MCP, both ways").expect("the MCP section")..];
+    let block = |fence: &str| {
+        let start = section.find(fence).expect("a block") + fence.len();
+        section[start..][..section[start..].find("```").expect("its end")].to_string()
+    };
+    let mcp_toml = block("```toml\n");
+    let lines: Vec<String> = block("```sh\n")
+        .lines()
+        .filter(|l| l.starts_with("gamecode run"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let at = |name: &str| dir.path().join(name);
+    std::fs::write(at("mcp.toml"), mcp_toml).expect("mcp.toml");
+    std::fs::write(
+        at("tools.yaml"),
+        "tools:\n  - name: shout\n    description: Repeats the given text back\n    command: echo\n    args:\n      - name: text\n        description: The text to repeat\n        required: true\n        type: string\n        cli_flag: null\n",
+    )
+    .expect("tools.yaml");
+    std::fs::write(at("policy.toml"), "[tools]\nallowed = [\"mcp:files\"]\n").expect("policy");
+    std::fs::copy(guest_example(), at("agent.wasm")).expect("agent.wasm");
+    let bin = at("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let gamecode = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("debug/gamecode");
+    assert!(
+        gamecode.is_file(),
+        "{} (built by the workspace's tests)",
+        gamecode.display()
+    );
+    std::os::unix::fs::symlink(&gamecode, bin.join("gamecode")).expect("link");
+    std::os::unix::fs::symlink(gamecode_mcp2(), bin.join("gamecode-mcp2")).expect("link");
+    for line in &lines {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(line)
+            .current_dir(dir.path())
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("GAMECODE_CACHE_DIR", at("cache"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("sh");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{line}\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains(r#"{"output":"hi","status":"success"}"#),
+            "{line}\n{stdout}\n{stderr}"
+        );
+        assert!(stderr.contains("tool files__shout("), "{line}\n{stderr}");
+    }
+}

@@ -93,6 +93,21 @@ impl Recorder {
         if sink.failed.is_some() {
             return;
         }
+        // Error messages are scrubbed here, on every path: Bedrock's AccessDenied and
+        // validation messages name assumed-role ARNs and account ids.
+        let scrubbed;
+        let exchange = match &exchange.error {
+            Some(error) => {
+                let mut error = error.clone();
+                gamecode_cassette::scrub_message(&mut error.message);
+                scrubbed = Exchange {
+                    error: Some(error),
+                    ..exchange.clone()
+                };
+                &scrubbed
+            }
+            None => exchange,
+        };
         let line = json_line(exchange);
         let written = writeln!(sink.out, "{line}").and_then(|()| sink.out.flush());
         if let Err(e) = written {

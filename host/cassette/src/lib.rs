@@ -265,6 +265,52 @@ pub fn scrub(value: &mut Value) {
     }
 }
 
+/// [`scrub_text`] for an error message, which names more than bodies do: a bare account id
+/// ("account 123456789012") and the session of an assumed role
+/// (`assumed-role/ROLE/alice@example.com`, often a person's name or address).
+pub fn scrub_message(s: &mut String) {
+    scrub_text(s);
+    let mut out = String::with_capacity(s.len());
+    let mut digits = String::new();
+    let flush = |digits: &mut String, out: &mut String| {
+        if digits.len() == 12 {
+            out.push_str("000000000000");
+        } else {
+            out.push_str(digits);
+        }
+        digits.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else {
+            flush(&mut digits, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut digits, &mut out);
+    // assumed-role/ROLE/SESSION: the session name goes.
+    let mut rest = out.as_str();
+    let mut scrubbed = String::with_capacity(out.len());
+    while let Some(at) = rest.find("assumed-role/") {
+        let (head, tail) = rest.split_at(at + "assumed-role/".len());
+        scrubbed.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '"' || c == ',')
+            .unwrap_or(tail.len());
+        match tail[..end].split_once('/') {
+            Some((role, _session)) => {
+                scrubbed.push_str(role);
+                scrubbed.push_str("/session");
+            }
+            None => scrubbed.push_str(&tail[..end]),
+        }
+        rest = &tail[end..];
+    }
+    scrubbed.push_str(rest);
+    *s = scrubbed;
+}
+
 /// [`scrub`] for a string (model ids in paths are ARNs too).
 pub fn scrub_text(s: &mut String) {
     if !s.contains("arn:aws") {
@@ -297,6 +343,19 @@ pub fn scrub_text(s: &mut String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn error_messages_lose_account_ids_and_session_names() {
+        let mut m = "User: arn:aws:sts::123456789012:assumed-role/BedrockRole/alice@example.com \
+                     is not authorized (account 123456789012, request 1234)"
+            .to_string();
+        scrub_message(&mut m);
+        assert_eq!(
+            m,
+            "User: arn:aws:sts::000000000000:assumed-role/BedrockRole/session is not authorized \
+             (account 000000000000, request 1234)"
+        );
+    }
 
     #[test]
     fn timestamps_are_rfc_3339() {

@@ -93,34 +93,88 @@ pub enum McpError {
 }
 
 impl McpConfig {
+    /// Parses a configuration; commands are taken as written (see
+    /// [`resolve_commands`](Self::resolve_commands)).
     pub fn from_toml_str(text: &str) -> Result<Self, McpError> {
         let config: Self = toml::from_str(text).map_err(|e| McpError::Config(e.to_string()))?;
         for (name, server) in &config.servers {
-            if server.command.is_empty() == server.url.is_none() {
-                return Err(McpError::Config(format!(
-                    "server `{name}`: give either `command` (stdio) or `url` (streamable HTTP)"
-                )));
-            }
-        }
-        for name in config.servers.keys() {
-            if name.is_empty()
-                || name.len() > 24
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
-                return Err(McpError::Config(format!(
-                    "server name `{name}`: 1–24 letters, digits or hyphens"
-                )));
-            }
+            check_server(name, server)?;
         }
         Ok(config)
     }
 
+    /// Reads a configuration file and resolves its bare commands against the host's `PATH`.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Self, McpError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| McpError::Config(format!("cannot read {}: {e}", path.display())))?;
-        Self::from_toml_str(&text).map_err(|e| McpError::Config(format!("{}: {e}", path.display())))
+        let mut config = Self::from_toml_str(&text)
+            .map_err(|e| McpError::Config(format!("{}: {e}", path.display())))?;
+        config
+            .resolve_commands()
+            .map_err(|e| McpError::Config(format!("{}: {e}", path.display())))?;
+        Ok(config)
     }
+
+    /// Adds one server, checked as a configuration file's would be.
+    pub fn add_server(&mut self, name: &str, server: ServerConfig) -> Result<(), McpError> {
+        check_server(name, &server)?;
+        if self.servers.contains_key(name) {
+            return Err(McpError::Config(format!(
+                "server `{name}` is configured already"
+            )));
+        }
+        self.servers.insert(name.to_string(), server);
+        Ok(())
+    }
+
+    /// Finds each bare stdio command (`gamecode-mcp2`, no `/`) on the host's `PATH` and keeps
+    /// its full path: a server's own environment is exactly its `env`, so the host, not the
+    /// child, must find the program.
+    pub fn resolve_commands(&mut self) -> Result<(), McpError> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        for (name, server) in &mut self.servers {
+            if server.command.is_empty() || server.command.contains('/') {
+                continue;
+            }
+            let found = std::env::split_paths(&path)
+                .map(|dir| dir.join(&server.command))
+                .find(|candidate| is_executable(candidate));
+            match found {
+                Some(full) => server.command = full.display().to_string(),
+                None => {
+                    return Err(McpError::Config(format!(
+                        "server `{name}`: `{}` is not on PATH; install it, add its directory to \
+                         PATH, or give its full path",
+                        server.command
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn check_server(name: &str, server: &ServerConfig) -> Result<(), McpError> {
+    if name.is_empty()
+        || name.len() > 24
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(McpError::Config(format!(
+            "server name `{name}`: 1–24 letters, digits or hyphens"
+        )));
+    }
+    if server.command.is_empty() == server.url.is_none() {
+        return Err(McpError::Config(format!(
+            "server `{name}`: give either `command` (stdio) or `url` (streamable HTTP)"
+        )));
+    }
+    Ok(())
 }
 
 /// The host tool name of `tool` on `server`: `<server>__<tool>`, characters outside
@@ -432,6 +486,18 @@ mod tests {
         assert_eq!(c.servers["files"].env["K"], "v");
         assert!(McpConfig::from_toml_str("[servers.files]\ncommand = \"x\"\nenvs = {}\n").is_err());
         assert!(McpConfig::from_toml_str("[servers.\"a b\"]\ncommand = \"x\"\n").is_err());
+        // Bare commands are found on the host's PATH; a missing one is named.
+        let mut found = McpConfig::from_toml_str("[servers.s]\ncommand = \"sh\"\n").unwrap();
+        found.resolve_commands().unwrap();
+        assert!(
+            found.servers["s"].command.ends_with("/sh"),
+            "{:?}",
+            found.servers
+        );
+        let mut missing =
+            McpConfig::from_toml_str("[servers.s]\ncommand = \"no-such-mcp-server\"\n").unwrap();
+        let err = missing.resolve_commands().unwrap_err().to_string();
+        assert!(err.contains("`no-such-mcp-server` is not on PATH"), "{err}");
         let http = McpConfig::from_toml_str(
             "[servers.web]\nurl = \"http://127.0.0.1:1/mcp\"\nheaders = { X-Key = \"k\" }\n",
         )

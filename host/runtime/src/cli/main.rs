@@ -365,26 +365,25 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
                 format!("--mcp-server {spec}: expected NAME=COMMAND"),
             )
         })?;
-        let mut words = command.split_whitespace().map(str::to_string);
-        let Some(program) = words.next() else {
+        // Split as a shell would, so an argument with spaces can be quoted.
+        let words = shell_words::split(command)
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("--mcp-server {spec}: {e}")))?;
+        let Some((program, rest)) = words.split_first() else {
             return Err(Failure::new(
                 EXIT_USAGE,
                 format!("--mcp-server {spec}: no command"),
             ));
         };
-        let text = format!("[servers.{name}]\ncommand = {}\n", toml_string(&program));
-        let mut one = gamecode_host::mcp::McpConfig::from_toml_str(&text)
+        let server = gamecode_host::mcp::ServerConfig {
+            command: program.clone(),
+            args: rest.to_vec(),
+            ..Default::default()
+        };
+        mcp.add_server(name, server)
             .map_err(|e| Failure::new(EXIT_USAGE, format!("--mcp-server {spec}: {e}")))?;
-        for (name, mut server) in std::mem::take(&mut one.servers) {
-            server.args = words.clone().collect();
-            if mcp.servers.insert(name.clone(), server).is_some() {
-                return Err(Failure::new(
-                    EXIT_USAGE,
-                    format!("--mcp-server {name}: a server of that name is configured already"),
-                ));
-            }
-        }
     }
+    mcp.resolve_commands()
+        .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?;
     check_tool_names(&policy, &args, &mcp)?;
     if let Some(model) = &args.model {
         gamecode_bedrock::check_model_id(model)
@@ -576,10 +575,6 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
 }
 
 /// `s` as a TOML basic string.
-fn toml_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
-}
-
 /// The Bedrock backend on the default AWS chain (or `region`), optionally at `endpoint_url`.
 async fn aws_backend(
     region: &Option<String>,
