@@ -1569,10 +1569,19 @@ async fn conversation(o: &Opts) -> Vec<Row> {
     let cached = billed(&run_ok(&converse, &format!("turns:{loop_turns}")).await);
     let plain = billed(&run_ok(&converse, &format!("no-cache:{loop_turns}")).await);
     let total = |b: (u64, u64, u64)| b.0 + b.1 + b.2;
+    // Bedrock bills cache reads at 0.1× and cache writes at 1.25× the input price.
+    let billed_equivalent = |b: (u64, u64, u64)| b.0 as f64 + 0.1 * b.1 as f64 + 1.25 * b.2 as f64;
+    let ratio = billed_equivalent(cached) / billed_equivalent(plain).max(1.0);
     println!(
         "{loop_turns}-turn loop, billed input: auto-cache {} uncached + {} cache-read + {} \
-         cache-write; none {} uncached",
+         cache-write; none {} uncached; billed-equivalent ratio {ratio:.3}",
         cached.0, cached.1, cached.2, plain.0
+    );
+    // One measure for all three: the same turns are the same input, cached or not.
+    assert_eq!(
+        total(cached),
+        total(plain),
+        "cached and uncached input must add up"
     );
     rows.push(Row {
         figure: "8",
@@ -1583,9 +1592,9 @@ async fn conversation(o: &Opts) -> Vec<Row> {
             cached.0, cached.1, cached.2
         ),
         comparison: format!(
-            "no caching: {} uncached ({} vs {} input tokens in all)",
+            "no caching: {} uncached ({} input tokens in all, both); billed-equivalent \
+             (reads 0.1×, writes 1.25×): {ratio:.3}× of uncached",
             plain.0,
-            total(cached),
             total(plain)
         ),
         verdict: verdict(cached.1 > cached.0 + cached.2),

@@ -55,6 +55,19 @@ async fn not_wasm_core_modules_and_other_worlds_are_refused_clearly() {
         "{message}"
     );
 
+    // The right export under 0.2.0's name, with 0.1.0's `run`: said in words, with the
+    // version it claims and the function that does not match.
+    let e = host.load_file(test_guest("guest_wrong_shape")).unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains(
+            "does not export `gamecode:plugin/agent@0.2.0` with gamecode:plugin@0.2.0's `run: \
+             func(task: task) -> result<string, agent-error>`: the component claims \
+             gamecode:plugin@0.2.0 but its `run` takes (string) and returns (result)"
+        ),
+        "{message}"
+    );
+
     // Inspection explains the same without failing.
     let inspection = host
         .inspect_file(test_guest("guest_other_world"))

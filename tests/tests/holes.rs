@@ -128,8 +128,10 @@ async fn open_streams_are_capped_per_run() {
     let plugin = abuser(&host, Policy::default().with_max_chat_calls(10_000));
     let got = answer(&plugin, "hold-streams:1000").await;
     assert!(
-        got.starts_with("chat-limit-reached: this plugin may hold at most 4 streamed replies")
-            && got.ends_with("after 4 open"),
+        got.starts_with(
+            "chat-limit-reached: this plugin may hold at most 4 streamed replies open at once; \
+             drain or drop one first"
+        ) && got.ends_with("after 4 open"),
         "{got}"
     );
     // Dropping them frees the slots: the default agent still streams.

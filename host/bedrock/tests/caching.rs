@@ -187,6 +187,14 @@ async fn a_tool_loop_bills_far_less_input_with_cache_points() {
     );
     assert_eq!(uncached.cache_read_input_tokens, 0);
     assert!(cached.cache_read_input_tokens > 0);
+    // One measure for all three: the cached loop bills exactly the uncached loop's input,
+    // split three ways (its uncached part is what follows the last cache point, counted, not
+    // floored at 1 per call).
+    assert_eq!(
+        cached.input_tokens + cached.cache_read_input_tokens + cached.cache_write_input_tokens,
+        uncached.input_tokens,
+        "{cached:?} vs {uncached:?}"
+    );
     assert!(
         cached.input_tokens * 3 < uncached.input_tokens,
         "{cached:?} vs {uncached:?}"

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::responder::tokens;
-use crate::validate::{CONTENT_BLOCK_KINDS, union_member};
 
 /// The smallest prefix, in tokens, a model caches: 4,096 for Claude Haiku 4.5 and Opus 4.5,
 /// 2,048 for Claude 3.5 Haiku and Sonnet 4.6, 1,024 for the others.
@@ -41,43 +40,21 @@ fn ttl_of(point: &Value) -> Duration {
 
 /// The request's cache points in prompt order, each with the prefix before it.
 fn checkpoints(body: &Value) -> Vec<Checkpoint> {
+    // The same measure as the request's input tokens (`responder::prompt_units`), so that
+    // input + cache read + cache write is the uncached count exactly.
     let mut hasher = DefaultHasher::new();
     let mut chars = 0usize;
     let mut out = Vec::new();
-    let mut feed = |v: &Value, hasher: &mut DefaultHasher| {
-        let text = v.to_string();
-        chars += text.chars().count();
-        text.hash(hasher);
-        chars
-    };
-    let mut mark = |hasher: &DefaultHasher, chars: usize, point: &Value| {
-        out.push(Checkpoint {
-            prefix: hasher.finish(),
-            tokens: tokens(chars),
-            ttl: ttl_of(point),
-        });
-    };
-    let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
-    let tools = list(body.get("toolConfig").and_then(|c| c.get("tools")));
-    let mut seen = 0;
-    for t in &tools {
-        match t.get("cachePoint") {
-            Some(p) => mark(&hasher, seen, p),
-            None => seen = feed(t, &mut hasher),
-        }
-    }
-    for s in list(body.get("system")) {
-        match s.get("cachePoint") {
-            Some(p) => mark(&hasher, seen, p),
-            None => seen = feed(&s, &mut hasher),
-        }
-    }
-    for m in list(body.get("messages")) {
-        m.get("role").map(|r| feed(r, &mut hasher));
-        for b in list(m.get("content")) {
-            match union_member(&b, CONTENT_BLOCK_KINDS) {
-                Some(("cachePoint", p)) => mark(&hasher, seen, p),
-                _ => seen = feed(&b, &mut hasher),
+    for unit in crate::responder::prompt_units(body) {
+        match unit.cache_point {
+            Some(point) => out.push(Checkpoint {
+                prefix: hasher.finish(),
+                tokens: tokens(chars),
+                ttl: ttl_of(point),
+            }),
+            None => {
+                unit.value.to_string().hash(&mut hasher);
+                chars += unit.chars;
             }
         }
     }

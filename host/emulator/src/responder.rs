@@ -560,39 +560,83 @@ pub(crate) fn input_tokens(body: &Value) -> u64 {
 }
 
 fn request_chars(body: &Value) -> usize {
-    let mut n = 0;
+    prompt_units(body).iter().map(|u| u.chars).sum()
+}
+
+/// One piece of a prompt as the model reads it: its size, and what a cache prefix hashes.
+pub(crate) struct PromptUnit<'a> {
+    /// Characters it counts for (text as text, tool calls and results as rendered, media by
+    /// its estimate); 0 for a cache point.
+    pub(crate) chars: usize,
+    /// The JSON it came from.
+    pub(crate) value: &'a Value,
+    /// A cache point (`{"type": …, "ttl": …}`), where the prefix before it may be cached.
+    pub(crate) cache_point: Option<&'a Value>,
+}
+
+/// A request's prompt in the order the model reads it — tools, system, messages, then the
+/// tool choice — measured once, so that input, cache reads and cache writes are counted
+/// with the same measure and add up to the uncached count exactly.
+pub(crate) fn prompt_units(body: &Value) -> Vec<PromptUnit<'_>> {
+    fn list(v: Option<&Value>) -> &[Value] {
+        v.and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+    fn unit(value: &Value, chars: usize) -> PromptUnit<'_> {
+        PromptUnit {
+            chars,
+            value,
+            cache_point: None,
+        }
+    }
+    fn point<'a>(value: &'a Value, p: &'a Value) -> PromptUnit<'a> {
+        PromptUnit {
+            chars: 0,
+            value,
+            cache_point: Some(p),
+        }
+    }
+    let mut out = Vec::new();
+    let tool_config = body.get("toolConfig");
+    for t in list(tool_config.and_then(|c| c.get("tools"))) {
+        match t.get("cachePoint") {
+            Some(p) => out.push(point(t, p)),
+            None => out.push(unit(t, t.to_string().chars().count())),
+        }
+    }
+    for s in list(body.get("system")) {
+        match (s.get("cachePoint"), s.get("text").and_then(Value::as_str)) {
+            (Some(p), _) => out.push(point(s, p)),
+            (None, Some(t)) => out.push(unit(s, t.chars().count())),
+            (None, None) => out.push(unit(s, 0)),
+        }
+    }
     for m in messages(body) {
-        for b in m
-            .get("content")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(t) = b.get("text").and_then(Value::as_str) {
-                n += t.chars().count();
+        // The role counts for nothing but is part of what a cached prefix is.
+        if let Some(role) = m.get("role") {
+            out.push(unit(role, 0));
+        }
+        for b in list(m.get("content")) {
+            let chars = if let Some(p) = b.get("cachePoint") {
+                out.push(point(b, p));
+                continue;
+            } else if let Some(t) = b.get("text").and_then(Value::as_str) {
+                t.chars().count()
             } else if let Some(tu) = b.get("toolUse") {
-                n += block_chars(&json!({ "toolUse": tu }));
+                block_chars(&json!({ "toolUse": tu }))
             } else if let Some(tr) = b.get("toolResult") {
-                n += render_tool_result(tr).chars().count();
+                render_tool_result(tr).chars().count()
             } else {
-                n += crate::media::input_chars(b);
-            }
+                crate::media::input_chars(b)
+            };
+            out.push(unit(b, chars));
         }
     }
-    for s in body
-        .get("system")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(t) = s.get("text").and_then(Value::as_str) {
-            n += t.chars().count();
-        }
+    if let Some(choice) = tool_config.and_then(|c| c.get("toolChoice")) {
+        out.push(unit(choice, choice.to_string().chars().count()));
     }
-    if let Some(cfg) = body.get("toolConfig") {
-        n += cfg.to_string().chars().count();
-    }
-    n
+    out
 }
 
 /// Apply stopSequences, then maxTokens, to the answer's content.

@@ -613,11 +613,11 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
         let mut answer = responder::answer(req.body, reply, &mut next_id);
         let model = routed.model_id.as_deref().unwrap_or("");
         let cached = state.prompt_cache.account(model, req.body, Instant::now());
-        // The cached part of the input is reported apart, not twice.
+        // The cached part of the input is reported apart, not twice: both are counted with
+        // one measure, so the uncached tail is what remains, counted for real.
         answer.input_tokens = answer
             .input_tokens
-            .saturating_sub(cached.read + cached.write)
-            .max(1);
+            .saturating_sub(cached.read + cached.write);
         answer.cache_read_tokens = cached.read;
         answer.cache_write_tokens = cached.write;
         if let Some(verdict) = crate::guardrail::assess(&shared.config.guardrail_words, req.body) {

@@ -273,13 +273,21 @@ impl PluginHost {
                 (None, Some(wanted.join(" or ")))
             }
             Some((version, wasmtime::component::types::ComponentItem::ComponentInstance(inst))) => {
-                let missing = inst.get_export(engine, wit::AGENT_RUN).is_none().then(|| {
-                    format!(
+                let missing = match inst.get_export(engine, wit::AGENT_RUN).map(|e| e.ty) {
+                    None => Some(format!(
                         "`{}` with a `{}` function",
                         version.agent_export(),
                         wit::AGENT_RUN
-                    )
-                });
+                    )),
+                    Some(wasmtime::component::types::ComponentItem::ComponentFunc(run)) => {
+                        run_shape_mismatch(version, &run)
+                    }
+                    Some(_) => Some(format!(
+                        "`{}` with `{}` as a function",
+                        version.agent_export(),
+                        wit::AGENT_RUN
+                    )),
+                };
                 (Some(version), missing)
             }
             Some((version, _)) => (
@@ -298,13 +306,63 @@ impl PluginHost {
         };
         let pre = pre.map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
         wit::AgentPre::new(version, pre).map_err(|e| {
+            // The export is there under the version's name, but `run` has another shape:
+            // say so in the WIT's words, with wasmtime's detail after.
             LoadError::WrongWorld(WorldMismatch {
-                missing_export: Some(format!("{e:#}")),
+                missing_export: Some(format!(
+                    "`{}` with {}'s `{}`: the component claims {} but its `{}` has another \
+                     signature (wasmtime: {e:#})",
+                    version.agent_export(),
+                    version.package(),
+                    version.run_signature(),
+                    version.package(),
+                    wit::AGENT_RUN,
+                )),
                 unsatisfied_import: None,
-                exports: Vec::new(),
+                exports,
             })
         })
     }
+}
+
+/// Whether `run` has the shape `version` defines (a `string` task in 0.1.0, a `task` record
+/// in 0.2.0; a `result` back): the words for the mismatch if not, checked at load so that a
+/// plugin built against the wrong WIT is refused before it runs.
+fn run_shape_mismatch(
+    version: wit::WitVersion,
+    run: &wasmtime::component::types::ComponentFunc,
+) -> Option<String> {
+    use wasmtime::component::types::Type;
+    let name = |t: &Type| match t {
+        Type::String => "string",
+        Type::Record(_) => "record",
+        Type::Result(_) => "result",
+        Type::Variant(_) => "variant",
+        Type::List(_) => "list",
+        Type::Option(_) => "option",
+        _ => "another type",
+    };
+    let params: Vec<Type> = run.params().map(|(_, t)| t).collect();
+    let results: Vec<Type> = run.results().collect();
+    let takes_task = match (version, params.as_slice()) {
+        (wit::WitVersion::V0_1_0, [Type::String])
+        | (wit::WitVersion::V0_2_0, [Type::Record(_)]) => true,
+        _ => false,
+    };
+    if takes_task && matches!(results.as_slice(), [Type::Result(_)]) {
+        return None;
+    }
+    let list = |types: &[Type]| types.iter().map(name).collect::<Vec<_>>().join(", ");
+    Some(format!(
+        "`{}` with {}'s `{}`: the component claims {} but its `{}` takes ({}) and returns ({})",
+        version.agent_export(),
+        version.package(),
+        version.run_signature(),
+        version.package(),
+        wit::AGENT_RUN,
+        list(&params),
+        list(&results),
+    ))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {

@@ -354,7 +354,8 @@ impl Policy {
             return Err(PolicyViolation::new(
                 ViolationKind::ChatLimit,
                 format!(
-                    "this plugin may hold at most {} streamed {} open at once; drain or drop                      one first",
+                    "this plugin may hold at most {} streamed {} open at once; drain or drop one \
+                     first",
                     self.max_open_streams,
                     plural(u64::from(self.max_open_streams), "reply", "replies")
                 ),

@@ -40,6 +40,14 @@ impl WitVersion {
     pub fn agent_export(self) -> String {
         format!("gamecode:plugin/agent@{}", self.as_str())
     }
+
+    /// The signature of this version's `agent.run`, as its WIT writes it.
+    pub fn run_signature(self) -> &'static str {
+        match self {
+            Self::V0_1_0 => "run: func(task: string) -> result<string, agent-error>",
+            Self::V0_2_0 => "run: func(task: task) -> result<string, agent-error>",
+        }
+    }
 }
 
 impl std::fmt::Display for WitVersion {
