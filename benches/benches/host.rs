@@ -1,4 +1,4 @@
-//! The gamecode host benchmarks: six figures, each measured side by side with what it is
+//! The gamecode host benchmarks: ten figures, each measured side by side with what it is
 //! compared against, in one run (see `BENCHMARKS.md`).
 //!
 //! ```text

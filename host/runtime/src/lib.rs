@@ -1,5 +1,6 @@
 //! `gamecode-host`: runs sandboxed WASI agent plugins (components of the
-//! `gamecode:plugin@0.1.0` world) against any [`LLMBackend`](gamecode_backend::LLMBackend).
+//! `gamecode:plugin/plugin` world, version 0.2.0 or 0.1.0) against any
+//! [`LLMBackend`](gamecode_backend::LLMBackend).
 //!
 //! Builder → host → load → run:
 //!
@@ -19,11 +20,15 @@
 //! ```
 //!
 //! One module per capability: [`engine`] (one wasmtime engine, epoch ticker), `wit` (the
-//! bindings and thin host impl of each WIT version), [`policy`] (per-plugin limits), `limits`
-//! (the memory limiter), `sandbox` (the WASI context: nothing granted, output captured),
-//! [`tools`] (host tools; [`tools::fs`] is read-only file access), [`cache`] (compiled
-//! artifacts on disk), `host`/`plugin` (the embedding API, over what they `shared`),
-//! [`observer`] (live events), [`text`] (guest text made safe to show).
+//! bindings and thin host impl of each WIT version), `run` (one run's state behind the WIT
+//! calls), `conversation` (host-held conversations of 0.2.0), [`task`] (the task and its
+//! attachments), [`policy`] (per-plugin limits) with `features` (request options it allows),
+//! `limits` (the memory limiter), `sandbox` (the WASI context: nothing granted, output
+//! captured), [`tools`] (host tools; [`tools::fs`] is read-only file access), `mcp` (MCP
+//! servers' tools, feature `mcp`) and `mcp_serve` (a plugin as an MCP server), [`cache`]
+//! (compiled artifacts on disk), [`inspect`] (what a component imports and exports),
+//! `host`/`plugin` (the embedding API, over what they `shared`), `error` (why a load or a
+//! run failed), [`observer`] (live events), [`text`] (guest text made safe to show).
 //!
 //! With `default-features = false` this crate compiles no AWS code; the `cli` feature (on by
 //! default) adds the `gamecode` binary with the Bedrock backend and the emulator.

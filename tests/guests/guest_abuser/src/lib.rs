@@ -221,11 +221,13 @@ fn streams(n: usize, to_stop: bool) -> String {
             Ok(reply) => reply,
             Err(e) => return format!("{} after {done} calls", describe(&e)),
         };
-        while to_stop {
-            match reply.next() {
-                Ok(Some(StreamEvent::MessageStop(_))) | Ok(None) => break,
-                Ok(Some(_)) => {}
-                Err(e) => return format!("{} mid-stream after {done} calls", describe(&e)),
+        if to_stop {
+            loop {
+                match reply.next() {
+                    Ok(Some(StreamEvent::MessageStop(_))) | Ok(None) => break,
+                    Ok(Some(_)) => {}
+                    Err(e) => return format!("{} mid-stream after {done} calls", describe(&e)),
+                }
             }
         }
         drop(reply);
