@@ -1249,6 +1249,18 @@ async fn mcp_serve_runs_calls_concurrently_with_progress_and_survives_failures()
         "{}",
         text_of(&bad)
     );
+    // Input off the tool's schema is a tool error the model can correct, not a protocol
+    // error (SEP-1303); the server names itself.
+    let mut params = CallToolRequestParams::new(name.clone());
+    params.arguments = serde_json::json!({}).as_object().cloned();
+    let wrong = client.peer().call_tool(params).await.unwrap();
+    assert_eq!(wrong.is_error, Some(true));
+    assert!(text_of(&wrong).contains("the input must be {\"task\": string}"));
+    let info = client.peer().peer_info().expect("the server's info");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("gamecode")
+    );
     client.cancel().await.unwrap();
 
     // A run that spins until its deadline: progress while it runs, then an isError result
@@ -1275,8 +1287,24 @@ async fn mcp_serve_runs_calls_concurrently_with_progress_and_survives_failures()
         progress.0.load(Ordering::SeqCst) >= 1,
         "no progress notification"
     );
-    let again = client.peer().call_tool(params).await.unwrap();
+    let again = client.peer().call_tool(params.clone()).await.unwrap();
     assert_eq!(again.is_error, Some(true));
+    // Calls overlap: three runs that each take the whole 2.5 s deadline finish in about one
+    // deadline, not three (one after another would take at least 7.5 s).
+    let started = std::time::Instant::now();
+    let (x, y, z) = tokio::join!(
+        client.peer().call_tool(params.clone()),
+        client.peer().call_tool(params.clone()),
+        client.peer().call_tool(params)
+    );
+    let took = started.elapsed();
+    for r in [x, y, z] {
+        assert!(text_of(&r.unwrap()).contains("deadline"));
+    }
+    assert!(
+        took >= std::time::Duration::from_millis(2_400) && took < std::time::Duration::from_secs(5),
+        "three 2.5 s runs took {took:?}"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -1301,18 +1329,55 @@ fn mcp_over_streamable_http_both_ways() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let url = loop {
+    let (url, token) = loop {
         let line = lines
             .next()
             .expect("the server says where it serves")
             .unwrap();
         if let Some(at) = line.find("http://") {
-            break line[at..].split_whitespace().next().unwrap().to_string();
+            let url = line[at..].split_whitespace().next().unwrap().to_string();
+            let token = line
+                .split("Bearer ")
+                .nth(1)
+                .expect("and the token to send")
+                .trim_end_matches('`')
+                .to_string();
+            break (url, token);
         }
     };
+    // Without the token, or from another origin's page, nothing runs.
+    let post = |headers: &str| {
+        use std::io::{Read, Write};
+        let authority = url.trim_start_matches("http://").split('/').next().unwrap();
+        let mut conn = std::net::TcpStream::connect(authority).unwrap();
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        write!(
+            conn,
+            "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = conn.read_to_string(&mut answer);
+        answer.lines().next().unwrap_or("").to_string()
+    };
+    assert!(post("").contains(" 401 "), "no token");
+    assert!(post("Authorization: Bearer wrong-token-0123456789\r\n").contains(" 401 "));
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    assert!(
+        post(&format!("{bearer}Origin: http://evil.example\r\n")).contains(" 403 "),
+        "another origin"
+    );
+    assert!(post(&bearer).contains(" 200 "), "the token opens it");
     // ...and the host's MCP client reaching it by URL: a plugin calls a plugin.
     let config = cache.path().join("mcp.toml");
-    std::fs::write(&config, format!("[servers.web]\nurl = \"{url}\"\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[servers.web]\nurl = \"{url}\"\nheaders = {{ Authorization = \"Bearer {token}\" }}\n"
+        ),
+    )
+    .unwrap();
     let policy = cache.path().join("policy.toml");
     std::fs::write(&policy, "[tools]\nallowed = [\"mcp:web\"]\n").unwrap();
     let out = gamecode(cache.path())

@@ -42,6 +42,10 @@ pub(crate) struct ServeArgs {
     /// prints it) instead of stdio.
     #[arg(long, value_name = "ADDR")]
     bind: Option<std::net::SocketAddr>,
+    /// With --bind: the bearer token clients must send, read from this file (default: a new
+    /// random one, printed at start).
+    #[arg(long, value_name = "FILE", requires = "bind")]
+    token_file: Option<PathBuf>,
 }
 
 /// The tool name a plugin file gives by default.
@@ -116,12 +120,33 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .map_err(|e| crate::load_failure(&args.plugin, e))?;
     let server = PluginServer::new(plugin, &name, &description);
     match args.bind {
-        Some(addr) => server
-            .serve_http(addr, |bound| {
-                eprintln!("serving MCP on http://{bound}/mcp (tool `{name}`)");
-            })
-            .await
-            .map_err(|e| Failure::new(EXIT_USAGE, e)),
+        Some(addr) => {
+            let (token, printed) = match &args.token_file {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        Failure::new(EXIT_USAGE, format!("--token-file {}: {e}", path.display()))
+                    })?;
+                    (text.trim().to_string(), false)
+                }
+                None => (
+                    gamecode_host::mcp_serve::new_token().map_err(|e| {
+                        Failure::new(EXIT_OTHER, format!("cannot make a bearer token: {e}"))
+                    })?,
+                    true,
+                ),
+            };
+            let shown = if printed {
+                format!("; clients send `Authorization: Bearer {token}`")
+            } else {
+                "; clients send the bearer token of --token-file".to_string()
+            };
+            server
+                .serve_http(addr, token.clone(), |bound| {
+                    eprintln!("serving MCP on http://{bound}/mcp (tool `{name}`){shown}");
+                })
+                .await
+                .map_err(|e| Failure::new(EXIT_USAGE, e))
+        }
         None => {
             tracing::info!(tool = %name, "serving the plugin over MCP on stdio");
             server
