@@ -1,8 +1,8 @@
 //! A throttling storm: 1,000 concurrent plugin runs against a Bedrock that throttles every
 //! request for three seconds, then recovers. The backend's adaptive rate limiting (on by
 //! default) must cut the request rate to a trickle within seconds and let it climb back once
-//! throttling stops; every run must either finish or fail as `rate-limited` before its
-//! deadline — none may hang.
+//! throttling stops; every run must be answered before its deadline — waiting for the
+//! limiter's capacity costs no attempt — and none may hang.
 
 use std::time::{Duration, Instant};
 
@@ -72,14 +72,20 @@ async fn a_thousand_runs_in_a_throttling_storm_shed_load_and_recover() {
         .min()
         .expect("some run was answered after the throttling stopped");
     let throttled = per_second(1.5, 3.0);
+    let into_window = requests
+        .iter()
+        .filter(|r| r.at.saturating_duration_since(start) < throttle)
+        .count();
     eprintln!(
         "1000 runs: {answered} answered, {rate_limited} rate-limited, all done at {last_end:?}; \
-         {:.0} requests in the first 0.5 s, {throttled:.1}/s in 1.5-3 s while throttled, \
-         first success {:?} after the throttling stopped, {} requests in all",
+         {into_window} requests sent into the 3 s throttled window ({:.0} in its first 0.5 s, \
+         {throttled:.1}/s in 1.5-3 s), first success {:?} after the throttling stopped, {} \
+         requests in all",
         per_second(0.0, 0.5) * 0.5,
         first_success.saturating_sub(throttle),
         requests.len()
     );
+    assert_eq!(answered, 1000, "{rate_limited} runs failed as rate-limited");
     assert!(throttled <= 5.0, "{throttled} requests/s while throttled");
     assert!(first_success >= throttle);
     // A token waits at most 2.5 s at the lowest rate, then the retry's backoff (≤ 1 s).
@@ -88,5 +94,4 @@ async fn a_thousand_runs_in_a_throttling_storm_shed_load_and_recover() {
         "recovery took {:?}",
         first_success - throttle
     );
-    assert!(answered > 0);
 }

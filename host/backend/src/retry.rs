@@ -243,8 +243,9 @@ fn log_status(verbose: bool, status: &RetryStatus) {
     }
 }
 
-/// The `code` of a [`BackendError::RateLimited`] that the client-side rate limiter produced
-/// itself: the attempt was not sent.
+/// The `code` a [`BackendError::RateLimited`] produced by the client-side rate limiter itself
+/// carried. No longer produced: waiting for the limiter's capacity is not a failure, and not
+/// an attempt. Kept so that code matching on it still compiles.
 pub const LOCAL_RATE_LIMIT_CODE: &str = "ClientRateLimit";
 
 /// Everything a retry loop works with; built by a backend for each call.
@@ -284,9 +285,8 @@ where
 }
 
 /// [`retry_with_policy`] with every part of the context, the adaptive rate limiter included:
-/// each attempt first takes a token from the limiter (waiting at most `max_delay`, and at
-/// least [`MIN_TOKEN_WAIT`](crate::rate_limit::MIN_TOKEN_WAIT); an attempt that would wait
-/// longer fails at once as rate-limited, unsent), and each outcome that
+/// each attempt first waits for a token from the limiter — a wait that is not an attempt and
+/// spends no retry budget, bounded only by the caller's deadline — and each outcome that
 /// reached the provider is recorded in it. Attempts are also recorded in the caller's
 /// [`AttemptLog`](crate::AttemptLog), if it runs in one.
 pub async fn retry_with<T, F, Fut>(ctx: RetryContext<'_>, mut op: F) -> Result<T, BackendError>
@@ -310,39 +310,30 @@ where
     let mut spent = 0u32;
     let mut attempt = 1u32;
     loop {
+        // Waiting for the shared limiter's capacity is not an attempt (as in the AWS SDKs'
+        // adaptive retry mode): nothing is sent, so nothing is spent; only the caller's own
+        // deadline bounds the wait.
+        if let Some(l) = limiter {
+            let max_wait = config.max_delay.max(crate::rate_limit::MIN_TOKEN_WAIT);
+            loop {
+                match l.reserve(max_wait) {
+                    Ok(wait) => {
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
+                        break;
+                    }
+                    // No token within `max_wait`: wait, then ask again (the rate may have
+                    // grown meanwhile).
+                    Err(refused) => tokio::time::sleep(refused.wait.min(max_wait)).await,
+                }
+            }
+        }
         crate::AttemptLog::record_start();
-        let max_wait = config.max_delay.max(crate::rate_limit::MIN_TOKEN_WAIT);
-        let mut refused_locally = false;
-        let outcome = match limiter.map(|l| l.reserve(max_wait)) {
-            Some(Err(refused)) => {
-                refused_locally = true;
-                // Refusing costs nothing, so a caller that loops on it must still yield.
-                tokio::task::yield_now().await;
-                Err(BackendError::RateLimited {
-                    message: format!(
-                        "not sent: the provider has been throttling, and the shared \
-                         client-side rate limit ({:.1} requests/s) has no room for this request \
-                         within {:.1}s",
-                        refused.rate,
-                        max_wait.as_secs_f64()
-                    ),
-                    code: Some(LOCAL_RATE_LIMIT_CODE.to_string()),
-                    // Wait for the bucket rather than spin on it.
-                    retry_after: Some(refused.wait.min(config.max_delay)),
-                })
-            }
-            Some(Ok(wait)) => {
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
-                }
-                let outcome = op(attempt).await;
-                if let Some(l) = limiter {
-                    record_outcome(l, &outcome);
-                }
-                outcome
-            }
-            None => op(attempt).await,
-        };
+        let outcome = op(attempt).await;
+        if let Some(l) = limiter {
+            record_outcome(l, &outcome);
+        }
         let error = match outcome {
             Ok(value) => {
                 // A success pays back what its retries cost, plus a little, so the budget
@@ -367,18 +358,12 @@ where
             });
             return Err(error);
         }
-        // The budget protects the provider: an attempt that was never sent costs nothing.
-        let cost = if refused_locally {
-            0
-        } else {
-            let Some(cost) = budget.try_spend(&error) else {
-                report(RetryStatus::BudgetExhausted {
-                    attempt,
-                    error: error.clone(),
-                });
-                return Err(error);
-            };
-            cost
+        let Some(cost) = budget.try_spend(&error) else {
+            report(RetryStatus::BudgetExhausted {
+                attempt,
+                error: error.clone(),
+            });
+            return Err(error);
         };
         spent = spent.saturating_add(cost);
         let retry_after = error.retry_after();

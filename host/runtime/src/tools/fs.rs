@@ -137,9 +137,13 @@ impl FsRoot {
     /// blocks on special files (see the module docs).
     fn open(&self, path: &str, rel: &Path, want: Want) -> Result<std::fs::File, ToolError> {
         #[cfg(target_os = "linux")]
-        if let Some(result) = self.open_beneath(path, rel, want) {
+        if !test_switch::checked_open_forced()
+            && let Some(result) = self.open_beneath(path, rel, want)
+        {
             return result;
         }
+        #[cfg(test)]
+        test_switch::count_checked_open();
         self.open_checked(path, rel, want)
     }
 
@@ -210,7 +214,20 @@ impl FsRoot {
     fn open_checked(&self, path: &str, rel: &Path, want: Want) -> Result<std::fs::File, ToolError> {
         let shown = shown(rel);
         let failed = |e: std::io::Error| ToolError::Failed(format!("`{shown}`: {}", io_reason(&e)));
-        let real = std::fs::canonicalize(self.root.join(rel)).map_err(failed)?;
+        let full = self.root.join(rel);
+        let real = match std::fs::canonicalize(&full) {
+            Ok(real) => real,
+            Err(e) => {
+                // A missing path behind a link that leads out is "outside", like an existing
+                // one: the answer must not tell what exists out there.
+                let escapes = full
+                    .ancestors()
+                    .skip(1)
+                    .find_map(|a| std::fs::canonicalize(a).ok())
+                    .is_some_and(|a| !a.starts_with(&self.root));
+                return Err(if escapes { outside(path) } else { failed(e) });
+            }
+        };
         if !real.starts_with(&self.root) {
             return Err(outside(path));
         }
@@ -619,6 +636,41 @@ impl HostTool for ListDirTool {
     }
 }
 
+/// Lets tests run the checked open where `openat2` exists, so the fallback is covered on
+/// Linux too (a per-thread switch: tests run each on its own thread).
+mod test_switch {
+    #[cfg(test)]
+    thread_local! {
+        static FORCED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        static CHECKED_OPENS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[cfg(all(test, target_os = "linux"))]
+    pub(super) fn checked_open_forced() -> bool {
+        FORCED.with(|f| f.get())
+    }
+
+    #[cfg(all(not(test), target_os = "linux"))]
+    pub(super) fn checked_open_forced() -> bool {
+        false
+    }
+
+    #[cfg(test)]
+    pub(super) fn force_checked_open(on: bool) {
+        FORCED.with(|f| f.set(on));
+    }
+
+    #[cfg(test)]
+    pub(super) fn count_checked_open() {
+        CHECKED_OPENS.with(|c| c.set(c.get() + 1));
+    }
+
+    #[cfg(test)]
+    pub(super) fn checked_opens() -> usize {
+        CHECKED_OPENS.with(|c| c.get())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,8 +756,11 @@ mod tests {
         std::fs::rename(dir.path().join("sub"), dir.path().join("sub-old")).unwrap();
         std::os::unix::fs::symlink(outside.path(), dir.path().join("sub")).unwrap();
         let Some(result) = root.open_beneath("sub/inner.txt", &rel, Want::File) else {
-            eprintln!("openat2 is not available here: the fallback (checked open) is in use");
-            return;
+            panic!(
+                "openat2 is unavailable on this Linux (a kernel before 5.6, or a seccomp filter \
+                 refusing it): the kernel-checked open cannot be tested here, and the host \
+                 would run on the checked fallback"
+            );
         };
         let e = result.unwrap_err();
         assert!(e.to_string().contains("access denied"), "{e}");
@@ -716,6 +771,32 @@ mod tests {
         );
         // The directory fd still serves paths that stay inside.
         assert_eq!(root.read_file("sub-old/inner.txt").unwrap(), "inner");
+    }
+
+    /// The checked fallback (where `openat2` is missing) refuses and serves what the kernel
+    /// path does: the same tests, forced onto it, and proof that they ran there.
+    #[test]
+    fn the_checked_fallback_serves_and_refuses_the_same() {
+        let before = test_switch::checked_opens();
+        reads_and_lists_inside_the_root();
+        refuses_escapes();
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            test_switch::checked_opens(),
+            before,
+            "on Linux the kernel-checked open serves by default"
+        );
+        test_switch::force_checked_open(true);
+        reads_and_lists_inside_the_root();
+        refuses_escapes();
+        outside_paths_fail_identically_whether_or_not_they_exist();
+        caps_and_checks_content();
+        assert!(
+            test_switch::checked_opens() > before + 10,
+            "the fallback was exercised ({} opens)",
+            test_switch::checked_opens() - before
+        );
+        test_switch::force_checked_open(false);
     }
 
     /// A path outside the root fails the same way whether or not it exists: no oracle.
