@@ -58,7 +58,7 @@ async fn mcp_tools_are_opt_in_and_get_a_clean_environment() {
     let plugin = allowed(&host);
     assert_eq!(
         answer(&plugin, "tools").await,
-        "fault__crash,fault__echo,fault__env,fault__flood,fault__hang,fault__picture"
+        "fault__bigline,fault__crash,fault__echo,fault__env,fault__flood,fault__hang,fault__picture,fault__structured"
     );
     assert_eq!(
         answer(&plugin, r#"call:fault__echo:{"text":"hello"}"#).await,
@@ -102,16 +102,39 @@ async fn a_hung_crashed_or_flooding_server_fails_the_call_and_recovers() {
         "ok: 2"
     );
 
+    // Over the cap: in text (the message itself is over what is read before parsing), and
+    // in structured content alone (counted like text).
     let flooded = answer(&plugin, r#"call:fault__flood:{"kib":1024}"#).await;
     assert!(
         flooded.starts_with(
-            "failed: MCP server `fault`: the tool's output is over the cap of 65536 bytes"
+            "failed: MCP server `fault`: the server sent a message over the cap of 131072 bytes"
         ),
         "{flooded}"
     );
     assert_eq!(
         answer(&plugin, r#"call:fault__echo:{"text":"3"}"#).await,
         "ok: 3"
+    );
+    let structured = answer(&plugin, r#"call:fault__structured:{"kib":100}"#).await;
+    assert!(
+        structured.starts_with(
+            "failed: MCP server `fault`: the tool's output is over the cap of 65536 bytes"
+        ),
+        "{structured}"
+    );
+    // A hostile 1 GiB line costs the host the cap plus a constant, not a gigabyte: the call
+    // fails as soon as the line outgrows the limit, and the server is restarted.
+    let started = Instant::now();
+    let line = answer(&plugin, "call:fault__bigline:{}").await;
+    assert!(line.contains("over the cap of 131072 bytes"), "{line}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        answer(&plugin, r#"call:fault__echo:{"text":"4"}"#).await,
+        "ok: 4"
     );
 }
 

@@ -21,7 +21,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rmcp::model::{CallToolRequestParams, ContentBlock};
 use rmcp::service::{RoleClient, RunningService, ServiceExt};
-use rmcp::transport::TokioChildProcess;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
@@ -34,6 +33,101 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 256 * 1024;
 /// How long connecting (starting the process and the MCP handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Room for a message's JSON-RPC envelope beyond the output cap.
+const MESSAGE_OVERHEAD: usize = 64 * 1024;
+/// How much of a server's stderr is kept to explain a failed start.
+const STDERR_TAIL: usize = 2 * 1024;
+
+type Service = Arc<RunningService<RoleClient, ()>>;
+
+/// A live connection: the MCP service, the process behind it (killed when dropped), and
+/// whether it was cut off for a message over the cap.
+struct Connection {
+    service: Service,
+    _child: Option<tokio::process::Child>,
+    overflowed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A server's stdout, failing (and so closing the connection) once a line outgrows `limit`:
+/// what a hostile server can make the host buffer before parsing is bounded.
+struct LineCap<R> {
+    inner: R,
+    since_newline: usize,
+    limit: usize,
+    overflowed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for LineCap<R> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        for &b in &buf.filled()[before..] {
+            if b == b'\n' {
+                this.since_newline = 0;
+            } else {
+                this.since_newline += 1;
+                if this.since_newline > this.limit {
+                    this.overflowed
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    return std::task::Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("a message over {} bytes", this.limit),
+                    )));
+                }
+            }
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// The last bytes a server wrote to stderr, to say why it failed to start.
+#[derive(Clone, Default)]
+struct StderrTail(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl StderrTail {
+    fn follow(stderr: tokio::process::ChildStderr) -> Self {
+        let tail = Self::default();
+        let keep = tail.clone();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let mut stderr = stderr;
+            let mut chunk = [0u8; 1024];
+            while let Ok(n) = stderr.read(&mut chunk).await {
+                if n == 0 {
+                    break;
+                }
+                let mut kept = keep
+                    .0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                kept.extend_from_slice(&chunk[..n]);
+                let excess = kept.len().saturating_sub(STDERR_TAIL);
+                kept.drain(..excess);
+            }
+        });
+        tail
+    }
+
+    /// `; it said: …` with the last lines, or nothing.
+    fn text(&self) -> String {
+        let kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let text = String::from_utf8_lossy(&kept);
+        let text = crate::text::escape_controls(text.trim());
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!("; it said: {text}")
+        }
+    }
+}
 
 /// `mcp.toml`: the servers, by name.
 ///
@@ -210,7 +304,7 @@ pub fn tool_name(server: &str, tool: &str) -> String {
 struct Server {
     name: String,
     config: ServerConfig,
-    client: Mutex<Option<Arc<RunningService<RoleClient, ()>>>>,
+    client: Mutex<Option<Connection>>,
 }
 
 impl Server {
@@ -229,7 +323,14 @@ impl Server {
             })
     }
 
-    async fn connect(&self) -> Result<Arc<RunningService<RoleClient, ()>>, String> {
+    /// The most a server may send in one message (one stdio line, one HTTP body or SSE
+    /// event) before it is parsed: the output cap plus room for the JSON-RPC envelope. A
+    /// longer one fails the call and restarts the server, having cost at most this.
+    fn max_message(&self) -> usize {
+        self.max_output().saturating_add(MESSAGE_OVERHEAD)
+    }
+
+    async fn connect(&self) -> Result<Connection, String> {
         if let Some(url) = &self.config.url {
             return self.connect_http(url).await;
         }
@@ -238,21 +339,57 @@ impl Server {
             .args(&self.config.args)
             .env_clear()
             .envs(&self.config.env)
-            .stderr(std::process::Stdio::null())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         if let Some(cwd) = &self.config.cwd {
             command.current_dir(cwd);
         }
-        let transport = TokioChildProcess::new(command)
+        let mut child = command
+            .spawn()
             .map_err(|e| format!("cannot start `{}`: {e}", self.config.command))?;
-        let client = tokio::time::timeout(CONNECT_TIMEOUT, ().serve(transport))
-            .await
-            .map_err(|_| format!("no MCP handshake within {} s", CONNECT_TIMEOUT.as_secs()))?
-            .map_err(|e| format!("the MCP handshake failed: {e}"))?;
-        Ok(Arc::new(client))
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(format!(
+                "cannot talk to `{}`: no pipes",
+                self.config.command
+            ));
+        };
+        let tail = StderrTail::follow(stderr);
+        let overflowed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = LineCap {
+            inner: stdout,
+            since_newline: 0,
+            limit: self.max_message(),
+            overflowed: overflowed.clone(),
+        };
+        let handshake = tokio::time::timeout(CONNECT_TIMEOUT, ().serve((reader, stdin))).await;
+        let said = || tail.text();
+        let service = match handshake {
+            Err(_) => {
+                return Err(format!(
+                    "no MCP handshake within {} s{}",
+                    CONNECT_TIMEOUT.as_secs(),
+                    said()
+                ));
+            }
+            Ok(Err(e)) => {
+                // Give the process a moment to write why it failed.
+                let _ = tokio::time::timeout(Duration::from_millis(300), child.wait()).await;
+                return Err(format!("the MCP handshake failed: {e}{}", said()));
+            }
+            Ok(Ok(service)) => service,
+        };
+        Ok(Connection {
+            service: Arc::new(service),
+            _child: Some(child),
+            overflowed,
+        })
     }
 
-    async fn connect_http(&self, url: &str) -> Result<Arc<RunningService<RoleClient, ()>>, String> {
+    async fn connect_http(&self, url: &str) -> Result<Connection, String> {
         use rmcp::transport::StreamableHttpClientTransport;
         use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
         let mut headers = std::collections::HashMap::new();
@@ -263,8 +400,10 @@ impl Server {
                 .map_err(|e| format!("header `{name}`: {e}"))?;
             headers.insert(name, value);
         }
-        let config =
-            StreamableHttpClientTransportConfig::with_uri(url.to_string()).custom_headers(headers);
+        let config = StreamableHttpClientTransportConfig::with_uri(url.to_string())
+            .custom_headers(headers)
+            .max_json_response_size(self.max_message())
+            .max_sse_event_size(self.max_message());
         let transport = StreamableHttpClientTransport::from_config(config);
         let client = tokio::time::timeout(CONNECT_TIMEOUT, ().serve(transport))
             .await
@@ -275,26 +414,34 @@ impl Server {
                 )
             })?
             .map_err(|e| format!("the MCP handshake with {url} failed: {e}"))?;
-        Ok(Arc::new(client))
+        Ok(Connection {
+            service: Arc::new(client),
+            _child: None,
+            overflowed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        })
     }
 
     /// The live connection, (re)connecting if there is none.
-    async fn client(&self) -> Result<Arc<RunningService<RoleClient, ()>>, String> {
+    async fn client(&self) -> Result<(Service, Arc<std::sync::atomic::AtomicBool>), String> {
         let mut slot = self.client.lock().await;
-        if let Some(client) = slot.as_ref()
-            && !client.is_transport_closed()
+        if let Some(c) = slot.as_ref()
+            && !c.service.is_transport_closed()
         {
-            return Ok(client.clone());
+            return Ok((c.service.clone(), c.overflowed.clone()));
         }
-        let client = self.connect().await?;
-        *slot = Some(client.clone());
-        Ok(client)
+        let connection = self.connect().await?;
+        let live = (connection.service.clone(), connection.overflowed.clone());
+        *slot = Some(connection);
+        Ok(live)
     }
 
     /// Drops a broken connection (the process is killed with it); the next call reconnects.
-    async fn forget(&self, broken: &Arc<RunningService<RoleClient, ()>>) {
+    async fn forget(&self, broken: &Service) {
         let mut slot = self.client.lock().await;
-        if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, broken)) {
+        if slot
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(&c.service, broken))
+        {
             *slot = None;
         }
     }
@@ -306,7 +453,7 @@ impl Server {
     ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
         use gamecode_backend::ToolResultContent as C;
         let failed = |m: String| ToolError::Failed(format!("MCP server `{}`: {m}", self.name));
-        let client = self.client().await.map_err(failed)?;
+        let (client, overflowed) = self.client().await.map_err(failed)?;
         let arguments = match input {
             Value::Object(map) => Some(map),
             Value::Null => None,
@@ -323,6 +470,14 @@ impl Server {
         let result = match tokio::time::timeout(timeout, client.peer().call_tool(params)).await {
             Ok(Ok(result)) => result,
             Ok(Err(e)) => {
+                if overflowed.load(std::sync::atomic::Ordering::SeqCst) {
+                    self.forget(&client).await;
+                    return Err(failed(format!(
+                        "the server sent a message over the cap of {} bytes (the output cap \
+                         plus the message's envelope); it will be restarted for the next call",
+                        self.max_message()
+                    )));
+                }
                 if client.is_transport_closed() {
                     self.forget(&client).await;
                     return Err(failed(format!(
@@ -342,12 +497,23 @@ impl Server {
             }
         };
         let mut out = Vec::new();
+        let mut bytes = 0;
+        let over_cap = || {
+            failed(format!(
+                "the tool's output is over the cap of {} bytes",
+                self.max_output()
+            ))
+        };
         if let Some(structured) = &result.structured_content
             && result.content.is_empty()
         {
-            out.push(C::Json(structured.clone()));
+            let part = C::Json(structured.clone());
+            bytes += crate::tools::content_bytes(&part);
+            if bytes > self.max_output() {
+                return Err(over_cap());
+            }
+            out.push(part);
         }
-        let mut bytes = 0;
         for block in &result.content {
             let part = match block {
                 ContentBlock::Text(t) => C::Text(t.text.clone()),
@@ -366,10 +532,7 @@ impl Server {
             };
             bytes += crate::tools::content_bytes(&part);
             if bytes > self.max_output() {
-                return Err(failed(format!(
-                    "the tool's output is over the cap of {} bytes",
-                    self.max_output()
-                )));
+                return Err(over_cap());
             }
             out.push(part);
         }
@@ -427,7 +590,7 @@ pub async fn connect(config: &McpConfig) -> Result<Vec<Arc<dyn HostTool>>, McpEr
             message,
         };
         let client = server.client().await.map_err(err)?;
-        let listed = tokio::time::timeout(server.timeout(), client.peer().list_all_tools())
+        let listed = tokio::time::timeout(server.timeout(), client.0.peer().list_all_tools())
             .await
             .map_err(|_| err("no tool list in time".into()))?
             .map_err(|e| err(format!("cannot list its tools: {e}")))?;

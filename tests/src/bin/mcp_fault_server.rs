@@ -1,9 +1,10 @@
 //! An MCP server (rmcp, stdio) that misbehaves on request, for the host's MCP tests:
 //! `echo` answers its input, `hang` never answers (it notes the cancellation it receives in
 //! the file `$FAULT_LOG`, when set), `crash` exits mid-call, `flood` answers `kib` KiB of
-//! text, `env` answers the environment it was started with, `picture` a PNG image and a line
-//! of text. `bad_schema`'s input schema is not
-//! an object schema.
+//! text, `structured` `kib` KiB as structured content alone, `bigline` writes a 1 GiB line of
+//! raw bytes to stdout (a hostile server), `env` answers the environment it was started with,
+//! `picture` a PNG image and a line of text. `bad_schema`'s input schema is not an object
+//! schema.
 
 use std::sync::Arc;
 
@@ -51,6 +52,13 @@ impl ServerHandler for Faults {
                 json!({"type": "object",
                 "properties": {"kib": {"type": "integer"}}}),
             ),
+            tool(
+                "structured",
+                "Answers `kib` KiB as structured content.",
+                json!({"type": "object",
+                "properties": {"kib": {"type": "integer"}}}),
+            ),
+            tool("bigline", "Writes a 1 GiB line.", json!({"type": "object"})),
             tool("env", "Answers its environment.", json!({"type": "object"})),
             tool("picture", "Answers a picture.", json!({"type": "object"})),
             tool(
@@ -85,6 +93,24 @@ impl ServerHandler for Faults {
             "flood" => {
                 let kib = args.get("kib").and_then(Value::as_u64).unwrap_or(1024) as usize;
                 Ok(text("x".repeat(kib * 1024)))
+            }
+            "structured" => {
+                let kib = args.get("kib").and_then(Value::as_u64).unwrap_or(1024) as usize;
+                let mut result = CallToolResult::success(Vec::new());
+                result.structured_content = Some(json!({ "data": "x".repeat(kib * 1024) }));
+                Ok(result.into())
+            }
+            "bigline" => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let chunk = vec![b'x'; 1 << 20];
+                let _ = out.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{\"x\":\"");
+                for _ in 0..1024 {
+                    if out.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+                std::process::exit(4)
             }
             "picture" => {
                 use base64::Engine;
