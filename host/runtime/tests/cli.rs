@@ -541,6 +541,12 @@ fn retry_settings_are_validated_with_key_and_line() {
 /// What a terminal shows for `bytes`, line by line: `\r` returns to the start of the line,
 /// `ESC [ 2 K` erases it, other escape sequences change nothing visible here.
 fn screen(bytes: &[u8]) -> Vec<String> {
+    screen_of(bytes, usize::MAX)
+}
+
+/// What a terminal `width` columns wide shows after `bytes`: text wraps at the edge (as a
+/// real terminal's autowrap does), `\r` returns to the row's start, `ESC[2K` clears the row.
+fn screen_of(bytes: &[u8], width: usize) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
     let mut lines = vec![Vec::<char>::new()];
     let mut col = 0;
@@ -572,6 +578,11 @@ fn screen(bytes: &[u8]) -> Vec<String> {
                 }
             }
             c => {
+                if col >= width {
+                    lines.push(Vec::new());
+                    col = 0;
+                }
+                let line = lines.last_mut().expect("a line");
                 if col < line.len() {
                     line[col] = c;
                 } else {
@@ -591,14 +602,21 @@ fn screen(bytes: &[u8]) -> Vec<String> {
 /// Runs `gamecode ARGS` under a real pseudo-terminal (`script`), stdout and stderr both on
 /// it as in an interactive shell; returns what the terminal received.
 fn in_pty(cache: &Path, args: &[&str]) -> Vec<u8> {
+    in_pty_sized(cache, args, 200, &[])
+}
+
+/// [`in_pty`] on a terminal `columns` wide, with `env` set.
+fn in_pty_sized(cache: &Path, args: &[&str], columns: u16, env: &[(&str, &str)]) -> Vec<u8> {
     let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
-    let line = std::iter::once(env!("CARGO_BIN_EXE_gamecode"))
+    let command = std::iter::once(env!("CARGO_BIN_EXE_gamecode"))
         .chain(args.iter().copied())
         .map(quote)
         .collect::<Vec<_>>()
         .join(" ");
+    let line = format!("stty cols {columns} rows 50; exec {command}");
     let out = Command::new("script")
         .args(["-qefc", &line, "/dev/null"])
+        .envs(env.iter().copied())
         .env("GAMECODE_CACHE_DIR", cache)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -1510,4 +1528,63 @@ fn todays_models_are_listed_ended_ones_refused_and_adaptive_only_models_run_ever
     let out = run(&fixture, "global.anthropic.claude-opus-4-7");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(text(&out.stdout).contains("42"), "{}", show(&out));
+}
+
+/// At the sizes people use, with the default model and a long ARN, streamed and not: the
+/// spinner line fits the terminal, so clearing it leaves no stale copy, and the answer is
+/// whole. The model answers after 700 ms (a standalone emulator with latency), so the spinner
+/// turns several times per call.
+#[test]
+fn the_spinner_leaves_nothing_behind_at_60_80_and_120_columns() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut emulator = gamecode(cache.path())
+        .args(["emulator", "--bind", "127.0.0.1:0", "--latency-ms", "700"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(emulator.stdout.take().unwrap());
+    let mut url = String::new();
+    while url.is_empty() {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap_or(0) > 0, "the emulator says where");
+        if let Some(at) = line.find("http://") {
+            url = line[at..].split_whitespace().next().unwrap().to_string();
+        }
+    }
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", bedrock_emulator::DEFAULT_ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let example = guest_example();
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6";
+    for columns in [60u16, 80, 120] {
+        for model in [None, Some(arn)] {
+            for stream in ["--stream", "--no-stream"] {
+                let mut args = vec!["run", "--endpoint-url", &url, stream];
+                if let Some(m) = model {
+                    args.extend(["--model", m]);
+                }
+                args.extend([example.to_str().unwrap(), "What is 12 * 34?"]);
+                let shown = screen_of(
+                    &in_pty_sized(cache.path(), &args, columns, &creds),
+                    usize::from(columns),
+                );
+                let case = format!("{columns} columns, {model:?}, {stream}:\n{shown:#?}");
+                assert!(
+                    !shown.iter().any(|l| l.contains("waiting for")),
+                    "a stale spinner line: {case}"
+                );
+                assert!(
+                    shown.iter().any(|l| l == "Based on the tool results: 408"),
+                    "{case}"
+                );
+                assert!(shown.last().is_some_and(|l| l.starts_with("done: ")), "{case}");
+            }
+        }
+    }
+    let _ = emulator.kill();
+    let _ = emulator.wait();
 }

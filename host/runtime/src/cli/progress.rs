@@ -160,9 +160,13 @@ impl Progress {
                  retrying in {}",
                 secs(*delay)
             ),
-            RetryStatus::RetriesExhausted { attempts, .. } => {
-                format!("model call failed {attempts} times; giving up")
-            }
+            RetryStatus::RetriesExhausted { attempts, .. } => format!(
+                "the model call failed {}; giving up",
+                match attempts {
+                    1 => "its only attempt".to_string(),
+                    n => format!("all {n} attempts"),
+                }
+            ),
             RetryStatus::BudgetExhausted { .. } => {
                 "retry budget exhausted; not retrying the model call".to_string()
             }
@@ -170,6 +174,41 @@ impl Progress {
         };
         self.line(&text);
     }
+}
+
+/// The columns of the terminal stderr is on (80 when it cannot be told).
+fn terminal_width() -> usize {
+    #[cfg(target_os = "linux")]
+    if let Ok(size) = rustix::termios::tcgetwinsize(std::io::stderr())
+        && size.ws_col > 0
+    {
+        return usize::from(size.ws_col);
+    }
+    80
+}
+
+/// The spinner's line, fitted to `width` columns so that it never wraps: a wrapped line
+/// cannot be cleared in place, and each tick would leave a stale copy. A long model id keeps
+/// its end (the profile and model), the most telling part.
+fn spinner_line(frame: &str, model: &str, elapsed: &str, width: usize) -> String {
+    let room = width.saturating_sub(1);
+    let full = format!("{frame} waiting for model {model}… {elapsed}");
+    if full.chars().count() <= room {
+        return full;
+    }
+    let fixed = format!("{frame} waiting for model …… {elapsed}").chars().count();
+    let keep = room.saturating_sub(fixed);
+    if keep >= 8 {
+        let tail: String = {
+            let chars: Vec<char> = model.chars().collect();
+            chars[chars.len().saturating_sub(keep)..].iter().collect()
+        };
+        return format!("{frame} waiting for model …{tail}… {elapsed}");
+    }
+    format!("{frame} waiting for the model… {elapsed}")
+        .chars()
+        .take(room)
+        .collect()
 }
 
 fn secs(d: Duration) -> String {
@@ -182,10 +221,8 @@ fn spin(state: Weak<Mutex<State>>) {
             let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((model, since)) = &s.waiting {
                 let frame = FRAMES[s.frame % FRAMES.len()];
-                let text = format!(
-                    "\r\x1b[2K{frame} waiting for model {model}… {}",
-                    secs(since.elapsed())
-                );
+                let line = spinner_line(frame, model, &secs(since.elapsed()), terminal_width());
+                let text = format!("\r\x1b[2K{line}");
                 let _ = write!(std::io::stderr(), "{text}");
                 let _ = std::io::stderr().flush();
                 s.frame += 1;
@@ -239,5 +276,28 @@ impl RunObserver for Progress {
             },
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spinner_line;
+
+    #[test]
+    fn the_spinner_line_never_outgrows_the_terminal() {
+        let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6";
+        for width in [20, 40, 60, 80, 120, 200] {
+            for model in ["us.anthropic.claude-sonnet-4-6", arn] {
+                let line = spinner_line("⠋", model, "12.3s", width);
+                assert!(line.chars().count() < width, "{width}: {line}");
+                if width >= 60 {
+                    assert!(line.contains("claude-sonnet-4-6"), "{width}: {line}");
+                }
+            }
+        }
+        assert_eq!(
+            spinner_line("⠋", "us.anthropic.claude-sonnet-4-6", "1.0s", 120),
+            "⠋ waiting for model us.anthropic.claude-sonnet-4-6… 1.0s"
+        );
     }
 }
