@@ -149,7 +149,6 @@ struct Session {
 impl Session {
     /// One model turn: streamed while the host streams, one-shot after it said it cannot.
     fn ask(&mut self, conversation: &mut impl Conversation) -> Result<Reply, AgentError> {
-        self.turns += 1;
         let streamed = if self.streaming {
             streamed_turn(conversation)?
         } else {
@@ -162,6 +161,8 @@ impl Session {
                 conversation.send().map_err(AgentError::Chat)?.into()
             }
         };
+        // Only answered turns count: a turn that failed is reported by the host.
+        self.turns += 1;
         if let Some(usage) = &reply.usage {
             self.tokens = Some(self.tokens.unwrap_or(0).saturating_add(usage.total_tokens));
             self.cached = self.cached.saturating_add(usage.cache_read_input_tokens);
@@ -1036,6 +1037,18 @@ mod tests {
         session.turns = 1;
         session.tokens = None;
         assert_eq!(session.summary(), "agent: 1 model turn (streamed)");
+        // A turn that failed is not counted (the host reports the failure).
+        let mut host =
+            FakeHost::scripted(vec![Err(ChatError::TokenBudgetExhausted("0 left".into()))]);
+        let mut session = Session {
+            streaming: true,
+            verbose: false,
+            turns: 0,
+            tokens: None,
+            cached: 0,
+        };
+        assert!(tool_loop(&mut host, task("hi"), &mut session).is_err());
+        assert_eq!(session.turns, 0);
     }
 
     #[test]

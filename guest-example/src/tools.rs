@@ -95,11 +95,12 @@ pub fn execute(host: &mut impl Host, call: &ToolCall, host_tools: &[ToolSpec]) -
             (content, false)
         }
         Err(message) => {
+            // The model reads `failed: …` (the WIT case first); people read it once.
             eprintln!(
                 "tool {}({}) failed: {}",
                 call.name,
                 preview(&call.input),
-                preview(&message)
+                preview(message.strip_prefix("failed: ").unwrap_or(&message))
             );
             (ToolResultContent::Text(message), true)
         }

@@ -324,6 +324,22 @@ impl BedrockBackend {
         &self.client
     }
 
+    /// A classified error made specific: an end of life names the successor, a network
+    /// failure names the endpoint it could not reach.
+    fn explain(&self, model: &str, error: BackendError) -> BackendError {
+        let error = name_successor(model, self.region(), error);
+        if error.category() != gamecode_backend::ErrorCategory::Network {
+            return error;
+        }
+        let endpoint = self.options.endpoint_url.clone().unwrap_or_else(|| {
+            format!(
+                "https://bedrock-runtime.{}.amazonaws.com",
+                self.region().unwrap_or("(no region)")
+            )
+        });
+        BackendError::network(format!("{} (endpoint {endpoint})", error.message()))
+    }
+
     /// The region requests are signed for.
     pub fn region(&self) -> Option<&str> {
         self.sdk_config.region().map(|r| r.as_ref())
@@ -481,7 +497,7 @@ impl BedrockBackend {
         let output = tokio::time::timeout(bound, request.send())
             .await
             .map_err(|_| no_first_byte("Converse", bound))?
-            .map_err(|e| name_successor(&parts.model_id, self.region(), classify_sdk_error(&e)))?;
+            .map_err(|e| self.explain(&parts.model_id, classify_sdk_error(&e)))?;
         from_converse(output, parts.model_id.clone(), session_id)
     }
 
@@ -497,7 +513,7 @@ impl BedrockBackend {
         let output = tokio::time::timeout(bound, request.send())
             .await
             .map_err(|_| no_first_byte("ConverseStream", bound))?
-            .map_err(|e| name_successor(&parts.model_id, self.region(), classify_sdk_error(&e)))?;
+            .map_err(|e| self.explain(&parts.model_id, classify_sdk_error(&e)))?;
         let mut mapper = EventMapper::new(output.stream, self.stream_idle_timeout);
         let first = mapper.next().await?;
         Ok((mapper, first))

@@ -144,12 +144,39 @@ pub(crate) fn chain_has_io(err: &(dyn StdError + 'static)) -> bool {
     false
 }
 
+/// The innermost cause of an error that reads as words: an I/O error's "Connection refused
+/// (os error 111)", a credentials provider's message — not the SDK's wrappers, whose `Display`
+/// is often a debug dump (`DispatchFailure(DispatchFailure { source: ConnectorError { … }`).
+fn plain_cause(err: &(dyn StdError + 'static)) -> String {
+    let debugish = |s: &str| {
+        s.is_empty()
+            || s.contains(" { ")
+            || s.contains("Some(")
+            || s.contains("Failure(")
+            || s.contains("Error(")
+            || s == "dispatch failure"
+            || s == "io error"
+            || s == "other"
+    };
+    let mut best: Option<String> = None;
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !debugish(&text) {
+            best = Some(text);
+        }
+        current = e.source();
+    }
+    best.unwrap_or_else(|| "no further detail (run with -vv for the SDK's own)".to_string())
+}
+
 /// Classifies an `SdkError` of any Bedrock operation.
 pub fn classify_sdk_error<E>(err: &SdkError<E, HttpResponse>) -> BackendError
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
-    let detail = DisplayErrorContext(err).to_string();
+    tracing::debug!(error = %DisplayErrorContext(err), "the SDK's error, whole");
+    let detail = plain_cause(err);
     match err {
         SdkError::ServiceError(ctx) => {
             let raw = ctx.raw();

@@ -85,6 +85,25 @@ impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for LineCap<R> {
     }
 }
 
+/// The innermost cause of an error that reads as words ("Broken pipe (os error 32)"), not
+/// rmcp's wrappers, which name transport types.
+fn plain_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut best = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !text.is_empty() && !text.contains("::") {
+            best = text;
+        }
+        current = e.source();
+    }
+    if best.contains("::") {
+        "the connection closed".to_string()
+    } else {
+        best
+    }
+}
+
 /// The last bytes a server wrote to stderr, to say why it failed to start.
 #[derive(Clone, Default)]
 struct StderrTail(Arc<std::sync::Mutex<Vec<u8>>>);
@@ -377,8 +396,16 @@ impl Server {
             }
             Ok(Err(e)) => {
                 // Give the process a moment to write why it failed.
-                let _ = tokio::time::timeout(Duration::from_millis(300), child.wait()).await;
-                return Err(format!("the MCP handshake failed: {e}{}", said()));
+                let exited = tokio::time::timeout(Duration::from_millis(300), child.wait()).await;
+                let status = match exited {
+                    Ok(Ok(status)) => format!("; it exited ({status})"),
+                    _ => String::new(),
+                };
+                return Err(format!(
+                    "the MCP handshake failed: {}{status}{}",
+                    plain_cause(&e),
+                    said()
+                ));
             }
             Ok(Ok(service)) => service,
         };
@@ -413,7 +440,7 @@ impl Server {
                     CONNECT_TIMEOUT.as_secs()
                 )
             })?
-            .map_err(|e| format!("the MCP handshake with {url} failed: {e}"))?;
+            .map_err(|e| format!("the MCP handshake with {url} failed: {}", plain_cause(&e)))?;
         Ok(Connection {
             service: Arc::new(client),
             _child: None,

@@ -44,6 +44,17 @@ pub enum AttachmentError {
         bytes: u64,
         limit: String,
     },
+    #[error("{path} is empty")]
+    Empty { path: String },
+    #[error(
+        "{path} is named like {named} but its content is {found}: give the real file, or \
+         rename it"
+    )]
+    Misnamed {
+        path: String,
+        named: String,
+        found: String,
+    },
 }
 
 impl Attachment {
@@ -68,12 +79,49 @@ impl Attachment {
                 limit: format!("the most an attachment may be here is {limit} bytes"),
             });
         }
+        if len == 0 {
+            return Err(AttachmentError::Empty { path: shown });
+        }
         let bytes = std::fs::read(path).map_err(io)?;
         let stem = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Self::from_bytes(&stem, bytes).ok_or(AttachmentError::UnknownFormat { path: shown })
+        let attachment = Self::from_bytes(&stem, bytes).ok_or(AttachmentError::UnknownFormat {
+            path: shown.clone(),
+        })?;
+        // An image's name that the content belies is a mistake, not a document.
+        let extension = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let named_image = match extension.as_str() {
+            "png" => Some("a PNG image"),
+            "jpg" | "jpeg" => Some("a JPEG image"),
+            "gif" => Some("a GIF image"),
+            "webp" => Some("a WebP image"),
+            _ => None,
+        };
+        if let (Some(named), Self::Document(d)) = (named_image, &attachment) {
+            return Err(AttachmentError::Misnamed {
+                path: shown,
+                named: named.into(),
+                found: format!("a {} document", d.format.as_str()),
+            });
+        }
+        // Bedrock's own limits by kind, known before any call.
+        let (kind, most) = match &attachment {
+            Self::Image(_) => ("images", gamecode_backend::media::MAX_IMAGE_BYTES),
+            Self::Document(_) => ("documents", gamecode_backend::media::MAX_DOCUMENT_BYTES),
+        };
+        if attachment.len() > most {
+            return Err(AttachmentError::TooLarge {
+                path: shown,
+                bytes: len,
+                limit: format!("Bedrock takes {kind} of at most {most} bytes"),
+            });
+        }
+        Ok(attachment)
     }
 
     /// An attachment from bytes; `None` when they are neither an image nor a document.

@@ -1547,19 +1547,26 @@ fn the_spinner_leaves_nothing_behind_at_60_80_and_120_columns() {
     let mut url = String::new();
     while url.is_empty() {
         let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap_or(0) > 0, "the emulator says where");
+        assert!(
+            reader.read_line(&mut line).unwrap_or(0) > 0,
+            "the emulator says where"
+        );
         if let Some(at) = line.find("http://") {
             url = line[at..].split_whitespace().next().unwrap().to_string();
         }
     }
     let creds = [
         ("AWS_ACCESS_KEY_ID", bedrock_emulator::DEFAULT_ACCESS_KEY_ID),
-        ("AWS_SECRET_ACCESS_KEY", bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
+        ),
         ("AWS_REGION", "us-east-1"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
     ];
     let example = guest_example();
-    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6";
+    let arn =
+        "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6";
     for columns in [60u16, 80, 120] {
         for model in [None, Some(arn)] {
             for stream in ["--stream", "--no-stream"] {
@@ -1581,10 +1588,196 @@ fn the_spinner_leaves_nothing_behind_at_60_80_and_120_columns() {
                     shown.iter().any(|l| l == "Based on the tool results: 408"),
                     "{case}"
                 );
-                assert!(shown.last().is_some_and(|l| l.starts_with("done: ")), "{case}");
+                assert!(
+                    shown.last().is_some_and(|l| l.starts_with("done: ")),
+                    "{case}"
+                );
             }
         }
     }
     let _ = emulator.kill();
     let _ = emulator.wait();
+}
+
+/// Every failure class of the exit-code table, as a person meets it: the right code, and a
+/// first line in words — no Rust debug formatting, at most 200 characters before anything
+/// `-v` would add.
+#[test]
+fn every_failure_class_reads_as_words() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name);
+    let example = guest_example();
+    std::fs::write(at("notes.png"), "this is text, not a picture\n").unwrap();
+    std::fs::write(at("empty.txt"), "").unwrap();
+    let mut big = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    big.extend_from_slice(&64u32.to_be_bytes());
+    big.extend_from_slice(&64u32.to_be_bytes());
+    big.resize(4_100_000, 0);
+    std::fs::write(at("big.png"), big).unwrap();
+    std::fs::write(at("typo.toml"), "[tools]\nallowed = [\"mcp:subb\"]\n").unwrap();
+    let no_aws = |cmd: &mut Command| {
+        cmd.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_BEARER_TOKEN_BEDROCK")
+            .env("AWS_REGION", "us-east-1");
+    };
+    fn attach(file: &str) -> Vec<&str> {
+        vec!["run", "--emulator", "--attach", file]
+    }
+    let big_png = at("big.png").display().to_string();
+    let text_png = at("notes.png").display().to_string();
+    let empty = at("empty.txt").display().to_string();
+    let typo = at("typo.toml").display().to_string();
+    std::fs::write(
+        at("bad-mcp.sh"),
+        "#!/bin/sh\necho 'cannot open tools.yaml: no such file' >&2\nexit 3\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(at("bad-mcp.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let says = format!("bad={}", at("bad-mcp.sh").display());
+    // A real MCP server with one tool, `sub__agent`: this binary serving the example.
+    let sub = format!(
+        "sub={} mcp serve --emulator --name agent {}",
+        env!("CARGO_BIN_EXE_gamecode"),
+        example.display()
+    );
+    std::fs::write(
+        at("misspelled.toml"),
+        "[tools]\nallowed = [\"sub__agnt\"]\n",
+    )
+    .unwrap();
+    let misspelled = at("misspelled.toml").display().to_string();
+    let cases: Vec<(u8, Vec<&str>, bool, &str)> = vec![
+        // 1: anything else — an MCP server that does not speak MCP, or says why it stopped.
+        (
+            1,
+            vec!["run", "--emulator", "--mcp-server", "bad=false"],
+            false,
+            "MCP server `bad`",
+        ),
+        (
+            1,
+            vec!["run", "--emulator", "--mcp-server", &says],
+            false,
+            "it said: cannot open tools.yaml: no such file",
+        ),
+        (
+            2,
+            vec![
+                "run",
+                "--emulator",
+                "--mcp-server",
+                &sub,
+                "--policy",
+                &misspelled,
+            ],
+            false,
+            "which its MCP server does not offer (did you mean `sub__agent`?)",
+        ),
+        // 2: usage.
+        (
+            2,
+            vec!["run", "--emulator", "--model", "claude-3-sonnet"],
+            false,
+            "--model",
+        ),
+        (
+            2,
+            attach(&big_png),
+            false,
+            "Bedrock takes images of at most 3932160 bytes",
+        ),
+        (
+            2,
+            attach(&text_png),
+            false,
+            "is named like a PNG image but its content is a txt document",
+        ),
+        (2, attach(&empty), false, "is empty"),
+        (
+            2,
+            vec!["run", "--emulator", "--policy", &typo],
+            false,
+            "there is no MCP server `subb`",
+        ),
+        // 3: the plugin — missing, even with no credentials to reach a model.
+        (
+            3,
+            vec!["run", "no-such-plugin.wasm"],
+            true,
+            "cannot read no-such-plugin.wasm",
+        ),
+        // 4: the backend — nothing listens at the endpoint; no credentials.
+        (
+            4,
+            vec![
+                "run",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "--max-retries",
+                "0",
+            ],
+            false,
+            "could not reach Bedrock: Connection refused",
+        ),
+        (4, vec!["run"], true, "no AWS credentials"),
+    ];
+    for (code, args, without_aws, expected) in cases {
+        let mut cmd = gamecode(cache.path());
+        cmd.args(&args);
+        if without_aws {
+            no_aws(&mut cmd);
+        } else {
+            cmd.env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+                .env("AWS_SECRET_ACCESS_KEY", "secret")
+                .env("AWS_REGION", "us-east-1");
+        }
+        if !args.contains(&"no-such-plugin.wasm") {
+            cmd.arg(&example);
+        }
+        let out = cmd.arg("What is 6 * 7?").output().unwrap();
+        let case = format!("{args:?}\n{}", show(&out));
+        assert_eq!(out.status.code(), Some(i32::from(code)), "{case}");
+        let stderr = text(&out.stderr);
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no error line: {case}"));
+        assert!(error.contains(expected), "{expected}: {case}");
+        assert!(
+            error.chars().count() <= 200,
+            "{} characters: {case}",
+            error.chars().count()
+        );
+        for debug in [
+            "{ ",
+            "Some(",
+            "DispatchFailure",
+            "ConnectorError",
+            "::",
+            "\\\"",
+        ] {
+            assert!(!error.contains(debug), "{debug} in {error}");
+        }
+    }
+    // With no policy, MCP tools are hidden, and the run says why.
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--mcp-server", &sub])
+        .arg(&example)
+        .arg("What is 6 * 7?")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains(
+            "note: MCP tools are opt-in and no policy names them, so the plugin is offered none \
+             of 1; to offer them: [tools] allowed = [\"mcp:sub\"] in a --policy file"
+        ),
+        "{}",
+        show(&out)
+    );
 }

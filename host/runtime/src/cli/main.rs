@@ -398,6 +398,17 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
             ),
         ));
     }
+    // A plugin file that cannot be read is the plugin's failure, said before anything else
+    // can fail (no credentials, no network).
+    if let Err(e) = std::fs::File::open(&args.plugin) {
+        return Err(load_failure(
+            &args.plugin,
+            LoadError::Io {
+                path: args.plugin.display().to_string(),
+                message: e.to_string(),
+            },
+        ));
+    }
     let replay = match &args.replay {
         Some(path) => Some(cassette::read(path)?),
         None => None,
@@ -490,11 +501,11 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
     }
 
     // MCP servers start once, before the plugin; their tools join the host's.
-    tools.extend(
-        gamecode_host::mcp::connect(&mcp)
-            .await
-            .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?,
-    );
+    let mcp_tools = gamecode_host::mcp::connect(&mcp)
+        .await
+        .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
+    check_mcp_tools(&policy, &args, &mcp, &mcp_tools, &progress)?;
+    tools.extend(mcp_tools);
     let cache = load::cache(args.cache.no_cache, args.cache.cache_dir.clone());
     let host = PluginHost::builder()
         .backend(Arc::new(backend))
@@ -641,13 +652,13 @@ fn setup_failure(e: BackendError, verbose: u8) -> Failure {
             .to_string()
     } else if message.starts_with("no AWS credentials") {
         let mut text = "no AWS credentials found: set AWS_ACCESS_KEY_ID and \
-                        AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or a Bedrock API key in \
-                        AWS_BEARER_TOKEN_BEDROCK; or run offline with --emulator"
+                        AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a Bedrock API key in \
+                        AWS_BEARER_TOKEN_BEDROCK; or use --emulator"
             .to_string();
         if verbose > 0 {
             text.push_str(&format!("\n{message}"));
         } else {
-            text.push_str(" (-v shows what the AWS SDK tried)");
+            text.push_str(" (-v: what the SDK tried)");
         }
         text
     } else {
@@ -686,24 +697,117 @@ fn check_tool_names(
             .or_else(|| name.split_once("__").map(|(s, _)| s));
         server.is_some_and(|s| mcp.servers.contains_key(s))
     };
+    let file = args
+        .policy
+        .as_ref()
+        .map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default();
+    let servers: Vec<&str> = mcp.servers.keys().map(String::as_str).collect();
     for name in allowed {
-        if !CLI_TOOLS.contains(&name.as_str()) && !mcp_server(name) {
-            let hint = CLI_TOOLS
+        if CLI_TOOLS.contains(&name.as_str()) || mcp_server(name) {
+            continue;
+        }
+        // `mcp:<server>` or `<server>__<tool>` of a server that is not configured.
+        let named_server = name
+            .strip_prefix("mcp:")
+            .or_else(|| name.split_once("__").map(|(s, _)| s));
+        if let Some(server) = named_server {
+            let hint = servers
                 .iter()
-                .find(|known| edit_distance(known, name) <= 2)
+                .find(|known| edit_distance(known, server) <= 2)
                 .map(|known| format!(" (did you mean `{known}`?)"))
                 .unwrap_or_default();
-            let file = args
-                .policy
-                .as_ref()
-                .map(|p| format!("{}: ", p.display()))
+            let configured = if servers.is_empty() {
+                "no MCP server is configured (--mcp-config, --mcp-server)".to_string()
+            } else {
+                format!("the configured MCP servers are {}", servers.join(", "))
+            };
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!(
+                    "{file}[tools] allowed names `{name}`, but there is no MCP server \
+                     `{server}`{hint}; {configured}"
+                ),
+            ));
+        }
+        let hint = CLI_TOOLS
+            .iter()
+            .find(|known| edit_distance(known, name) <= 2)
+            .map(|known| format!(" (did you mean `{known}`?)"))
+            .unwrap_or_default();
+        return Err(Failure::new(
+            EXIT_USAGE,
+            format!(
+                "{file}[tools] allowed names `{name}`, which is not a host tool{hint}; the \
+                 host tools are {}{}",
+                CLI_TOOLS.join(", "),
+                if servers.is_empty() {
+                    String::new()
+                } else {
+                    format!(", and the tools of the MCP servers {}", servers.join(", "))
+                }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Once the MCP servers are connected: a policy naming one of their tools that does not
+/// exist is a typo (refused, with the nearest name); MCP tools a policy does not opt into
+/// are hidden, and the user is told how to offer them.
+fn check_mcp_tools(
+    policy: &Policy,
+    args: &RunArgs,
+    mcp: &gamecode_host::mcp::McpConfig,
+    tools: &[Arc<dyn gamecode_host::HostTool>],
+    progress: &Progress,
+) -> Result<(), Failure> {
+    let offered: Vec<String> = tools
+        .iter()
+        .filter(|t| t.opt_in().is_some())
+        .map(|t| t.spec().name)
+        .collect();
+    let file = args
+        .policy
+        .as_ref()
+        .map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default();
+    let Some(allowed) = &policy.allowed_tools else {
+        if !mcp.servers.is_empty() {
+            let all: Vec<String> = mcp.servers.keys().map(|s| format!("\"mcp:{s}\"")).collect();
+            progress.line(&format!(
+                "note: MCP tools are opt-in and no policy names them, so the plugin is offered \
+                 none of {}; to offer them: [tools] allowed = [{}] in a --policy file",
+                offered.len(),
+                all.join(", ")
+            ));
+        }
+        return Ok(());
+    };
+    for name in allowed {
+        let is_tool_of_a_server = !name.starts_with("mcp:")
+            && name
+                .split_once("__")
+                .is_some_and(|(s, _)| mcp.servers.contains_key(s));
+        if is_tool_of_a_server && !offered.contains(name) {
+            let hint = offered
+                .iter()
+                .min_by_key(|known| edit_distance(known, name))
+                .filter(|known| edit_distance(known, name) <= 3)
+                .map(|known| format!(" (did you mean `{known}`?)"))
                 .unwrap_or_default();
             return Err(Failure::new(
                 EXIT_USAGE,
                 format!(
-                    "{file}[tools] allowed names `{name}`, which is not a host tool{hint}; the \
-                     host tools are {}",
-                    CLI_TOOLS.join(", ")
+                    "{file}[tools] allowed names `{name}`, which its MCP server does not \
+                     offer{hint}; its tools are {}",
+                    offered
+                        .iter()
+                        .filter(|t| t.split_once("__").map(|(s, _)| s)
+                            == name.split_once("__").map(|(s, _)| s))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }

@@ -161,11 +161,8 @@ impl Progress {
                 secs(*delay)
             ),
             RetryStatus::RetriesExhausted { attempts, .. } => format!(
-                "the model call failed {}; giving up",
-                match attempts {
-                    1 => "its only attempt".to_string(),
-                    n => format!("all {n} attempts"),
-                }
+                "the model call failed after {attempts} attempt{}; giving up",
+                if *attempts == 1 { "" } else { "s" }
             ),
             RetryStatus::BudgetExhausted { .. } => {
                 "retry budget exhausted; not retrying the model call".to_string()
@@ -196,7 +193,9 @@ fn spinner_line(frame: &str, model: &str, elapsed: &str, width: usize) -> String
     if full.chars().count() <= room {
         return full;
     }
-    let fixed = format!("{frame} waiting for model …… {elapsed}").chars().count();
+    let fixed = format!("{frame} waiting for model …… {elapsed}")
+        .chars()
+        .count();
     let keep = room.saturating_sub(fixed);
     if keep >= 8 {
         let tail: String = {
