@@ -30,6 +30,7 @@ const CONCEPTS: &[(&str, &[&str])] = &[
             "list",
             "listing",
             "ls",
+            "where",
             "tree",
             "entries",
             "project",

@@ -369,7 +369,36 @@ fn next_calls(
     turn: &[Value],
     used: &[&str],
 ) -> Vec<(String, Value)> {
-    let listed = listings(turn, offered);
+    let (listed, dirs) = listings(turn, offered);
+    // A listing of directories only (several granted folders, say): look inside them, as a
+    // model would, before reading anything.
+    if listed.is_empty()
+        && !dirs.is_empty()
+        && let Some(lister) = offered.iter().find(|t| t.is("dir") && takes_path(&t.schema))
+    {
+        let named: Vec<&String> = dirs
+            .iter()
+            .filter(|d| {
+                let leaf = d.rsplit('/').next().unwrap_or(d).to_ascii_lowercase();
+                picker::concepts(task).iter().any(|w| *w == leaf)
+                    || task.to_ascii_lowercase().contains(&leaf)
+            })
+            .collect();
+        let chosen: Vec<&String> = if named.is_empty() {
+            dirs.iter().take(3).collect()
+        } else {
+            named
+        };
+        return chosen
+            .into_iter()
+            .map(|dir| {
+                (
+                    lister.name.to_string(),
+                    generate_input_for_path(&lister.schema, dir),
+                )
+            })
+            .collect();
+    }
     if let Some(reader) = offered
         .iter()
         .find(|t| t.is("read") && takes_path(&t.schema))
@@ -404,9 +433,10 @@ fn is_reader(offered: &[Offered<'_>], name: &str) -> bool {
     offered.iter().any(|t| t.name == name && t.is("read"))
 }
 
-/// Files named in the successful results of this turn's listing tools (`name/` directories,
-/// `name@` links and summary lines skipped), with the listed directory's path in front.
-fn listings(turn: &[Value], offered: &[Offered<'_>]) -> Vec<String> {
+/// Files and directories named in the successful results of this turn's listing tools
+/// (`name@` links and summary lines skipped), each with the listed directory's path in front;
+/// directories only from listings of this turn's last round (so a descent does not repeat).
+fn listings(turn: &[Value], offered: &[Offered<'_>]) -> (Vec<String>, Vec<String>) {
     let mut ids = Vec::new();
     for m in turn.iter().filter(|m| role(m) == "assistant") {
         for call in blocks(m, "toolUse") {
@@ -426,6 +456,8 @@ fn listings(turn: &[Value], offered: &[Offered<'_>]) -> Vec<String> {
         }
     }
     let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    let listed_before: Vec<String> = ids.iter().map(|(_, d)| d.clone()).collect();
     for result in tool_results(turn) {
         if result.get("status").and_then(Value::as_str) == Some("error") {
             continue;
@@ -438,9 +470,25 @@ fn listings(turn: &[Value], offered: &[Offered<'_>]) -> Vec<String> {
             continue;
         };
         let text = render_tool_result(result);
+        let under = |name: &str| {
+            if dir.is_empty() || dir == "." {
+                name.to_string()
+            } else {
+                format!("{dir}/{name}")
+            }
+        };
         for line in text.lines().map(str::trim) {
+            if let Some(sub) = line.strip_suffix('/')
+                && !sub.is_empty()
+                && !sub.contains(' ')
+            {
+                let path = under(sub);
+                if !listed_before.contains(&path) {
+                    dirs.push(path);
+                }
+                continue;
+            }
             if line.is_empty()
-                || line.ends_with('/')
                 || line.ends_with('@')
                 || line.starts_with('(')
                 || line.starts_with("...")
@@ -448,14 +496,10 @@ fn listings(turn: &[Value], offered: &[Offered<'_>]) -> Vec<String> {
             {
                 continue;
             }
-            files.push(if dir.is_empty() || dir == "." {
-                line.to_string()
-            } else {
-                format!("{dir}/{line}")
-            });
+            files.push(under(line));
         }
     }
-    files
+    (files, dirs)
 }
 
 /// One tool result as the final answer quotes it: on one line, at most 300 characters, named

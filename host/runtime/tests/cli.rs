@@ -1781,3 +1781,35 @@ fn every_failure_class_reads_as_words() {
         show(&out)
     );
 }
+
+/// The README's offline examples with two granted folders: the emulated model looks inside
+/// the folders before reading (it used to read "." and fail), and "Where is the parser?"
+/// gets tool calls, not an echo.
+#[test]
+fn offline_the_model_looks_inside_several_granted_folders() {
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("docs")).unwrap();
+    std::fs::create_dir(work.path().join("src")).unwrap();
+    std::fs::write(work.path().join("docs/guide.md"), "# Guide\nPlugins are sandboxed.\n")
+        .unwrap();
+    std::fs::write(work.path().join("src/parser.rs"), "pub fn parse() {}\n").unwrap();
+    let run = |task: &str| {
+        gamecode(cache.path())
+            .current_dir(work.path())
+            .args(["run", "--emulator", "--allow-read", "./docs", "--allow-read", "./src"])
+            .arg(guest_example())
+            .arg(task)
+            .output()
+            .unwrap()
+    };
+    let out = run("Summarize the docs");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(text(&out.stderr).contains(r#"tool list_dir({"path":"docs"})"#), "{}", show(&out));
+    assert!(text(&out.stdout).contains("Plugins are sandboxed."), "{}", show(&out));
+    assert!(!text(&out.stderr).contains("failed"), "{}", show(&out));
+    let out = run("Where is the parser?");
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(text(&out.stderr).contains(r#"tool list_dir({"path":"src"})"#), "{}", show(&out));
+    assert!(text(&out.stdout).contains("src/parser.rs"), "{}", show(&out));
+}
