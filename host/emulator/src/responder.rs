@@ -374,7 +374,9 @@ fn next_calls(
     // model would, before reading anything.
     if listed.is_empty()
         && !dirs.is_empty()
-        && let Some(lister) = offered.iter().find(|t| t.is("dir") && takes_path(&t.schema))
+        && let Some(lister) = offered
+            .iter()
+            .find(|t| t.is("dir") && takes_path(&t.schema))
     {
         let named: Vec<&String> = dirs
             .iter()

@@ -40,6 +40,20 @@ pub struct CacheEntry {
     pub bytes: u64,
     /// When it was stored or last loaded.
     pub last_used: std::time::SystemTime,
+    /// What was compiled, when it was recorded beside the artifact.
+    pub source: Option<ArtifactSource>,
+}
+
+/// What an artifact was compiled from, kept beside it (`<hash>.json`) so that a listing
+/// names plugins, not hashes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArtifactSource {
+    /// The plugin's name (its file name, as loaded).
+    pub plugin: String,
+    /// The size of the component it was compiled from.
+    pub wasm_bytes: u64,
+    /// The engine settings that make a separate artifact (fuel metering), in words.
+    pub engine: String,
 }
 
 /// How a component was obtained.
@@ -86,10 +100,14 @@ impl ArtifactCache {
             }
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_file() {
+                let source = std::fs::read(path.with_extension("json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok());
                 out.push(CacheEntry {
                     path,
                     bytes: meta.len(),
                     last_used: meta.modified().unwrap_or(std::time::UNIX_EPOCH),
+                    source,
                 });
             }
         }
@@ -102,6 +120,7 @@ impl ArtifactCache {
         let mut removed = (0, 0);
         for e in self.entries()? {
             std::fs::remove_file(&e.path)?;
+            let _ = std::fs::remove_file(e.path.with_extension("json"));
             removed.0 += 1;
             removed.1 += e.bytes;
         }
@@ -121,6 +140,7 @@ impl ArtifactCache {
             }
             match std::fs::remove_file(&e.path) {
                 Ok(()) => {
+                    let _ = std::fs::remove_file(e.path.with_extension("json"));
                     total -= e.bytes;
                     tracing::debug!(path = %e.path.display(), bytes = e.bytes, "evicted from the artifact cache");
                 }
@@ -164,6 +184,7 @@ impl ArtifactCache {
         &self,
         engine: &Engine,
         bytes: &[u8],
+        source: &ArtifactSource,
     ) -> wasmtime::Result<(Component, CacheStatus)> {
         let path = self.entry_path(engine, bytes);
         if path.is_file() {
@@ -189,6 +210,10 @@ impl ArtifactCache {
         let component = Component::from_binary(engine, bytes)?;
         let status = match self.store(&path, &component) {
             Ok(()) => {
+                // Only for the listing: an artifact without it is listed by its hash.
+                if let Ok(json) = serde_json::to_vec(source) {
+                    let _ = std::fs::write(path.with_extension("json"), json);
+                }
                 self.evict(&path);
                 CacheStatus::Stored
             }

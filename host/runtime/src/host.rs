@@ -200,7 +200,7 @@ impl PluginHost {
     pub fn load_bytes(&self, name: impl Into<String>, bytes: &[u8]) -> Result<Plugin, LoadError> {
         let name = name.into();
         let started = Instant::now();
-        let (component, cache) = self.compile(bytes)?;
+        let (component, cache) = self.compile(&name, bytes)?;
         let pre = self.link(&component)?;
         let info = LoadInfo {
             cache,
@@ -234,21 +234,39 @@ impl PluginHost {
     /// Describes a component's world and whether this host can run it. Fails only when the
     /// bytes are not a valid component at all.
     pub fn inspect_bytes(&self, bytes: &[u8]) -> Result<Inspection, LoadError> {
-        let (component, _) = self.compile(bytes)?;
+        self.inspect_named("plugin", bytes)
+    }
+
+    fn inspect_named(&self, name: &str, bytes: &[u8]) -> Result<Inspection, LoadError> {
+        let (component, _) = self.compile(name, bytes)?;
         let runnable = self.link(&component).map(|_| ());
         Ok(inspect::describe(self.engine(), &component, runnable))
     }
 
     /// Like [`inspect_bytes`](Self::inspect_bytes), for a file.
     pub fn inspect_file(&self, path: impl AsRef<Path>) -> Result<Inspection, LoadError> {
-        self.inspect_bytes(&read_file(path.as_ref())?)
+        let path = path.as_ref();
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "plugin".into());
+        self.inspect_named(&name, &read_file(path)?)
     }
 
-    fn compile(&self, bytes: &[u8]) -> Result<(Component, CacheStatus), LoadError> {
+    fn compile(&self, name: &str, bytes: &[u8]) -> Result<(Component, CacheStatus), LoadError> {
         sniff(bytes)?;
         let engine = self.engine();
+        let source = crate::cache::ArtifactSource {
+            plugin: name.to_string(),
+            wasm_bytes: bytes.len() as u64,
+            engine: if self.inner.engine.options.fuel {
+                "fuel metering".into()
+            } else {
+                "default".into()
+            },
+        };
         let result = match &self.inner.cache {
-            Some(cache) => cache.load_or_compile(engine, bytes),
+            Some(cache) => cache.load_or_compile(engine, bytes, &source),
             None => Component::from_binary(engine, bytes).map(|c| (c, CacheStatus::Compiled)),
         };
         result.map_err(|e| LoadError::Invalid(format!("{e:#}")))

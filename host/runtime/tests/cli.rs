@@ -881,12 +881,42 @@ fn the_cache_can_be_listed_and_cleared() {
         "{}",
         show(&out)
     );
+    // Entries name their plugin and its size, and say why a plugin is there twice; the
+    // directory can be given to the subcommand itself.
+    assert!(
+        text(&out.stdout).contains("guest_hello ("),
+        "{}",
+        show(&out)
+    );
+    let fuel = cache.path().join("fuel.toml");
+    std::fs::write(&fuel, "[limits]\nfuel = 1000000000\n").unwrap();
+    let out = gamecode(cache.path())
+        .args(["run", "--emulator", "--policy"])
+        .arg(&fuel)
+        .arg(test_guest("guest_hello"))
+        .arg("x")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let other = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gamecode"))
+        .args(["cache", "list", "--cache-dir"])
+        .arg(cache.path())
+        .env("GAMECODE_CACHE_DIR", other.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        text(&out.stdout).contains("of wasm, compiled for fuel metering)"),
+        "{}",
+        show(&out)
+    );
     let out = gamecode(cache.path())
         .args(["cache", "clear"])
         .output()
         .unwrap();
     assert!(
-        text(&out.stdout).starts_with("removed 1 compiled plugin"),
+        text(&out.stdout).starts_with("removed 2 compiled plugins"),
         "{}",
         show(&out)
     );
@@ -1791,13 +1821,23 @@ fn offline_the_model_looks_inside_several_granted_folders() {
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir(work.path().join("docs")).unwrap();
     std::fs::create_dir(work.path().join("src")).unwrap();
-    std::fs::write(work.path().join("docs/guide.md"), "# Guide\nPlugins are sandboxed.\n")
-        .unwrap();
+    std::fs::write(
+        work.path().join("docs/guide.md"),
+        "# Guide\nPlugins are sandboxed.\n",
+    )
+    .unwrap();
     std::fs::write(work.path().join("src/parser.rs"), "pub fn parse() {}\n").unwrap();
     let run = |task: &str| {
         gamecode(cache.path())
             .current_dir(work.path())
-            .args(["run", "--emulator", "--allow-read", "./docs", "--allow-read", "./src"])
+            .args([
+                "run",
+                "--emulator",
+                "--allow-read",
+                "./docs",
+                "--allow-read",
+                "./src",
+            ])
             .arg(guest_example())
             .arg(task)
             .output()
@@ -1805,11 +1845,27 @@ fn offline_the_model_looks_inside_several_granted_folders() {
     };
     let out = run("Summarize the docs");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(text(&out.stderr).contains(r#"tool list_dir({"path":"docs"})"#), "{}", show(&out));
-    assert!(text(&out.stdout).contains("Plugins are sandboxed."), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains(r#"tool list_dir({"path":"docs"})"#),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        text(&out.stdout).contains("Plugins are sandboxed."),
+        "{}",
+        show(&out)
+    );
     assert!(!text(&out.stderr).contains("failed"), "{}", show(&out));
     let out = run("Where is the parser?");
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(text(&out.stderr).contains(r#"tool list_dir({"path":"src"})"#), "{}", show(&out));
-    assert!(text(&out.stdout).contains("src/parser.rs"), "{}", show(&out));
+    assert!(
+        text(&out.stderr).contains(r#"tool list_dir({"path":"src"})"#),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        text(&out.stdout).contains("src/parser.rs"),
+        "{}",
+        show(&out)
+    );
 }

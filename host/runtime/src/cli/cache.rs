@@ -15,12 +15,30 @@ pub fn list(cache: &ArtifactCache) -> std::io::Result<()> {
             .duration_since(e.last_used)
             .map(|d| human_age(d.as_secs()))
             .unwrap_or_else(|_| "just now".into());
-        let name = e
+        let hash: String = e
             .path
-            .file_name()
-            .map(|n| n.to_string_lossy())
+            .file_stem()
+            .map(|n| n.to_string_lossy().chars().take(12).collect())
             .unwrap_or_default();
-        println!("{:>10}  used {age:<12}  {name}", human_bytes(e.bytes));
+        // The plugin and its size; an artifact compiled for other engine settings (fuel
+        // metering) is a second entry for the same plugin, and says so.
+        let what = match &e.source {
+            Some(s) if s.engine == "default" => {
+                format!(
+                    "{} ({} of wasm) {hash}",
+                    s.plugin,
+                    human_bytes(s.wasm_bytes)
+                )
+            }
+            Some(s) => format!(
+                "{} ({} of wasm, compiled for {}) {hash}",
+                s.plugin,
+                human_bytes(s.wasm_bytes),
+                s.engine
+            ),
+            None => format!("(unnamed) {hash}"),
+        };
+        println!("{:>10}  used {age:<12}  {what}", human_bytes(e.bytes));
     }
     let total: u64 = entries.iter().map(|e| e.bytes).sum();
     println!(

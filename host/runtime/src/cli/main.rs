@@ -73,8 +73,6 @@ enum Command {
     Cache {
         #[command(subcommand)]
         action: CacheAction,
-        #[command(flatten)]
-        cache: CacheArgs,
     },
     /// The models the account can call in a region (live from Bedrock, cached a day), how to
     /// call each and what it takes.
@@ -114,9 +112,15 @@ enum CassetteAction {
 #[derive(Subcommand)]
 enum CacheAction {
     /// List the compiled plugins, least recently used first, and their total size.
-    List,
+    List {
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// Remove every compiled plugin (the next run of each compiles it again).
-    Clear,
+    Clear {
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
 }
 
 #[derive(Args)]
@@ -257,7 +261,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(*args, cli.verbose).await,
             Command::Inspect { plugin, cache } => inspect(plugin, cache).await,
-            Command::Cache { action, cache } => cache_command(action, cache),
+            Command::Cache { action } => cache_command(action),
             Command::Models(args) => models::models(*args).await,
             Command::Emulator(args) => emulator(args).await,
             Command::Mcp {
@@ -388,6 +392,12 @@ async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
     if let Some(model) = &args.model {
         gamecode_bedrock::check_model_id(model)
             .map_err(|e| Failure::new(EXIT_USAGE, format!("--model: {}", e.message())))?;
+    }
+    if args.replay.is_none() && (args.replay_fallback.is_some() || args.replay_speed != 0.0) {
+        return Err(Failure::new(
+            EXIT_USAGE,
+            "--replay-fallback and --replay-speed apply to a replay: add --replay FILE",
+        ));
     }
     if !args.replay_speed.is_finite() || args.replay_speed < 0.0 {
         return Err(Failure::new(
@@ -891,16 +901,17 @@ async fn inspect(path: PathBuf, cache: CacheArgs) -> Result<(), Failure> {
     }
 }
 
-fn cache_command(action: CacheAction, args: CacheArgs) -> Result<(), Failure> {
-    let Some(cache) = load::cache(false, args.cache_dir) else {
+fn cache_command(action: CacheAction) -> Result<(), Failure> {
+    let (CacheAction::List { cache: args } | CacheAction::Clear { cache: args }) = &action;
+    let Some(cache) = load::cache(false, args.cache_dir.clone()) else {
         return Err(Failure::new(
             EXIT_USAGE,
             "no cache directory: set --cache-dir, GAMECODE_CACHE_DIR, XDG_CACHE_HOME or HOME",
         ));
     };
     match action {
-        CacheAction::List => cache::list(&cache),
-        CacheAction::Clear => cache::clear(&cache),
+        CacheAction::List { .. } => cache::list(&cache),
+        CacheAction::Clear { .. } => cache::clear(&cache),
     }
     .map_err(|e| Failure::new(EXIT_OTHER, format!("{}: {e}", cache.dir().display())))
 }
