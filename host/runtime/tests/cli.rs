@@ -1717,6 +1717,12 @@ fn every_failure_class_reads_as_words() {
         ),
         (
             2,
+            vec!["run", "--emulator", "--replay-fallback", "emulator"],
+            false,
+            "add --replay FILE",
+        ),
+        (
+            2,
             attach(&big_png),
             false,
             "Bedrock takes images of at most 3932160 bytes",
