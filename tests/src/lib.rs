@@ -361,3 +361,49 @@ pub fn shared_cache() -> gamecode_host::ArtifactCache {
     // the directory across runs is safe.
     gamecode_host::ArtifactCache::new(workspace_root().join("target/e2e-artifact-cache"))
 }
+
+/// A fenced code block of the README: its language, its name (the info string's second
+/// word: every block has one), its first line number and its text.
+#[derive(Debug, Clone)]
+pub struct ReadmeBlock {
+    pub lang: String,
+    pub name: String,
+    pub line: usize,
+    pub body: String,
+}
+
+/// The README's fenced code blocks, in order.
+pub fn readme_blocks() -> Vec<ReadmeBlock> {
+    let text = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
+    let mut blocks = Vec::new();
+    let mut current: Option<ReadmeBlock> = None;
+    for (i, line) in text.lines().enumerate() {
+        match (&mut current, line.strip_prefix("```")) {
+            (None, Some(info)) => {
+                let mut words = info.split_whitespace();
+                current = Some(ReadmeBlock {
+                    lang: words.next().unwrap_or("").to_string(),
+                    name: words.next().unwrap_or("").to_string(),
+                    line: i + 1,
+                    body: String::new(),
+                });
+            }
+            (Some(_), Some(_)) => blocks.extend(current.take()),
+            (Some(block), None) => {
+                block.body.push_str(line);
+                block.body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// The README block named `name`.
+pub fn readme_block(name: &str) -> String {
+    readme_blocks()
+        .into_iter()
+        .find(|b| b.name == name)
+        .unwrap_or_else(|| panic!("the README has no block named `{name}`"))
+        .body
+}

@@ -264,13 +264,7 @@ async fn nothing_secret_is_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_readmes_python_reads_a_cassette() {
     init_tracing();
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
-    let block = readme
-        .split("```python\n")
-        .skip(1)
-        .filter_map(|b| b.split("```").next())
-        .find(|b| b.contains("header, *exchanges"))
-        .expect("the README's cassette snippet");
+    let block = readme_block("read-cassette");
     let dir = tempfile::tempdir().expect("tempdir");
     let cassette = dir.path().join("run.jsonl");
     let live = emulator().await;

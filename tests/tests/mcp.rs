@@ -265,14 +265,8 @@ async fn media_results_reach_0_2_0_plugins_as_content() {
 /// named by its bare command and found on `PATH`, as on a user's machine.
 #[test]
 fn the_readmes_mcp_lines_run_as_written() {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
-    let section = &readme[readme.find("## MCP, both ways").expect("the MCP section")..];
-    let block = |fence: &str| {
-        let start = section.find(fence).expect("a block") + fence.len();
-        section[start..][..section[start..].find("```").expect("its end")].to_string()
-    };
-    let mcp_toml = block("```toml\n");
-    let lines: Vec<String> = block("```sh\n")
+    let mcp_toml = readme_block("mcp-config");
+    let lines: Vec<String> = readme_block("mcp-run")
         .lines()
         .filter(|l| l.starts_with("gamecode run"))
         .map(str::to_string)

@@ -10,33 +10,14 @@ use gamecode_e2e::*;
 use gamecode_host::tools::fs::FsRoot;
 use gamecode_host::{Attachment, PluginHost, Policy, Task};
 
-/// The fenced code blocks of the README: (info string, body).
-fn readme_blocks() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
-    let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        match (&mut current, line.strip_prefix("```")) {
-            (None, Some(info)) => current = Some((info.trim().to_string(), String::new())),
-            (Some(_), Some(_)) => blocks.extend(current.take()),
-            (Some((_, body)), None) => {
-                body.push_str(line);
-                body.push('\n');
-            }
-            (None, None) => {}
-        }
-    }
-    blocks
-}
-
 /// The one block in `lang` containing `marker` and (not) `tool_marker`.
 fn block(lang: &str, marker: &str, tool_loop: bool, tool_marker: &str) -> String {
     let found: Vec<String> = readme_blocks()
         .into_iter()
-        .filter(|(info, body)| {
-            info == lang && body.contains(marker) && body.contains(tool_marker) == tool_loop
+        .filter(|b| {
+            b.lang == lang && b.body.contains(marker) && b.body.contains(tool_marker) == tool_loop
         })
-        .map(|(_, body)| body)
+        .map(|b| b.body)
         .collect();
     assert_eq!(
         found.len(),
