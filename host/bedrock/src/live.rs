@@ -50,6 +50,31 @@ pub struct LiveModel {
     pub successor: Option<String>,
 }
 
+impl LiveModel {
+    /// A model as listed, before what the listing or the catalogue adds.
+    fn listed(id: &str, name: &str, provider: &str, lifecycle: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            name: name.to_string(),
+            provider: provider.to_string(),
+            lifecycle: lifecycle.to_string(),
+            legacy_date: None,
+            end_of_life_date: None,
+            on_demand: false,
+            profiles: Vec::new(),
+            call_as: None,
+            images: false,
+            documents: None,
+            reasoning: None,
+            efforts: Vec::new(),
+            cache_min: None,
+            context_window: None,
+            max_output_tokens: None,
+            successor: None,
+        }
+    }
+}
+
 /// A region's models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveCatalogue {
@@ -132,27 +157,19 @@ pub async fn fetch(
                 .filter(|(_, models)| models.contains(&id))
                 .map(|(p, _)| p.clone())
                 .collect();
-            let mut m = LiveModel {
-                name: s.model_name().unwrap_or(&id).to_string(),
-                provider: s.provider_name().unwrap_or("").to_string(),
-                lifecycle: lifecycle
+            let mut m = LiveModel::listed(
+                &id,
+                s.model_name().unwrap_or(&id),
+                s.provider_name().unwrap_or(""),
+                &lifecycle
                     .map(|l| l.status().as_str().to_string())
                     .unwrap_or_else(|| "ACTIVE".into()),
-                legacy_date: date(lifecycle.and_then(|l| l.legacy_time())),
-                end_of_life_date: date(lifecycle.and_then(|l| l.end_of_life_time())),
-                on_demand,
-                call_as: None,
-                images: s.input_modalities().iter().any(|m| m.as_str() == "IMAGE"),
-                profiles: reached,
-                id,
-                documents: None,
-                reasoning: None,
-                efforts: Vec::new(),
-                cache_min: None,
-                context_window: None,
-                max_output_tokens: None,
-                successor: None,
-            };
+            );
+            m.legacy_date = date(lifecycle.and_then(|l| l.legacy_time()));
+            m.end_of_life_date = date(lifecycle.and_then(|l| l.end_of_life_time()));
+            m.on_demand = on_demand;
+            m.images = s.input_modalities().iter().any(|m| m.as_str() == "IMAGE");
+            m.profiles = reached;
             m.call_as = call_as(&m, &region);
             fill_from_catalogue(&mut m, &today);
             m
@@ -212,30 +229,15 @@ fn fill_from_catalogue(m: &mut LiveModel, today: &str) {
 
 fn built_in(c: &bedrock_models::Model, region: &str, today: &str) -> LiveModel {
     let stage = c.stage(today);
-    let mut m = LiveModel {
-        id: c.id.to_string(),
-        name: c.name.to_string(),
-        provider: "Anthropic".into(),
-        lifecycle: match stage {
-            LifecycleStage::Active => "ACTIVE",
-            LifecycleStage::Legacy => "LEGACY",
-            LifecycleStage::EndOfLife => "END_OF_LIFE",
-        }
-        .into(),
-        legacy_date: None,
-        end_of_life_date: None,
-        on_demand: c.on_demand,
-        profiles: c.profiles.iter().map(|g| format!("{g}.{}", c.id)).collect(),
-        call_as: None,
-        images: c.images,
-        documents: None,
-        reasoning: None,
-        efforts: Vec::new(),
-        cache_min: None,
-        context_window: None,
-        max_output_tokens: None,
-        successor: None,
+    let lifecycle = match stage {
+        LifecycleStage::Active => "ACTIVE",
+        LifecycleStage::Legacy => "LEGACY",
+        LifecycleStage::EndOfLife => "END_OF_LIFE",
     };
+    let mut m = LiveModel::listed(c.id, c.name, "Anthropic", lifecycle);
+    m.on_demand = c.on_demand;
+    m.profiles = c.profiles.iter().map(|g| format!("{g}.{}", c.id)).collect();
+    m.images = c.images;
     if stage != LifecycleStage::EndOfLife {
         m.call_as = Some(if c.on_demand {
             c.id.to_string()

@@ -382,8 +382,7 @@ fn next_calls(
             .iter()
             .filter(|d| {
                 let leaf = d.rsplit('/').next().unwrap_or(d).to_ascii_lowercase();
-                picker::concepts(task).iter().any(|w| *w == leaf)
-                    || task.to_ascii_lowercase().contains(&leaf)
+                picker::concepts(task).contains(&leaf) || task.to_ascii_lowercase().contains(&leaf)
             })
             .collect();
         let chosen: Vec<&String> = if named.is_empty() {

@@ -481,17 +481,8 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
             "The request body exceeds the emulator's 32 MiB limit.",
         );
     }
-    if shared.config.verify_signatures
-        && let Err(failure) = sigv4::verify(
-            req.method,
-            req.uri,
-            req.headers,
-            req.bytes,
-            &shared.config,
-            SystemTime::now(),
-        )
-    {
-        return error(403, &failure.error_type, &failure.message);
+    if let Some(refused) = authenticate(shared, &req, &rid) {
+        return refused;
     }
 
     if routed.operation == Operation::CountTokens {
@@ -652,6 +643,30 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
     }
 }
 
+/// The 403 for a request whose SigV4 signature (or API key) does not verify, when the
+/// emulator checks them.
+fn authenticate(shared: &Arc<Shared>, req: &RequestView<'_>, rid: &str) -> Option<Outcome> {
+    if !shared.config.verify_signatures {
+        return None;
+    }
+    let failure = sigv4::verify(
+        req.method,
+        req.uri,
+        req.headers,
+        req.bytes,
+        &shared.config,
+        SystemTime::now(),
+    )
+    .err()?;
+    Some(Outcome::Respond(wire::error_response(
+        403,
+        &failure.error_type,
+        &failure.message,
+        rid,
+        None,
+    )))
+}
+
 /// A control-plane request (`GET /foundation-models`, `/inference-profiles`, …): signed for
 /// the same service, answered from the catalogue.
 fn control(
@@ -660,23 +675,8 @@ fn control(
     req: &RequestView<'_>,
     rid: &str,
 ) -> Outcome {
-    if shared.config.verify_signatures
-        && let Err(failure) = sigv4::verify(
-            req.method,
-            req.uri,
-            req.headers,
-            req.bytes,
-            &shared.config,
-            SystemTime::now(),
-        )
-    {
-        return Outcome::Respond(wire::error_response(
-            403,
-            &failure.error_type,
-            &failure.message,
-            rid,
-            None,
-        ));
+    if let Some(refused) = authenticate(shared, req, rid) {
+        return refused;
     }
     match crate::control::answer(op, req.uri.query(), &shared.config.region) {
         crate::control::Answer::Ok(body) => Outcome::Respond(wire::json_response(&body, rid)),

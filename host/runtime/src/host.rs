@@ -362,11 +362,10 @@ fn run_shape_mismatch(
     };
     let params: Vec<Type> = run.params().map(|(_, t)| t).collect();
     let results: Vec<Type> = run.results().collect();
-    let takes_task = match (version, params.as_slice()) {
-        (wit::WitVersion::V0_1_0, [Type::String])
-        | (wit::WitVersion::V0_2_0, [Type::Record(_)]) => true,
-        _ => false,
-    };
+    let takes_task = matches!(
+        (version, params.as_slice()),
+        (wit::WitVersion::V0_1_0, [Type::String]) | (wit::WitVersion::V0_2_0, [Type::Record(_)])
+    );
     if takes_task && matches!(results.as_slice(), [Type::Result(_)]) {
         return None;
     }
