@@ -371,3 +371,31 @@ fn every_readme_block_is_checked() {
         }
     }
 }
+
+/// Every option of `gamecode run --help` is named in the README's option list (a flag that
+/// exists but is not documented is as good as missing to a reader).
+#[test]
+fn every_run_option_is_in_the_readme() {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    let out = Command::new(target.join("debug/gamecode"))
+        .args(["run", "--help"])
+        .output()
+        .expect("gamecode run --help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README");
+    let options: Vec<&str> = help
+        .lines()
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
+        .map(|w| w.trim_end_matches(','))
+        .filter(|w| !["--help", "--verbose", "--version"].contains(w))
+        .collect();
+    assert!(options.len() > 20, "{options:?}");
+    for option in options {
+        assert!(
+            readme.contains(&format!("`{option}")),
+            "`gamecode run {option}` is not in the README's option list"
+        );
+    }
+}

@@ -1338,7 +1338,8 @@ async fn mcp_serve_runs_calls_concurrently_with_progress_and_survives_failures()
     let again = client.peer().call_tool(params.clone()).await.unwrap();
     assert_eq!(again.is_error, Some(true));
     // Calls overlap: three runs that each take the whole 2.5 s deadline finish in about one
-    // deadline, not three (one after another would take at least 7.5 s).
+    // deadline, not three (one after another would take at least 7.5 s; the bound leaves
+    // room for a loaded machine).
     let started = std::time::Instant::now();
     let (x, y, z) = tokio::join!(
         client.peer().call_tool(params.clone()),
@@ -1350,7 +1351,7 @@ async fn mcp_serve_runs_calls_concurrently_with_progress_and_survives_failures()
         assert!(text_of(&r.unwrap()).contains("deadline"));
     }
     assert!(
-        took >= std::time::Duration::from_millis(2_400) && took < std::time::Duration::from_secs(5),
+        took >= std::time::Duration::from_millis(2_400) && took < std::time::Duration::from_secs(7),
         "three 2.5 s runs took {took:?}"
     );
     client.cancel().await.unwrap();
