@@ -388,7 +388,13 @@ fn every_run_option_is_in_the_readme() {
     let options: Vec<&str> = help
         .lines()
         .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("--")))
-        .map(|w| w.trim_end_matches(','))
+        .map(|w| {
+            let end = w
+                .char_indices()
+                .find(|&(i, c)| i > 1 && !(c.is_ascii_alphanumeric() || c == '-'))
+                .map_or(w.len(), |(i, _)| i);
+            &w[..end]
+        })
         .filter(|w| !["--help", "--verbose", "--version"].contains(w))
         .collect();
     assert!(options.len() > 20, "{options:?}");
