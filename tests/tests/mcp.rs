@@ -316,3 +316,67 @@ fn the_readmes_mcp_lines_run_as_written() {
         assert!(stderr.contains("tool files__shout("), "{line}\n{stderr}");
     }
 }
+
+/// A hostile streamable-HTTP server that answers with a gigabyte: the host reads at most
+/// the cap plus a constant before it gives up (rmcp's response limits, set from the output
+/// cap), promptly, and says which server failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_http_server_costs_the_cap_not_a_gigabyte() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    init_tracing();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let sent = Arc::new(AtomicU64::new(0));
+    let counted = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut request = vec![0u8; 16 * 1024];
+                let _ = conn.read(&mut request).await;
+                // No length given: the body runs until the connection closes, so only the
+                // client's own limit can stop it.
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                            Connection: close\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":0,\
+                            \"result\":{\"x\":\"";
+                if conn.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 1 << 20];
+                for _ in 0..1024 {
+                    if conn.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    counted.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let mut config = McpConfig::default();
+    config.servers.insert(
+        "huge".into(),
+        ServerConfig {
+            url: Some(format!("http://{addr}/mcp")),
+            max_output_kib: Some(64),
+            ..Default::default()
+        },
+    );
+    let started = Instant::now();
+    let err = match gamecode_host::mcp::connect(&config).await {
+        Ok(_) => panic!("a gigabyte answer was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("MCP server `huge`"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // What was sent before the host hung up: the cap, plus what the socket buffers held.
+    let mib = sent.load(std::sync::atomic::Ordering::SeqCst) >> 20;
+    assert!(mib < 64, "{mib} MiB were read before the host gave up");
+}
