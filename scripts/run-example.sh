@@ -18,6 +18,12 @@ fi
 task="${1:-What is 6 * 7?}"
 shift || true
 
+target_dir="${CARGO_TARGET_DIR:-target}"
+if [ ! -x "$target_dir/debug/gamecode" ]; then
+    echo "== first build: wasmtime and the AWS SDK compile once, ~15 minutes on 2 cores;" \
+        "cargo shows its progress below (later runs start in seconds)" >&2
+fi
 bash scripts/build-guests.sh rust >&2
-exec cargo run -q -p gamecode-host --bin gamecode -- run "${backend[@]}" \
+# Cargo's progress goes to stderr; stdout carries the answer alone.
+exec cargo run -p gamecode-host --bin gamecode -- run "${backend[@]}" \
     guest-example/target/wasm32-wasip2/release/gamecode_guest_example.wasm "$task" "$@"
