@@ -15,8 +15,8 @@ use gamecode_backend::{
 use crate::normalize::{MIN_THINKING_BUDGET, Normalized, SystemBlock};
 
 pub use bedrock_models::{
-    DEFAULT_MODEL, MODELS, Model, base_model_id, default_model_for_region, find, is_bare_id,
-    profile_for, today,
+    DEFAULT_MODEL, MODELS, Model, base_model_id, check_id, default_model_for_region, find,
+    is_bare_id, profile_for, today,
 };
 
 /// The thinking budget an effort level becomes on a model that takes budgets only: the
@@ -97,31 +97,19 @@ pub fn admit(model_id: &str, n: &mut Normalized, region: Option<&str>) -> Result
         }
         return Ok(());
     };
-    let today = today();
-    let ask = ask(model_id, n);
-    // Lifecycle and profile come first, before the reasoning is touched.
     let refuse = |r: Refusal| BackendError::validation(r.advice);
-    if let Err(r) = bedrock_models::check(
-        model,
-        &Ask {
-            thinking: None,
-            effort: None,
-            temperature: false,
-            top_p: false,
-            top_k: false,
-            forced_tool: false,
-            ends_with_assistant: false,
-            max_tokens: None,
-            ..ask
-        },
-        region,
-        &today,
-    ) {
-        return Err(refuse(r));
-    }
+    // Lifecycle and profile come first, before the reasoning is touched.
+    bedrock_models::check_id(model, model_id, region, &today()).map_err(refuse)?;
     fit_reasoning(model, n)?;
-    check_request(&model.info(&today), n)?;
-    bedrock_models::check(model, &self::ask(model_id, n), region, &today).map_err(refuse)
+    check_media_and_caching(
+        model.name,
+        model.id,
+        model.images,
+        model.cache_min,
+        model.cache_one_hour,
+        n,
+    )?;
+    bedrock_models::check_body(model, &ask(model_id, n)).map_err(refuse)
 }
 
 /// What `n` asks of its model, in the shared rules' terms.
@@ -169,12 +157,26 @@ fn ask<'a>(model_id: &'a str, n: &'a Normalized) -> Ask<'a> {
 
 /// Refuses, before any call, what `info`'s model cannot take.
 pub fn check_request(info: &ModelInfo, n: &Normalized) -> Result<(), BackendError> {
-    let refuse = |what: &str| {
-        Err(BackendError::validation(format!(
-            "{} ({}) {what}",
-            info.name, info.id
-        )))
-    };
+    check_media_and_caching(
+        &info.name,
+        &info.id,
+        info.images,
+        info.caching,
+        info.cache_one_hour,
+        n,
+    )
+}
+
+/// [`check_request`] from the catalogue's own facts (no `ModelInfo` built per request).
+fn check_media_and_caching(
+    name: &str,
+    id: &str,
+    takes_images: bool,
+    caching: Option<u32>,
+    cache_one_hour: bool,
+    n: &Normalized,
+) -> Result<(), BackendError> {
+    let refuse = |what: &str| Err(BackendError::validation(format!("{name} ({id}) {what}")));
     let blocks = || n.messages.iter().flat_map(|m| m.content.iter());
     let images = blocks().any(|b| match b {
         ContentBlock::Image(_) => true,
@@ -184,7 +186,7 @@ pub fn check_request(info: &ModelInfo, n: &Normalized) -> Result<(), BackendErro
             .any(|c| matches!(c, ToolResultContent::Image(_))),
         _ => false,
     });
-    if images && !info.images {
+    if images && !takes_images {
         return refuse("does not take images");
     }
     let points: Vec<CacheTtl> = blocks()
@@ -198,10 +200,10 @@ pub fn check_request(info: &ModelInfo, n: &Normalized) -> Result<(), BackendErro
         }))
         .chain(n.cache_tools.map(|p| p.ttl))
         .collect();
-    if !points.is_empty() && info.caching.is_none() {
+    if !points.is_empty() && caching.is_none() {
         return refuse("does not cache prompts: remove the cache points");
     }
-    if points.contains(&CacheTtl::OneHour) && !info.cache_one_hour {
+    if points.contains(&CacheTtl::OneHour) && !cache_one_hour {
         return refuse("keeps cache points for 5 minutes only, not 1 hour");
     }
     Ok(())

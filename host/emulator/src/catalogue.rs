@@ -19,11 +19,7 @@ pub(crate) fn check_id(model_id: &str, region: &str) -> Result<(), Refusal> {
     let Some(model) = find(model_id) else {
         return Ok(());
     };
-    let ask = Ask {
-        model_id,
-        ..Ask::default()
-    };
-    bedrock_models::check(model, &ask, Some(region), &today())?;
+    bedrock_models::check_id(model, model_id, Some(region), &today())?;
     if let Some(geo) = profile_geography(model_id)
         && (!model.profiles.contains(&geo)
             || (geo != "global" && geo != geography_for_region(region)))
@@ -41,11 +37,11 @@ pub(crate) fn check_id(model_id: &str, region: &str) -> Result<(), Refusal> {
 
 /// The model's own rules for the request body (thinking, effort, sampling, prefill, forced
 /// tool choice, output length).
-pub(crate) fn check_body(model_id: &str, body: &Value, region: &str) -> Result<(), Refusal> {
+pub(crate) fn check_body(model_id: &str, body: &Value) -> Result<(), Refusal> {
     let Some(model) = find(model_id) else {
         return Ok(());
     };
-    bedrock_models::check(model, &ask(model_id, body), Some(region), &today())
+    bedrock_models::check_body(model, &ask(model_id, body))
 }
 
 /// `us` for `us.anthropic.…` (and for an inference-profile ARN ending in one).
@@ -134,23 +130,23 @@ mod tests {
         let opus = "us.anthropic.claude-opus-4-7";
         let budget = body(json!({"inferenceConfig": {"maxTokens": 4000},
             "additionalModelRequestFields": {"thinking": {"type": "enabled", "budget_tokens": 2048}}}));
-        let r = check_body(opus, &budget, "us-east-1").unwrap_err();
+        let r = check_body(opus, &budget).unwrap_err();
         assert!(
             r.message
                 .contains("\"thinking.type.enabled\" is not supported for this model.")
         );
         let adaptive = body(json!({"additionalModelRequestFields": {
             "thinking": {"type": "adaptive"}, "output_config": {"effort": "xhigh"}}}));
-        check_body(opus, &adaptive, "us-east-1").unwrap();
+        check_body(opus, &adaptive).unwrap();
         let sonnet = "us.anthropic.claude-sonnet-4-6";
-        let r = check_body(sonnet, &adaptive, "us-east-1").unwrap_err();
+        let r = check_body(sonnet, &adaptive).unwrap_err();
         assert!(
             r.message.contains("does not support effort level 'xhigh'"),
             "{}",
             r.message
         );
         let sampled = body(json!({"inferenceConfig": {"temperature": 0.5}}));
-        let r = check_body(opus, &sampled, "us-east-1").unwrap_err();
+        let r = check_body(opus, &sampled).unwrap_err();
         assert!(
             r.message
                 .contains("`temperature` is deprecated for this model.")
@@ -159,7 +155,7 @@ mod tests {
             {"role": "user", "content": [{"text": "hi"}]},
             {"role": "assistant", "content": [{"text": "{"}]}]});
         assert_eq!(
-            check_body(sonnet, &prefill, "us-east-1").unwrap_err().rule,
+            check_body(sonnet, &prefill).unwrap_err().rule,
             Rule::Prefill
         );
     }

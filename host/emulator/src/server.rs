@@ -581,7 +581,7 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
         );
     }
     if let Some(id) = routed.model_id.as_deref()
-        && let Err(r) = crate::catalogue::check_body(id, req.body, region)
+        && let Err(r) = crate::catalogue::check_body(id, req.body)
     {
         return refused(r);
     }

@@ -13,7 +13,7 @@ mod rules;
 mod table;
 
 pub use date::today;
-pub use rules::{Ask, Refusal, Rule, Thinking, check};
+pub use rules::{Ask, Refusal, Rule, Thinking, check, check_body, check_id};
 pub use table::{MODELS, Model};
 
 use gamecode_backend::{LifecycleStage, ModelInfo};

@@ -96,6 +96,18 @@ fn model_says(rule: Rule, what: &str, advice: String) -> Refusal {
 /// The first of Bedrock's rules `ask` breaks for `model` on `today`, in the order Bedrock
 /// checks them: the model id, then the model's own validation of the body.
 pub fn check(model: &Model, ask: &Ask, region: Option<&str>, today: &str) -> Result<(), Refusal> {
+    check_id(model, ask.model_id, region, today)?;
+    check_body(model, ask)
+}
+
+/// The refusals that depend on the id alone: an ended model, a profile-only model called by
+/// its bare id. Bedrock checks these before it reads the body.
+pub fn check_id(
+    model: &Model,
+    model_id: &str,
+    region: Option<&str>,
+    today: &str,
+) -> Result<(), Refusal> {
     let who = format!("{} ({})", model.name, model.id);
     if model.stage(today) == LifecycleStage::EndOfLife {
         // A model retired long ago is no longer known at all.
@@ -121,14 +133,14 @@ pub fn check(model: &Model, ask: &Ask, region: Option<&str>, today: &str) -> Res
             advice: model.end_of_life_message(region),
         });
     }
-    if !model.on_demand && is_bare_id(ask.model_id) {
+    if !model.on_demand && is_bare_id(model_id) {
         return Err(validation(
             Rule::ProfileOnly,
             format!(
                 "Invocation of model ID {} with on-demand throughput isn't supported. Retry \
                  your request with the ID or ARN of an inference profile that contains this \
                  model.",
-                ask.model_id
+                model_id
             ),
             format!(
                 "{who} is reached only through an inference profile: use {}",
@@ -136,6 +148,13 @@ pub fn check(model: &Model, ask: &Ask, region: Option<&str>, today: &str) -> Res
             ),
         ));
     }
+    Ok(())
+}
+
+/// The model's own rules for the request body: thinking, effort, sampling, prefill, a
+/// forced tool choice, output length.
+pub fn check_body(model: &Model, ask: &Ask) -> Result<(), Refusal> {
+    let who = format!("{} ({})", model.name, model.id);
     match (ask.thinking, model.reasoning) {
         (Some(_), ReasoningSupport::None) => {
             return Err(model_says(

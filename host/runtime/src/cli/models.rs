@@ -2,6 +2,7 @@
 //! plane, cached for a day, merged with the built-in catalogue — and the check `gamecode run`
 //! makes of its model before any call.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -58,7 +59,12 @@ pub async fn models(args: ModelsArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
         println!("{text}");
     } else {
-        print!("{}", table(&shown));
+        // On a terminal, the table fits its width: the least needed columns go first.
+        let width = std::io::stdout()
+            .is_terminal()
+            .then(crate::progress::stdout_columns)
+            .flatten();
+        print!("{}", table(&shown, width));
         let source = match catalogue.source.as_str() {
             "live" => format!(
                 "read from the account's Bedrock control plane in {}",
@@ -161,7 +167,7 @@ fn human_tokens(n: Option<u32>) -> String {
 }
 
 /// The table people read at a glance: how to call each model and what it takes.
-fn table(models: &[&LiveModel]) -> String {
+fn table(models: &[&LiveModel], width: Option<usize>) -> String {
     let header = [
         "CALL AS",
         "NAME",
@@ -193,14 +199,29 @@ fn table(models: &[&LiveModel]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
+    // Columns shown, most needed first kept: output, context, cache, input and name give way
+    // on a narrow terminal; how to call a model, its lifecycle and thinking stay.
+    let mut shown = [true; 8];
+    let total = |shown: &[bool; 8]| -> usize {
+        widths
+            .iter()
+            .zip(shown)
+            .filter(|(_, on)| **on)
+            .map(|(w, _)| w + 2)
+            .sum()
+    };
+    if let Some(max) = width {
+        for drop in [7, 6, 5, 3, 1] {
+            if total(&shown) <= max {
+                break;
+            }
+            shown[drop] = false;
+        }
+    }
     let line = |cells: Vec<&str>| {
         let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                s.push_str(&format!("{cell:<w$}  "));
-            }
+        for ((cell, w), _) in cells.iter().zip(widths).zip(shown).filter(|(_, on)| *on) {
+            s.push_str(&format!("{cell:<w$}  "));
         }
         s.trim_end().to_string() + "\n"
     };
@@ -218,18 +239,9 @@ pub fn check_choice(model: &str, region: Option<&str>) -> Result<Option<String>,
     let Some(m) = gamecode_bedrock::catalogue::find(model) else {
         return Ok(None);
     };
-    match m.stage(&gamecode_bedrock::catalogue::today()) {
-        LifecycleStage::EndOfLife => Err(Failure::new(EXIT_USAGE, m.end_of_life_message(region))),
-        _ if !m.on_demand && gamecode_bedrock::catalogue::is_bare_id(model) => Err(Failure::new(
-            EXIT_USAGE,
-            format!(
-                "{} ({}) is reached only through an inference profile: use {}",
-                m.name,
-                m.id,
-                gamecode_bedrock::catalogue::profile_for(m, region)
-            ),
-        )),
-        LifecycleStage::Legacy => Ok(Some(m.legacy_message(region))),
-        _ => Ok(None),
-    }
+    let today = gamecode_bedrock::catalogue::today();
+    // The same refusal the backend makes at call time, said before anything runs.
+    gamecode_bedrock::catalogue::check_id(m, model, region, &today)
+        .map_err(|r| Failure::new(EXIT_USAGE, r.advice))?;
+    Ok((m.stage(&today) == LifecycleStage::Legacy).then(|| m.legacy_message(region)))
 }

@@ -173,15 +173,27 @@ impl Progress {
     }
 }
 
-/// The columns of the terminal stderr is on (80 when it cannot be told).
-fn terminal_width() -> usize {
+/// The columns of the terminal `fd` is on, if it is one that says.
+fn columns_of(fd: impl std::os::fd::AsFd) -> Option<usize> {
     #[cfg(target_os = "linux")]
-    if let Ok(size) = rustix::termios::tcgetwinsize(std::io::stderr())
+    if let Ok(size) = rustix::termios::tcgetwinsize(fd)
         && size.ws_col > 0
     {
-        return usize::from(size.ws_col);
+        return Some(usize::from(size.ws_col));
     }
-    80
+    #[cfg(not(target_os = "linux"))]
+    let _ = fd;
+    None
+}
+
+/// The columns of the terminal stderr is on (80 when it cannot be told).
+fn terminal_width() -> usize {
+    columns_of(std::io::stderr()).unwrap_or(80)
+}
+
+/// The columns of the terminal stdout is on, if it is one.
+pub fn stdout_columns() -> Option<usize> {
+    columns_of(std::io::stdout())
 }
 
 /// The spinner's line, fitted to `width` columns so that it never wraps: a wrapped line
