@@ -6,7 +6,7 @@
 use bedrock_models::{Ask, Model, Refusal, Rule, Thinking, find, geography_for_region, today};
 use serde_json::Value;
 
-use crate::validate::INVALID_MODEL;
+use crate::shape::INVALID_MODEL;
 
 /// The catalogued model `model_id` names, if any.
 pub(crate) fn model(model_id: &str) -> Option<&'static Model> {

@@ -61,8 +61,8 @@ impl EmulatorArgs {
             );
         }
         let rules = match &self.rules {
-            Some(path) => crate::Rules::from_file(path)?,
-            None => crate::Rules::default(),
+            Some(path) => crate::rules::Rules::from_file(path)?,
+            None => crate::rules::Rules::default(),
         };
         Ok(EmulatorConfig {
             bind: self.bind,

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::script::last_user_text;
-use crate::validate::Invalid;
+use crate::shape::Invalid;
 
 /// The blocked-input message of a guardrail that was not given one of its own.
 pub(crate) const BLOCKED_MESSAGE: &str = "Sorry, the model cannot answer this question.";

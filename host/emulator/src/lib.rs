@@ -43,6 +43,7 @@ mod rules;
 mod schema;
 mod script;
 mod server;
+mod shape;
 mod sigv4;
 mod stream;
 mod thinking;

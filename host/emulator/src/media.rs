@@ -10,7 +10,7 @@ use gamecode_backend::media::{
 };
 use serde_json::Value;
 
-use crate::validate::{CONTENT_BLOCK_KINDS, Invalid, TOOL_RESULT_BLOCK_KINDS, union_member};
+use crate::shape::{CONTENT_BLOCK_KINDS, Invalid, TOOL_RESULT_BLOCK_KINDS, union_member};
 
 const DOCUMENT_NAME_RULE: &str = "The document file name can only contain alphanumeric characters, whitespace characters, hyphens, parentheses, and square brackets. The name can't contain more than one consecutive whitespace character.";
 

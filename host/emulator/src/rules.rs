@@ -25,7 +25,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::script::Reply;
+use crate::script::{Reply, Script};
 
 /// Replies in order and persistent rules, as loaded from a rules file.
 #[derive(Debug, Clone, Default)]
@@ -103,6 +103,16 @@ impl Rules {
 
     pub fn is_empty(&self) -> bool {
         self.replies.is_empty() && self.rules.is_empty()
+    }
+
+    /// Adds these replies (after those queued) and rules (after those set) to `script`.
+    pub(crate) fn load_into(&self, script: &mut Script) {
+        for reply in &self.replies {
+            script.push(reply.clone());
+        }
+        for (needle, reply) in &self.rules {
+            script.add_rule(needle.clone(), reply.clone());
+        }
     }
 }
 

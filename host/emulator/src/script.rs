@@ -43,11 +43,6 @@ impl Script {
         self.rules.push((needle, reply));
     }
 
-    pub(crate) fn load(&mut self, rules: &crate::Rules) {
-        self.fifo.extend(rules.replies.iter().cloned());
-        self.rules.extend(rules.rules.iter().cloned());
-    }
-
     /// The reply for a request whose last user text is `last_user_text`: the next FIFO entry
     /// (if `use_fifo`), else the first matching rule, else `None` (the default responder).
     pub(crate) fn take(&mut self, last_user_text: &str, use_fifo: bool) -> Option<Reply> {

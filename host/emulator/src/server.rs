@@ -26,6 +26,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::net::{TcpListener, TcpStream};
@@ -110,7 +111,7 @@ impl Emulator {
             latency: config.latency,
             ..State::default()
         };
-        state.script.load(&config.rules);
+        config.rules.load_into(&mut state.script);
         let shared = Arc::new(Shared {
             config,
             state: Mutex::new(state),
@@ -193,8 +194,8 @@ impl Emulator {
     }
 
     /// Adds a rules file's replies (after those queued) and rules (after those set).
-    pub fn load_rules(&self, rules: &crate::Rules) {
-        self.inner.shared.lock().script.load(rules);
+    pub fn load_rules(&self, rules: &crate::rules::Rules) {
+        rules.load_into(&mut self.inner.shared.lock().script);
     }
 
     /// The next `times` requests that pass routing and signature verification get `fault`.
@@ -256,7 +257,7 @@ impl Emulator {
     pub fn load_cassette(
         &self,
         cassette: gamecode_cassette::Cassette,
-        options: crate::ReplayOptions,
+        options: crate::replay::ReplayOptions,
     ) {
         self.inner.shared.lock().replay = Some(crate::replay::Replay::new(cassette, options));
     }
@@ -455,41 +456,102 @@ struct RequestView<'a> {
     too_large: bool,
 }
 
-/// Route → authenticate → fault → validate → respond.
+/// A step of [`process`] hands on what it found, or breaks off with the request's outcome.
+type Stage<T> = ControlFlow<Outcome, T>;
+
+/// Route → size → authenticate → (count tokens) → cassette → fault → validate → latency →
+/// answer → guardrail → encode. Each step either hands on or ends the request; their order is
+/// Bedrock's precedence of errors.
 async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'_>) -> Outcome {
     let rid = shared.next_request_id();
-    let error = |status: u16, error_type: &str, message: &str| {
-        Outcome::Respond(wire::error_response(
-            status, error_type, message, &rid, None,
+    let rid = rid.as_str();
+    let steps = async {
+        let routed = resolve_route(shared, routed, &req, rid)?;
+        check_size(&req, rid)?;
+        authenticate(shared, &req, rid)?;
+        if routed.operation == Operation::CountTokens {
+            return Break(count_tokens(routed.model_id.as_deref(), req.body, rid));
+        }
+        let streaming = routed.operation == Operation::ConverseStream;
+        play_cassette(shared, &routed, streaming, req.body, rid).await?;
+        let fault = apply_fault(shared, streaming, rid).await?;
+        validate(shared, &routed, req.body, rid)?;
+        let latency = simulate_latency(shared).await;
+        let mut answer = compose_answer(shared, &routed, req.body, fault.use_fifo);
+        apply_guardrail(shared, req.body, &mut answer);
+        Continue(encode(
+            shared,
+            streaming,
+            &answer,
+            latency,
+            fault.stream,
+            rid,
         ))
     };
+    match steps.await {
+        Continue(outcome) | Break(outcome) => outcome,
+    }
+}
 
+/// An error answer without `Retry-After`.
+fn error(status: u16, error_type: &str, message: &str, rid: &str) -> Outcome {
+    Outcome::Respond(wire::error_response(status, error_type, message, rid, None))
+}
+
+/// The 400 `ValidationException` Bedrock sends for a request it refuses to run.
+fn validation_error(message: &str, rid: &str) -> Outcome {
+    error(
+        400,
+        &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
+        message,
+        rid,
+    )
+}
+
+/// Requests that are not Converse-like may still be control-plane ones; anything else is a
+/// 404, before the signature is looked at.
+fn resolve_route(
+    shared: &Arc<Shared>,
+    routed: Option<Route>,
+    req: &RequestView<'_>,
+    rid: &str,
+) -> Stage<Route> {
     let Some(routed) = routed else {
         if let Some(op) = crate::control::route(req.method, req.uri.path()) {
-            return control(shared, &op, &req, &rid);
+            return Break(control(shared, &op, req, rid));
         }
-        return error(
+        return Break(error(
             404,
             "UnknownOperationException",
             "The requested operation is not recognized by the Bedrock emulator.",
-        );
+            rid,
+        ));
     };
+    Continue(routed)
+}
+
+/// A body over the limit was not read whole, so it is refused before the signature (which
+/// covers it) is checked.
+fn check_size(req: &RequestView<'_>, rid: &str) -> Stage<()> {
     if req.too_large {
-        return error(
+        return Break(error(
             400,
             "ValidationException",
             "The request body exceeds the emulator's 32 MiB limit.",
-        );
+            rid,
+        ));
     }
-    if let Some(refused) = authenticate(shared, &req, &rid) {
-        return refused;
-    }
+    Continue(())
+}
 
-    if routed.operation == Operation::CountTokens {
-        return count_tokens(routed.model_id.as_deref(), req.body, &rid);
-    }
-    let streaming = routed.operation == Operation::ConverseStream;
-    // A cassette answers first: replay is what was recorded, faults and all.
+/// A cassette answers first: replay is what was recorded, faults and all.
+async fn play_cassette(
+    shared: &Arc<Shared>,
+    routed: &Route,
+    streaming: bool,
+    body: &Value,
+    rid: &str,
+) -> Stage<()> {
     let operation = if streaming {
         gamecode_cassette::Operation::ConverseStream
     } else {
@@ -500,29 +562,41 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
         .lock()
         .replay
         .as_mut()
-        .map(|r| r.take(operation, model, req.body));
+        .map(|r| r.take(operation, model, body));
     match verdict {
         Some(crate::replay::Verdict::Play(x, options)) => {
             if let Some(latency) = crate::replay::latency(&x, options) {
                 tokio::time::sleep(latency).await;
             }
-            return match crate::replay::respond(&x, options, &rid) {
+            Break(match crate::replay::respond(&x, options, rid) {
                 Some(response) => Outcome::Respond(response),
                 None => Outcome::Drop,
-            };
+            })
         }
         Some(crate::replay::Verdict::Refuse(drift)) => {
-            return error(
-                400,
-                &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
-                &format!("cassette {drift}"),
-            );
+            Break(validation_error(&format!("cassette {drift}"), rid))
         }
-        Some(crate::replay::Verdict::FallBack) | None => {}
+        Some(crate::replay::Verdict::FallBack) | None => Continue(()),
     }
+}
+
+/// What an injected fault leaves for the rest of the pipeline when it does not end the
+/// request itself.
+struct FaultPlan {
+    /// Whether the scripted FIFO may be consumed (not when the stream is going to fail).
+    use_fifo: bool,
+    /// A fault the event stream carries out mid-answer.
+    stream: Option<Fault>,
+}
+
+/// An injected fault comes after authentication and before validation, so only routed,
+/// signed requests consume one.
+async fn apply_fault(shared: &Arc<Shared>, streaming: bool, rid: &str) -> Stage<FaultPlan> {
     let fault = shared.lock().faults.next();
-    let mut use_fifo = true;
-    let mut stream_fault: Option<Fault> = None;
+    let mut plan = FaultPlan {
+        use_fifo: true,
+        stream: None,
+    };
     match fault {
         None => {}
         Some(Fault::Error {
@@ -531,140 +605,158 @@ async fn process(shared: &Arc<Shared>, routed: Option<Route>, req: RequestView<'
             message,
             retry_after,
         }) => {
-            return Outcome::Respond(wire::error_response(
+            return Break(Outcome::Respond(wire::error_response(
                 status,
                 &error_type,
                 &message,
-                &rid,
+                rid,
                 retry_after,
-            ));
+            )));
         }
         Some(Fault::Status { status, body }) => {
-            return Outcome::Respond(wire::status_page(status, &body, &rid));
+            return Break(Outcome::Respond(wire::status_page(status, &body, rid)));
         }
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-        Some(Fault::DropConnection) => return Outcome::Drop,
-        Some(Fault::TruncatedBody) => return Outcome::Respond(truncated(streaming, &rid)),
-        Some(Fault::MalformedBody) => return Outcome::Respond(malformed(streaming, &rid)),
+        Some(Fault::DropConnection) => return Break(Outcome::Drop),
+        Some(Fault::TruncatedBody) => return Break(Outcome::Respond(truncated(streaming, rid))),
+        Some(Fault::MalformedBody) => return Break(Outcome::Respond(malformed(streaming, rid))),
         Some(Fault::StreamError {
             exception_type,
             message,
             ..
         }) if !streaming => {
             let (status, error_type) = stream_exception_as_http(&exception_type);
-            return error(status, &error_type, &message);
+            return Break(error(status, &error_type, &message, rid));
         }
         Some(Fault::StreamStall { stall, .. }) if !streaming => tokio::time::sleep(stall).await,
         Some(f @ Fault::StreamError { .. }) => {
             // The stream fails, so the scripted reply is kept for the retry.
-            use_fifo = false;
-            stream_fault = Some(f);
+            plan.use_fifo = false;
+            plan.stream = Some(f);
         }
-        Some(f @ Fault::StreamStall { .. }) => stream_fault = Some(f),
+        Some(f @ Fault::StreamStall { .. }) => plan.stream = Some(f),
     }
+    Continue(plan)
+}
 
+/// Bedrock's refusals in its order: the model id against the catalogue, then the request's
+/// shape and conversation rules, then the model's own rules for the body.
+fn validate(shared: &Arc<Shared>, routed: &Route, body: &Value, rid: &str) -> Stage<()> {
     let region = shared.config.region.as_str();
     let refused = |r: bedrock_models::Refusal| {
         let error_type = format!("{}{BEDROCK_ERROR_SUFFIX}", r.error_type);
-        error(r.status, &error_type, &r.message)
+        error(r.status, &error_type, &r.message, rid)
     };
     if let Some(id) = routed.model_id.as_deref()
         && let Err(r) = crate::catalogue::check_id(id, region)
     {
-        return refused(r);
+        return Break(refused(r));
     }
-    if let Err(invalid) = validate_converse(routed.model_id.as_deref(), req.body) {
-        return error(
-            400,
-            &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
-            &invalid.0,
-        );
+    if let Err(invalid) = validate_converse(routed.model_id.as_deref(), body) {
+        return Break(validation_error(&invalid.0, rid));
     }
     if let Some(id) = routed.model_id.as_deref()
-        && let Err(r) = crate::catalogue::check_body(id, req.body)
+        && let Err(r) = crate::catalogue::check_body(id, body)
     {
-        return refused(r);
+        return Break(refused(r));
     }
+    Continue(())
+}
 
-    // Sleep first: a client that gives up during the latency must not consume a scripted
-    // reply meant for its retry (hyper drops this future when the connection closes).
+/// Sleep first: a client that gives up during the latency must not consume a scripted reply
+/// meant for its retry (hyper drops this future when the connection closes).
+async fn simulate_latency(shared: &Arc<Shared>) -> Duration {
     let latency = shared.lock().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let answer = {
-        let mut state = shared.lock();
-        let reply = state.script.take(&last_user_text(req.body), use_fifo);
-        let state = &mut *state;
-        let counter = &mut state.tool_use_counter;
-        let mut next_id = || {
-            *counter += 1;
-            ids::tool_use_id(*counter)
-        };
-        let mut answer = responder::answer(req.body, reply, &mut next_id);
-        let model = routed.model_id.as_deref().unwrap_or("");
-        let cached = state.prompt_cache.account(model, req.body, Instant::now());
-        // The cached part of the input is reported apart, not twice: both are counted with
-        // one measure, so the uncached tail is what remains, counted for real.
-        answer.input_tokens = answer
-            .input_tokens
-            .saturating_sub(cached.read + cached.write);
-        answer.cache_read_tokens = cached.read;
-        answer.cache_write_tokens = cached.write;
-        if let Some(verdict) = crate::guardrail::assess(&shared.config.guardrail_words, req.body) {
-            if verdict.blocked_by.is_some() {
-                answer.content = vec![json!({ "text": crate::guardrail::BLOCKED_MESSAGE })];
-                answer.stop_reason = "guardrail_intervened".to_string();
-            }
-            if let (Some(trace), Some(extra)) = (verdict.trace, answer.extra.as_object_mut()) {
-                extra.insert("trace".into(), trace);
-            }
-        }
-        answer
-    };
-    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+    latency
+}
 
+/// The model's answer: a scripted reply, a rule or the default responder, with the prompt
+/// cache's share of the input tokens.
+fn compose_answer(shared: &Arc<Shared>, routed: &Route, body: &Value, use_fifo: bool) -> Answer {
+    let mut state = shared.lock();
+    let reply = state.script.take(&last_user_text(body), use_fifo);
+    let state = &mut *state;
+    let counter = &mut state.tool_use_counter;
+    let mut next_id = || {
+        *counter += 1;
+        ids::tool_use_id(*counter)
+    };
+    let mut answer = responder::answer(body, reply, &mut next_id);
+    let model = routed.model_id.as_deref().unwrap_or("");
+    let cached = state.prompt_cache.account(model, body, Instant::now());
+    // The cached part of the input is reported apart, not twice: both are counted with
+    // one measure, so the uncached tail is what remains, counted for real.
+    answer.input_tokens = answer
+        .input_tokens
+        .saturating_sub(cached.read + cached.write);
+    answer.cache_read_tokens = cached.read;
+    answer.cache_write_tokens = cached.write;
+    answer
+}
+
+/// A guardrail named by the request may replace the answer with its blocked message and
+/// attach its trace.
+fn apply_guardrail(shared: &Arc<Shared>, body: &Value, answer: &mut Answer) {
+    if let Some(verdict) = crate::guardrail::assess(&shared.config.guardrail_words, body) {
+        if verdict.blocked_by.is_some() {
+            answer.content = vec![json!({ "text": crate::guardrail::BLOCKED_MESSAGE })];
+            answer.stop_reason = "guardrail_intervened".to_string();
+        }
+        if let (Some(trace), Some(extra)) = (verdict.trace, answer.extra.as_object_mut()) {
+            extra.insert("trace".into(), trace);
+        }
+    }
+}
+
+/// The answer on the wire: Converse JSON, or a (paced, possibly faulted) event stream.
+fn encode(
+    shared: &Arc<Shared>,
+    streaming: bool,
+    answer: &Answer,
+    latency: Duration,
+    stream_fault: Option<Fault>,
+    rid: &str,
+) -> Outcome {
+    let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
     if streaming {
         let (pacing, record) = {
             let state = shared.lock();
             (state.stream_pacing, state.record_frames)
         };
-        let on_data = record.then(|| frame_recorder(shared.clone(), rid.clone()));
+        let on_data = record.then(|| frame_recorder(shared.clone(), rid.to_string()));
         Outcome::Respond(stream_response(
-            &answer,
+            answer,
             latency_ms,
             stream_fault,
-            &rid,
+            rid,
             pacing,
             on_data,
         ))
     } else {
-        Outcome::Respond(wire::converse_response(&answer, latency_ms, &rid))
+        Outcome::Respond(wire::converse_response(answer, latency_ms, rid))
     }
 }
 
 /// The 403 for a request whose SigV4 signature (or API key) does not verify, when the
 /// emulator checks them.
-fn authenticate(shared: &Arc<Shared>, req: &RequestView<'_>, rid: &str) -> Option<Outcome> {
+fn authenticate(shared: &Arc<Shared>, req: &RequestView<'_>, rid: &str) -> Stage<()> {
     if !shared.config.verify_signatures {
-        return None;
+        return Continue(());
     }
-    let failure = sigv4::verify(
+    match sigv4::verify(
         req.method,
         req.uri,
         req.headers,
         req.bytes,
         &shared.config,
         SystemTime::now(),
-    )
-    .err()?;
-    Some(Outcome::Respond(wire::error_response(
-        403,
-        &failure.error_type,
-        &failure.message,
-        rid,
-        None,
-    )))
+    ) {
+        Ok(()) => Continue(()),
+        Err(failure) => Break(error(403, &failure.error_type, &failure.message, rid)),
+    }
 }
 
 /// A control-plane request (`GET /foundation-models`, `/inference-profiles`, …): signed for
@@ -675,7 +767,7 @@ fn control(
     req: &RequestView<'_>,
     rid: &str,
 ) -> Outcome {
-    if let Some(refused) = authenticate(shared, req, rid) {
+    if let Break(refused) = authenticate(shared, req, rid) {
         return refused;
     }
     match crate::control::answer(op, req.uri.query(), &shared.config.region) {
@@ -690,22 +782,10 @@ fn control(
 /// the Converse request it describes and answered with its input tokens.
 fn count_tokens(model_id: Option<&str>, body: &Value, rid: &str) -> Outcome {
     let Some(converse) = body.get("input").and_then(|i| i.get("converse")) else {
-        return Outcome::Respond(wire::error_response(
-            400,
-            &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
-            "The input must hold a converse request.",
-            rid,
-            None,
-        ));
+        return validation_error("The input must hold a converse request.", rid);
     };
     if let Err(invalid) = validate_converse(model_id, converse) {
-        return Outcome::Respond(wire::error_response(
-            400,
-            &format!("ValidationException{BEDROCK_ERROR_SUFFIX}"),
-            &invalid.0,
-            rid,
-            None,
-        ));
+        return validation_error(&invalid.0, rid);
     }
     let tokens = responder::input_tokens(converse);
     Outcome::Respond(wire::json_response(&json!({ "inputTokens": tokens }), rid))

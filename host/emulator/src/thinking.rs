@@ -10,7 +10,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::{Map, Value};
 
-use crate::validate::{CONTENT_BLOCK_KINDS, Invalid, union_member};
+use crate::shape::{CONTENT_BLOCK_KINDS, Invalid, union_member};
 
 const PREFIX: &str = "The model returned the following errors: ";
 const EFFORTS: &[&str] = &["low", "medium", "high", "xhigh", "max"];

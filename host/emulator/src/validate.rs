@@ -7,38 +7,19 @@
 //! stop at the first violation.
 
 use crate::models::is_valid_model_id;
+use crate::shape::{
+    CONTENT_BLOCK_KINDS, INVALID_MODEL, Invalid, SYSTEM_BLOCK_KINDS, TOOL_RESULT_BLOCK_KINDS,
+    union_member,
+};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
 pub(crate) const MALFORMED: &str =
     "Malformed input request, please reformat your input and try again.";
-pub(crate) const INVALID_MODEL: &str = "The provided model identifier is invalid.";
 const MUST_START_WITH_USER: &str = "A conversation must start with a user message. Try again with a conversation that starts with a user message.";
 const MUST_ALTERNATE: &str = "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.";
 const TOOL_CONFIG_REQUIRED: &str =
     "The toolConfig field must be defined when using toolUse and toolResult content blocks.";
-
-pub(crate) const CONTENT_BLOCK_KINDS: &[&str] = &[
-    "text",
-    "image",
-    "document",
-    "video",
-    "audio",
-    "toolUse",
-    "toolResult",
-    "guardContent",
-    "cachePoint",
-    "reasoningContent",
-    "citationsContent",
-    "searchResult",
-];
-const SYSTEM_BLOCK_KINDS: &[&str] = &["text", "guardContent", "cachePoint"];
-pub(crate) const TOOL_RESULT_BLOCK_KINDS: &[&str] =
-    &["text", "json", "image", "document", "video", "searchResult"];
-
-/// A rejected request: the message of the 400 ValidationException.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Invalid(pub(crate) String);
 
 fn malformed() -> Invalid {
     Invalid(MALFORMED.to_string())
@@ -62,22 +43,6 @@ pub(crate) fn validate_converse(model_id: Option<&str>, body: &Value) -> Result<
         return Err(Invalid(INVALID_MODEL.to_string()));
     }
     check_conversation(req, model_id.and_then(crate::catalogue::model))
-}
-
-/// The single union member of a content block, if it has exactly one known member.
-pub(crate) fn union_member<'a>(block: &'a Value, kinds: &[&str]) -> Option<(&'a str, &'a Value)> {
-    let obj = block.as_object()?;
-    let mut found = None;
-    for (k, v) in obj {
-        if !kinds.contains(&k.as_str()) {
-            return None;
-        }
-        if found.is_some() {
-            return None;
-        }
-        found = Some((k.as_str(), v));
-    }
-    found
 }
 
 fn is_blank(s: &str) -> bool {
