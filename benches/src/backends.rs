@@ -2,6 +2,7 @@
 //! and a timing wrapper around the real one (to split a plugin run into "in the backend"
 //! and "everything else").
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -9,8 +10,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures::StreamExt;
 use gamecode_backend::{
-    BackendResult, ChatRequest, ChatResponse, ChatStream, ContentBlock, LLMBackend, MessageRole,
-    RetryConfig, StreamEvent,
+    BackendResult, ChatCall, ChatReply, ChatRequest, ChatResponse, ContentBlock, LLMBackend,
+    MessageRole, StreamEvent,
 };
 
 use crate::busy::{thread_cpu_time, timed_polls};
@@ -59,34 +60,21 @@ impl InstantBackend {
 
 #[async_trait]
 impl LLMBackend for InstantBackend {
-    async fn chat(&self, request: ChatRequest) -> BackendResult<ChatResponse> {
-        self.keep(&request);
+    // Like BedrockBackend, it answers from a borrowed request (a conversation's) as cheaply
+    // as from an owned one.
+    async fn send(&self, call: ChatCall<'_>) -> BackendResult<ChatReply> {
+        self.keep(&call.request);
+        if call.stream {
+            return Ok(ChatReply::Stream(Box::pin(futures::stream::iter(
+                self.events.clone().into_iter().map(Ok),
+            ))));
+        }
         let mut response = self.response.clone();
-        response.session_id = request.session_id;
-        Ok(response)
-    }
-
-    async fn chat_stream(&self, request: ChatRequest) -> BackendResult<ChatStream> {
-        self.keep(&request);
-        Ok(Box::pin(futures::stream::iter(
-            self.events.clone().into_iter().map(Ok),
-        )))
-    }
-
-    async fn chat_with_retry(&self, r: ChatRequest, _: RetryConfig) -> BackendResult<ChatResponse> {
-        self.chat(r).await
-    }
-
-    // Like BedrockBackend, it answers from a borrowed request (a conversation's).
-    async fn chat_ref(
-        &self,
-        request: &ChatRequest,
-        _: Option<RetryConfig>,
-    ) -> BackendResult<ChatResponse> {
-        self.keep(request);
-        let mut response = self.response.clone();
-        response.session_id = request.session_id.clone();
-        Ok(response)
+        response.session_id = match call.request {
+            Cow::Owned(request) => request.session_id,
+            Cow::Borrowed(request) => request.session_id.clone(),
+        };
+        Ok(ChatReply::Whole(response))
     }
 
     fn supports_tools(&self) -> bool {
@@ -174,7 +162,7 @@ impl TimedBackend {
         calls.iter().map(|c| lock(c).clone()).collect()
     }
 
-    fn begin(&self, request: &mut ChatRequest, streaming: bool) -> Arc<Mutex<CallRecord>> {
+    fn begin(&self, request: &mut Cow<'_, ChatRequest>, streaming: bool) -> Arc<Mutex<CallRecord>> {
         let started = Instant::now();
         let begin = thread_cpu_time();
         let turn = 1 + request
@@ -184,7 +172,7 @@ impl TimedBackend {
             .count();
         if self.mark_turns
             && turn >= 2
-            && let Some(last) = request.messages.last_mut()
+            && let Some(last) = request.to_mut().messages.last_mut()
             && last.role == MessageRole::User
         {
             last.content.push(ContentBlock::Text {
@@ -209,30 +197,27 @@ impl TimedBackend {
 
 #[async_trait]
 impl LLMBackend for TimedBackend {
-    async fn chat(&self, mut request: ChatRequest) -> BackendResult<ChatResponse> {
-        let record = self.begin(&mut request, false);
+    async fn send(&self, mut call: ChatCall<'_>) -> BackendResult<ChatReply> {
+        let record = self.begin(&mut call.request, call.stream);
         let mut busy = Duration::ZERO;
-        let result = timed_polls(self.inner.chat(request), &mut busy).await;
+        let stream = call.stream;
+        let reply = timed_polls(self.inner.send(call), &mut busy).await;
         let now = Instant::now();
-        let mut r = lock(&record);
-        r.returned = Some(now);
-        r.ended = Some(now);
-        r.busy += busy;
-        result
-    }
-
-    async fn chat_stream(&self, mut request: ChatRequest) -> BackendResult<ChatStream> {
-        let record = self.begin(&mut request, true);
-        let mut busy = Duration::ZERO;
-        let inner = timed_polls(self.inner.chat_stream(request), &mut busy).await;
         {
             let mut r = lock(&record);
-            r.returned = Some(Instant::now());
+            r.returned = Some(now);
             r.busy += busy;
+            if !stream {
+                r.ended = Some(now);
+            }
         }
+        let inner = match reply? {
+            ChatReply::Stream(inner) => inner,
+            whole => return Ok(whole),
+        };
         let capture = self.capture_deltas;
         let stream =
-            futures::stream::unfold((inner?, record), move |(mut inner, record)| async move {
+            futures::stream::unfold((inner, record), move |(mut inner, record)| async move {
                 let mut busy = Duration::ZERO;
                 let item = timed_polls(inner.next(), &mut busy).await;
                 let now = Instant::now();
@@ -247,23 +232,7 @@ impl LLMBackend for TimedBackend {
                 }
                 item.map(|item| (item, (inner, record)))
             });
-        Ok(Box::pin(stream))
-    }
-
-    async fn chat_with_retry(
-        &self,
-        mut request: ChatRequest,
-        retry: RetryConfig,
-    ) -> BackendResult<ChatResponse> {
-        let record = self.begin(&mut request, false);
-        let mut busy = Duration::ZERO;
-        let result = timed_polls(self.inner.chat_with_retry(request, retry), &mut busy).await;
-        let now = Instant::now();
-        let mut r = lock(&record);
-        r.returned = Some(now);
-        r.ended = Some(now);
-        r.busy += busy;
-        result
+        Ok(ChatReply::Stream(Box::pin(stream)))
     }
 
     fn supports_tools(&self) -> bool {

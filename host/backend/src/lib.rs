@@ -17,7 +17,7 @@ mod stream;
 mod types;
 
 pub use attempts::AttemptLog;
-pub use backend::{BackendResult, LLMBackend};
+pub use backend::{BackendResult, ChatCall, ChatReply, LLMBackend};
 pub use error::{BackendError, ErrorCategory};
 pub use media::{Document, DocumentFormat, Image, ImageFormat};
 pub use model::{LifecycleStage, ModelInfo, ReasoningSupport, Sampling};

@@ -11,9 +11,9 @@ use aws_sdk_bedrockruntime::Client;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::timeout::TimeoutConfig;
 use gamecode_backend::{
-    AdaptiveRateLimiter, BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream,
-    LLMBackend, RetryBudget, RetryConfig, RetryContext, RetryStatus, StatusCallback, StreamEvent,
-    retry_with,
+    AdaptiveRateLimiter, BackendError, BackendResult, ChatCall, ChatReply, ChatRequest,
+    ChatResponse, ChatStream, LLMBackend, RetryBudget, RetryConfig, RetryContext, RetryStatus,
+    StatusCallback, StreamEvent, retry_with,
 };
 use tracing::Instrument;
 
@@ -352,10 +352,10 @@ impl BedrockBackend {
 
     /// Sends a request under the backend's retry policy ([`with_retry_config`](Self::with_retry_config)).
     ///
-    /// Also available through [`LLMBackend`]; inherent so that callers need not import the trait.
+    /// The seed's name for [`LLMBackend::chat`]; inherent so that callers need not import the
+    /// trait. Every chat method goes through [`LLMBackend::send`].
     pub async fn chat(&self, request: ChatRequest) -> BackendResult<ChatResponse> {
-        self.chat_with_retry(request, self.retry_config.clone())
-            .await
+        LLMBackend::chat(self, request).await
     }
 
     /// Sends a request under an explicit retry policy: at most `1 + max_retries` attempts.
@@ -364,12 +364,30 @@ impl BedrockBackend {
         request: ChatRequest,
         retry_config: RetryConfig,
     ) -> BackendResult<ChatResponse> {
-        self.chat_ref(&request, &retry_config).await
+        LLMBackend::chat_with_retry(self, request, retry_config).await
     }
 
-    /// Like [`chat_with_retry`](Self::chat_with_retry), from a borrowed request (it is
-    /// converted to the SDK's types anyway).
-    pub async fn chat_ref(
+    /// Streams a reply under the backend's retry policy.
+    pub async fn chat_stream(&self, request: ChatRequest) -> BackendResult<ChatStream> {
+        LLMBackend::chat_stream(self, request).await
+    }
+
+    /// Streams a reply; attempts are retried only until the first event arrives. Errors after
+    /// that end the stream (the caller has already seen part of the answer).
+    pub async fn chat_stream_with_retry(
+        &self,
+        request: ChatRequest,
+        retry_config: RetryConfig,
+    ) -> BackendResult<ChatStream> {
+        let call = ChatCall::new(request)
+            .streamed(true)
+            .retry(Some(retry_config));
+        self.send(call).await?.into_stream()
+    }
+
+    /// One Converse call, whole, from a borrowed request (it is converted to the SDK's types
+    /// anyway).
+    async fn converse(
         &self,
         request: &ChatRequest,
         retry_config: &RetryConfig,
@@ -390,24 +408,9 @@ impl BedrockBackend {
         .await
     }
 
-    /// Streams a reply under the backend's retry policy.
-    pub async fn chat_stream(&self, request: ChatRequest) -> BackendResult<ChatStream> {
-        self.chat_stream_with_retry(request, self.retry_config.clone())
-            .await
-    }
-
-    /// Streams a reply; attempts are retried only until the first event arrives. Errors after
-    /// that end the stream (the caller has already seen part of the answer).
-    pub async fn chat_stream_with_retry(
-        &self,
-        request: ChatRequest,
-        retry_config: RetryConfig,
-    ) -> BackendResult<ChatStream> {
-        self.chat_stream_ref(&request, &retry_config).await
-    }
-
-    /// Like [`chat_stream_with_retry`](Self::chat_stream_with_retry), from a borrowed request.
-    pub async fn chat_stream_ref(
+    /// One ConverseStream call, from a borrowed request; attempts are retried only until the
+    /// first event arrives.
+    async fn converse_stream(
         &self,
         request: &ChatRequest,
         retry_config: &RetryConfig,
@@ -571,46 +574,14 @@ fn build_client(config: &SdkConfig, options: &ClientOptions) -> Client {
 
 #[async_trait]
 impl LLMBackend for BedrockBackend {
-    async fn chat(&self, request: ChatRequest) -> BackendResult<ChatResponse> {
-        BedrockBackend::chat(self, request).await
-    }
-
-    async fn chat_stream(&self, request: ChatRequest) -> BackendResult<ChatStream> {
-        BedrockBackend::chat_stream(self, request).await
-    }
-
-    async fn chat_with_retry(
-        &self,
-        request: ChatRequest,
-        retry_config: RetryConfig,
-    ) -> BackendResult<ChatResponse> {
-        BedrockBackend::chat_with_retry(self, request, retry_config).await
-    }
-
-    async fn chat_stream_with_retry(
-        &self,
-        request: ChatRequest,
-        retry_config: RetryConfig,
-    ) -> BackendResult<ChatStream> {
-        BedrockBackend::chat_stream_with_retry(self, request, retry_config).await
-    }
-
-    async fn chat_ref(
-        &self,
-        request: &ChatRequest,
-        retry_config: Option<RetryConfig>,
-    ) -> BackendResult<ChatResponse> {
-        let retry = retry_config.unwrap_or_else(|| self.retry_config.clone());
-        BedrockBackend::chat_ref(self, request, &retry).await
-    }
-
-    async fn chat_stream_ref(
-        &self,
-        request: &ChatRequest,
-        retry_config: Option<RetryConfig>,
-    ) -> BackendResult<ChatStream> {
-        let retry = retry_config.unwrap_or_else(|| self.retry_config.clone());
-        BedrockBackend::chat_stream_ref(self, request, &retry).await
+    async fn send(&self, call: ChatCall<'_>) -> BackendResult<ChatReply> {
+        let retry = call.retry.as_ref().unwrap_or(&self.retry_config);
+        if call.stream {
+            let stream = self.converse_stream(&call.request, retry).await?;
+            Ok(ChatReply::Stream(stream))
+        } else {
+            Ok(ChatReply::Whole(self.converse(&call.request, retry).await?))
+        }
     }
 
     async fn count_tokens(&self, request: &ChatRequest) -> BackendResult<u32> {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use gamecode_backend::{
-    BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream, LLMBackend, Message,
-    MessageRole, RetryConfig, StopReason, Usage,
+    BackendError, BackendResult, ChatCall, ChatReply, ChatResponse, LLMBackend, Message,
+    MessageRole, StopReason, Usage,
 };
 use gamecode_host::{ArtifactCache, Plugin, PluginHost};
 
@@ -29,11 +29,15 @@ struct Fake {
 
 #[async_trait]
 impl LLMBackend for Fake {
-    async fn chat(&self, request: ChatRequest) -> BackendResult<ChatResponse> {
+    async fn send(&self, call: ChatCall<'_>) -> BackendResult<ChatReply> {
+        if call.stream {
+            return Err(BackendError::unsupported("no streaming in the fake"));
+        }
         tokio::time::sleep(self.delay).await;
-        Ok(ChatResponse {
+        let request = call.request;
+        Ok(ChatReply::Whole(ChatResponse {
             message: Message::text(MessageRole::Assistant, "the answer is 42"),
-            model: request.model.unwrap_or_else(|| "fake".into()),
+            model: request.model.clone().unwrap_or_else(|| "fake".into()),
             stop_reason: StopReason::EndTurn,
             usage: Some(Usage {
                 input_tokens: 10,
@@ -41,17 +45,9 @@ impl LLMBackend for Fake {
                 total_tokens: 15,
                 ..Default::default()
             }),
-            session_id: request.session_id,
+            session_id: request.session_id.clone(),
             meta: Default::default(),
-        })
-    }
-
-    async fn chat_stream(&self, _: ChatRequest) -> BackendResult<ChatStream> {
-        Err(BackendError::unsupported("no streaming in the fake"))
-    }
-
-    async fn chat_with_retry(&self, r: ChatRequest, _: RetryConfig) -> BackendResult<ChatResponse> {
-        self.chat(r).await
+        }))
     }
 
     fn supports_tools(&self) -> bool {

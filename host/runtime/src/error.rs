@@ -10,8 +10,6 @@ use crate::tools::ToolError;
 /// A host that could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("no backend: call PluginHostBuilder::backend")]
-    NoBackend,
     #[error("cannot create the wasm engine: {0}")]
     Engine(String),
     #[error("{0}")]
@@ -41,6 +39,11 @@ pub enum LoadError {
     Invalid(String),
     #[error("{0}")]
     WrongWorld(WorldMismatch),
+    #[error(
+        "this host was built without a backend: it inspects plugins but cannot run them \
+         (PluginHostBuilder::backend)"
+    )]
+    NoBackend,
 }
 
 /// Why a valid component is not a runnable gamecode plugin.

@@ -47,8 +47,9 @@ pub struct PluginHostBuilder {
 }
 
 impl PluginHostBuilder {
-    /// The model backend every plugin of this host chats with (required). It is shared, with
-    /// no lock around it: plugins call it concurrently.
+    /// The model backend every plugin of this host chats with. It is shared, with no lock
+    /// around it: plugins call it concurrently. A host built without one inspects plugins
+    /// but cannot load them to run.
     pub fn backend(mut self, backend: Arc<dyn LLMBackend>) -> Self {
         self.backend = Some(backend);
         self
@@ -104,7 +105,6 @@ impl PluginHostBuilder {
     }
 
     pub fn build(mut self) -> Result<PluginHost, BuildError> {
-        let backend = self.backend.ok_or(BuildError::NoBackend)?;
         self.policy.validate()?;
         if self.policy.fuel.is_some() {
             self.engine.fuel = true;
@@ -133,7 +133,7 @@ impl PluginHostBuilder {
             inner: Arc::new(HostInner {
                 engine,
                 linker,
-                backend,
+                backend: self.backend,
                 tools: Arc::new(tools),
                 policy: Arc::new(self.policy),
                 observer: self.observer,
@@ -172,9 +172,9 @@ impl PluginHost {
         &self.inner.engine.engine
     }
 
-    /// The backend plugins chat with.
-    pub fn backend(&self) -> &Arc<dyn LLMBackend> {
-        &self.inner.backend
+    /// The backend plugins chat with (`None` for a host built only to inspect).
+    pub fn backend(&self) -> Option<&Arc<dyn LLMBackend>> {
+        self.inner.backend.as_ref()
     }
 
     /// The default policy.
@@ -198,6 +198,7 @@ impl PluginHost {
 
     /// Loads a plugin from component bytes under `name` (used in logs and events).
     pub fn load_bytes(&self, name: impl Into<String>, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let backend = self.inner.backend.clone().ok_or(LoadError::NoBackend)?;
         let name = name.into();
         let started = Instant::now();
         let (component, cache) = self.compile(&name, bytes)?;
@@ -215,6 +216,7 @@ impl PluginHost {
         Ok(Plugin::new(
             name.into(),
             self.inner.clone(),
+            backend,
             pre,
             self.inner.policy.clone(),
             info,

@@ -21,8 +21,8 @@
 //!
 //! One module per capability: [`engine`] (one wasmtime engine, epoch ticker), `wit` (the
 //! bindings and thin host impl of each WIT version), `run` (one run's state behind the WIT
-//! calls), `conversation` (host-held conversations of 0.2.0), [`task`] (the task and its
-//! attachments), [`policy`] (per-plugin limits) with `features` (request options it allows),
+//! calls: chat, streams, host-held conversations, tool calls), [`task`] (the task and its
+//! attachments), [`policy`] (per-plugin limits, their file format, admission and metering),
 //! `limits` (the memory limiter), `sandbox` (the WASI context: nothing granted, output
 //! captured), [`tools`] (host tools; [`tools::fs`] is read-only file access), `mcp` (MCP
 //! servers' tools, feature `mcp`) and `mcp_serve` (a plugin as an MCP server), [`cache`]
@@ -34,10 +34,8 @@
 //! default) adds the `gamecode` binary with the Bedrock backend and the emulator.
 
 pub mod cache;
-mod conversation;
 pub mod engine;
 mod error;
-mod features;
 mod host;
 pub mod inspect;
 mod limits;

@@ -13,6 +13,7 @@
 //!   drops the call, and with it the request. A run cut off while waiting on the model is
 //!   reported as the model's failure ([`RunError::ModelDeadline`]), with the attempts made.
 
+use gamecode_backend::LLMBackend;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -39,6 +40,7 @@ static RUN_COUNTER: AtomicU64 = AtomicU64::new(1);
 pub struct Plugin {
     name: Arc<str>,
     host: Arc<HostInner>,
+    backend: Arc<dyn LLMBackend>,
     pre: AgentPre,
     policy: Arc<Policy>,
     load: LoadInfo,
@@ -116,6 +118,7 @@ impl Plugin {
     pub(crate) fn new(
         name: Arc<str>,
         host: Arc<HostInner>,
+        backend: Arc<dyn LLMBackend>,
         pre: AgentPre,
         policy: Arc<Policy>,
         load: LoadInfo,
@@ -123,6 +126,7 @@ impl Plugin {
         Self {
             name,
             host,
+            backend,
             pre,
             policy,
             load,
@@ -180,7 +184,7 @@ impl Plugin {
 
     /// Like [`run_task`](Self::run_task), returning output and stats even when the run failed.
     pub async fn run_task_report(&self, task: &Task) -> RunReport {
-        if let Err(v) = crate::features::admit_attachments(&self.policy, &task_size(task)) {
+        if let Err(v) = self.policy.admit_attachments(&task_size(task)) {
             return RunReport {
                 plugin: self.name.to_string(),
                 result: Err(RunError::Policy(v.clone())),
@@ -228,7 +232,7 @@ impl Plugin {
             table: wasmtime::component::ResourceTable::new(),
             limiter: MemoryLimiter::new(policy.memory_limit_bytes),
             policy: policy.clone(),
-            backend: self.host.backend.clone(),
+            backend: self.backend.clone(),
             tools: self.host.tools.clone(),
             observer,
             meter: Meter::default(),
@@ -239,7 +243,7 @@ impl Plugin {
             deadline_hit: false,
             json: Default::default(),
             model_wait: None,
-            held_bytes: 0,
+            held: Default::default(),
         };
         let mut store = Store::new(&self.host.engine.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -333,8 +337,8 @@ impl Plugin {
 }
 
 /// What a task's attachments measure, for the policy.
-fn task_size(task: &Task) -> crate::conversation::Size {
-    crate::conversation::Size {
+fn task_size(task: &Task) -> crate::policy::Size {
+    crate::policy::Size {
         attachments: u32::try_from(task.attachments.len()).unwrap_or(u32::MAX),
         largest_attachment: task.attachments.iter().map(|a| a.len()).max().unwrap_or(0),
         ..Default::default()

@@ -21,7 +21,8 @@ use crate::tools::ToolRegistry;
 pub(crate) struct HostInner {
     pub(crate) engine: HostEngine,
     pub(crate) linker: Linker<RunState>,
-    pub(crate) backend: Arc<dyn LLMBackend>,
+    /// `None` for a host built to inspect plugins, not run them.
+    pub(crate) backend: Option<Arc<dyn LLMBackend>>,
     pub(crate) tools: Arc<ToolRegistry>,
     pub(crate) policy: Arc<Policy>,
     pub(crate) observer: Option<Arc<dyn RunObserver>>,

@@ -14,12 +14,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use clap::{Args, Parser, Subcommand};
-use gamecode_backend::{
-    BackendError, BackendResult, ChatRequest, ChatResponse, ChatStream, LLMBackend, RetryBudget,
-    RetryConfig,
-};
+use gamecode_backend::{BackendError, LLMBackend, RetryBudget};
 use gamecode_bedrock::BedrockBackend;
 use gamecode_host::tools::fs::{FsRoot, FsRoots};
 use gamecode_host::{LoadError, PluginHost, Policy, RunError};
@@ -876,7 +872,6 @@ fn run_failure(e: RunError, verbose: u8) -> Failure {
 
 async fn inspect(path: PathBuf, cache: CacheArgs) -> Result<(), Failure> {
     let host = PluginHost::builder()
-        .backend(Arc::new(Offline))
         .cache(load::cache(cache.no_cache, cache.cache_dir))
         .build()
         .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
@@ -923,34 +918,4 @@ async fn emulator(args: bedrock_emulator::EmulatorArgs) -> Result<(), Failure> {
     bedrock_emulator::run_until_ctrl_c(config)
         .await
         .map_err(|e| Failure::new(EXIT_OTHER, format!("{e:#}")))
-}
-
-/// The backend of `inspect`, which never chats.
-struct Offline;
-
-#[async_trait]
-impl LLMBackend for Offline {
-    async fn chat(&self, _: ChatRequest) -> BackendResult<ChatResponse> {
-        Err(BackendError::unsupported("inspect does not chat"))
-    }
-
-    async fn chat_stream(&self, _: ChatRequest) -> BackendResult<ChatStream> {
-        Err(BackendError::unsupported("inspect does not chat"))
-    }
-
-    async fn chat_with_retry(&self, _: ChatRequest, _: RetryConfig) -> BackendResult<ChatResponse> {
-        Err(BackendError::unsupported("inspect does not chat"))
-    }
-
-    fn supports_tools(&self) -> bool {
-        false
-    }
-
-    fn supported_models(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    fn default_model(&self) -> &str {
-        "none"
-    }
 }

@@ -4,7 +4,6 @@
 //! its own types onto 0.2.0's. One linker serves both (their instance names differ by
 //! version); a plugin's version is read from the agent export it provides.
 
-pub(crate) mod json_cache;
 pub(crate) mod v0_1_0;
 pub(crate) mod v0_2_0;
 

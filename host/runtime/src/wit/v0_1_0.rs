@@ -355,8 +355,12 @@ impl gamecode::plugin::chat::HostReplyStream for RunState {
         &mut self,
         stream: Resource<ReplyStreamState>,
     ) -> wasmtime::Result<Result<Option<t::StreamEvent>, t::ChatError>> {
-        let event = self.next_event(&stream, event_down).await?;
-        Ok(event.map_err(chat_error_down))
+        let event = self
+            .next_event(&stream, |e| {
+                super::v0_2_0::event_out(e).and_then(event_down)
+            })
+            .await?;
+        Ok(event.map_err(|f| chat_error_down(super::v0_2_0::failure_out(f))))
     }
 
     async fn drop(&mut self, stream: Resource<ReplyStreamState>) -> wasmtime::Result<()> {

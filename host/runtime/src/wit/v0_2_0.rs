@@ -1,10 +1,9 @@
 //! `gamecode:plugin@0.2.0`: bindings and the thin host implementation — the newest version,
 //! so the only conversions between WIT and backend types (0.1.0 is adapted onto these).
 //!
-//! Each import measures the guest's request, has the policy layer admit it (size, then the
-//! features it asks for), and only then builds backend types (JSON text parsed through the
-//! run's [`JsonCache`] within what the request may still hold), opens a tracing span and
-//! delegates to [`RunState`] or the [`conversation`](crate::conversation).
+//! Here: how the run measures what the guest sent (`Guest::size`) and builds backend types
+//! from it (`Guest::build`), the conversions back, and host methods that open a tracing span
+//! and delegate to [`RunState`] (`crate::run`), where admission, calls and accounting live.
 
 use std::collections::BTreeMap;
 
@@ -12,12 +11,10 @@ use gamecode_backend as b;
 use tracing::Instrument;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-pub use crate::conversation::ConversationHandle;
-use crate::conversation::{Setup, Size, StreamedTurn};
-use crate::policy::{ChatAsk, PolicyViolation};
+use crate::policy::Size;
+pub use crate::run::ConversationHandle;
 pub use crate::run::ReplyStreamState;
-use crate::run::{ChatFailure, RunState, next_stream_item};
-use crate::wit::json_cache::{JsonBudget, JsonCache, JsonError};
+use crate::run::{Builder, ChatFailure, Guest, GuestRequest, RunState, Setup, Unbuilt};
 
 wasmtime::component::bindgen!({
     world: "plugin",
@@ -191,209 +188,226 @@ fn measure(request: &t::ChatRequest) -> Size {
     size
 }
 
-fn ask<'a>(
-    model: Option<&'a str>,
-    size: &Size,
-    max_tokens: Option<u32>,
-    streaming: bool,
-) -> ChatAsk<'a> {
-    ChatAsk {
-        model,
-        bytes: size.bytes,
-        items: size.items,
-        max_tokens,
-        streaming,
-        attachments: size.attachments,
-    }
-}
-
 // ---- guest → backend ----
 
-/// Why a request admitted by the policy could not be built.
-#[derive(Debug)]
-pub(crate) enum Unbuilt {
-    Invalid(String),
-    /// A JSON text holds more values (`items`) than the request had left.
-    TooLarge {
-        items: usize,
-    },
-    /// The policy refuses an option it asks for.
-    Policy(PolicyViolation),
-}
+/// A stateless request: measured whole, built whole.
+impl Guest for t::ChatRequest {
+    type Built = b::ChatRequest;
 
-/// What building needs: the run's JSON cache, what the request may still hold, the policy.
-pub(crate) struct Builder<'a> {
-    json: &'a mut JsonCache,
-    budget: JsonBudget,
-    policy: &'a crate::policy::Policy,
-}
-
-impl Builder<'_> {
-    /// Parses guest JSON text; `what` names it in the error (built only on failure).
-    fn json(
-        &mut self,
-        text: &str,
-        what: impl FnOnce() -> String,
-    ) -> Result<serde_json::Value, Unbuilt> {
-        self.json
-            .parse(text, &mut self.budget)
-            .map_err(|e| match e {
-                JsonError::TooLarge { items } => Unbuilt::TooLarge { items },
-                e => Unbuilt::Invalid(format!("{} is not valid JSON: {e}", what())),
-            })
+    fn size(&self) -> Size {
+        measure(self)
     }
 
-    fn block(&mut self, at: &str, block: t::ContentBlock) -> Result<b::ContentBlock, Unbuilt> {
-        Ok(match block {
-            t::ContentBlock::Text(text) => b::ContentBlock::Text { text },
-            t::ContentBlock::Image(i) => b::ContentBlock::Image(image_in(i)),
-            t::ContentBlock::Document(d) => b::ContentBlock::Document(document_in(d)),
-            t::ContentBlock::ToolUse(call) => {
-                let input = self.json(&call.input, || {
-                    format!(
-                        "{at}: the input of tool call `{}`",
-                        crate::text::echo(&call.name)
-                    )
-                })?;
-                b::ContentBlock::ToolUse(b::ToolCall {
-                    id: call.id,
-                    name: call.name,
-                    input,
-                })
-            }
-            t::ContentBlock::ToolResult(result) => {
-                let id = result.tool_use_id;
-                let content = result
-                    .content
-                    .into_iter()
-                    .map(|c| {
-                        Ok(match c {
-                            t::ToolResultContent::Text(text) => b::ToolResultContent::Text(text),
-                            t::ToolResultContent::Json(text) => {
-                                b::ToolResultContent::Json(self.json(&text, || {
-                                    format!(
-                                        "{at}: the JSON result for tool call `{}`",
-                                        crate::text::echo(&id)
-                                    )
-                                })?)
-                            }
-                            t::ToolResultContent::Image(i) => {
-                                b::ToolResultContent::Image(image_in(i))
-                            }
-                            t::ToolResultContent::Document(d) => {
-                                b::ToolResultContent::Document(document_in(d))
-                            }
-                        })
+    fn build(self, to: &mut Builder<'_>) -> Result<b::ChatRequest, Unbuilt> {
+        request_in(to, self)
+    }
+}
+
+impl GuestRequest for t::ChatRequest {
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    fn max_tokens(&self) -> Option<u32> {
+        self.inference_config.as_ref().and_then(|c| c.max_tokens)
+    }
+}
+
+/// A conversation's setup: its tools, options, system prompt and model.
+impl Guest for ConversationSetup {
+    type Built = Setup;
+
+    fn size(&self) -> Size {
+        let mut size = tools_size(&self.tools);
+        size.add(options_size(
+            &self.tool_choice,
+            &self.inference_config,
+            &self.options,
+        ));
+        size.bytes += self.system.as_ref().map_or(0, String::len)
+            + self.model.as_ref().map_or(0, String::len);
+        size.items += 1;
+        size
+    }
+
+    fn build(self, to: &mut Builder<'_>) -> Result<Setup, Unbuilt> {
+        Ok(Setup {
+            tools: tools_in(to, self.tools)?,
+            options: options_in(to, self.options)?,
+            system: self.system,
+            model: self.model,
+            tool_choice: self.tool_choice.map(choice_in),
+            inference_config: self.inference_config.map(inference_in),
+            auto_cache: self.auto_cache,
+        })
+    }
+}
+
+/// Content pushed onto a conversation.
+impl Guest for Vec<t::ContentBlock> {
+    type Built = Vec<b::ContentBlock>;
+
+    fn size(&self) -> Size {
+        blocks_size(self)
+    }
+
+    fn build(self, to: &mut Builder<'_>) -> Result<Vec<b::ContentBlock>, Unbuilt> {
+        let place = to.place().to_string();
+        blocks_in(to, &place, self)
+    }
+}
+
+fn block_in(
+    to: &mut Builder<'_>,
+    at: &str,
+    block: t::ContentBlock,
+) -> Result<b::ContentBlock, Unbuilt> {
+    Ok(match block {
+        t::ContentBlock::Text(text) => b::ContentBlock::Text { text },
+        t::ContentBlock::Image(i) => b::ContentBlock::Image(image_in(i)),
+        t::ContentBlock::Document(d) => b::ContentBlock::Document(document_in(d)),
+        t::ContentBlock::ToolUse(call) => {
+            let input = to.json(&call.input, || {
+                format!(
+                    "{at}: the input of tool call `{}`",
+                    crate::text::echo(&call.name)
+                )
+            })?;
+            b::ContentBlock::ToolUse(b::ToolCall {
+                id: call.id,
+                name: call.name,
+                input,
+            })
+        }
+        t::ContentBlock::ToolResult(result) => {
+            let id = result.tool_use_id;
+            let content = result
+                .content
+                .into_iter()
+                .map(|c| {
+                    Ok(match c {
+                        t::ToolResultContent::Text(text) => b::ToolResultContent::Text(text),
+                        t::ToolResultContent::Json(text) => {
+                            b::ToolResultContent::Json(to.json(&text, || {
+                                format!(
+                                    "{at}: the JSON result for tool call `{}`",
+                                    crate::text::echo(&id)
+                                )
+                            })?)
+                        }
+                        t::ToolResultContent::Image(i) => b::ToolResultContent::Image(image_in(i)),
+                        t::ToolResultContent::Document(d) => {
+                            b::ToolResultContent::Document(document_in(d))
+                        }
                     })
-                    .collect::<Result<_, Unbuilt>>()?;
-                b::ContentBlock::ToolResult(b::ToolResult {
-                    tool_use_id: id,
-                    content,
-                    is_error: result.is_error,
                 })
-            }
-            t::ContentBlock::Reasoning(t::Reasoning::Text(r)) => {
-                b::ContentBlock::Reasoning(b::Reasoning::Text {
-                    text: r.text,
-                    signature: r.signature,
-                })
-            }
-            t::ContentBlock::Reasoning(t::Reasoning::Redacted(data)) => {
-                b::ContentBlock::Reasoning(b::Reasoning::Redacted { data })
-            }
-            t::ContentBlock::Cited(c) => b::ContentBlock::Cited(b::CitedText {
-                text: c.text,
-                citations: c.citations.into_iter().map(citation_in).collect(),
-            }),
-            t::ContentBlock::CachePoint(ttl) => b::ContentBlock::CachePoint(cache_point_in(ttl)),
-        })
-    }
-
-    pub(crate) fn blocks(
-        &mut self,
-        at: &str,
-        blocks: Vec<t::ContentBlock>,
-    ) -> Result<Vec<b::ContentBlock>, Unbuilt> {
-        blocks
-            .into_iter()
-            .map(|block| self.block(at, block))
-            .collect()
-    }
-
-    fn tools(&mut self, tools: Vec<t::ToolSpec>) -> Result<Vec<b::Tool>, Unbuilt> {
-        tools
-            .into_iter()
-            .map(|spec| {
-                let input_schema = self.json(&spec.input_schema, || {
-                    format!(
-                        "the input schema of tool `{}`",
-                        crate::text::echo(&spec.name)
-                    )
-                })?;
-                Ok(b::Tool {
-                    name: spec.name,
-                    description: spec.description,
-                    input_schema,
-                })
+                .collect::<Result<_, Unbuilt>>()?;
+            b::ContentBlock::ToolResult(b::ToolResult {
+                tool_use_id: id,
+                content,
+                is_error: result.is_error,
             })
-            .collect()
-    }
-
-    /// The request options, checked against the policy (reasoning, tier, guardrail name).
-    fn options(&mut self, o: t::ChatOptions) -> Result<b::ChatOptions, Unbuilt> {
-        let mut options = b::ChatOptions {
-            cache_tools: o.cache_tools.map(cache_point_in),
-            reasoning: o.reasoning.map(|r| match r {
-                t::ReasoningConfig::Budget(tokens) => b::ReasoningConfig::Budget { tokens },
-                t::ReasoningConfig::Effort(e) => b::ReasoningConfig::Effort(effort_in(e)),
-            }),
-            structured_output: None,
-            strict_tools: o.strict_tools,
-            service_tier: o.service_tier.map(tier_in),
-            latency_optimized: o.latency_optimized,
-            request_metadata: o.metadata.into_iter().collect::<BTreeMap<_, _>>(),
-            additional_model_request_fields: None,
-            additional_model_response_field_paths: Vec::new(),
-            guardrail: None,
-        };
-        crate::features::admit_options(self.policy, &options).map_err(Unbuilt::Policy)?;
-        if let Some(name) = &o.guardrail {
-            options.guardrail =
-                Some(crate::features::guardrail(self.policy, name).map_err(Unbuilt::Policy)?);
         }
-        if let Some(s) = o.structured_output {
-            options.structured_output = Some(b::StructuredOutput {
-                schema: self.json(&s.schema, || "the structured-output schema".into())?,
-                name: s.name,
-                description: s.description,
-            });
-        }
-        Ok(options)
-    }
-
-    fn request(&mut self, request: t::ChatRequest) -> Result<b::ChatRequest, Unbuilt> {
-        let messages = request
-            .messages
-            .into_iter()
-            .enumerate()
-            .map(|(i, m)| {
-                Ok(b::Message {
-                    role: role_in(m.role),
-                    content: self.blocks(&format!("message {i}"), m.content)?,
-                })
+        t::ContentBlock::Reasoning(t::Reasoning::Text(r)) => {
+            b::ContentBlock::Reasoning(b::Reasoning::Text {
+                text: r.text,
+                signature: r.signature,
             })
-            .collect::<Result<_, Unbuilt>>()?;
-        let tools = self.tools(request.tools)?;
-        Ok(b::ChatRequest {
-            messages,
-            model: request.model,
-            tools: (!tools.is_empty()).then_some(tools),
-            inference_config: request.inference_config.map(inference_in),
-            session_id: None,
-            tool_choice: request.tool_choice.map(choice_in),
-            options: self.options(request.options)?,
+        }
+        t::ContentBlock::Reasoning(t::Reasoning::Redacted(data)) => {
+            b::ContentBlock::Reasoning(b::Reasoning::Redacted { data })
+        }
+        t::ContentBlock::Cited(c) => b::ContentBlock::Cited(b::CitedText {
+            text: c.text,
+            citations: c.citations.into_iter().map(citation_in).collect(),
+        }),
+        t::ContentBlock::CachePoint(ttl) => b::ContentBlock::CachePoint(cache_point_in(ttl)),
+    })
+}
+
+fn blocks_in(
+    to: &mut Builder<'_>,
+    at: &str,
+    blocks: Vec<t::ContentBlock>,
+) -> Result<Vec<b::ContentBlock>, Unbuilt> {
+    blocks
+        .into_iter()
+        .map(|block| block_in(to, at, block))
+        .collect()
+}
+
+fn tools_in(to: &mut Builder<'_>, tools: Vec<t::ToolSpec>) -> Result<Vec<b::Tool>, Unbuilt> {
+    tools
+        .into_iter()
+        .map(|spec| {
+            let input_schema = to.json(&spec.input_schema, || {
+                format!(
+                    "the input schema of tool `{}`",
+                    crate::text::echo(&spec.name)
+                )
+            })?;
+            Ok(b::Tool {
+                name: spec.name,
+                description: spec.description,
+                input_schema,
+            })
         })
+        .collect()
+}
+
+/// The request options, checked against the policy (reasoning, tier, guardrail name).
+fn options_in(to: &mut Builder<'_>, o: t::ChatOptions) -> Result<b::ChatOptions, Unbuilt> {
+    let mut options = b::ChatOptions {
+        cache_tools: o.cache_tools.map(cache_point_in),
+        reasoning: o.reasoning.map(|r| match r {
+            t::ReasoningConfig::Budget(tokens) => b::ReasoningConfig::Budget { tokens },
+            t::ReasoningConfig::Effort(e) => b::ReasoningConfig::Effort(effort_in(e)),
+        }),
+        structured_output: None,
+        strict_tools: o.strict_tools,
+        service_tier: o.service_tier.map(tier_in),
+        latency_optimized: o.latency_optimized,
+        request_metadata: o.metadata.into_iter().collect::<BTreeMap<_, _>>(),
+        additional_model_request_fields: None,
+        additional_model_response_field_paths: Vec::new(),
+        guardrail: None,
+    };
+    to.admit_options(&options)?;
+    if let Some(name) = &o.guardrail {
+        options.guardrail = Some(to.guardrail(name)?);
     }
+    if let Some(s) = o.structured_output {
+        options.structured_output = Some(b::StructuredOutput {
+            schema: to.json(&s.schema, || "the structured-output schema".into())?,
+            name: s.name,
+            description: s.description,
+        });
+    }
+    Ok(options)
+}
+
+fn request_in(to: &mut Builder<'_>, request: t::ChatRequest) -> Result<b::ChatRequest, Unbuilt> {
+    let messages = request
+        .messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| {
+            Ok(b::Message {
+                role: role_in(m.role),
+                content: blocks_in(to, &format!("message {i}"), m.content)?,
+            })
+        })
+        .collect::<Result<_, Unbuilt>>()?;
+    let tools = tools_in(to, request.tools)?;
+    Ok(b::ChatRequest {
+        messages,
+        model: request.model,
+        tools: (!tools.is_empty()).then_some(tools),
+        inference_config: request.inference_config.map(inference_in),
+        session_id: None,
+        tool_choice: request.tool_choice.map(choice_in),
+        options: options_in(to, request.options)?,
+    })
 }
 
 fn role_in(role: t::Role) -> b::MessageRole {
@@ -811,316 +825,7 @@ pub(crate) fn tool_error_out(e: crate::tools::ToolError) -> t::ToolError {
     }
 }
 
-// ---- the host implementation ----
-
-impl RunState {
-    fn builder(&mut self, used_items: usize) -> Builder<'_> {
-        Builder {
-            json: &mut self.json,
-            budget: JsonBudget {
-                items_left: self.policy.max_request_items.saturating_sub(used_items),
-            },
-            policy: &self.policy,
-        }
-    }
-
-    /// Records a policy refusal of a request that could not be built (nothing was admitted).
-    fn refused(&mut self, unbuilt: Unbuilt, used_items: usize, items_left: usize) -> ChatFailure {
-        match unbuilt {
-            Unbuilt::Invalid(m) => ChatFailure::Invalid(m),
-            Unbuilt::Policy(v) => ChatFailure::Policy(self.record_violation(v)),
-            Unbuilt::TooLarge { items } => {
-                // What was used before, what the JSON texts took, and the one that overflowed.
-                let max = self.policy.max_request_items;
-                let seen = max.max(used_items).saturating_sub(items_left) + items;
-                ChatFailure::Policy(
-                    self.record_violation(crate::policy::too_many_items(seen, max, true)),
-                )
-            }
-        }
-    }
-
-    /// The policy admits a stateless request as measured; only then is it built.
-    pub(crate) fn admit_and_build(
-        &mut self,
-        request: t::ChatRequest,
-        streaming: bool,
-    ) -> Result<(crate::policy::Grant, b::ChatRequest), ChatFailure> {
-        let size = measure(&request);
-        if let Err(v) = crate::features::admit_attachments(&self.policy, &size) {
-            return Err(ChatFailure::Policy(self.record_violation(v)));
-        }
-        let max_tokens = request.inference_config.as_ref().and_then(|c| c.max_tokens);
-        let grant = self.admit(&ask(request.model.as_deref(), &size, max_tokens, streaming))?;
-        let mut builder = self.builder(size.items);
-        let built = builder.request(request);
-        let left = builder.budget.items_left;
-        match built {
-            Ok(request) => Ok((grant, request)),
-            Err(e) => {
-                let failure = self.refused(e, size.items, left);
-                Err(self.unbuilt(grant, failure))
-            }
-        }
-    }
-
-    async fn stateless_chat(
-        &mut self,
-        request: t::ChatRequest,
-    ) -> Result<t::ChatResponse, t::ChatError> {
-        let span = tracing::info_span!(
-            "gamecode.chat",
-            plugin = %self.plugin,
-            model = crate::text::echo(request.model.as_deref().unwrap_or("(default)")),
-            messages = request.messages.len(),
-            tools = request.tools.len(),
-        );
-        let (grant, request) = self.admit_and_build(request, false).map_err(failure_out)?;
-        RunState::chat(self, grant, request)
-            .instrument(span)
-            .await
-            .map(response_out)
-            .map_err(failure_out)
-    }
-
-    async fn stateless_stream(
-        &mut self,
-        request: t::ChatRequest,
-    ) -> wasmtime::Result<Result<Resource<ReplyStreamState>, t::ChatError>> {
-        let span = tracing::info_span!(
-            "gamecode.chat_stream",
-            plugin = %self.plugin,
-            model = crate::text::echo(request.model.as_deref().unwrap_or("(default)")),
-        );
-        let (grant, request) = match self.admit_and_build(request, true) {
-            Ok(admitted) => admitted,
-            Err(f) => return Ok(Err(failure_out(f))),
-        };
-        match RunState::chat_stream(self, grant, request)
-            .instrument(span)
-            .await
-        {
-            Ok(stream) => Ok(Ok(self.table.push(stream)?)),
-            Err(f) => Ok(Err(failure_out(f))),
-        }
-    }
-
-    /// Pulls the next backend event of a reply stream (both versions' `next`), folding it
-    /// into the conversation turn it answers, if any.
-    async fn pull(
-        &mut self,
-        stream: &Resource<ReplyStreamState>,
-    ) -> wasmtime::Result<Result<Option<b::StreamEvent>, ChatFailure>> {
-        let state = self.table.get_mut(stream)?;
-        self.model_wait = Some(state.meta.attempts.clone());
-        let state = self.table.get_mut(stream)?;
-        let item = next_stream_item(state).await;
-        self.model_wait = None;
-        let mut meta = state.meta.clone();
-        let result = self.stream_item(&mut meta, item);
-        let state = self.table.get_mut(stream)?;
-        state.meta = meta;
-        match &result {
-            Ok(Some(event)) => {
-                if let Some(turn) = &mut state.turn {
-                    turn.push(event);
-                }
-            }
-            Ok(None) => {
-                if let Some(turn) = state.turn.take() {
-                    self.held_bytes += turn.finish(true);
-                }
-            }
-            Err(_) => {
-                if let Some(turn) = state.turn.take() {
-                    turn.finish(false);
-                }
-            }
-        }
-        Ok(result)
-    }
-
-    /// The next event of a reply stream that `map` keeps (both versions' `next`: an older
-    /// version maps this version's events onto its own and skips what it cannot carry).
-    pub(crate) async fn next_event<E>(
-        &mut self,
-        stream: &Resource<ReplyStreamState>,
-        map: impl Fn(t::StreamEvent) -> Option<E>,
-    ) -> wasmtime::Result<Result<Option<E>, t::ChatError>> {
-        loop {
-            match self.pull(stream).await? {
-                Ok(Some(event)) => {
-                    if let Some(event) = event_out(event).and_then(&map) {
-                        return Ok(Ok(Some(event)));
-                    }
-                }
-                Ok(None) => return Ok(Ok(None)),
-                Err(f) => return Ok(Err(failure_out(f))),
-            }
-        }
-    }
-
-    /// Drops a reply stream (both versions): the upstream request is cancelled, an
-    /// unfinished conversation turn is abandoned.
-    pub(crate) fn drop_stream(
-        &mut self,
-        stream: Resource<ReplyStreamState>,
-    ) -> wasmtime::Result<()> {
-        let mut state = self.table.delete(stream)?;
-        if let Some(turn) = state.turn.take() {
-            turn.finish(false);
-        }
-        self.stream_finished(&mut state.meta, Some("cancelled".into()));
-        Ok(())
-    }
-
-    fn start_conversation(
-        &mut self,
-        setup: ConversationSetup,
-    ) -> Result<ConversationHandle, ChatFailure> {
-        let mut size = tools_size(&setup.tools);
-        size.add(options_size(
-            &setup.tool_choice,
-            &setup.inference_config,
-            &setup.options,
-        ));
-        size.bytes += setup.system.as_ref().map_or(0, String::len)
-            + setup.model.as_ref().map_or(0, String::len);
-        size.items += 1;
-        if let Err(v) = self.policy.admit_size(size.bytes, size.items) {
-            return Err(ChatFailure::Policy(self.record_violation(v)));
-        }
-        let mut builder = self.builder(size.items);
-        let built = (|| {
-            let tools = builder.tools(setup.tools)?;
-            let options = builder.options(setup.options)?;
-            Ok::<_, Unbuilt>((tools, options))
-        })();
-        let left = builder.budget.items_left;
-        let (tools, options) = built.map_err(|e| self.refused(e, size.items, left))?;
-        self.hold(size.held_bytes())?;
-        Ok(ConversationHandle::new(
-            Setup {
-                system: setup.system,
-                model: setup.model,
-                tools,
-                tool_choice: setup.tool_choice.map(choice_in),
-                inference_config: setup.inference_config.map(inference_in),
-                options,
-                auto_cache: setup.auto_cache,
-            },
-            size,
-        ))
-    }
-
-    fn push(
-        &mut self,
-        conversation: &ConversationHandle,
-        content: Vec<t::ContentBlock>,
-    ) -> Result<(), ChatFailure> {
-        let added = blocks_size(&content);
-        let (mut total, at) = {
-            let c = conversation.lock();
-            c.check_idle()
-                .map_err(|e| ChatFailure::State(e.to_string()))?;
-            (c.size(), format!("message {}", c.len()))
-        };
-        total.add(added);
-        let admitted = self
-            .policy
-            .admit_size(total.bytes, total.items)
-            .and_then(|()| crate::features::admit_attachments(&self.policy, &total));
-        if let Err(v) = admitted {
-            return Err(ChatFailure::Policy(self.record_violation(v)));
-        }
-        let used = total.items;
-        let mut builder = self.builder(used);
-        let built = builder.blocks(&at, content);
-        let left = builder.budget.items_left;
-        let blocks = built.map_err(|e| self.refused(e, used, left))?;
-        self.hold(added.held_bytes())?;
-        conversation.lock().push(blocks, added);
-        Ok(())
-    }
-
-    /// Counts `bytes` more of host memory held for this run's conversations. Their total is
-    /// bounded by the plugin's own memory limit: the host keeps no more for a plugin than the
-    /// plugin may keep itself.
-    fn hold(&mut self, bytes: usize) -> Result<(), ChatFailure> {
-        let limit = usize::try_from(self.policy.memory_limit_bytes).unwrap_or(usize::MAX);
-        let total = self.held_bytes.saturating_add(bytes);
-        if total > limit {
-            let v = PolicyViolation::new(
-                crate::policy::ViolationKind::RequestTooLarge,
-                format!(
-                    "the conversations of this run would hold {total} bytes in the host; a \
-                     plugin's conversations may hold at most its memory limit, {limit} bytes"
-                ),
-            );
-            return Err(ChatFailure::Policy(self.record_violation(v)));
-        }
-        self.held_bytes = total;
-        Ok(())
-    }
-
-    /// Admits a conversation turn and takes its request out (to be restored afterwards).
-    fn conversation_turn(
-        &mut self,
-        conversation: &ConversationHandle,
-        streaming: bool,
-    ) -> Result<(crate::policy::Grant, b::ChatRequest), ChatFailure> {
-        let (size, model, max_tokens) = {
-            let c = conversation.lock();
-            c.check_idle()
-                .map_err(|e| ChatFailure::State(e.to_string()))?;
-            let setup = c.setup();
-            (
-                c.size(),
-                setup.model.clone(),
-                setup.inference_config.as_ref().and_then(|i| i.max_tokens),
-            )
-        };
-        let grant = self.admit(&ask(model.as_deref(), &size, max_tokens, streaming))?;
-        let model = model.unwrap_or_else(|| self.backend.default_model().to_string());
-        let cache_min = self.backend.model_info(&model).and_then(|m| m.caching);
-        match conversation.lock().take_request(cache_min) {
-            Ok(request) => Ok((grant, request)),
-            Err(e) => Err(self.unbuilt(grant, ChatFailure::State(e.to_string()))),
-        }
-    }
-
-    async fn send(
-        &mut self,
-        conversation: &ConversationHandle,
-    ) -> Result<t::ChatResponse, ChatFailure> {
-        let (grant, mut request) = self.conversation_turn(conversation, false)?;
-        let result = RunState::chat_kept(self, grant, &mut request).await;
-        let mut c = conversation.lock();
-        c.restore(request);
-        let response = result?;
-        let before = c.size().held_bytes();
-        c.append_reply(response.message.clone());
-        self.held_bytes += c.size().held_bytes() - before;
-        Ok(response_out(response))
-    }
-
-    async fn send_stream(
-        &mut self,
-        conversation: &ConversationHandle,
-    ) -> Result<ReplyStreamState, ChatFailure> {
-        let (grant, mut request) = self.conversation_turn(conversation, true)?;
-        let result = RunState::chat_stream_kept(self, grant, &mut request).await;
-        let mut c = conversation.lock();
-        c.restore(request);
-        let mut stream = result?;
-        c.set_streaming(true);
-        stream.turn = Some(StreamedTurn {
-            conversation: conversation.clone(),
-            collector: b::StreamCollector::new(),
-        });
-        Ok(stream)
-    }
-}
+// ---- the host implementation: a span, then the run ----
 
 impl t::Host for RunState {}
 
@@ -1145,14 +850,30 @@ impl gamecode::plugin::chat::Host for RunState {
         &mut self,
         request: t::ChatRequest,
     ) -> wasmtime::Result<Result<t::ChatResponse, t::ChatError>> {
-        Ok(self.stateless_chat(request).await)
+        let span = tracing::info_span!(
+            "gamecode.chat",
+            plugin = %self.plugin,
+            model = crate::text::echo(request.model.as_deref().unwrap_or("(default)")),
+            messages = request.messages.len(),
+            tools = request.tools.len(),
+        );
+        let reply = RunState::chat(self, request).instrument(span).await;
+        Ok(reply.map(response_out).map_err(failure_out))
     }
 
     async fn chat_stream(
         &mut self,
         request: t::ChatRequest,
     ) -> wasmtime::Result<Result<Resource<ReplyStreamState>, t::ChatError>> {
-        self.stateless_stream(request).await
+        let span = tracing::info_span!(
+            "gamecode.chat_stream",
+            plugin = %self.plugin,
+            model = crate::text::echo(request.model.as_deref().unwrap_or("(default)")),
+        );
+        match RunState::chat_stream(self, request).instrument(span).await {
+            Ok(stream) => Ok(Ok(self.table.push(stream)?)),
+            Err(f) => Ok(Err(failure_out(f))),
+        }
     }
 
     async fn default_model(&mut self) -> wasmtime::Result<String> {
@@ -1208,6 +929,7 @@ impl gamecode::plugin::chat::HostConversation for RunState {
         Ok(RunState::send(self, &handle)
             .instrument(span)
             .await
+            .map(response_out)
             .map_err(failure_out))
     }
 
@@ -1247,8 +969,7 @@ impl gamecode::plugin::chat::HostConversation for RunState {
 
     async fn drop(&mut self, conversation: Resource<ConversationHandle>) -> wasmtime::Result<()> {
         let handle = self.table.delete(conversation)?;
-        let held = handle.lock().size().held_bytes();
-        self.held_bytes = self.held_bytes.saturating_sub(held);
+        self.conversation_dropped(&handle);
         Ok(())
     }
 }
@@ -1258,7 +979,8 @@ impl gamecode::plugin::chat::HostReplyStream for RunState {
         &mut self,
         stream: Resource<ReplyStreamState>,
     ) -> wasmtime::Result<Result<Option<t::StreamEvent>, t::ChatError>> {
-        self.next_event(&stream, Some).await
+        let event = self.next_event(&stream, event_out).await?;
+        Ok(event.map_err(failure_out))
     }
 
     async fn drop(&mut self, stream: Resource<ReplyStreamState>) -> wasmtime::Result<()> {

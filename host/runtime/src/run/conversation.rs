@@ -3,56 +3,17 @@
 //!
 //! Per turn only the new content crosses the boundary and is converted; the history stays in
 //! backend types, is measured incrementally (the policy's checks cost O(1) per turn) and is
-//! lent to the backend rather than copied ([`LLMBackend::chat_ref`]).
-//!
-//! [`LLMBackend::chat_ref`]: gamecode_backend::LLMBackend::chat_ref
+//! lent to the backend rather than copied (a borrowed [`ChatCall`](gamecode_backend::ChatCall)).
+//! The host memory a run's conversations hold is bounded by the plugin's own memory limit.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use gamecode_backend as b;
 
-/// Tokens an image or document is assumed to cost before the provider says (an image of
-/// ~1.15 megapixels is about 1,600 tokens on Claude).
-pub(crate) const ATTACHMENT_TOKENS: u64 = 1_600;
+use crate::policy::Size;
 
 /// Bedrock's limit on cache points per request.
 const MAX_CACHE_POINTS: usize = 4;
-
-/// What a piece of content adds to a request, as the policy counts it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Size {
-    /// Bytes of the strings in it.
-    pub bytes: usize,
-    /// Messages, blocks and parts (see `Policy::max_request_items`).
-    pub items: usize,
-    /// Images and documents.
-    pub attachments: u32,
-    /// The largest image or document, in bytes.
-    pub largest_attachment: usize,
-    /// The bytes of all its images and documents.
-    pub attachment_bytes: usize,
-}
-
-impl Size {
-    pub(crate) fn add(&mut self, other: Size) {
-        self.bytes += other.bytes;
-        self.items += other.items;
-        self.attachments += other.attachments;
-        self.largest_attachment = self.largest_attachment.max(other.largest_attachment);
-        self.attachment_bytes += other.attachment_bytes;
-    }
-
-    /// The host memory it takes, roughly: its strings and its media.
-    pub(crate) fn held_bytes(&self) -> usize {
-        self.bytes + self.attachment_bytes
-    }
-
-    /// The input tokens this much content is estimated to cost.
-    pub(crate) fn tokens(&self) -> u64 {
-        crate::policy::estimate_tokens(self.bytes)
-            .saturating_add(u64::from(self.attachments) * ATTACHMENT_TOKENS)
-    }
-}
 
 /// How a conversation is set up (fixed for its lifetime), in backend types.
 #[derive(Debug, Clone, Default)]
@@ -130,12 +91,19 @@ impl ConversationHandle {
 }
 
 /// A streamed reply that will be appended to its conversation when it ends.
-pub(crate) struct StreamedTurn {
-    pub conversation: ConversationHandle,
-    pub collector: b::StreamCollector,
+pub(super) struct StreamedTurn {
+    conversation: ConversationHandle,
+    collector: b::StreamCollector,
 }
 
 impl StreamedTurn {
+    pub(super) fn new(conversation: ConversationHandle) -> Self {
+        Self {
+            conversation,
+            collector: b::StreamCollector::new(),
+        }
+    }
+
     /// Folds one event into the reply.
     pub(crate) fn push(&mut self, event: &b::StreamEvent) {
         self.collector.push(event);
@@ -143,7 +111,7 @@ impl StreamedTurn {
 
     /// The stream ended: the reply joins the conversation (if the stream completed). Returns
     /// the host memory the conversation grew by.
-    pub(crate) fn finish(self, completed: bool) -> usize {
+    pub(super) fn finish(self, completed: bool) -> usize {
         let mut c = self.conversation.lock();
         c.streaming = false;
         let before = c.size.held_bytes();
@@ -358,6 +326,33 @@ fn json_len(value: &serde_json::Value) -> usize {
     match serde_json::to_writer(&mut counter, value) {
         Ok(()) => counter.0,
         Err(_) => 0,
+    }
+}
+
+/// Host memory held by a run's live conversations, in bytes (bounded by the plugin's own
+/// memory limit).
+#[derive(Debug, Default)]
+pub(crate) struct Held(usize);
+
+impl Held {
+    /// Holds `bytes` more if the total stays within `limit`; else the total it would reach.
+    pub(super) fn hold(&mut self, bytes: usize, limit: usize) -> Result<(), usize> {
+        let total = self.0.saturating_add(bytes);
+        if total > limit {
+            return Err(total);
+        }
+        self.0 = total;
+        Ok(())
+    }
+
+    /// A conversation grew by `bytes` (a reply joined it; the model's, not the plugin's).
+    pub(super) fn grow(&mut self, bytes: usize) {
+        self.0 = self.0.saturating_add(bytes);
+    }
+
+    /// A conversation that held `bytes` is gone.
+    pub(super) fn release(&mut self, bytes: usize) {
+        self.0 = self.0.saturating_sub(bytes);
     }
 }
 
