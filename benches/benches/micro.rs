@@ -20,20 +20,12 @@ use gamecode_backend::LLMBackend;
 use gamecode_benches::backends::InstantBackend;
 use gamecode_benches::{fixture, setup};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("the tokio runtime starts")
-}
-
 fn instantiate(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = setup::runtime();
     let example = setup::guest_example();
     let backend: Arc<dyn LLMBackend> = Arc::new(InstantBackend::default());
     let mut group = c.benchmark_group("instantiate");
-    for (label, pooling) in [("on-demand", None), ("pooling", Some(16))] {
+    for (label, pooling) in setup::ALLOCATORS {
         let plugin = setup::load(&setup::host(backend.clone(), pooling), &example);
         group.bench_function(label, |b| {
             b.to_async(&rt).iter_custom(|iters| {
@@ -53,7 +45,7 @@ fn instantiate(c: &mut Criterion) {
 
 fn chat_call(c: &mut Criterion) {
     const CALLS: u64 = 100;
-    let rt = runtime();
+    let rt = setup::runtime();
     let bench = setup::guest_bench();
     let backend: Arc<dyn LLMBackend> = Arc::new(InstantBackend::default());
     let plugin = setup::load(&setup::host(backend.clone(), None), &bench);

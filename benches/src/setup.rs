@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bedrock_emulator::Emulator;
 use gamecode_backend::LLMBackend;
 use gamecode_bedrock::BedrockBackend;
 use gamecode_host::{ArtifactCache, Plugin, PluginHost, Policy};
@@ -17,6 +18,15 @@ pub fn bench_policy() -> Policy {
         // The example agent thinks when the model can (0.2.0); the figures measure the
         // host, and compare with earlier runs, without it.
         .with_config("reasoning-budget", "0")
+}
+
+/// The runtime every benchmark runs on: multi-threaded, 2 workers, all drivers.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts")
 }
 
 /// The cargo target directory this benchmark was built in (`<target>/<profile>/deps/<exe>`).
@@ -65,6 +75,10 @@ pub fn try_host(
     b.build()
 }
 
+/// The two instance allocators figure 1 compares, by label: on demand (the host's default)
+/// and pooling with 16 slots; the `pooling` argument of [`host`].
+pub const ALLOCATORS: [(&str, Option<u32>); 2] = [("on-demand", None), ("pooling", Some(16))];
+
 /// [`try_host`], panicking with the error.
 pub fn host(backend: Arc<dyn LLMBackend>, pooling: Option<u32>) -> PluginHost {
     try_host(backend, pooling).unwrap_or_else(|e| panic!("the host does not build: {e}"))
@@ -81,4 +95,10 @@ pub fn bedrock(url: &str) -> BedrockBackend {
     BedrockBackend::new_with_config(&gamecode_e2e::sdk_config())
         .expect("the config has a region")
         .with_endpoint_url(url)
+}
+
+/// A real `BedrockBackend` on `emu`, configured from the emulator's own SDK config (its
+/// region, credentials and URL).
+pub fn bedrock_on(emu: &Emulator) -> BedrockBackend {
+    BedrockBackend::new_with_config(&emu.sdk_config()).expect("the emulator's config has a region")
 }
