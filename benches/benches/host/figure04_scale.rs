@@ -152,7 +152,7 @@ async fn plugin_phase(plugin: &Plugin, timed_backend: &TimedBackend, runs: usize
         tasks.spawn(RUN_ID.scope(id, async move {
             let start = Instant::now();
             let mut busy = Duration::ZERO;
-            let report = timed_polls(plugin.run_report(SCALE_TASK), &mut busy).await;
+            let report = timed_polls(plugin.run(SCALE_TASK).report(), &mut busy).await;
             let end = Instant::now();
             if let Err(e) = &report.result {
                 eprintln!("run {id} failed: {e}");
@@ -281,7 +281,7 @@ pub async fn scale(o: &Opts, example: &Path) -> Vec<Row> {
         emu.clear();
         scale_rules(&emu);
         let report = RUN_ID
-            .scope(usize::MAX, plugin.run_report(SCALE_TASK))
+            .scope(usize::MAX, plugin.run(SCALE_TASK).report())
             .await;
         assert!(report.result.is_ok(), "{:?}", report.result);
         assert_eq!(report.stats.chat_calls, 3, "the script makes 3 turns");

@@ -14,7 +14,7 @@
 //!     .policy(Policy::from_file("policy.toml")?)
 //!     .build()?;
 //! let plugin = host.load_file("agent.wasm")?;
-//! let outcome = plugin.run("Summarize the docs").await?;
+//! let outcome = plugin.run("Summarize the docs").await?; // or .report().await
 //! println!("{} ({} chat calls)", outcome.answer, outcome.stats.chat_calls);
 //! # Ok(()) }
 //! ```
@@ -62,7 +62,7 @@ pub use error::{
 pub use host::{LoadInfo, PluginHost, PluginHostBuilder};
 pub use inspect::Inspection;
 pub use observer::{OutputStream, RunEvent, RunObserver};
-pub use plugin::{Plugin, RunOutcome, RunReport};
+pub use plugin::{Plugin, Run, RunOutcome, RunReport};
 pub use policy::{Policy, PolicyError, PolicyViolation, ViolationKind};
 pub use run::RunStats;
 pub use task::{Attachment, AttachmentError, Task};

@@ -246,7 +246,7 @@ impl ServerHandler for PluginServer {
         };
         let progress = context.meta.get_progress_token();
         let started = Instant::now();
-        let run = self.plugin.run_report(&task);
+        let run = self.plugin.run(task.as_str()).report();
         tokio::pin!(run);
         let mut ticks = tokio::time::interval(PROGRESS_EVERY);
         ticks.tick().await;

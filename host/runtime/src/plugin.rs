@@ -23,7 +23,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::error::{AgentError, RunError};
 use crate::limits::MemoryLimiter;
-use crate::observer::OutputStream;
+use crate::observer::{OutputStream, RunEvent, RunObserver};
 use crate::policy::{Meter, Policy, PolicyError, PolicyViolation, ViolationKind};
 use crate::run::{RunState, RunStats};
 use crate::sandbox::{OutputCapture, wasi_ctx};
@@ -53,6 +53,48 @@ impl std::fmt::Debug for Plugin {
             .field("policy", &self.policy)
             .field("load", &self.load)
             .finish_non_exhaustive()
+    }
+}
+
+/// One run of a plugin, before it starts: its options, then `.await` (the answer or the
+/// error) or [`report`](Self::report) (everything about the run).
+#[must_use = "a run does nothing until awaited"]
+pub struct Run<'a> {
+    plugin: &'a Plugin,
+    task: Task,
+    observer: Option<Arc<dyn RunObserver>>,
+}
+
+impl Run<'_> {
+    /// Also tells `observer` this run's events (besides the host's observer, if any): for
+    /// an embedder that routes each run's progress to its own client.
+    pub fn observer(mut self, observer: Arc<dyn RunObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Runs it: the answer or the error, with output and stats either way.
+    pub async fn report(self) -> RunReport {
+        self.plugin.run_with(self.task, self.observer).await
+    }
+}
+
+impl<'a> std::future::IntoFuture for Run<'a> {
+    type Output = Result<RunOutcome, RunError>;
+    type IntoFuture = std::pin::Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.report().await.into_result() })
+    }
+}
+
+/// Two observers of one run: the host's and the run's own.
+struct Both(Arc<dyn RunObserver>, Arc<dyn RunObserver>);
+
+impl RunObserver for Both {
+    fn on_event(&self, plugin: &str, event: &RunEvent) {
+        self.0.on_event(plugin, event);
+        self.1.on_event(plugin, event);
     }
 }
 
@@ -167,24 +209,19 @@ impl Plugin {
         Ok(self)
     }
 
-    /// Runs the plugin's agent on `task` in a fresh sandbox.
-    pub async fn run(&self, task: &str) -> Result<RunOutcome, RunError> {
-        self.run_report(task).await.into_result()
+    /// Runs the plugin's agent on `task` (text, or a [`Task`] with attachments; 0.1.0 plugins
+    /// get its text only) in a fresh sandbox. Options go on the returned [`Run`]; awaiting it
+    /// gives the answer or the error, [`Run::report`] everything about the run either way.
+    pub fn run(&self, task: impl Into<Task>) -> Run<'_> {
+        Run {
+            plugin: self,
+            task: task.into(),
+            observer: None,
+        }
     }
 
-    /// Like [`run`](Self::run), returning output and stats even when the run failed.
-    pub async fn run_report(&self, task: &str) -> RunReport {
-        self.run_task_report(&Task::from(task)).await
-    }
-
-    /// Runs the plugin's agent on a task with attachments (0.1.0 plugins get its text only).
-    pub async fn run_task(&self, task: &Task) -> Result<RunOutcome, RunError> {
-        self.run_task_report(task).await.into_result()
-    }
-
-    /// Like [`run_task`](Self::run_task), returning output and stats even when the run failed.
-    pub async fn run_task_report(&self, task: &Task) -> RunReport {
-        if let Err(v) = self.policy.admit_attachments(&task_size(task)) {
+    async fn run_with(&self, task: Task, observer: Option<Arc<dyn RunObserver>>) -> RunReport {
+        if let Err(v) = self.policy.admit_attachments(&task_size(&task)) {
             return RunReport {
                 plugin: self.name.to_string(),
                 result: Err(RunError::Policy(v.clone())),
@@ -202,7 +239,9 @@ impl Plugin {
         };
         let run_id = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("gamecode.run", plugin = %self.name, run = run_id);
-        self.run_inner(task, run_id).instrument(span).await
+        self.run_inner(&task, run_id, observer)
+            .instrument(span)
+            .await
     }
 
     /// A fresh store for one run: its sandbox, limits, meters and deadline.
@@ -210,9 +249,13 @@ impl Plugin {
         &self,
         run_id: u64,
         started: Instant,
+        observer: Option<Arc<dyn RunObserver>>,
     ) -> (Store<RunState>, OutputCapture, OutputCapture) {
         let policy = &self.policy;
-        let observer = self.host.observer.clone();
+        let observer = match (self.host.observer.clone(), observer) {
+            (Some(host), Some(run)) => Some(Arc::new(Both(host, run)) as Arc<dyn RunObserver>),
+            (host, run) => host.or(run),
+        };
         let stdout = OutputCapture::new(
             self.name.clone(),
             OutputStream::Stdout,
@@ -281,7 +324,7 @@ impl Plugin {
             None => None,
         };
         let started = Instant::now();
-        let (mut store, _, _) = self.new_store(0, started);
+        let (mut store, _, _) = self.new_store(0, started, None);
         self.pre
             .instantiate(&mut store)
             .await
@@ -291,10 +334,15 @@ impl Plugin {
         Ok(took)
     }
 
-    async fn run_inner(&self, task: &Task, run_id: u64) -> RunReport {
+    async fn run_inner(
+        &self,
+        task: &Task,
+        run_id: u64,
+        observer: Option<Arc<dyn RunObserver>>,
+    ) -> RunReport {
         let policy = self.policy.clone();
         let started = Instant::now();
-        let (mut store, stdout, stderr) = self.new_store(run_id, started);
+        let (mut store, stdout, stderr) = self.new_store(run_id, started, observer);
         let metered = self.host.engine.options.fuel;
         let fuel_budget = policy.fuel.unwrap_or(u64::MAX);
 

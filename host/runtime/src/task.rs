@@ -12,6 +12,27 @@ pub struct Task {
     pub attachments: Vec<Attachment>,
 }
 
+impl From<String> for Task {
+    fn from(text: String) -> Self {
+        Self {
+            text,
+            attachments: Vec::new(),
+        }
+    }
+}
+
+impl From<&String> for Task {
+    fn from(text: &String) -> Self {
+        Self::from(text.as_str())
+    }
+}
+
+impl From<&Task> for Task {
+    fn from(task: &Task) -> Self {
+        task.clone()
+    }
+}
+
 impl From<&str> for Task {
     fn from(text: &str) -> Self {
         Self {

@@ -4,13 +4,11 @@ use std::path::Path;
 
 use gamecode_cassette::{Cassette, Drift};
 
-use std::io::IsTerminal;
-
 use crate::{EXIT_OTHER, EXIT_USAGE, Failure};
 
 /// Recorded model text, for stdout: control characters escaped on a terminal.
 fn terminal_safe(text: &str) -> String {
-    if std::io::stdout().is_terminal() {
+    if crate::terminal::stdout_is_tty() {
         gamecode_host::text::escape_controls(text).into_owned()
     } else {
         text.to_string()

@@ -103,21 +103,21 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         _emulator = Some(emu);
         backend
     } else {
-        crate::aws_backend(&args.region, &args.endpoint_url, 0).await?
+        crate::setup::aws_backend(&args.region, &args.endpoint_url, 0).await?
     };
     if let Some(model) = &args.model {
         backend = backend.with_default_model(model.clone());
     }
     let host = PluginHost::builder()
         .backend(Arc::new(backend))
-        .tools(crate::fs_tools(&args.allow_read)?)
+        .tools(crate::setup::fs_tools(&args.allow_read)?)
         .policy(policy)
         .cache(crate::load::cache(false, None))
         .build()
         .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
     let plugin = host
         .load_file(&args.plugin)
-        .map_err(|e| crate::load_failure(&args.plugin, e))?;
+        .map_err(|e| crate::setup::load_failure(&args.plugin, e))?;
     let server = PluginServer::new(plugin, &name, &description);
     match args.bind {
         Some(addr) => {

@@ -2,7 +2,6 @@
 //! plane, cached for a day, merged with the built-in catalogue — and the check `gamecode run`
 //! makes of its model before any call.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -60,10 +59,7 @@ pub async fn models(args: ModelsArgs) -> Result<(), Failure> {
         println!("{text}");
     } else {
         // On a terminal, the table fits its width: the least needed columns go first.
-        let width = std::io::stdout()
-            .is_terminal()
-            .then(crate::progress::stdout_columns)
-            .flatten();
+        let width = crate::terminal::stdout_columns();
         print!("{}", table(&shown, width));
         let source = match catalogue.source.as_str() {
             "live" => format!(

@@ -4,7 +4,7 @@
 //! shown as it streams in when `--stream` is on (the default when stdout is a terminal).
 
 use std::borrow::Cow;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ impl Progress {
         Arc::new(Self {
             state,
             tty,
-            stdout_tty: std::io::stdout().is_terminal(),
+            stdout_tty: crate::terminal::stdout_is_tty(),
             live_text,
         })
     }
@@ -173,29 +173,6 @@ impl Progress {
     }
 }
 
-/// The columns of the terminal `fd` is on, if it is one that says.
-fn columns_of(fd: impl std::os::fd::AsFd) -> Option<usize> {
-    #[cfg(target_os = "linux")]
-    if let Ok(size) = rustix::termios::tcgetwinsize(fd)
-        && size.ws_col > 0
-    {
-        return Some(usize::from(size.ws_col));
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = fd;
-    None
-}
-
-/// The columns of the terminal stderr is on (80 when it cannot be told).
-fn terminal_width() -> usize {
-    columns_of(std::io::stderr()).unwrap_or(80)
-}
-
-/// The columns of the terminal stdout is on, if it is one.
-pub fn stdout_columns() -> Option<usize> {
-    columns_of(std::io::stdout())
-}
-
 /// The spinner's line, fitted to `width` columns so that it never wraps: a wrapped line
 /// cannot be cleared in place, and each tick would leave a stale copy. A long model id keeps
 /// its end (the profile and model), the most telling part.
@@ -232,7 +209,12 @@ fn spin(state: Weak<Mutex<State>>) {
             let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some((model, since)) = &s.waiting {
                 let frame = FRAMES[s.frame % FRAMES.len()];
-                let line = spinner_line(frame, model, &secs(since.elapsed()), terminal_width());
+                let line = spinner_line(
+                    frame,
+                    model,
+                    &secs(since.elapsed()),
+                    crate::terminal::stderr_columns(),
+                );
                 let text = format!("\r\x1b[2K{line}");
                 let _ = write!(std::io::stderr(), "{text}");
                 let _ = std::io::stderr().flush();
