@@ -20,33 +20,27 @@ pub fn chat_request() -> ChatRequest {
 
 /// What the instant backend answers: a short text and one tool call, as a model would.
 pub fn canned_response() -> ChatResponse {
-    ChatResponse {
-        message: Message {
-            role: MessageRole::Assistant,
-            content: vec![
-                ContentBlock::Text {
-                    text: "The replay fails because the checkpoint LSN is read before the last \
+    let message = Message {
+        role: MessageRole::Assistant,
+        content: vec![
+            ContentBlock::Text {
+                text: "The replay fails because the checkpoint LSN is read before the last \
                            segment is flushed; I'll read the flush path to confirm."
-                        .into(),
-                },
-                ContentBlock::ToolUse(ToolCall {
-                    id: "tooluse_canned01".into(),
-                    name: "read_file".into(),
-                    input: serde_json::json!({"path": "src/storage/flush.rs", "max_bytes": 4096}),
-                }),
-            ],
-        },
-        model: "us.anthropic.claude-sonnet-4-6".into(),
-        stop_reason: StopReason::ToolUse,
-        usage: Some(Usage {
-            input_tokens: 1900,
-            output_tokens: 60,
-            total_tokens: 1960,
-            ..Default::default()
-        }),
-        session_id: None,
-        meta: Default::default(),
-    }
+                    .into(),
+            },
+            ContentBlock::ToolUse(ToolCall {
+                id: "tooluse_canned01".into(),
+                name: "read_file".into(),
+                input: serde_json::json!({"path": "src/storage/flush.rs", "max_bytes": 4096}),
+            }),
+        ],
+    };
+    ChatResponse::new(
+        message,
+        "us.anthropic.claude-sonnet-4-6",
+        StopReason::ToolUse,
+    )
+    .with_usage(Usage::reported(1900, 60, 1960))
 }
 
 /// Text deltas in [`canned_stream`].
@@ -68,12 +62,7 @@ pub fn canned_stream() -> Vec<StreamEvent> {
         stop_reason: StopReason::EndTurn,
     });
     events.push(StreamEvent::Metadata {
-        usage: Usage {
-            input_tokens: 1900,
-            output_tokens: 120,
-            total_tokens: 2020,
-            ..Default::default()
-        },
+        usage: Usage::reported(1900, 120, 2020),
     });
     events
 }

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 /// The retry-relevant category of a [`BackendError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCategory {
     /// The provider is throttling us; retried with backoff.
     RateLimited,
@@ -48,6 +49,7 @@ impl fmt::Display for ErrorCategory {
 /// `code` carries the provider's own error name (for Bedrock e.g. `ThrottlingException`)
 /// when there is one, so callers can be more specific than the category.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum BackendError {
     #[error("rate limited{}: {message}", fmt_code(code))]
     RateLimited {
@@ -89,6 +91,18 @@ fn fmt_status(status: &Option<u16>) -> String {
 }
 
 impl BackendError {
+    /// An error of `category` saying `message` (with no retry hint or source).
+    pub fn of(category: ErrorCategory, message: impl Into<String>) -> Self {
+        match category {
+            ErrorCategory::RateLimited => Self::rate_limited(message),
+            ErrorCategory::Validation => Self::validation(message),
+            ErrorCategory::Authentication => Self::authentication(message),
+            ErrorCategory::Network => Self::network(message),
+            ErrorCategory::Provider => Self::provider(message),
+            ErrorCategory::Unsupported => Self::unsupported(message),
+        }
+    }
+
     pub fn rate_limited(message: impl Into<String>) -> Self {
         Self::RateLimited {
             message: message.into(),

@@ -5,6 +5,27 @@
 //! ([`RetryConfig`], [`RetryBudget`], [`retry_with_policy`]). It depends on neither AWS
 //! nor wasmtime, so a plugin host and a backend implementation can both use it without
 //! pulling in each other's dependencies.
+//!
+//! # Stable surface
+//!
+//! What embedders may hold on to across minor versions: [`LLMBackend`] (implement
+//! [`send`](LLMBackend::send); the other chat methods are written on it), [`ChatCall`] and
+//! [`ChatReply`], the request types ([`ChatRequest`], [`Message`], [`ContentBlock`] and
+//! what they hold), [`BackendError`] and its [`ErrorCategory`], [`RetryConfig`] and
+//! [`retry_with_policy`], [`StreamEvent`] and [`collect_stream`], [`ModelInfo`].
+//!
+//! How they grow without breaking you:
+//! - Enums that will gain cases are `#[non_exhaustive]` (errors and their categories,
+//!   content blocks, tool-result parts, stream events, stop reasons, retry statuses, model
+//!   facts): match them with a `_` arm.
+//! - Records that will gain fields and that backends build are `#[non_exhaustive]` with
+//!   constructors ([`ChatResponse::new`], [`Usage::new`], [`ModelInfo::new`]); their fields
+//!   stay public to read and to set.
+//! - Records callers build ([`ChatRequest`], [`RetryConfig`], [`ChatOptions`],
+//!   [`InferenceConfig`]) implement `Default`: write literals with `..Default::default()`,
+//!   so that a new field (always with a default) does not break them.
+//!
+//! CI runs `cargo semver-checks` against the last release.
 
 mod attempts;
 mod backend;

@@ -9,6 +9,7 @@ use crate::ReasoningEffort;
 /// How a model thinks, if it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ReasoningSupport {
     None,
     /// A token budget (`thinking.type = enabled`).
@@ -50,6 +51,7 @@ impl ReasoningSupport {
 /// Which sampling parameters (temperature, top_p, top_k) a model takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Sampling {
     /// Any of them, together.
     #[default]
@@ -76,6 +78,7 @@ pub enum LifecycleStage {
 
 /// A model's capabilities and limits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ModelInfo {
     /// The model id without any inference-profile prefix.
     pub id: String,
@@ -115,6 +118,33 @@ pub struct ModelInfo {
     /// When it stopped (or stops) being served, `YYYY-MM-DD`.
     #[serde(default)]
     pub end_of_life_date: Option<String>,
+}
+
+impl ModelInfo {
+    /// A model known only by id and name: no media, no thinking, no caching, and limits of
+    /// zero until set. Backends outside this crate fill in the rest field by field.
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            images: false,
+            documents: false,
+            reasoning: ReasoningSupport::None,
+            caching: None,
+            cache_one_hour: false,
+            context_window: 0,
+            max_output_tokens: 0,
+            profile_only: false,
+            successor: None,
+            efforts: Vec::new(),
+            sampling: Sampling::default(),
+            prefill: true,
+            thinking_with_forced_tool: false,
+            lifecycle: LifecycleStage::default(),
+            legacy_date: None,
+            end_of_life_date: None,
+        }
+    }
 }
 
 fn yes() -> bool {

@@ -100,6 +100,7 @@ impl RetryConfig {
 
 /// A retry status event, for progress displays. Delivered before the wait it announces.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum RetryStatus {
     /// Attempt `attempt` failed with a retryable error; attempt `attempt + 1` follows after `delay`.
     RetryAttempt {

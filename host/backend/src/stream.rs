@@ -8,6 +8,7 @@ use crate::{BackendError, MessageRole, StopReason, ToolCall, Usage};
 
 /// One event of a streamed reply, in the order the provider produced them.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum StreamEvent {
     /// The assistant turn begins.
     MessageStart { role: MessageRole },

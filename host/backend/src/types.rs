@@ -29,6 +29,7 @@ pub struct ToolCall {
 /// One piece of a tool result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ToolResultContent {
     Text(String),
     Json(Value),
@@ -80,6 +81,7 @@ impl ToolResult {
 /// One block of message content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ContentBlock {
     Text {
         text: String,
@@ -301,6 +303,7 @@ impl ServiceTier {
 
 /// What a reply says about how it was served.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ResponseMeta {
     /// The provider's own latency figure for the call.
     #[serde(default)]
@@ -430,6 +433,7 @@ pub struct ChatRequest {
 /// Why the model stopped generating.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StopReason {
     EndTurn,
     ToolUse,
@@ -479,6 +483,7 @@ impl StopReason {
 
 /// Token accounting for one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Usage {
     /// Input tokens billed at the full price (not read from or written to the cache).
     pub input_tokens: u32,
@@ -493,8 +498,43 @@ pub struct Usage {
     pub cache_write_input_tokens: u32,
 }
 
+impl Usage {
+    /// `input` and `output` tokens, nothing cached; the total is their sum.
+    pub fn new(input_tokens: u32, output_tokens: u32) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens.saturating_add(output_tokens),
+            cache_read_input_tokens: 0,
+            cache_write_input_tokens: 0,
+        }
+    }
+
+    /// With `read` tokens read from the prompt cache and `written` written to it (both in the
+    /// total).
+    pub fn with_cache(mut self, read: u32, written: u32) -> Self {
+        self.cache_read_input_tokens = read;
+        self.cache_write_input_tokens = written;
+        self.total_tokens = self
+            .input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(read)
+            .saturating_add(written);
+        self
+    }
+
+    /// As a provider reports it, total included.
+    pub fn reported(input_tokens: u32, output_tokens: u32, total_tokens: u32) -> Self {
+        Self {
+            total_tokens,
+            ..Self::new(input_tokens, output_tokens)
+        }
+    }
+}
+
 /// The model's reply.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChatResponse {
     /// The assistant message: text and/or tool calls.
     pub message: Message,
@@ -507,6 +547,36 @@ pub struct ChatResponse {
     /// Latency, service tier and model-specific fields of the reply.
     #[serde(default)]
     pub meta: ResponseMeta,
+}
+
+impl ChatResponse {
+    /// A reply of `message` from `model`; no usage, session or metadata yet (see the `with_`
+    /// methods). Backends outside this crate build their replies this way.
+    pub fn new(message: Message, model: impl Into<String>, stop_reason: StopReason) -> Self {
+        Self {
+            message,
+            model: model.into(),
+            stop_reason,
+            usage: None,
+            session_id: None,
+            meta: ResponseMeta::default(),
+        }
+    }
+
+    pub fn with_usage(mut self, usage: Usage) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
+    pub fn with_session_id(mut self, session_id: Option<String>) -> Self {
+        self.session_id = session_id;
+        self
+    }
+
+    pub fn with_meta(mut self, meta: ResponseMeta) -> Self {
+        self.meta = meta;
+        self
+    }
 }
 
 impl ChatResponse {

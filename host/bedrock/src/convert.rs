@@ -283,6 +283,7 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
                         ToolResultContent::Document(d) => {
                             sdk::ToolResultContentBlock::Document(document_to_sdk(d)?)
                         }
+                        other => return Err(not_sendable(other)),
                     })
                 })
                 .collect::<Result<_, BackendError>>()?;
@@ -295,7 +296,17 @@ fn block_to_sdk(block: &ContentBlock) -> Result<sdk::ContentBlock, BackendError>
                     .map_err(build_error)?,
             )
         }
+        other => return Err(not_sendable(other)),
     })
+}
+
+/// Content of a kind this backend does not know how to send (newer than it).
+fn not_sendable(content: &impl std::fmt::Debug) -> BackendError {
+    let kind = format!("{content:?}");
+    let kind = kind.split(['(', ' ', '{']).next().unwrap_or("this");
+    BackendError::unsupported(format!(
+        "the Bedrock backend cannot send a `{kind}` content block"
+    ))
 }
 
 fn location_to_sdk(l: &CitationLocation) -> sdk::CitationLocation {
@@ -564,13 +575,14 @@ pub fn stop_reason_from_sdk(reason: &sdk::StopReason) -> StopReason {
 
 pub fn usage_from_sdk(usage: &sdk::TokenUsage) -> Usage {
     let clamp = |n: i32| u32::try_from(n).unwrap_or(0);
-    Usage {
-        input_tokens: clamp(usage.input_tokens()),
-        output_tokens: clamp(usage.output_tokens()),
-        total_tokens: clamp(usage.total_tokens()),
-        cache_read_input_tokens: usage.cache_read_input_tokens().map_or(0, clamp),
-        cache_write_input_tokens: usage.cache_write_input_tokens().map_or(0, clamp),
-    }
+    let mut out = Usage::reported(
+        clamp(usage.input_tokens()),
+        clamp(usage.output_tokens()),
+        clamp(usage.total_tokens()),
+    );
+    out.cache_read_input_tokens = usage.cache_read_input_tokens().map_or(0, clamp);
+    out.cache_write_input_tokens = usage.cache_write_input_tokens().map_or(0, clamp);
+    out
 }
 
 /// Converts a tool call's SDK form, rejecting inputs that have no JSON form.
@@ -622,32 +634,32 @@ pub fn from_converse(
             other => tracing::debug!(?other, "skipping unsupported content block"),
         }
     }
-    Ok(ChatResponse {
-        message: Message {
-            role: MessageRole::Assistant,
-            content,
-        },
-        model,
-        stop_reason: stop_reason_from_sdk(output.stop_reason()),
-        usage: output.usage().map(usage_from_sdk),
-        session_id,
-        meta: ResponseMeta {
-            latency_ms: output
-                .metrics()
-                .and_then(|m| u64::try_from(m.latency_ms()).ok()),
-            service_tier: output
-                .service_tier()
-                .and_then(|t| ServiceTier::from_wire(t.r#type().as_str())),
-            additional_model_response_fields: output
-                .additional_model_response_fields()
-                .map(document_to_json)
-                .transpose()
-                .map_err(malformed)?,
-            guardrail_trace: output
-                .trace()
-                .and_then(|t| t.guardrail())
-                .map(guardrail_trace_json),
-        },
+    let mut meta = ResponseMeta::default();
+    meta.latency_ms = output
+        .metrics()
+        .and_then(|m| u64::try_from(m.latency_ms()).ok());
+    meta.service_tier = output
+        .service_tier()
+        .and_then(|t| ServiceTier::from_wire(t.r#type().as_str()));
+    meta.additional_model_response_fields = output
+        .additional_model_response_fields()
+        .map(document_to_json)
+        .transpose()
+        .map_err(malformed)?;
+    meta.guardrail_trace = output
+        .trace()
+        .and_then(|t| t.guardrail())
+        .map(guardrail_trace_json);
+    let message = Message {
+        role: MessageRole::Assistant,
+        content,
+    };
+    let response = ChatResponse::new(message, model, stop_reason_from_sdk(output.stop_reason()))
+        .with_session_id(session_id)
+        .with_meta(meta);
+    Ok(match output.usage() {
+        Some(usage) => response.with_usage(usage_from_sdk(usage)),
+        None => response,
     })
 }
 

@@ -18,6 +18,14 @@
 //! ```
 //!
 //! [`LLMBackend`]: gamecode_backend::LLMBackend
+//!
+//! # Stable surface
+//!
+//! [`BedrockBackend`] (its constructors, `with_*` options and the seed's `chat` and
+//! `chat_with_retry`), [`DEFAULT_MODEL`], [`check_model_id`], [`current_models`],
+//! [`Recorder`], [`classify_service_error`]. The [`catalogue`], [`document`] and [`live`]
+//! modules serve the gamecode CLI and may change with Bedrock; the request shapes are the
+//! AWS SDK's.
 
 mod backend;
 pub mod catalogue;

@@ -98,26 +98,24 @@ impl Model {
 
     /// The backend's view of it.
     pub fn info(&self, today: &str) -> ModelInfo {
-        ModelInfo {
-            id: self.id.to_string(),
-            name: self.name.to_string(),
-            images: self.images,
-            documents: true,
-            reasoning: self.reasoning,
-            caching: self.cache_min,
-            cache_one_hour: self.cache_one_hour,
-            context_window: self.context_window,
-            max_output_tokens: self.max_output,
-            profile_only: !self.on_demand,
-            successor: self.successor.map(str::to_string),
-            efforts: self.efforts.to_vec(),
-            sampling: self.sampling,
-            prefill: self.prefill,
-            thinking_with_forced_tool: self.thinking_with_forced_tool,
-            lifecycle: self.stage(today),
-            legacy_date: self.legacy.map(str::to_string),
-            end_of_life_date: self.end_of_life.map(str::to_string),
-        }
+        let mut info = ModelInfo::new(self.id, self.name);
+        info.images = self.images;
+        info.documents = true;
+        info.reasoning = self.reasoning;
+        info.caching = self.cache_min;
+        info.cache_one_hour = self.cache_one_hour;
+        info.context_window = self.context_window;
+        info.max_output_tokens = self.max_output;
+        info.profile_only = !self.on_demand;
+        info.successor = self.successor.map(str::to_string);
+        info.efforts = self.efforts.to_vec();
+        info.sampling = self.sampling;
+        info.prefill = self.prefill;
+        info.thinking_with_forced_tool = self.thinking_with_forced_tool;
+        info.lifecycle = self.stage(today);
+        info.legacy_date = self.legacy.map(str::to_string);
+        info.end_of_life_date = self.end_of_life.map(str::to_string);
+        info
     }
 
     /// "Claude 3.7 Sonnet reached end of life on Bedrock on 2026-04-28; use

@@ -35,19 +35,13 @@ impl LLMBackend for Fake {
         }
         tokio::time::sleep(self.delay).await;
         let request = call.request;
-        Ok(ChatReply::Whole(ChatResponse {
-            message: Message::text(MessageRole::Assistant, "the answer is 42"),
-            model: request.model.clone().unwrap_or_else(|| "fake".into()),
-            stop_reason: StopReason::EndTurn,
-            usage: Some(Usage {
-                input_tokens: 10,
-                output_tokens: 5,
-                total_tokens: 15,
-                ..Default::default()
-            }),
-            session_id: request.session_id.clone(),
-            meta: Default::default(),
-        }))
+        let message = Message::text(MessageRole::Assistant, "the answer is 42");
+        let model = request.model.clone().unwrap_or_else(|| "fake".into());
+        Ok(ChatReply::Whole(
+            ChatResponse::new(message, model, StopReason::EndTurn)
+                .with_usage(Usage::new(10, 5))
+                .with_session_id(request.session_id.clone()),
+        ))
     }
 
     fn supports_tools(&self) -> bool {

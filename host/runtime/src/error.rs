@@ -9,6 +9,7 @@ use crate::tools::ToolError;
 
 /// A host that could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     #[error("cannot create the wasm engine: {0}")]
     Engine(String),
@@ -20,6 +21,7 @@ pub enum BuildError {
 
 /// A plugin that could not be loaded. Each case says what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     #[error("cannot read {path}: {message}")]
     Io { path: String, message: String },
@@ -93,6 +95,7 @@ pub struct GuestChatError {
 
 /// The cases of the WIT `chat-error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ChatErrorKind {
     RateLimited,
     Validation,
@@ -162,6 +165,7 @@ pub enum AgentError {
 
 /// Why a run ended without an answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// The wall-clock deadline passed while the plugin was running (in wasm, or in a host
     /// call other than a model call); the plugin was stopped.

@@ -33,6 +33,7 @@ pub enum ItemRole {
 
 /// A component's world and this host's verdict on it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Inspection {
     pub imports: Vec<WorldItem>,
     pub exports: Vec<WorldItem>,

@@ -30,6 +30,18 @@
 //! `host`/`plugin` (the embedding API, over what they `shared`), `error` (why a load or a
 //! run failed), [`observer`] (live events), [`text`] (guest text made safe to show).
 //!
+//! # Stable surface
+//!
+//! [`PluginHost`] and its builder, [`Plugin`] and [`Run`] (`plugin.run(task)`, awaited for
+//! a [`RunOutcome`] or `.report()` for a [`RunReport`]), [`Task`] and [`Attachment`],
+//! [`Policy`] (its builder methods and TOML form), the errors ([`BuildError`],
+//! [`LoadError`], [`RunError`], [`PolicyViolation`]), [`RunObserver`] and [`RunEvent`],
+//! [`HostTool`], [`tools::fs`], [`ArtifactCache`], [`Inspection`]. Enums that will gain
+//! cases (errors, events, violation kinds) are `#[non_exhaustive]`: match them with a `_`
+//! arm; records the host fills in (stats, outcomes, reports) are `#[non_exhaustive]` too:
+//! read their fields. [`engine`], [`cache`] internals and `#[doc(hidden)]` items may change.
+//! CI runs `cargo semver-checks` against the last release.
+//!
 //! With `default-features = false` this crate compiles no AWS code; the `cli` feature (on by
 //! default) adds the `gamecode` binary with the Bedrock backend and the emulator.
 

@@ -100,6 +100,7 @@ impl RunObserver for Both {
 
 /// A successful run.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RunOutcome {
     /// The plugin's answer.
     pub answer: String,
@@ -113,6 +114,7 @@ pub struct RunOutcome {
 
 /// Everything about a run, whether it succeeded or not.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct RunReport {
     pub plugin: String,
     pub result: Result<String, RunError>,
@@ -483,27 +485,7 @@ fn agent_failure(error: AgentError, state: &RunState) -> RunError {
                     .find(|e| e.category() == category)
                     .cloned();
                 return RunError::Backend(recorded.unwrap_or_else(|| {
-                    let m = c.message.clone();
-                    match category {
-                        gamecode_backend::ErrorCategory::RateLimited => {
-                            gamecode_backend::BackendError::rate_limited(m)
-                        }
-                        gamecode_backend::ErrorCategory::Validation => {
-                            gamecode_backend::BackendError::validation(m)
-                        }
-                        gamecode_backend::ErrorCategory::Authentication => {
-                            gamecode_backend::BackendError::authentication(m)
-                        }
-                        gamecode_backend::ErrorCategory::Network => {
-                            gamecode_backend::BackendError::network(m)
-                        }
-                        gamecode_backend::ErrorCategory::Provider => {
-                            gamecode_backend::BackendError::provider(m)
-                        }
-                        gamecode_backend::ErrorCategory::Unsupported => {
-                            gamecode_backend::BackendError::unsupported(m)
-                        }
-                    }
+                    gamecode_backend::BackendError::of(category, c.message.clone())
                 }));
             }
             RunError::Agent(error)

@@ -33,6 +33,7 @@ pub(crate) struct HostInner {
 
 /// How a load went, for diagnostics and measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoadInfo {
     pub cache: CacheStatus,
     /// Compile or cache-load time plus linking.

@@ -167,7 +167,9 @@ impl Progress {
             RetryStatus::BudgetExhausted { .. } => {
                 "retry budget exhausted; not retrying the model call".to_string()
             }
-            RetryStatus::NonRetryableError { .. } => return,
+            // Nothing to add to the error the run reports (and nothing to say of statuses
+            // newer than this CLI).
+            _ => return,
         };
         self.line(&text);
     }

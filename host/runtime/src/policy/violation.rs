@@ -4,6 +4,7 @@ use std::fmt;
 
 /// Which policy limit a plugin ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ViolationKind {
     /// More chat calls than `max_chat_calls`.
     ChatLimit,
@@ -59,6 +60,7 @@ impl PolicyViolation {
 
 /// A policy manifest that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyError {
     #[error("cannot read policy file {path}: {message}")]
     Io { path: String, message: String },

@@ -201,10 +201,13 @@ impl RunState {
         self.record_backend_error(&e);
         match e.category() {
             C::Unsupported => self.meter.withdraw(&mut grant),
+            // A network or provider failure, or one of a category newer than this host: it
+            // may have been billed.
             C::Network | C::Provider => self.meter.settle(&mut grant, None),
             C::RateLimited | C::Validation | C::Authentication => {
                 self.meter.settle(&mut grant, Some(0))
             }
+            _ => self.meter.settle(&mut grant, None),
         }
         self.emit(RunEvent::ChatFinished {
             model,
@@ -264,15 +267,13 @@ fn text_bytes(response: &ChatResponse) -> usize {
         .map(|b| match b {
             gamecode_backend::ContentBlock::Text { text } => text.len(),
             gamecode_backend::ContentBlock::ToolUse(c) => c.input.to_string().len(),
-            gamecode_backend::ContentBlock::ToolResult(_)
-            | gamecode_backend::ContentBlock::Image(_)
-            | gamecode_backend::ContentBlock::Document(_)
-            | gamecode_backend::ContentBlock::CachePoint(_) => 0,
             gamecode_backend::ContentBlock::Cited(c) => c.text.len(),
             gamecode_backend::ContentBlock::Reasoning(r) => match r {
                 gamecode_backend::Reasoning::Text { text, .. } => text.len(),
                 gamecode_backend::Reasoning::Redacted { data } => data.len(),
             },
+            // Results, media and cache points are not output (nor kinds newer than this host).
+            _ => 0,
         })
         .sum()
 }

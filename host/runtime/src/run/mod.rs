@@ -137,6 +137,7 @@ impl RunState {
 }
 /// What one run used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct RunStats {
     /// Chat calls admitted (sent to the backend).
     pub chat_calls: u32,

@@ -67,7 +67,6 @@ pub trait HostTool: Send + Sync {
     }
 }
 
-/// Whether `name` is a valid tool name: `[a-zA-Z0-9_-]{1,64}`.
 /// A tool's output as text (`call-tool`): text and JSON as they are, an image or document as a
 /// line describing it; parts joined by newlines.
 pub fn content_text(content: &[gamecode_backend::ToolResultContent]) -> String {
@@ -84,6 +83,7 @@ pub fn content_text(content: &[gamecode_backend::ToolResultContent]) -> String {
                 d.format.as_str(),
                 d.bytes.len()
             ),
+            _ => "[content of a kind this host cannot show]".to_string(),
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -97,9 +97,11 @@ pub fn content_bytes(content: &gamecode_backend::ToolResultContent) -> usize {
         C::Json(v) => v.to_string().len(),
         C::Image(i) => i.bytes.len(),
         C::Document(d) => d.bytes.len(),
+        _ => 0,
     }
 }
 
+/// Whether `name` is a valid tool name: `[a-zA-Z0-9_-]{1,64}`.
 pub fn is_valid_tool_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name

@@ -617,24 +617,28 @@ fn call_out(call: b::ToolCall) -> t::ToolCall {
     }
 }
 
-fn tool_content_out(c: b::ToolResultContent) -> t::ToolResultContent {
-    match c {
+/// A part of a tool's output for the guest; `None` for a kind newer than this version.
+fn tool_content_out(c: b::ToolResultContent) -> Option<t::ToolResultContent> {
+    Some(match c {
         b::ToolResultContent::Text(s) => t::ToolResultContent::Text(s),
         b::ToolResultContent::Json(v) => t::ToolResultContent::Json(v.to_string()),
         b::ToolResultContent::Image(i) => t::ToolResultContent::Image(image_out(i)),
         b::ToolResultContent::Document(d) => t::ToolResultContent::Document(document_out(d)),
-    }
+        _ => return None,
+    })
 }
 
-fn block_out(block: b::ContentBlock) -> t::ContentBlock {
-    match block {
+/// A content block for the guest; `None` for a kind newer than this version (dropped, as an
+/// older version drops what it cannot carry).
+fn block_out(block: b::ContentBlock) -> Option<t::ContentBlock> {
+    Some(match block {
         b::ContentBlock::Text { text } => t::ContentBlock::Text(text),
         b::ContentBlock::Image(i) => t::ContentBlock::Image(image_out(i)),
         b::ContentBlock::Document(d) => t::ContentBlock::Document(document_out(d)),
         b::ContentBlock::ToolUse(call) => t::ContentBlock::ToolUse(call_out(call)),
         b::ContentBlock::ToolResult(r) => t::ContentBlock::ToolResult(t::ToolResult {
             tool_use_id: r.tool_use_id,
-            content: r.content.into_iter().map(tool_content_out).collect(),
+            content: r.content.into_iter().filter_map(tool_content_out).collect(),
             is_error: r.is_error,
         }),
         b::ContentBlock::Reasoning(b::Reasoning::Text { text, signature }) => {
@@ -651,13 +655,14 @@ fn block_out(block: b::ContentBlock) -> t::ContentBlock {
             b::CacheTtl::FiveMinutes => t::CacheTtl::FiveMinutes,
             b::CacheTtl::OneHour => t::CacheTtl::OneHour,
         }),
-    }
+        _ => return None,
+    })
 }
 
 pub(crate) fn message_out(message: b::Message) -> t::Message {
     t::Message {
         role: role_out(message.role),
-        content: message.content.into_iter().map(block_out).collect(),
+        content: message.content.into_iter().filter_map(block_out).collect(),
     }
 }
 
@@ -673,6 +678,7 @@ fn stop_reason_out(reason: b::StopReason) -> t::StopReason {
         b::StopReason::MalformedToolUse => t::StopReason::MalformedToolUse,
         b::StopReason::ModelContextWindowExceeded => t::StopReason::ModelContextWindowExceeded,
         b::StopReason::Other(s) => t::StopReason::Other(s),
+        other => t::StopReason::Other(other.as_wire().to_string()),
     }
 }
 
@@ -727,6 +733,8 @@ pub(crate) fn failure_out(failure: ChatFailure) -> t::ChatError {
                 b::BackendError::Network { .. } => t::ChatError::Network(message),
                 b::BackendError::Provider { .. } => t::ChatError::Provider(message),
                 b::BackendError::Unsupported { .. } => t::ChatError::Unsupported(message),
+                // A failure newer than this version: the provider's, as far as it can tell.
+                _ => t::ChatError::Provider(message),
             }
         }
     }
@@ -757,6 +765,7 @@ pub(crate) fn event_out(event: b::StreamEvent) -> Option<t::StreamEvent> {
             t::StreamEvent::MessageStop(stop_reason_out(stop_reason))
         }
         b::StreamEvent::Metadata { usage } => t::StreamEvent::Metadata(usage_out(usage)),
+        _ => return None,
     })
 }
 
@@ -1022,7 +1031,7 @@ impl gamecode::plugin::tools::Host for RunState {
         Ok(RunState::call_tool_content(self, &name, &input)
             .instrument(span)
             .await
-            .map(|content| content.into_iter().map(tool_content_out).collect())
+            .map(|content| content.into_iter().filter_map(tool_content_out).collect())
             .map_err(tool_error_out))
     }
 }
