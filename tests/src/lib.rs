@@ -2,112 +2,41 @@
 //! real `BedrockBackend` (real SDK, SigV4, HTTP) pointed at it, and a host.
 //!
 //! Everything talks to 127.0.0.1 only.
+//!
+//! One module per concern. Those that need nothing of this crate's dependencies but std, the
+//! AWS SDK and the emulator (`paths`, `guests`, `venv`, `process`, `emulator`, `retry`, `log`)
+//! are also the test helpers of the crates this one depends on: their test binaries cannot
+//! depend on this crate (that would be a cycle), so they include these files by `#[path]`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use bedrock_emulator::{
-    DEFAULT_ACCESS_KEY_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY, Emulator,
-};
-use gamecode_backend::{BackoffStrategy, LLMBackend, RetryConfig};
+use bedrock_emulator::Emulator;
+use gamecode_backend::LLMBackend;
 use gamecode_bedrock::BedrockBackend;
-use gamecode_host::{Plugin, PluginHost, Policy};
+use gamecode_host::{Plugin, PluginHost, Policy, RunEvent, RunObserver};
+use serde_json::Value;
 
 pub use bedrock_emulator;
 pub use gamecode_host;
 
-/// The workspace root (`tests/..`).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
+pub mod emulator;
+pub mod guests;
+pub mod log;
+pub mod machine;
+pub mod paths;
+pub mod process;
+pub mod retry;
+pub mod venv;
 
-/// Builds the example plugin and the adversarial guests, once per test binary. Panics with
-/// the build's output (and the fix, if the wasm32-wasip2 target is missing) when it fails.
-pub fn build_guests() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    if let Err(message) = BUILT.get_or_init(build_all) {
-        panic!("{message}");
-    }
-}
-
-fn build_all() -> Result<(), String> {
-    let root = workspace_root();
-    check_target()?;
-    for manifest in ["guest-example/Cargo.toml", "tests/guests/Cargo.toml"] {
-        // The guests' own workspaces keep their own target dirs; the test paths rely on it.
-        cargo(
-            &root,
-            &[
-                "build",
-                "--manifest-path",
-                manifest,
-                "--target",
-                "wasm32-wasip2",
-                "--release",
-                "--quiet",
-            ],
-            true,
-            &format!("building {manifest} for wasm32-wasip2"),
-        )?;
-    }
-    Ok(())
-}
-
-/// Runs cargo in `dir` (without the caller's target-dir overrides when `own_target`); the
-/// error says what failed (`what`) with cargo's stderr.
-fn cargo(dir: &Path, args: &[&str], own_target: bool, what: &str) -> Result<(), String> {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(dir).args(args);
-    if own_target {
-        cmd.env_remove("CARGO_TARGET_DIR")
-            .env_remove("CARGO_BUILD_TARGET");
-    }
-    let output = cmd
-        .output()
-        .map_err(|e| format!("{what}: cannot run cargo: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
-
-/// Fails clearly when the wasm32-wasip2 standard library is not installed.
-fn check_target() -> Result<(), String> {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .map_err(|e| format!("cannot run {rustc}: {e}"))?;
-    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_string();
-    let lib = Path::new(&sysroot).join("lib/rustlib/wasm32-wasip2");
-    if lib.is_dir() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the wasm32-wasip2 target is not installed (no {}): run `rustup target add \
-             wasm32-wasip2`",
-            lib.display()
-        ))
-    }
-}
-
-/// The example agent plugin.
-pub fn guest_example() -> PathBuf {
-    build_guests();
-    workspace_root().join("guest-example/target/wasm32-wasip2/release/gamecode_guest_example.wasm")
-}
+pub use emulator::{emulator, sdk_config, sdk_config_with};
+pub use guests::{build_guests, guest_example, test_guest};
+pub use machine::{busy_machine, quiet_machine};
+pub use paths::{target_dir, workspace_root};
+pub use process::own_process;
+pub use retry::{fast_retry, storm_retry};
+pub use venv::python_venv;
 
 /// The Rust example agent as built for `gamecode:plugin@0.1.0`, kept as a binary (see
 /// `tests/fixtures/README.md`).
@@ -120,13 +49,13 @@ pub fn fixture_v0_1_0() -> PathBuf {
 pub fn gamecode_mcp2() -> PathBuf {
     static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let installed = INSTALLED.get_or_init(|| {
-        let root = workspace_root().join("target/mcp-tools");
+        let root = target_dir().join("mcp-tools");
         let bin = root.join("bin/gamecode-mcp2");
         if bin.is_file() {
             return Ok(bin);
         }
         let root_arg = root.display().to_string();
-        cargo(
+        guests::cargo(
             &workspace_root(),
             &[
                 "install",
@@ -154,7 +83,7 @@ pub fn gamecode_mcp2() -> PathBuf {
 pub fn mcp_fault_server() -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        cargo(
+        guests::cargo(
             &workspace_root(),
             &[
                 "build",
@@ -167,67 +96,11 @@ pub fn mcp_fault_server() -> PathBuf {
             false,
             "building mcp_fault_server",
         )?;
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| workspace_root().join("target"));
-        Ok(target.join("debug/mcp_fault_server"))
+        Ok(target_dir().join("debug/mcp_fault_server"))
     });
     match built {
         Ok(bin) => bin.clone(),
         Err(message) => panic!("{message}"),
-    }
-}
-
-/// One of the test guests, e.g. `guest_looper`.
-pub fn test_guest(name: &str) -> PathBuf {
-    build_guests();
-    workspace_root()
-        .join("tests/guests/target/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"))
-}
-
-/// An emulator on 127.0.0.1 with an OS-chosen port.
-pub async fn emulator() -> Emulator {
-    Emulator::start().await.expect("the emulator starts")
-}
-
-/// The emulator's static credentials, as an SDK config (no AWS account, no environment).
-pub fn sdk_config() -> SdkConfig {
-    SdkConfig::builder()
-        .region(Region::new(DEFAULT_REGION))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            DEFAULT_ACCESS_KEY_ID,
-            DEFAULT_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "gamecode-e2e",
-        )))
-        .behavior_version(BehaviorVersion::latest())
-        .build()
-}
-
-/// A retry policy with small delays, so failure tests stay quick.
-pub fn fast_retry() -> RetryConfig {
-    RetryConfig {
-        max_retries: 2,
-        initial_delay: Duration::from_millis(10),
-        backoff_strategy: BackoffStrategy::Exponential { multiplier: 2 },
-        verbose: false,
-        max_delay: Duration::from_millis(100),
-        jitter: 0.5,
-    }
-}
-
-/// The retry policy of the throttling-storm test and benchmark: a client's ordinary backoff
-/// (100 ms doubling to 1 s), so the adaptive limiter, not long sleeps, is what sheds load.
-pub fn storm_retry() -> RetryConfig {
-    RetryConfig {
-        max_retries: 2,
-        initial_delay: Duration::from_millis(100),
-        backoff_strategy: BackoffStrategy::Exponential { multiplier: 2 },
-        verbose: false,
-        max_delay: Duration::from_secs(1),
-        jitter: 0.5,
     }
 }
 
@@ -236,7 +109,7 @@ pub fn bedrock(emu: &Emulator) -> Arc<dyn LLMBackend> {
     Arc::new(
         BedrockBackend::new_with_config(&emu.sdk_config())
             .expect("the config has a region")
-            .with_retry_config(fast_retry()),
+            .with_retry_config(fast_retry(2)),
     )
 }
 
@@ -284,16 +157,48 @@ pub fn fs_host(emu: &Emulator, dir: &Path) -> PluginHost {
         .expect("host")
 }
 
-/// Installs a test log subscriber once (RUST_LOG honoured; quiet by default).
+/// Installs the test log subscriber once (RUST_LOG honoured; quiet by default).
 pub fn init_tracing() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(filter)
-            .try_init();
+    log::init_tracing_with("warn");
+}
+
+/// The `gamecode` CLI as the workspace's tests build it (`target/debug/gamecode`).
+pub fn gamecode_cli() -> PathBuf {
+    target_dir().join("debug/gamecode")
+}
+
+/// An observer that keeps what `pick` takes from each run event, and what it kept.
+pub fn recording_observer<T: Send + 'static>(
+    pick: impl Fn(&RunEvent) -> Option<T> + Send + Sync + 'static,
+) -> (Arc<dyn RunObserver>, Arc<Mutex<Vec<T>>>) {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let sink = kept.clone();
+    let observer: Arc<dyn RunObserver> = Arc::new(move |_: &str, e: &RunEvent| {
+        if let Some(item) = pick(e) {
+            sink.lock().unwrap().push(item);
+        }
     });
+    (observer, kept)
+}
+
+/// The content blocks of the messages of a Converse request body, in order.
+pub fn message_blocks(body: &Value) -> Vec<Value> {
+    body["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The header of a PNG image of `w` × `h` pixels (all the emulator reads of it).
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    b.extend_from_slice(&w.to_be_bytes());
+    b.extend_from_slice(&h.to_be_bytes());
+    b.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    b
 }
 
 /// A language the example agent plugin is written in.
@@ -329,7 +234,7 @@ impl GuestLanguage {
 pub fn example_in(language: GuestLanguage) -> PathBuf {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        check_target()?;
+        guests::check_target()?;
         let output = Command::new("bash")
             .current_dir(workspace_root())
             .arg("scripts/build-guests.sh")
@@ -359,7 +264,7 @@ pub fn example_in(language: GuestLanguage) -> PathBuf {
 pub fn shared_cache() -> gamecode_host::ArtifactCache {
     // Entries are keyed by the component's bytes and the engine's configuration, so reusing
     // the directory across runs is safe.
-    gamecode_host::ArtifactCache::new(workspace_root().join("target/e2e-artifact-cache"))
+    gamecode_host::ArtifactCache::new(target_dir().join("e2e-artifact-cache"))
 }
 
 /// A fenced code block of the README: its language, its name (the info string's second

@@ -6,52 +6,18 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+// The guests and the Python venv are built as the end-to-end tests build them: the same
+// helpers, included by path (this crate cannot depend on that one, which depends on it).
+#[path = "../../../tests/src/guests.rs"]
+mod guests;
+#[path = "../../../tests/src/paths.rs"]
+mod paths;
+#[path = "../../../tests/src/venv.rs"]
+mod venv;
 
-/// Builds the example plugin and the test guests once per test binary.
-fn build_guests() {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = BUILT.get_or_init(|| {
-        for manifest in ["guest-example/Cargo.toml", "tests/guests/Cargo.toml"] {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let out = Command::new(cargo)
-                .current_dir(root())
-                .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"])
-                .args(["--manifest-path", manifest])
-                .env_remove("CARGO_TARGET_DIR")
-                .env_remove("CARGO_BUILD_TARGET")
-                .output()
-                .map_err(|e| format!("cannot run cargo: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "building {manifest} for wasm32-wasip2 failed (is the target installed? \
-                     `rustup target add wasm32-wasip2`):\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                ));
-            }
-        }
-        Ok(())
-    });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
-}
-
-fn guest_example() -> PathBuf {
-    build_guests();
-    root().join("guest-example/target/wasm32-wasip2/release/gamecode_guest_example.wasm")
-}
-
-fn test_guest(name: &str) -> PathBuf {
-    build_guests();
-    root().join(format!(
-        "tests/guests/target/wasm32-wasip2/release/{name}.wasm"
-    ))
-}
+use guests::{guest_example, test_guest};
+use paths::workspace_root as root;
 
 /// The binary with a private cache dir and no AWS configuration from this machine.
 fn gamecode(cache: &Path) -> Command {
@@ -1171,37 +1137,7 @@ fn attachments_and_config_reach_0_2_0_plugins() {
 
 /// A venv with the official Python MCP SDK, made once under `target/`.
 fn python_mcp() -> PathBuf {
-    static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let venv = root().join("target/mcp-venv");
-        let python = venv.join("bin/python");
-        if !venv.join("installed-2.3.0").is_file() {
-            let ok = Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .is_ok_and(|s| s.success())
-                && Command::new(&python)
-                    .args([
-                        "-m",
-                        "pip",
-                        "install",
-                        "--quiet",
-                        "--disable-pip-version-check",
-                    ])
-                    .arg("mcp==2.3.0")
-                    .status()
-                    .is_ok_and(|s| s.success());
-            assert!(
-                ok,
-                "cannot install the Python MCP SDK (mcp==2.3.0) into {}",
-                venv.display()
-            );
-            std::fs::write(venv.join("installed-2.3.0"), "").unwrap();
-        }
-        python
-    })
-    .clone()
+    venv::python_venv("mcp-venv", &["mcp==2.3.0"])
 }
 
 #[test]
