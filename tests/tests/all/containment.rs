@@ -128,7 +128,7 @@ async fn memory_bomb_is_stopped_at_the_cap() {
         "guest_memory_bomb",
         Policy::default().with_memory_limit_bytes(cap),
     );
-    let report: RunReport = f.alongside(bomb.run_report("boom")).await;
+    let report: RunReport = f.alongside(bomb.run("boom").report()).await;
     assert_eq!(
         report.result,
         Err(RunError::MemoryLimitExceeded { limit_bytes: cap })
@@ -165,7 +165,7 @@ async fn fuel_exhaustion_is_reported() {
 async fn panic_is_reported_with_its_message() {
     let f = fixture(default_fixture).await;
     let panicker = f.adversary("guest_panicker", Policy::default());
-    let report = f.alongside(panicker.run_report("go")).await;
+    let report = f.alongside(panicker.run("go").report()).await;
     match &report.result {
         Err(RunError::Trap { message, panic, .. }) => {
             assert_eq!(panic.as_deref(), Some("guest panicked on purpose"));
@@ -180,7 +180,7 @@ async fn panic_is_reported_with_its_message() {
 async fn too_many_chat_calls_is_a_typed_error_the_guest_sees() {
     let f = fixture(default_fixture).await;
     let chatty = f.adversary("guest_chatty", Policy::default().with_max_chat_calls(3));
-    let report = f.alongside(chatty.run_report("calls")).await;
+    let report = f.alongside(chatty.run("calls").report()).await;
     let answer = report.result.expect("chatty reports what happened");
     assert!(
         answer.starts_with("chat-limit-reached after 3 calls"),
@@ -196,7 +196,7 @@ async fn token_budget_is_a_typed_error_the_guest_sees() {
     let f = fixture(default_fixture).await;
     let budget = 2_000;
     let chatty = f.adversary("guest_chatty", Policy::default().with_token_budget(budget));
-    let report = f.alongside(chatty.run_report("tokens")).await;
+    let report = f.alongside(chatty.run("tokens").report()).await;
     let answer = report.result.expect("chatty reports what happened");
     assert!(
         answer.starts_with("token-budget-exhausted after"),
@@ -230,7 +230,7 @@ async fn oversized_request_is_a_typed_error_the_guest_sees() {
         Policy::default().with_max_request_bytes(1 << 20),
     );
     let before = f.emu.request_count();
-    let report = f.alongside(chatty.run_report("bytes")).await;
+    let report = f.alongside(chatty.run("bytes").report()).await;
     let answer = report.result.expect("chatty reports what happened");
     assert!(answer.starts_with("request-too-large:"), "{answer}");
     assert_eq!(report.violations[0].kind, ViolationKind::RequestTooLarge);
@@ -254,7 +254,11 @@ async fn disallowed_model_is_a_typed_error_the_guest_sees() {
         Policy::default().with_allowed_models([allowed]),
     );
     let report = f
-        .alongside(chatty.run_report("model:us.anthropic.claude-haiku-4-5-20251001-v1:0"))
+        .alongside(
+            chatty
+                .run("model:us.anthropic.claude-haiku-4-5-20251001-v1:0")
+                .report(),
+        )
         .await;
     let answer = report.result.expect("chatty reports what happened");
     assert!(answer.starts_with("model-not-allowed:"), "{answer}");

@@ -36,7 +36,7 @@ async fn the_host_places_cache_points_on_the_growing_prefix() {
     let host = host(&emu, Policy::default());
     let plugin = converse(&host, Policy::default());
 
-    let report = plugin.run_report("turns:6").await;
+    let report = plugin.run("turns:6").report().await;
     let cached = report.result.expect("six turns");
     let turns = usage_lines(&cached);
     assert_eq!(turns.len(), 6, "{cached}");
@@ -129,7 +129,7 @@ async fn reasoning_is_kept_for_the_next_turn_and_bounded_by_the_policy() {
         max_reasoning_budget: Some(2_048),
         ..Policy::default()
     };
-    let report = converse(&host, capped).run_report("reasoning:4096").await;
+    let report = converse(&host, capped).run("reasoning:4096").report().await;
     let refused = report.result.expect("the guest reports the refusal");
     assert!(
         refused.starts_with("option-not-allowed: a thinking budget of 4096 tokens is over"),
@@ -237,7 +237,7 @@ async fn attachments_config_and_size_limits() {
             Attachment::from_bytes("notes", b"Release notes: all good.".to_vec()).expect("text"),
         ],
     };
-    let described = plugin.run_task(&task).await.expect("runs").answer;
+    let described = plugin.run(&task).await.expect("runs").answer;
     assert!(described.contains("PNG image, 640×480"), "{described}");
     assert!(described.contains("\"notes\""), "{described}");
 
@@ -246,7 +246,7 @@ async fn attachments_config_and_size_limits() {
         max_attachments: 1,
         ..policy
     };
-    let report = converse(&host, few).run_task_report(&task).await;
+    let report = converse(&host, few).run(&task).report().await;
     let e = report.result.expect_err("two attachments, one allowed");
     assert!(
         e.to_string()
@@ -261,7 +261,7 @@ async fn attachments_config_and_size_limits() {
         text: "attach".into(),
         attachments: vec![Attachment::from_bytes("photo", png).expect("a png")],
     };
-    let report = converse(&host, small).run_task_report(&image_only).await;
+    let report = converse(&host, small).run(&image_only).report().await;
     assert!(report.result.is_err(), "{report:?}");
     assert_eq!(report.violations[0].kind, ViolationKind::RequestTooLarge);
 }

@@ -8,9 +8,7 @@
 use std::time::{Duration, Instant};
 
 use gamecode_e2e::*;
-use gamecode_host::{
-    AgentError, Plugin, PluginHost, Policy, RunError, RunEvent, ViolationKind,
-};
+use gamecode_host::{AgentError, Plugin, PluginHost, Policy, RunError, RunEvent, ViolationKind};
 
 /// While two plugins hammer the host with expensive requests, the deadline holds within
 /// its documented margin and twenty well-behaved runs beside them are not stalled.
@@ -85,7 +83,8 @@ async fn the_token_budget_holds_for_streams_the_guest_drops() {
 
     // Each reply read to message-stop (so the usage event is never pulled) and dropped.
     let report = abuser(&host, policy.clone())
-        .run_report("stream-to-stop:10")
+        .run("stream-to-stop:10")
+        .report()
         .await;
     let answer = report.result.expect("the guest reports what happened");
     assert!(
@@ -102,7 +101,8 @@ async fn the_token_budget_holds_for_streams_the_guest_drops() {
 
     // Dropped as soon as it opens: Bedrock bills the input; so does the host.
     let report = abuser(&host, policy.with_token_budget(2_000))
-        .run_report("stream-drop:10")
+        .run("stream-drop:10")
+        .report()
         .await;
     let answer = report.result.expect("answer");
     assert!(answer.starts_with("token-budget-exhausted"), "{answer}");
@@ -114,7 +114,7 @@ async fn the_token_budget_holds_for_streams_the_guest_drops() {
     let chatty = load(&host, &test_guest("guest_chatty"))
         .with_policy(Policy::default().with_token_budget(budget))
         .unwrap();
-    let report = chatty.run_report("tokens").await;
+    let report = chatty.run("tokens").report().await;
     let answer = report.result.expect("answer");
     assert!(answer.starts_with("token-budget-exhausted"), "{answer}");
     assert!(report.stats.tokens_charged <= budget, "{:?}", report.stats);
@@ -267,7 +267,8 @@ async fn echoed_guest_strings_are_bounded() {
         .with_policy(Policy::default().with_allowed_models(["m"]))
         .unwrap();
     let report = chatty
-        .run_report(&format!("model:{}", "x".repeat(100_000)))
+        .run(&format!("model:{}", "x".repeat(100_000)))
+        .report()
         .await;
     let v = &report.violations[0];
     assert_eq!(v.kind, ViolationKind::ModelNotAllowed);

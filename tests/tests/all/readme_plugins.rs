@@ -174,7 +174,7 @@ async fn the_readmes_plugins_build_and_answer_as_shown() {
             text: "What is in this picture?".into(),
             attachments: vec![Attachment::from_bytes("photo", png(640, 480)).expect("a png")],
         };
-        let answer = plugin.run_task(&picture).await.expect("hello runs").answer;
+        let answer = plugin.run(&picture).await.expect("hello runs").answer;
         assert!(
             answer.starts_with("I see a PNG image, 640×480 pixels."),
             "{language:?}: {answer}"

@@ -14,7 +14,7 @@ async fn streamed_calls_count_against_the_token_budget() {
     let budget = 2_000;
     let host = host(&emu, Policy::default().with_token_budget(budget));
     let chatty = load(&host, &test_guest("guest_chatty"));
-    let report = chatty.run_report("stream-tokens").await;
+    let report = chatty.run("stream-tokens").report().await;
     let answer = report.result.expect("chatty reports what happened");
     assert!(
         answer.starts_with("token-budget-exhausted after "),

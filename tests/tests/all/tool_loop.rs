@@ -123,7 +123,7 @@ async fn host_tools_outside_the_policy_are_hidden_and_refused() {
         .build()
         .unwrap();
     let chatty = load(&host, &test_guest("guest_chatty"));
-    let report = chatty.run_report("tool:read_file").await;
+    let report = chatty.run("tool:read_file").report().await;
     let answer = report.result.expect("chatty answers");
     assert!(answer.starts_with("not-allowed:"), "{answer}");
     assert_eq!(report.violations.len(), 1);

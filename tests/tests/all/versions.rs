@@ -82,7 +82,7 @@ async fn attachments_reach_0_2_0_plugins_and_are_refused_for_0_1_0() {
     for language in GuestLanguage::ALL {
         let plugin = load(&host, &example_in(language));
         let answer = plugin
-            .run_task(&task)
+            .run(&task)
             .await
             .unwrap_or_else(|e| panic!("{language:?}: {e}"))
             .answer;
@@ -93,6 +93,6 @@ async fn attachments_reach_0_2_0_plugins_and_are_refused_for_0_1_0() {
     }
     // A 0.1.0 plugin gets the words only (the CLI refuses --attach for it up front).
     let old = load(&host, &fixture_v0_1_0());
-    let answer = old.run_task(&task).await.expect("runs").answer;
+    let answer = old.run(&task).await.expect("runs").answer;
     assert!(!answer.contains("PDF"), "{answer}");
 }

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use bedrock_emulator::{Fault, Reply};
 use crate::support::*;
+use bedrock_emulator::{Fault, Reply};
 use futures::StreamExt;
 use gamecode_backend::{
     BackendError, ChatRequest, ErrorCategory, Message, StopReason, StreamEvent, Tool,
@@ -110,6 +110,7 @@ async fn events_map_in_order_with_tool_input_assembled() {
             | StreamEvent::ReasoningSignature { .. }
             | StreamEvent::RedactedReasoning { .. } => "reasoning",
             StreamEvent::Citation { .. } => "citation",
+            _ => "newer",
         })
         .fold(Vec::new(), |mut acc, kind| {
             if acc.last() != Some(&kind) {
