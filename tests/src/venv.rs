@@ -64,7 +64,6 @@ pub fn python_venv(name: &str, requirements: &[&str]) -> PathBuf {
         venv.display(),
         String::from_utf8_lossy(&installed.stderr)
     );
-    std::fs::write(&stamp, &wanted)
-        .unwrap_or_else(|e| panic!("writing {}: {e}", stamp.display()));
+    std::fs::write(&stamp, &wanted).unwrap_or_else(|e| panic!("writing {}: {e}", stamp.display()));
     python
 }

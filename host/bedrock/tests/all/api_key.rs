@@ -1,8 +1,8 @@
 //! Bedrock API keys (bearer auth) through the real SDK: accepted by an emulator configured
 //! with the key, refused (not retried) with another, and SigV4 keeps working beside them.
 
-use bedrock_emulator::{Emulator, EmulatorConfig};
 use crate::support::*;
+use bedrock_emulator::{Emulator, EmulatorConfig};
 use gamecode_backend::ErrorCategory;
 
 #[tokio::test]

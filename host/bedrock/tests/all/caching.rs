@@ -2,8 +2,8 @@
 //! in the conversation; the emulator writes a prefix on first use, reads it within its TTL,
 //! caches nothing below the model's minimum, and refuses a fifth cache point as Bedrock does.
 
-use bedrock_emulator::Reply;
 use crate::support::*;
+use bedrock_emulator::Reply;
 use futures::StreamExt;
 use gamecode_backend::{
     CachePoint, ChatOptions, ChatRequest, ContentBlock, Message, MessageRole, StreamEvent, Tool,

@@ -1,7 +1,7 @@
 //! The Converse path end to end: request mapping, system prompts, tools, normalization.
 
-use bedrock_emulator::Reply;
 use crate::support::*;
+use bedrock_emulator::Reply;
 use gamecode_backend::{
     BackendError, ChatRequest, ContentBlock, InferenceConfig, Message, MessageRole, StopReason,
     Tool, ToolChoice, ToolResult,

@@ -2,10 +2,10 @@
 //! emulated model, checked against Bedrock's rules before any call, and refused by the
 //! emulator as Bedrock would when a client sends bytes that are not what they claim.
 
+use crate::support::*;
 use aws_sdk_bedrockruntime::types as sdk;
 use aws_smithy_types::Blob;
 use bedrock_emulator::Reply;
-use crate::support::*;
 use futures::StreamExt;
 use gamecode_backend::{
     ChatRequest, ContentBlock, Document, DocumentFormat, ErrorCategory, Image, ImageFormat,

@@ -1,8 +1,8 @@
 //! The model catalogue at work: features a model lacks are refused before any call, with the
 //! model named; an end-of-life answer from Bedrock names the successor.
 
-use bedrock_emulator::Fault;
 use crate::support::*;
+use bedrock_emulator::Fault;
 use gamecode_backend::{
     CachePoint, CacheTtl, ChatOptions, ChatRequest, ContentBlock, ErrorCategory, InferenceConfig,
     LLMBackend, Message, MessageRole, ReasoningConfig, ReasoningEffort,

@@ -3,8 +3,8 @@
 //! that drops or alters it is refused as Bedrock refuses it; and the rules of a thinking
 //! request are checked before any call.
 
-use bedrock_emulator::Reply;
 use crate::support::*;
+use bedrock_emulator::Reply;
 use futures::StreamExt;
 use gamecode_backend::{
     ChatOptions, ChatRequest, ContentBlock, ErrorCategory, InferenceConfig, Message, Reasoning,

@@ -6,11 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bedrock_emulator::{DEFAULT_ACCESS_KEY_ID, Fault};
 use crate::support::*;
-use gamecode_backend::{
-    BackendError, ErrorCategory, RetryBudget, RetryConfig, RetryStatus,
-};
+use bedrock_emulator::{DEFAULT_ACCESS_KEY_ID, Fault};
+use gamecode_backend::{BackendError, ErrorCategory, RetryBudget, RetryConfig, RetryStatus};
 
 /// Injects `fault` for every attempt and returns the error and the attempts made.
 async fn always_failing(fault: Fault, max_retries: u32) -> (BackendError, usize) {

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use bedrock_emulator::{Fault, Reply};
 use crate::support::*;
+use bedrock_emulator::{Fault, Reply};
 use futures::StreamExt;
 use gamecode_backend::{
     BackendError, ChatRequest, ErrorCategory, Message, StopReason, StreamEvent, Tool,

@@ -1,9 +1,9 @@
 //! Wire-level tests with a raw hyper client: routing, SigV4, every fault, scripting, the
 //! request log, and ConverseStream framing.
 
+use crate::support::raw::*;
 use aws_smithy_eventstream::frame::read_message_from;
 use bedrock_emulator::{Emulator, EmulatorConfig, Fault, Operation, Reply};
-use crate::support::raw::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
