@@ -167,10 +167,34 @@ pub fn gamecode_cli() -> PathBuf {
     target_dir().join("debug/gamecode")
 }
 
+/// `dir/bin`, made with `gamecode` in it (a link to [`gamecode_cli`], which must be built), to
+/// put on a shell's `PATH`.
+pub fn bin_with_gamecode(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let gamecode = gamecode_cli();
+    assert!(
+        gamecode.is_file(),
+        "{} (built by the workspace's tests)",
+        gamecode.display()
+    );
+    std::os::unix::fs::symlink(&gamecode, bin.join("gamecode")).expect("link");
+    bin
+}
+
+/// A host on the emulator that reports its runs' events to `observer`.
+pub fn observed_host(emu: &Emulator, observer: Arc<dyn RunObserver>) -> PluginHost {
+    PluginHost::builder()
+        .backend(bedrock(emu))
+        .observer(observer)
+        .build()
+        .expect("host")
+}
+
 /// An observer that keeps what `pick` takes from each run event, and what it kept.
 pub fn recording_observer<T: Send + 'static>(
     pick: impl Fn(&RunEvent) -> Option<T> + Send + Sync + 'static,
-) -> (Arc<dyn RunObserver>, Arc<Mutex<Vec<T>>>) {
+) -> (Arc<dyn RunObserver>, Recorded<T>) {
     let kept = Arc::new(Mutex::new(Vec::new()));
     let sink = kept.clone();
     let observer: Arc<dyn RunObserver> = Arc::new(move |_: &str, e: &RunEvent| {
@@ -179,6 +203,17 @@ pub fn recording_observer<T: Send + 'static>(
         }
     });
     (observer, kept)
+}
+
+/// What an observer from [`recording_observer`] kept, in order.
+pub type Recorded<T> = Arc<Mutex<Vec<T>>>;
+
+/// An observer that keeps each host tool call a run makes: its name, and whether it succeeded.
+pub fn tool_call_observer() -> (Arc<dyn RunObserver>, Recorded<(String, bool)>) {
+    recording_observer(|e| match e {
+        RunEvent::ToolCall { name, ok, .. } => Some((name.clone(), *ok)),
+        _ => None,
+    })
 }
 
 /// The content blocks of the messages of a Converse request body, in order.

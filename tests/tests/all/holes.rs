@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use gamecode_e2e::*;
-use gamecode_host::{AgentError, Plugin, PluginHost, Policy, RunError, RunEvent, ViolationKind};
+use gamecode_host::{AgentError, Plugin, Policy, RunError, RunEvent, ViolationKind};
 
 /// While two plugins hammer the host with expensive requests, the deadline holds within
 /// its documented margin and twenty well-behaved runs beside them are not stalled.
@@ -220,11 +220,7 @@ async fn plugin_output_cannot_spoof_the_terminal() {
         RunEvent::Output { line, .. } => Some(line.clone()),
         _ => None,
     });
-    let host = PluginHost::builder()
-        .backend(bedrock(&emu))
-        .observer(observer)
-        .build()
-        .unwrap();
+    let host = observed_host(&emu, observer);
     let outcome = abuser(&host, Policy::default()).run("spoof").await.unwrap();
     assert!(outcome.stderr.contains('\x1b'), "the raw output is kept");
     let lines = lines.lock().unwrap();

@@ -286,15 +286,7 @@ fn the_readmes_mcp_lines_run_as_written() {
     .expect("tools.yaml");
     std::fs::write(at("policy.toml"), "[tools]\nallowed = [\"mcp:files\"]\n").expect("policy");
     std::fs::copy(guest_example(), at("agent.wasm")).expect("agent.wasm");
-    let bin = at("bin");
-    std::fs::create_dir(&bin).expect("bin");
-    let gamecode = gamecode_cli();
-    assert!(
-        gamecode.is_file(),
-        "{} (built by the workspace's tests)",
-        gamecode.display()
-    );
-    std::os::unix::fs::symlink(&gamecode, bin.join("gamecode")).expect("link");
+    let bin = bin_with_gamecode(dir.path());
     std::os::unix::fs::symlink(gamecode_mcp2(), bin.join("gamecode-mcp2")).expect("link");
     for line in &lines {
         let out = std::process::Command::new("sh")

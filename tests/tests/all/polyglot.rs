@@ -6,7 +6,7 @@
 use bedrock_emulator::{Emulator, Operation, Reply};
 use gamecode_e2e::*;
 use gamecode_host::tools::fs::FsRoot;
-use gamecode_host::{PluginHost, Policy, RunEvent};
+use gamecode_host::{PluginHost, Policy};
 use serde_json::{Value, json};
 
 /// What a run looked like from outside the plugin.
@@ -57,10 +57,7 @@ async fn run_scripted(
     for reply in replies {
         emu.push_reply(reply);
     }
-    let (observer, calls) = recording_observer(|e| match e {
-        RunEvent::ToolCall { name, ok, .. } => Some((name.clone(), *ok)),
-        _ => None,
-    });
+    let (observer, calls) = tool_call_observer();
     let host = PluginHost::builder()
         .backend(bedrock(&emu))
         .tools(FsRoot::new(dir.path()).unwrap().tools())

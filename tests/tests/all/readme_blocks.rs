@@ -126,15 +126,7 @@ impl Fixtures {
         std::fs::write(at("policy.toml"), readme_block("policy")).expect("policy");
         std::fs::write(at("rules.toml"), readme_block("emulator-rules")).expect("rules");
         std::fs::write(at("token.txt"), "a-token-of-at-least-sixteen-characters\n").expect("tok");
-        let bin = at("bin");
-        std::fs::create_dir(&bin).expect("bin");
-        let gamecode = gamecode_cli();
-        assert!(
-            gamecode.is_file(),
-            "{} (built by the workspace's tests)",
-            gamecode.display()
-        );
-        std::os::unix::fs::symlink(&gamecode, bin.join("gamecode")).expect("link");
+        let bin = bin_with_gamecode(dir.path());
         Self { dir, bin }
     }
 

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bedrock_emulator::{Fault, Reply};
 use gamecode_e2e::*;
-use gamecode_host::{PluginHost, Policy, RunError, RunEvent, ViolationKind};
+use gamecode_host::{Policy, RunError, RunEvent, ViolationKind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_calls_count_against_the_token_budget() {
@@ -91,11 +91,7 @@ async fn observers_see_text_deltas_as_the_plugin_pulls_them() {
         RunEvent::TextDelta { text } => Some(text.clone()),
         _ => None,
     });
-    let host = PluginHost::builder()
-        .backend(bedrock(&emu))
-        .observer(observer)
-        .build()
-        .unwrap();
+    let host = observed_host(&emu, observer);
     let chatty = load(&host, &test_guest("guest_chatty"));
     let outcome = chatty.run("stream").await.unwrap();
     assert_eq!(outcome.answer, text);

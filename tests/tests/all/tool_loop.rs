@@ -26,11 +26,7 @@ async fn calculator_tool_loop_answers_with_the_tool_result() {
         input: json!({"expression": "6*7"}),
     });
     let (observer, events) = recording_observer(|e| Some(e.clone()));
-    let host = PluginHost::builder()
-        .backend(bedrock(&emu))
-        .observer(observer)
-        .build()
-        .unwrap();
+    let host = observed_host(&emu, observer);
     let plugin = load(&host, &guest_example());
 
     let outcome = plugin
@@ -74,10 +70,7 @@ async fn host_fs_tool_reads_a_granted_file() {
         name: "read_file".into(),
         input: json!({"path": "notes.txt"}),
     });
-    let (observer, tool_calls) = recording_observer(|e| match e {
-        RunEvent::ToolCall { name, ok, .. } => Some((name.clone(), *ok)),
-        _ => None,
-    });
+    let (observer, tool_calls) = tool_call_observer();
     let host = PluginHost::builder()
         .backend(bedrock(&emu))
         .tools(FsRoot::new(dir.path()).unwrap().tools())
