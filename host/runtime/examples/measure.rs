@@ -103,7 +103,7 @@ async fn full_runs(plugin: &Plugin, n: usize) -> Vec<Duration> {
     let mut v = Vec::with_capacity(n);
     for i in 0..n {
         let t = Instant::now();
-        plugin.run(&i.to_string()).await.expect("run");
+        plugin.run(i.to_string()).await.expect("run");
         v.push(t.elapsed());
     }
     v

@@ -327,7 +327,7 @@ async fn pooling_allocator_runs_plugins_and_queues_beyond_its_slots() {
     let runs: Vec<_> = (0..6)
         .map(|i| {
             let hello = f.hello.clone();
-            tokio::spawn(async move { hello.run(&i.to_string()).await })
+            tokio::spawn(async move { hello.run(i.to_string()).await })
         })
         .collect();
     for (i, run) in runs.into_iter().enumerate() {

@@ -263,7 +263,7 @@ async fn echoed_guest_strings_are_bounded() {
         .with_policy(Policy::default().with_allowed_models(["m"]))
         .unwrap();
     let report = chatty
-        .run(&format!("model:{}", "x".repeat(100_000)))
+        .run(format!("model:{}", "x".repeat(100_000)))
         .report()
         .await;
     let v = &report.violations[0];

@@ -156,7 +156,7 @@ async fn guest_output_is_captured_and_the_host_serves_many_runs() {
     let runs: Vec<_> = (0..8)
         .map(|i| {
             let hello = hello.clone();
-            tokio::spawn(async move { hello.run(&format!("run {i}")).await })
+            tokio::spawn(async move { hello.run(format!("run {i}")).await })
         })
         .collect();
     for (i, run) in runs.into_iter().enumerate() {
