@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The public API of the crates embedders use, against the last release: the commit named in
-# .ci/semver-baseline (a git baseline while nothing is on crates.io). A change that breaks
+# .ci/semver-baseline (a git baseline while nothing is on crates.io; 0.2.0 today). Move it
+# when a release is cut. A change that breaks
 # embedders fails here unless the workspace version says it breaks (0.x: the minor number).
 #
 #   bash scripts/semver.sh
