@@ -159,7 +159,7 @@ impl Policy {
     /// Checks a request's images and documents (or a task's attachments) against the self.
     pub(crate) fn admit_attachments(&self, size: &Size) -> Result<(), PolicyViolation> {
         if size.attachments > self.max_attachments {
-            return Err(refuse(
+            return Err(PolicyViolation::new(
                 ViolationKind::RequestTooLarge,
                 format!(
                     "the request holds {} images and documents; this plugin may send at most {}",
@@ -168,7 +168,7 @@ impl Policy {
             ));
         }
         if size.largest_attachment > self.max_attachment_bytes {
-            return Err(refuse(
+            return Err(PolicyViolation::new(
                 ViolationKind::RequestTooLarge,
                 format!(
                     "an image or document is {} bytes; this plugin may send at most {} per file",
@@ -183,7 +183,7 @@ impl Policy {
     pub(crate) fn guardrail(&self, name: &str) -> Result<b::GuardrailConfig, PolicyViolation> {
         self.guardrails.get(name).cloned().ok_or_else(|| {
             let known: Vec<&str> = self.guardrails.keys().map(String::as_str).collect();
-            refuse(
+            PolicyViolation::new(
                 ViolationKind::OptionNotAllowed,
                 format!(
                     "the host's policy defines no guardrail named `{}` ({})",
@@ -202,17 +202,16 @@ impl Policy {
     pub(crate) fn admit_options(&self, options: &b::ChatOptions) -> Result<(), PolicyViolation> {
         if let Some(reasoning) = &options.reasoning {
             if !self.allow_reasoning {
-                return Err(refuse(
+                return Err(PolicyViolation::new(
                     ViolationKind::OptionNotAllowed,
-                    "this plugin may not use extended thinking (the policy's `features.reasoning`)"
-                        .into(),
+                    "this plugin may not use extended thinking (the policy's `features.reasoning`)",
                 ));
             }
             if let (b::ReasoningConfig::Budget { tokens }, Some(max)) =
                 (reasoning, self.max_reasoning_budget)
                 && *tokens > max
             {
-                return Err(refuse(
+                return Err(PolicyViolation::new(
                     ViolationKind::OptionNotAllowed,
                     format!("a thinking budget of {tokens} tokens is over this plugin's {max}"),
                 ));
@@ -222,7 +221,7 @@ impl Policy {
             && !allowed.contains(&tier)
         {
             let names: Vec<&str> = allowed.iter().map(|t| t.as_str()).collect();
-            return Err(refuse(
+            return Err(PolicyViolation::new(
                 ViolationKind::OptionNotAllowed,
                 format!(
                     "this plugin may not use the `{}` service tier (allowed: {})",
@@ -237,10 +236,6 @@ impl Policy {
         }
         Ok(())
     }
-}
-
-fn refuse(kind: ViolationKind, message: String) -> PolicyViolation {
-    PolicyViolation::new(kind, message)
 }
 
 fn plural(n: u64, one: &'static str, many: &'static str) -> &'static str {
