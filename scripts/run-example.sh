@@ -20,7 +20,7 @@ shift || true
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 if [ ! -x "$target_dir/debug/gamecode" ]; then
-    echo "== first build: wasmtime and the AWS SDK compile once, ~6 minutes on 2 cores;" \
+    echo "== first build: wasmtime and the AWS SDK compile once, ~10-15 minutes on 2 cores;" \
         "cargo shows its progress below (later runs start in seconds)" >&2
 fi
 bash scripts/build-guests.sh rust >&2
