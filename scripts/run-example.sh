@@ -21,7 +21,7 @@ shift || true
 target_dir="${CARGO_TARGET_DIR:-target}"
 # The `quickstart` profile (Cargo.toml): dependencies unoptimised, for the shortest first build.
 if [ ! -x "$target_dir/quickstart/gamecode" ]; then
-    echo "== first build: wasmtime and the AWS SDK compile once, ~6-7 minutes on 2 cores;" \
+    echo "== first build: wasmtime and the AWS SDK compile once, ~4 minutes on 2 cores;" \
         "cargo shows its progress below (later runs start in seconds)" >&2
 fi
 bash scripts/build-guests.sh rust >&2

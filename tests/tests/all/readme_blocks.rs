@@ -152,7 +152,7 @@ impl Fixtures {
 }
 
 /// The command lines of a shell block: comments dropped, `\` continuations joined, and
-/// `cargo run -p gamecode-host --bin gamecode --` read as `gamecode`.
+/// `cargo run [--profile quickstart] -p gamecode-host --bin gamecode --` read as `gamecode`.
 fn command_lines(body: &str) -> Vec<String> {
     let mut lines = Vec::new();
     let mut current = String::new();
@@ -174,6 +174,7 @@ fn command_lines(body: &str) -> Vec<String> {
         .into_iter()
         .map(|l| {
             let l = l.split_whitespace().collect::<Vec<_>>().join(" ");
+            let l = l.replace("cargo run --profile quickstart -p", "cargo run -p");
             match l.strip_prefix("cargo run -p gamecode-host --bin gamecode -- ") {
                 Some(rest) => format!("gamecode {rest}"),
                 None => l,
