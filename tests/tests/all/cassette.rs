@@ -372,3 +372,82 @@ async fn error_messages_session_tokens_and_api_keys_stay_out_of_cassettes() {
         "{text}"
     );
 }
+
+/// What a conversation sends does not depend on what the backend keeps between its turns: a
+/// 12-turn conversation (whole and streamed turns, the host's cache points moving along) and
+/// the example's tool loop record the cassettes that were recorded before Bedrock kept
+/// converted turns (`tests/fixtures/cassettes`, timings blanked: they are the clock's), and
+/// those replay without drift. `GAMECODE_BLESS=1` records the fixtures anew.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_record_the_cassettes_recorded_before_turns_were_kept() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixtures = workspace_root().join("tests/fixtures/cassettes");
+    let runs = [
+        ("turns", test_guest("guest_converse"), "turns:12"),
+        ("tool_loop", guest_example(), "What is 6 * 7?"),
+    ];
+    for (name, guest, task) in runs {
+        let path = dir.path().join(format!("{name}.jsonl"));
+        let live = emulator().await;
+        live.add_rule(
+            "6 * 7",
+            Reply::ToolUse {
+                name: "calculator".into(),
+                input: serde_json::json!({"expression": "6*7"}),
+            },
+        );
+        let host = host_on(&live, Some(&path), fast_retry(0));
+        load(&host, &guest).run(task).await.expect(name);
+        let recorded = timeless(&std::fs::read_to_string(&path).expect("the cassette"));
+        let fixture = fixtures.join(format!("{name}.jsonl"));
+        if std::env::var_os("GAMECODE_BLESS").is_some() {
+            std::fs::create_dir_all(&fixtures).expect("fixtures dir");
+            std::fs::write(&fixture, &recorded).expect("fixture written");
+        }
+        let before = std::fs::read_to_string(&fixture).expect("the fixture");
+        assert!(
+            recorded == before,
+            "{name}: the cassette differs from the one recorded before:\n{recorded}"
+        );
+
+        // The cassette recorded before replays with no drift.
+        let emu = replayer(&fixture, false).await;
+        let host = host_on(&emu, None, fast_retry(0));
+        load(&host, &guest).run(task).await.expect(name);
+        assert!(emu.drift().is_empty(), "{name}: {:?}", emu.drift());
+        assert_eq!(emu.replay_remaining(), Some(0), "{name}");
+    }
+}
+
+/// A cassette's text with what the clock wrote blanked: `recorded_at`, and every `at_ms`
+/// and `elapsed_ms` (the rest, request bodies above all, byte for byte).
+fn timeless(cassette: &str) -> String {
+    let mut out = cassette.to_string();
+    for key in ["\"at_ms\":", "\"elapsed_ms\":"] {
+        out = blank_numbers_after(&out, key);
+    }
+    match out.find("\"recorded_at\":\"") {
+        Some(at) => {
+            let start = at + "\"recorded_at\":\"".len();
+            let end = out[start..].find('"').map_or(out.len(), |e| start + e);
+            out.replace_range(start..end, "");
+            out
+        }
+        None => out,
+    }
+}
+
+fn blank_numbers_after(text: &str, key: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(key) {
+        out.push_str(&rest[..at + key.len()]);
+        rest = &rest[at + key.len()..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        out.push('0');
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
