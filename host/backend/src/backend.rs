@@ -2,7 +2,7 @@ use std::borrow::Cow;
 
 use async_trait::async_trait;
 
-use crate::{BackendError, ChatRequest, ChatResponse, ChatStream, RetryConfig};
+use crate::{BackendError, ChatRequest, ChatResponse, ChatStream, ConversationCache, RetryConfig};
 
 /// Result alias used throughout the backend API.
 pub type BackendResult<T> = Result<T, BackendError>;
@@ -20,6 +20,9 @@ pub struct ChatCall<'a> {
     /// attempts are at most `1 + max_retries`; a streamed call is retried only until its first
     /// event.
     pub retry: Option<RetryConfig>,
+    /// What the backend kept of this conversation's earlier calls, so that it converts only
+    /// what is new; `None` for a request on its own.
+    pub cache: Option<&'a ConversationCache>,
 }
 
 impl<'a> ChatCall<'a> {
@@ -29,6 +32,7 @@ impl<'a> ChatCall<'a> {
             request: request.into(),
             stream: false,
             retry: None,
+            cache: None,
         }
     }
 
@@ -41,6 +45,14 @@ impl<'a> ChatCall<'a> {
     /// Runs under `retry` instead of the backend's own policy (`None`: the backend's).
     pub fn retry(mut self, retry: Option<RetryConfig>) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Lets the backend keep, in `cache`, what it derives from this conversation's messages
+    /// for its next call (see [`ConversationCache`] for what the messages may do between
+    /// calls).
+    pub fn cached(mut self, cache: &'a ConversationCache) -> Self {
+        self.cache = Some(cache);
         self
     }
 }

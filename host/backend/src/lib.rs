@@ -10,7 +10,7 @@
 //!
 //! What embedders may hold on to across minor versions: [`LLMBackend`] (implement
 //! [`send`](LLMBackend::send); the other chat methods are written on it), [`ChatCall`] and
-//! [`ChatReply`], the request types ([`ChatRequest`], [`Message`], [`ContentBlock`] and
+//! [`ChatReply`], [`ConversationCache`], the request types ([`ChatRequest`], [`Message`], [`ContentBlock`] and
 //! what they hold), [`BackendError`] and its [`ErrorCategory`], [`RetryConfig`] and
 //! [`retry_with_policy`], [`StreamEvent`] and [`collect_stream`], [`ModelInfo`].
 //!
@@ -29,6 +29,7 @@
 
 mod attempts;
 mod backend;
+mod cache;
 mod error;
 pub mod media;
 pub mod model;
@@ -39,6 +40,7 @@ mod types;
 
 pub use attempts::AttemptLog;
 pub use backend::{BackendResult, ChatCall, ChatReply, LLMBackend};
+pub use cache::ConversationCache;
 pub use error::{BackendError, ErrorCategory};
 pub use media::{Document, DocumentFormat, Image, ImageFormat};
 pub use model::{LifecycleStage, ModelInfo, ReasoningSupport, Sampling};

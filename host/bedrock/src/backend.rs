@@ -12,16 +12,17 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::timeout::TimeoutConfig;
 use gamecode_backend::{
     AdaptiveRateLimiter, BackendError, BackendResult, ChatCall, ChatReply, ChatRequest,
-    ChatResponse, ChatStream, LLMBackend, RetryBudget, RetryConfig, RetryContext, RetryStatus,
-    StatusCallback, StreamEvent, retry_with,
+    ChatResponse, ChatStream, ConversationCache, LLMBackend, RetryBudget, RetryConfig,
+    RetryContext, RetryStatus, StatusCallback, StreamEvent, retry_with,
 };
 use tracing::Instrument;
 
-use crate::catalogue::name_successor;
+use crate::catalogue::{admit_with, name_successor};
 use crate::classify::classify_sdk_error;
 use crate::convert::{ConverseParts, from_converse, to_converse};
+use crate::kept::KeptTurns;
 use crate::models::check_model_id;
-use crate::normalize::normalize;
+use crate::normalize::normalize_after;
 use crate::stream::EventMapper;
 
 const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,7 +45,7 @@ macro_rules! with_parts {
     ($builder:expr, $parts:expr) => {
         $builder
             .model_id(&$parts.model_id)
-            .set_messages(Some($parts.messages.clone()))
+            .set_messages(Some($parts.sdk_messages()))
             .set_system($parts.system.clone())
             .set_tool_config($parts.tool_config.clone())
             .set_inference_config($parts.inference_config.clone())
@@ -390,9 +391,10 @@ impl BedrockBackend {
     async fn converse(
         &self,
         request: &ChatRequest,
+        cache: Option<&ConversationCache>,
         retry_config: &RetryConfig,
     ) -> BackendResult<ChatResponse> {
-        let parts = self.prepare(request)?;
+        let parts = self.prepare(request, cache)?;
         let span = tracing::info_span!(
             "bedrock.converse",
             model = %parts.model_id,
@@ -413,9 +415,10 @@ impl BedrockBackend {
     async fn converse_stream(
         &self,
         request: &ChatRequest,
+        cache: Option<&ConversationCache>,
         retry_config: &RetryConfig,
     ) -> BackendResult<ChatStream> {
-        let parts = self.prepare(request)?;
+        let parts = self.prepare(request, cache)?;
         let span = tracing::info_span!(
             "bedrock.converse_stream",
             model = %parts.model_id,
@@ -446,9 +449,9 @@ impl BedrockBackend {
     /// The input tokens `request` would be billed for (Bedrock's CountTokens), under the
     /// backend's retry policy.
     pub async fn count_tokens(&self, request: &ChatRequest) -> BackendResult<u32> {
-        let parts = self.prepare(request)?;
+        let parts = self.prepare(request, None)?;
         let input = aws_sdk_bedrockruntime::types::ConverseTokensRequest::builder()
-            .set_messages(Some(parts.messages.clone()))
+            .set_messages(Some(parts.sdk_messages()))
             .set_system(parts.system.clone())
             .set_tool_config(parts.tool_config.clone())
             .set_additional_model_request_fields(parts.additional_model_request_fields.clone())
@@ -478,15 +481,51 @@ impl BedrockBackend {
         }
     }
 
-    fn prepare(&self, request: &ChatRequest) -> Result<ConverseParts, BackendError> {
+    /// `request` checked and converted for Converse. With a conversation's `cache`, only
+    /// what is new since its last call is (see [`KeptTurns`]).
+    pub(crate) fn prepare(
+        &self,
+        request: &ChatRequest,
+        cache: Option<&ConversationCache>,
+    ) -> Result<ConverseParts, BackendError> {
         let model = request
             .model
             .clone()
             .unwrap_or_else(|| self.default_model.clone());
         check_model_id(&model)?;
-        let mut normalized = normalize(request)?;
-        crate::catalogue::admit(&model, &mut normalized, self.region())?;
-        to_converse(model, &normalized)
+        match cache {
+            Some(cache) => {
+                cache.with(|kept: &mut KeptTurns| self.prepare_after(kept, model, request))
+            }
+            None => self.prepare_after(&mut KeptTurns::default(), model, request),
+        }
+    }
+
+    /// [`prepare`](Self::prepare) after the turns `kept` holds; the turns this call closes
+    /// join them once the whole request is admitted.
+    fn prepare_after(
+        &self,
+        kept: &mut KeptTurns,
+        model: String,
+        request: &ChatRequest,
+    ) -> Result<ConverseParts, BackendError> {
+        let mut start = kept.reconcile(&request.messages);
+        let mut fresh = normalize_after(request, start, &kept.carry())?;
+        let first_role = fresh.normalized.messages.first().map(|m| m.role);
+        if first_role.is_some() && first_role == kept.last_role() {
+            // What follows the last kept turn merges into it: the request was not only
+            // appended to. Make that turn again with it.
+            kept.drop_last();
+            start = kept.reconcile(&request.messages);
+            fresh = normalize_after(request, start, &kept.carry())?;
+        }
+        let facts = fresh.facts(&kept.carry());
+        admit_with(&model, &mut fresh.normalized, &facts, self.region())?;
+        let mut parts = to_converse(model, &fresh.normalized)?;
+        let new = std::mem::take(&mut parts.messages);
+        parts.messages = kept.messages().chain(new.iter().cloned()).collect();
+        kept.keep(&request.messages, &fresh, &new);
+        Ok(parts)
     }
 
     async fn converse_once(
@@ -577,10 +616,13 @@ impl LLMBackend for BedrockBackend {
     async fn send(&self, call: ChatCall<'_>) -> BackendResult<ChatReply> {
         let retry = call.retry.as_ref().unwrap_or(&self.retry_config);
         if call.stream {
-            let stream = self.converse_stream(&call.request, retry).await?;
+            let stream = self
+                .converse_stream(&call.request, call.cache, retry)
+                .await?;
             Ok(ChatReply::Stream(stream))
         } else {
-            Ok(ChatReply::Whole(self.converse(&call.request, retry).await?))
+            let response = self.converse(&call.request, call.cache, retry).await?;
+            Ok(ChatReply::Whole(response))
         }
     }
 

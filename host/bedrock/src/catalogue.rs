@@ -8,11 +8,11 @@
 
 use bedrock_models::{Ask, Refusal, Thinking};
 use gamecode_backend::{
-    BackendError, CacheTtl, ContentBlock, MessageRole, ModelInfo, ReasoningConfig, ReasoningEffort,
-    ReasoningSupport, ToolChoice, ToolResultContent,
+    BackendError, CacheTtl, MessageRole, ModelInfo, ReasoningConfig, ReasoningEffort,
+    ReasoningSupport, ToolChoice,
 };
 
-use crate::normalize::{MIN_THINKING_BUDGET, Normalized, SystemBlock};
+use crate::normalize::{MIN_THINKING_BUDGET, Normalized, SystemBlock, TurnFacts};
 
 pub use bedrock_models::{
     DEFAULT_MODEL, MODELS, Model, base_model_id, check_id, default_model_for_region, find,
@@ -85,6 +85,18 @@ pub fn fit_reasoning(model: &Model, n: &mut Normalized) -> Result<(), BackendErr
 /// Bedrock's for it (`bedrock_models::check`), refused with the rule named. Unknown ids,
 /// profiles and ARNs pass untouched.
 pub fn admit(model_id: &str, n: &mut Normalized, region: Option<&str>) -> Result<(), BackendError> {
+    let facts = TurnFacts::of(&n.messages);
+    admit_with(model_id, n, &facts, region)
+}
+
+/// [`admit`] with the facts of the turns given: `n` may hold only the turns after those a
+/// conversation keeps.
+pub(crate) fn admit_with(
+    model_id: &str,
+    n: &mut Normalized,
+    facts: &TurnFacts,
+    region: Option<&str>,
+) -> Result<(), BackendError> {
     let Some(model) = find(model_id) else {
         // Bedrock's general rule, for models the catalogue does not know.
         if n.options.reasoning.is_some()
@@ -108,12 +120,13 @@ pub fn admit(model_id: &str, n: &mut Normalized, region: Option<&str>) -> Result
         model.cache_min,
         model.cache_one_hour,
         n,
+        facts,
     )?;
-    bedrock_models::check_body(model, &ask(model_id, n)).map_err(refuse)
+    bedrock_models::check_body(model, &ask(model_id, n, facts)).map_err(refuse)
 }
 
 /// What `n` asks of its model, in the shared rules' terms.
-fn ask<'a>(model_id: &'a str, n: &'a Normalized) -> Ask<'a> {
+fn ask<'a>(model_id: &'a str, n: &'a Normalized, facts: &TurnFacts) -> Ask<'a> {
     let fields = n.options.additional_model_request_fields.as_ref();
     let field = |name: &str| fields.and_then(|f| f.get(name));
     let inference = n.inference.as_ref();
@@ -147,10 +160,7 @@ fn ask<'a>(model_id: &'a str, n: &'a Normalized) -> Ask<'a> {
         top_p: inference.is_some_and(|c| c.top_p.is_some()) || field("top_p").is_some(),
         top_k: field("top_k").is_some(),
         forced_tool: matches!(n.tool_choice, Some(ToolChoice::Any | ToolChoice::Tool(_))),
-        ends_with_assistant: n
-            .messages
-            .last()
-            .is_some_and(|m| m.role == MessageRole::Assistant),
+        ends_with_assistant: facts.last_role == Some(MessageRole::Assistant),
         max_tokens: inference.and_then(|c| c.max_tokens).map(u64::from),
     }
 }
@@ -164,6 +174,7 @@ pub fn check_request(info: &ModelInfo, n: &Normalized) -> Result<(), BackendErro
         info.caching,
         info.cache_one_hour,
         n,
+        &TurnFacts::of(&n.messages),
     )
 }
 
@@ -175,25 +186,16 @@ fn check_media_and_caching(
     caching: Option<u32>,
     cache_one_hour: bool,
     n: &Normalized,
+    facts: &TurnFacts,
 ) -> Result<(), BackendError> {
     let refuse = |what: &str| Err(BackendError::validation(format!("{name} ({id}) {what}")));
-    let blocks = || n.messages.iter().flat_map(|m| m.content.iter());
-    let images = blocks().any(|b| match b {
-        ContentBlock::Image(_) => true,
-        ContentBlock::ToolResult(r) => r
-            .content
-            .iter()
-            .any(|c| matches!(c, ToolResultContent::Image(_))),
-        _ => false,
-    });
-    if images && !takes_images {
+    if facts.images && !takes_images {
         return refuse("does not take images");
     }
-    let points: Vec<CacheTtl> = blocks()
-        .filter_map(|b| match b {
-            ContentBlock::CachePoint(p) => Some(p.ttl),
-            _ => None,
-        })
+    let points: Vec<CacheTtl> = facts
+        .cache_points
+        .iter()
+        .copied()
         .chain(n.system.iter().filter_map(|b| match b {
             SystemBlock::CachePoint(p) => Some(p.ttl),
             SystemBlock::Text(_) => None,

@@ -1,5 +1,7 @@
 //! Mapping between the backend's chat types and the Converse SDK types, both ways.
 
+use std::sync::Arc;
+
 use aws_sdk_bedrockruntime::operation::converse::ConverseOutput;
 use aws_sdk_bedrockruntime::types as sdk;
 use aws_smithy_types::Blob;
@@ -15,10 +17,12 @@ use crate::document::{document_to_json, json_to_document};
 use crate::normalize::{Normalized, SystemBlock};
 
 /// A request converted once, reused by every retry attempt.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ConverseParts {
     pub model_id: String,
-    pub messages: Vec<sdk::Message>,
+    /// The turns, shared with what a conversation keeps: each attempt copies them once into
+    /// the SDK's request, which owns its input.
+    pub messages: Vec<Arc<sdk::Message>>,
     pub system: Option<Vec<sdk::SystemContentBlock>>,
     pub tool_config: Option<sdk::ToolConfiguration>,
     pub inference_config: Option<sdk::InferenceConfiguration>,
@@ -34,6 +38,16 @@ pub struct ConverseParts {
     pub guardrail_stream: Option<sdk::GuardrailStreamConfiguration>,
 }
 
+impl ConverseParts {
+    /// The turns as the SDK's request owns them: the one copy an attempt makes.
+    pub fn sdk_messages(&self) -> Vec<sdk::Message> {
+        self.messages
+            .iter()
+            .map(|m| sdk::Message::clone(m))
+            .collect()
+    }
+}
+
 fn build_error(e: BuildError) -> BackendError {
     BackendError::validation(format!("request could not be expressed for Converse: {e}"))
 }
@@ -44,7 +58,7 @@ pub fn to_converse(model_id: String, n: &Normalized) -> Result<ConverseParts, Ba
         messages: n
             .messages
             .iter()
-            .map(message_to_sdk)
+            .map(|m| message_to_sdk(m).map(Arc::new))
             .collect::<Result<_, _>>()?,
         system: if n.system.is_empty() {
             None

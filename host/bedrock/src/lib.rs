@@ -32,6 +32,7 @@ pub mod catalogue;
 mod classify;
 mod convert;
 pub mod document;
+mod kept;
 #[cfg(feature = "control-plane")]
 pub mod live;
 mod models;

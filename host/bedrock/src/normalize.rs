@@ -12,7 +12,7 @@ use gamecode_backend::media::{
     self, MAX_DOCUMENT_BYTES, MAX_DOCUMENTS, MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, MAX_IMAGES,
 };
 use gamecode_backend::{
-    BackendError, CachePoint, ChatRequest, ContentBlock, Document, Image, ImageFormat,
+    BackendError, CachePoint, CacheTtl, ChatRequest, ContentBlock, Document, Image, ImageFormat,
     InferenceConfig, Message, MessageRole, ReasoningConfig, Tool, ToolChoice, ToolResultContent,
 };
 
@@ -66,8 +66,105 @@ pub fn is_valid_tool_name(name: &str) -> bool {
 
 /// Normalizes and validates `request`; no network is involved.
 pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
+    normalize_after(request, 0, &Carry::default()).map(|fresh| fresh.normalized)
+}
+
+/// What the checks carry from one turn to the next: kept after each turn a conversation has
+/// closed, so that a later call checks only the turns after it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Carry {
+    /// Turns so far.
+    turns: usize,
+    last_role: Option<MessageRole>,
+    /// The tool calls of the last assistant turn, still to be answered.
+    pending: Vec<String>,
+    /// Some turn so far holds a tool call or result.
+    tool_blocks: bool,
+    images: usize,
+    documents: usize,
+    /// The lifetimes of the messages' cache points so far.
+    cache_points: Vec<CacheTtl>,
+}
+
+/// What the checks after normalization need to know of all the turns, kept ones included.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct TurnFacts {
+    pub images: bool,
+    pub cache_points: Vec<CacheTtl>,
+    pub last_role: Option<MessageRole>,
+}
+
+impl Carry {
+    pub(crate) fn last_role(&self) -> Option<MessageRole> {
+        self.last_role
+    }
+
+    pub(crate) fn facts(&self) -> TurnFacts {
+        TurnFacts {
+            images: self.images > 0,
+            cache_points: self.cache_points.clone(),
+            last_role: self.last_role,
+        }
+    }
+}
+
+impl TurnFacts {
+    /// The facts of whole turns, counted.
+    pub(crate) fn of(turns: &[Message]) -> Self {
+        let blocks = || turns.iter().flat_map(|m| m.content.iter());
+        Self {
+            images: blocks().any(|b| match b {
+                ContentBlock::Image(_) => true,
+                ContentBlock::ToolResult(r) => r
+                    .content
+                    .iter()
+                    .any(|c| matches!(c, ToolResultContent::Image(_))),
+                _ => false,
+            }),
+            cache_points: blocks()
+                .filter_map(|b| match b {
+                    ContentBlock::CachePoint(p) => Some(p.ttl),
+                    _ => None,
+                })
+                .collect(),
+            last_role: turns.last().map(|m| m.role),
+        }
+    }
+}
+
+/// A request normalized from one of its messages on, after turns already checked.
+#[derive(Debug)]
+pub(crate) struct Fresh {
+    /// `messages` holds the turns from `start` on only; the system prompt, tools and options
+    /// are the whole request's.
+    pub normalized: Normalized,
+    /// The carry after each of those turns.
+    pub carries: Vec<Carry>,
+    /// The indexes (in the request) of the non-system messages each of those turns was made
+    /// of; a message with nothing left after normalization belongs to the turn before it (the
+    /// first turn, when it comes first).
+    pub sources: Vec<Vec<usize>>,
+}
+
+impl Fresh {
+    /// The facts of every turn: the carried ones and these.
+    pub(crate) fn facts(&self, before: &Carry) -> TurnFacts {
+        self.carries.last().unwrap_or(before).facts()
+    }
+}
+
+/// Normalizes and validates `request`'s turns from its message `start` on, as turns that
+/// follow those `carry` describes (checked already, and not read again). The system prompt is
+/// gathered from every system message, wherever it is.
+pub(crate) fn normalize_after(
+    request: &ChatRequest,
+    start: usize,
+    carry: &Carry,
+) -> Result<Fresh, BackendError> {
     let mut system = Vec::new();
     let mut turns: Vec<Message> = Vec::new();
+    let mut sources: Vec<Vec<usize>> = Vec::new();
+    let mut leading = Vec::new();
 
     for (i, message) in request.messages.iter().enumerate() {
         if message.role == MessageRole::System {
@@ -88,6 +185,9 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
             }
             continue;
         }
+        if i < start {
+            continue;
+        }
         let content: Vec<ContentBlock> = message
             .content
             .iter()
@@ -96,14 +196,28 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
             .map(normalize_block)
             .collect();
         if content.is_empty() {
+            match sources.last_mut() {
+                Some(last) => last.push(i),
+                None => leading.push(i),
+            }
             continue;
         }
         match turns.last_mut() {
-            Some(last) if last.role == message.role => last.content.extend(content),
-            _ => turns.push(Message {
-                role: message.role,
-                content,
-            }),
+            Some(last) if last.role == message.role => {
+                last.content.extend(content);
+                if let Some(last) = sources.last_mut() {
+                    last.push(i);
+                }
+            }
+            _ => {
+                turns.push(Message {
+                    role: message.role,
+                    content,
+                });
+                let mut made_of = std::mem::take(&mut leading);
+                made_of.push(i);
+                sources.push(made_of);
+            }
         }
     }
 
@@ -112,9 +226,10 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
     if cache_tools.is_some() && tools.is_empty() {
         return Err(invalid("a cache point after the tools needs tools"));
     }
-    validate_turns(&turns, !tools.is_empty())?;
-    validate_media(&turns)?;
-    validate_cache_points(&system, &turns, cache_tools.is_some())?;
+    let mut carries = vec![carry.clone(); turns.len()];
+    check_pairing(&turns, !tools.is_empty(), carry, &mut carries)?;
+    check_media(&turns, carry, &mut carries)?;
+    check_cache_points(&system, &turns, cache_tools.is_some(), carry, &mut carries)?;
     validate_options(&request.options)?;
     if let Some(reasoning) = request.options.reasoning {
         validate_reasoning(reasoning, request.inference_config.as_ref())?;
@@ -123,19 +238,23 @@ pub fn normalize(request: &ChatRequest) -> Result<Normalized, BackendError> {
     if let Some(cfg) = &request.inference_config {
         validate_inference(cfg)?;
     }
-    Ok(Normalized {
-        system,
-        cache_tools,
-        reasoning: request.options.reasoning,
-        options: request.options.clone(),
-        messages: turns,
-        tool_choice: if tools.is_empty() {
-            None
-        } else {
-            request.tool_choice.clone()
+    Ok(Fresh {
+        normalized: Normalized {
+            system,
+            cache_tools,
+            reasoning: request.options.reasoning,
+            options: request.options.clone(),
+            messages: turns,
+            tool_choice: if tools.is_empty() {
+                None
+            } else {
+                request.tool_choice.clone()
+            },
+            tools,
+            inference: request.inference_config.clone(),
         },
-        tools,
-        inference: request.inference_config.clone(),
+        carries,
+        sources,
     })
 }
 
@@ -264,33 +383,38 @@ fn validate_reasoning(
 
 /// At most [`MAX_CACHE_POINTS`] in all, and each after some content (a checkpoint of nothing
 /// caches nothing; Bedrock refuses a message or system prompt that starts with one).
-fn validate_cache_points(
+fn check_cache_points(
     system: &[SystemBlock],
     turns: &[Message],
     after_tools: bool,
+    carry: &Carry,
+    carries: &mut [Carry],
 ) -> Result<(), BackendError> {
     if matches!(system.first(), Some(SystemBlock::CachePoint(_))) {
         return Err(invalid(
             "the system prompt starts with a cache point: put it after text",
         ));
     }
-    let mut count = usize::from(after_tools)
-        + system
-            .iter()
-            .filter(|b| matches!(b, SystemBlock::CachePoint(_)))
-            .count();
-    for (i, turn) in turns.iter().enumerate() {
+    let mut points = carry.cache_points.clone();
+    for (k, turn) in turns.iter().enumerate() {
         if matches!(turn.content.first(), Some(ContentBlock::CachePoint(_))) {
+            let i = carry.turns + k;
             return Err(invalid(format!(
                 "turn {i} starts with a cache point: put it after the content it caches"
             )));
         }
-        count += turn
-            .content
-            .iter()
-            .filter(|b| matches!(b, ContentBlock::CachePoint(_)))
-            .count();
+        points.extend(turn.content.iter().filter_map(|b| match b {
+            ContentBlock::CachePoint(p) => Some(p.ttl),
+            _ => None,
+        }));
+        carries[k].cache_points.clone_from(&points);
     }
+    let count = usize::from(after_tools)
+        + system
+            .iter()
+            .filter(|b| matches!(b, SystemBlock::CachePoint(_)))
+            .count()
+        + points.len();
     if count > MAX_CACHE_POINTS {
         return Err(invalid(format!(
             "the request has {count} cache points; Bedrock accepts at most {MAX_CACHE_POINTS}"
@@ -301,9 +425,14 @@ fn validate_cache_points(
 
 /// Bedrock's rules for images and documents: how many, how large, in which turns, and that
 /// the bytes are what the block says they are.
-fn validate_media(turns: &[Message]) -> Result<(), BackendError> {
-    let (mut images, mut documents) = (0usize, 0usize);
-    for (i, turn) in turns.iter().enumerate() {
+fn check_media(
+    turns: &[Message],
+    carry: &Carry,
+    carries: &mut [Carry],
+) -> Result<(), BackendError> {
+    let (mut images, mut documents) = (carry.images, carry.documents);
+    for (k, turn) in turns.iter().enumerate() {
+        let i = carry.turns + k;
         let mut has_text = false;
         let mut has_document = false;
         for block in &turn.content {
@@ -356,6 +485,7 @@ fn validate_media(turns: &[Message]) -> Result<(), BackendError> {
                  do with it)"
             )));
         }
+        (carries[k].images, carries[k].documents) = (images, documents);
     }
     if images > MAX_IMAGES {
         return Err(invalid(format!(
@@ -432,19 +562,34 @@ fn check_document(turn: usize, doc: &Document) -> Result<(), BackendError> {
     Ok(())
 }
 
-fn validate_turns(turns: &[Message], tools_offered: bool) -> Result<(), BackendError> {
-    let Some(first) = turns.first() else {
-        return Err(invalid(
-            "the request has no user or assistant message with content",
-        ));
-    };
-    if first.role != MessageRole::User {
-        return Err(invalid(
-            "a conversation must start with a user message (messages[0] is from the assistant)",
-        ));
+/// Turns alternate from a user turn, and every tool call is answered by the next turn.
+fn check_pairing(
+    turns: &[Message],
+    tools_offered: bool,
+    carry: &Carry,
+    carries: &mut [Carry],
+) -> Result<(), BackendError> {
+    if carry.turns == 0 {
+        let Some(first) = turns.first() else {
+            return Err(invalid(
+                "the request has no user or assistant message with content",
+            ));
+        };
+        if first.role != MessageRole::User {
+            return Err(invalid(
+                "a conversation must start with a user message (messages[0] is from the assistant)",
+            ));
+        }
     }
-    let mut pending: Vec<&str> = Vec::new();
-    for (i, turn) in turns.iter().enumerate() {
+    let no_tools =
+        || invalid("the conversation contains tool calls or results, so `tools` must be set");
+    if carry.tool_blocks && !tools_offered {
+        return Err(no_tools());
+    }
+    let mut pending: Vec<&str> = carry.pending.iter().map(String::as_str).collect();
+    let mut tool_blocks = carry.tool_blocks;
+    for (k, turn) in turns.iter().enumerate() {
+        let i = carry.turns + k;
         let mut answered = HashSet::new();
         let mut uses = Vec::new();
         for block in &turn.content {
@@ -488,10 +633,11 @@ fn validate_turns(turns: &[Message], tools_offered: bool) -> Result<(), BackendE
                 _ => {}
             }
         }
-        if (!uses.is_empty() || !answered.is_empty()) && !tools_offered {
-            return Err(invalid(
-                "the conversation contains tool calls or results, so `tools` must be set",
-            ));
+        if !uses.is_empty() || !answered.is_empty() {
+            if !tools_offered {
+                return Err(no_tools());
+            }
+            tool_blocks = true;
         }
         if turn.role == MessageRole::User {
             if let Some(missing) = pending.iter().find(|id| !answered.contains(*id)) {
@@ -503,6 +649,11 @@ fn validate_turns(turns: &[Message], tools_offered: bool) -> Result<(), BackendE
         } else {
             pending = uses;
         }
+        let after = &mut carries[k];
+        after.turns = i + 1;
+        after.last_role = Some(turn.role);
+        after.pending = pending.iter().map(|id| id.to_string()).collect();
+        after.tool_blocks = tool_blocks;
     }
     if !pending.is_empty() {
         return Err(invalid(

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gamecode_backend::{
-    AttemptLog, BackendError, ChatCall, ChatRequest, ChatResponse, ChatStream, LLMBackend,
-    RetryConfig, Usage,
+    AttemptLog, BackendError, ChatCall, ChatRequest, ChatResponse, ChatStream, ConversationCache,
+    LLMBackend, RetryConfig, Usage,
 };
 
 use super::model_wait::waiting_on_model;
@@ -23,7 +23,7 @@ impl RunState {
     ) -> Result<ChatResponse, ChatFailure> {
         let (grant, mut request) = self.admit_request(request, false)?;
         let model = self.prepare(&grant, &mut request, false);
-        self.call_whole(grant, model, &request).await
+        self.call_whole(grant, model, &request, None).await
     }
 
     /// A stateless chat call, streamed.
@@ -33,7 +33,7 @@ impl RunState {
     ) -> Result<ReplyStreamState, ChatFailure> {
         let (grant, mut request) = self.admit_request(request, true)?;
         let model = self.prepare(&grant, &mut request, true);
-        self.call_stream(grant, model, &request).await
+        self.call_stream(grant, model, &request, None).await
     }
 
     /// The policy admits a stateless request as measured; only then is it built.
@@ -94,17 +94,19 @@ impl RunState {
         model
     }
 
-    /// Sends a prepared request for a whole reply, and settles the call.
+    /// Sends a prepared request for a whole reply, and settles the call. A conversation's
+    /// turn comes with what the backend keeps of its earlier turns.
     pub(super) async fn call_whole(
         &mut self,
         grant: Grant,
         model: String,
         request: &ChatRequest,
+        cache: Option<&ConversationCache>,
     ) -> Result<ChatResponse, ChatFailure> {
         let started = Instant::now();
         let (result, _) = self
             .wait_on_model(|backend, retry| async move {
-                let reply = backend.send(ChatCall::new(request).retry(retry)).await?;
+                let reply = backend.send(call(request, retry, cache)).await?;
                 reply.into_response(request).await
             })
             .await;
@@ -117,11 +119,12 @@ impl RunState {
         grant: Grant,
         model: String,
         request: &ChatRequest,
+        cache: Option<&ConversationCache>,
     ) -> Result<ReplyStreamState, ChatFailure> {
         let started = Instant::now();
         let (result, log) = self
             .wait_on_model(|backend, retry| async move {
-                let call = ChatCall::new(request).streamed(true).retry(retry);
+                let call = call(request, retry, cache).streamed(true);
                 backend.send(call).await?.into_stream()
             })
             .await;
@@ -255,6 +258,19 @@ impl RunState {
         self.usage.input_tokens = self.usage.input_tokens.saturating_add(usage.input_tokens);
         self.usage.output_tokens = self.usage.output_tokens.saturating_add(usage.output_tokens);
         self.usage.total_tokens = self.usage.total_tokens.saturating_add(usage.total_tokens);
+    }
+}
+
+/// The backend call of a prepared request.
+fn call<'a>(
+    request: &'a ChatRequest,
+    retry: Option<RetryConfig>,
+    cache: Option<&'a ConversationCache>,
+) -> ChatCall<'a> {
+    let call = ChatCall::new(request).retry(retry);
+    match cache {
+        Some(cache) => call.cached(cache),
+        None => call,
     }
 }
 

@@ -66,11 +66,16 @@ pub(crate) struct Conversation {
 /// A conversation shared between its WIT resource and a streamed reply that will append to
 /// it. The lock is never held across an await.
 #[derive(Debug, Clone)]
-pub struct ConversationHandle(Arc<Mutex<Conversation>>);
+pub struct ConversationHandle {
+    state: Arc<Mutex<Conversation>>,
+    /// What the backend keeps of the turns sent so far, so that a turn converts only what
+    /// is new (outside the lock: the backend reads it during its call).
+    cache: Arc<b::ConversationCache>,
+}
 
 impl ConversationHandle {
     pub(crate) fn new(setup: Setup, setup_size: Size) -> Self {
-        Self(Arc::new(Mutex::new(Conversation {
+        let state = Arc::new(Mutex::new(Conversation {
             setup,
             messages: Vec::new(),
             size: setup_size,
@@ -78,13 +83,22 @@ impl ConversationHandle {
             last_cache_point: None,
             placed: Vec::new(),
             streaming: false,
-        })))
+        }));
+        Self {
+            state,
+            cache: Arc::default(),
+        }
+    }
+
+    /// What the backend keeps of this conversation between turns.
+    pub(crate) fn cache(&self) -> &b::ConversationCache {
+        &self.cache
     }
 
     /// The conversation, for a moment. A poisoned lock (a panic elsewhere while it was held)
     /// still holds consistent data: every mutation below completes without panicking.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Conversation> {
-        self.0
+        self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -58,7 +58,8 @@ impl RunState {
     ) -> Result<b::ChatResponse, ChatFailure> {
         let (grant, mut request) = self.conversation_turn(conversation, false)?;
         let model = self.prepare(&grant, &mut request, false);
-        let result = self.call_whole(grant, model, &request).await;
+        let cache = Some(conversation.cache());
+        let result = self.call_whole(grant, model, &request, cache).await;
         let mut c = conversation.lock();
         c.restore(request);
         let response = result?;
@@ -76,7 +77,8 @@ impl RunState {
     ) -> Result<ReplyStreamState, ChatFailure> {
         let (grant, mut request) = self.conversation_turn(conversation, true)?;
         let model = self.prepare(&grant, &mut request, true);
-        let result = self.call_stream(grant, model, &request).await;
+        let cache = Some(conversation.cache());
+        let result = self.call_stream(grant, model, &request, cache).await;
         let mut c = conversation.lock();
         c.restore(request);
         let mut stream = result?;
