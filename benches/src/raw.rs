@@ -1,7 +1,8 @@
 //! The raw side of the comparisons: `aws-sdk-bedrockruntime` called directly, with the exact
 //! request body the plugin path sent (as the emulator recorded it), converted back into SDK
-//! types. [`RawRequest::from_body`] covers what the plugin paths send: text, toolUse and
-//! toolResult blocks, system prompts, tool specs, tool choice and inference config.
+//! types. [`RawRequest::from_body`] covers what the plugin paths send: text, toolUse,
+//! toolResult and cachePoint blocks, system prompts, tool specs, tool choice and inference
+//! config.
 
 use std::time::{Duration, Instant};
 
@@ -33,9 +34,24 @@ fn text_of(v: &Value, key: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("missing string `{key}` in {v}"))
 }
 
+/// A `cachePoint` (its `ttl` when not the default five minutes).
+fn cache_point(p: &Value) -> Result<sdk::CachePointBlock> {
+    Ok(sdk::CachePointBlock::builder()
+        .r#type(sdk::CachePointType::Default)
+        .set_ttl(
+            p.get("ttl")
+                .and_then(Value::as_str)
+                .map(sdk::CacheTtl::from),
+        )
+        .build()?)
+}
+
 fn block(b: &Value) -> Result<ContentBlock> {
     if let Some(t) = b.get("text").and_then(Value::as_str) {
         return Ok(ContentBlock::Text(t.to_string()));
+    }
+    if let Some(p) = b.get("cachePoint") {
+        return Ok(ContentBlock::CachePoint(cache_point(p)?));
     }
     if let Some(tu) = b.get("toolUse") {
         return Ok(ContentBlock::ToolUse(
@@ -110,7 +126,10 @@ impl RawRequest {
             .map(|blocks| {
                 blocks
                     .iter()
-                    .map(|b| Ok(SystemContentBlock::Text(text_of(b, "text")?)))
+                    .map(|b| match b.get("cachePoint") {
+                        Some(p) => Ok(SystemContentBlock::CachePoint(cache_point(p)?)),
+                        None => Ok(SystemContentBlock::Text(text_of(b, "text")?)),
+                    })
                     .collect::<Result<Vec<_>>>()
             })
             .transpose()?;
@@ -123,6 +142,9 @@ impl RawRequest {
                     .context("toolConfig without tools")?
                     .iter()
                     .map(|t| {
+                        if let Some(p) = t.get("cachePoint") {
+                            return Ok(sdk::Tool::CachePoint(cache_point(p)?));
+                        }
                         let spec = t.get("toolSpec").context("not a toolSpec")?;
                         let mut b = ToolSpecification::builder()
                             .name(text_of(spec, "name")?)

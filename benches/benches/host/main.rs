@@ -1,4 +1,4 @@
-//! The gamecode host benchmarks: ten figures, each measured side by side with what it is
+//! The gamecode host benchmarks: twelve figures, each measured side by side with what it is
 //! compared against, in one run (see `BENCHMARKS.md`).
 //!
 //! ```text
@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Figures: `instantiate`, `chat-call`, `agent-turn`, `scale`, `stream-latency`, `cli-startup`,
-//! `storm`, `conversation`, `replay`, `mcp`.
+//! `storm`, `conversation`, `replay`, `mcp`, `turn-n`, `process-cpu`.
 //! Without `--bench` on the command line (i.e. under `cargo test`), or with `--test` or
 //! `--smoke`, every figure runs once at a tiny size, for breakage, not timing. The report is
 //! printed and written to `<target>/gamecode-bench/report.md`.
@@ -30,6 +30,8 @@ mod figure07_throttling_storm;
 mod figure08_conversation;
 mod figure09_replay;
 mod figure10_mcp_tool_call;
+mod figure11_turn_n;
+mod figure12_process_cpu;
 
 use std::time::Instant;
 
@@ -81,6 +83,10 @@ fn p50_p99(s: &Summary) -> String {
 }
 
 fn main() {
+    // Figure 12 runs the emulator in a child process: this same binary.
+    if figure12_process_cpu::serve_emulator_if_child() {
+        return;
+    }
     let opts = Opts::parse();
     let runtime = setup::runtime();
     println!(
@@ -123,6 +129,12 @@ fn main() {
         }
         if opts.wants("mcp") {
             rows.extend(figure10_mcp_tool_call::mcp(&opts, &bench).await);
+        }
+        if opts.wants("turn-n") {
+            rows.extend(figure11_turn_n::turn_n(&opts).await);
+        }
+        if opts.wants("process-cpu") {
+            rows.extend(figure12_process_cpu::process_cpu(&opts).await);
         }
     });
     report(&opts, &rows);

@@ -283,6 +283,11 @@ impl Emulator {
             .map(|r| r.remaining())
     }
 
+    /// Forget the recorded requests only: a long load keeps its rules, replies and faults.
+    pub fn forget_requests(&self) {
+        self.inner.shared.lock().log.clear();
+    }
+
     /// Forget recorded requests and frames, scripted replies, rules and pending faults.
     pub fn clear(&self) {
         let mut s = self.inner.shared.lock();
