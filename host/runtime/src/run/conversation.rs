@@ -18,6 +18,7 @@ const MAX_CACHE_POINTS: usize = 4;
 /// How a conversation is set up (fixed for its lifetime), in backend types.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Setup {
+    /// Moved into the conversation's first message when it starts.
     pub system: Option<String>,
     pub model: Option<String>,
     pub tools: Vec<b::Tool>,
@@ -49,8 +50,14 @@ impl std::fmt::Display for StateError {
 #[derive(Debug)]
 pub(crate) struct Conversation {
     setup: Setup,
-    /// The turns, in backend types (the system prompt is in `setup`).
+    /// The system prompt as a message (when the setup has one: `turns_from` is 1), then the
+    /// turns, in backend types: a request's messages as they go out, without shifting them.
     messages: Vec<b::Message>,
+    /// Where the turns start in `messages`.
+    turns_from: usize,
+    /// The cache points the plugin put in its own content (the host places its own per
+    /// request, within Bedrock's limit).
+    own_points: usize,
     /// Everything it holds, setup included, as the policy counts it.
     size: Size,
     /// The size of the setup alone (system prompt and tools): the first cacheable prefix.
@@ -74,10 +81,19 @@ pub struct ConversationHandle {
 }
 
 impl ConversationHandle {
-    pub(crate) fn new(setup: Setup, setup_size: Size) -> Self {
+    pub(crate) fn new(mut setup: Setup, setup_size: Size) -> Self {
+        // The system prompt moves into the messages, where each request finds it.
+        let messages: Vec<b::Message> = setup
+            .system
+            .take()
+            .into_iter()
+            .map(|text| b::Message::text(b::MessageRole::System, text))
+            .collect();
         let state = Arc::new(Mutex::new(Conversation {
             setup,
-            messages: Vec::new(),
+            turns_from: messages.len(),
+            messages,
+            own_points: 0,
             size: setup_size,
             setup_size,
             last_cache_point: None,
@@ -151,12 +167,12 @@ impl Conversation {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.messages.len()
+        self.messages.len() - self.turns_from
     }
 
     /// The turns so far.
     pub(crate) fn messages(&self) -> &[b::Message] {
-        &self.messages
+        &self.messages[self.turns_from..]
     }
 
     pub(crate) fn check_idle(&self) -> Result<(), StateError> {
@@ -169,6 +185,7 @@ impl Conversation {
 
     /// Appends user content (a new user turn after a reply).
     pub(crate) fn push(&mut self, content: Vec<b::ContentBlock>, size: Size) {
+        self.own_points += count_cache_points(&content);
         match self.messages.last_mut() {
             Some(m) if m.role == b::MessageRole::User => m.content.extend(content),
             _ => {
@@ -199,31 +216,23 @@ impl Conversation {
         }
         let mut messages = std::mem::take(&mut self.messages);
         let mut options = self.setup.options.clone();
-        let mut system = self.setup.system.clone().map(|text| b::Message {
-            role: b::MessageRole::System,
-            content: vec![b::ContentBlock::Text { text }],
-        });
         self.placed.clear();
         if let (true, Some(min)) = (self.setup.auto_cache, cache_min_tokens) {
             let min = u64::from(min);
-            let mut free = MAX_CACHE_POINTS.saturating_sub(
-                count_cache_points(&messages)
-                    + usize::from(options.cache_tools.is_some())
-                    + system
-                        .as_ref()
-                        .map_or(0, |s| count_cache_points(std::slice::from_ref(s))),
-            );
+            let mut free = MAX_CACHE_POINTS
+                .saturating_sub(self.own_points + usize::from(options.cache_tools.is_some()));
             // The setup prefix: after the system prompt (which follows the tools), else
             // after the tools.
             if free > 0 && self.setup_size.tokens() >= min {
-                match &mut system {
-                    Some(s) => s
+                if self.turns_from == 1 {
+                    messages[0]
                         .content
-                        .push(b::ContentBlock::CachePoint(Default::default())),
-                    None if !self.setup.tools.is_empty() && options.cache_tools.is_none() => {
-                        options.cache_tools = Some(Default::default())
-                    }
-                    None => free += 1,
+                        .push(b::ContentBlock::CachePoint(Default::default()));
+                    self.placed.push(0);
+                } else if !self.setup.tools.is_empty() && options.cache_tools.is_none() {
+                    options.cache_tools = Some(Default::default());
+                } else {
+                    free += 1;
                 }
                 free -= 1;
             }
@@ -248,9 +257,6 @@ impl Conversation {
                 self.placed.push(at);
             }
         }
-        if let Some(system) = system {
-            messages.insert(0, system);
-        }
         Ok(b::ChatRequest {
             messages,
             model: self.setup.model.clone(),
@@ -265,9 +271,6 @@ impl Conversation {
     /// Takes back what [`take_request`](Self::take_request) took, without its cache points.
     pub(crate) fn restore(&mut self, request: b::ChatRequest) {
         let mut messages = request.messages;
-        if self.setup.system.is_some() && !messages.is_empty() {
-            messages.remove(0);
-        }
         for at in self.placed.drain(..) {
             if let Some(m) = messages.get_mut(at)
                 && matches!(m.content.last(), Some(b::ContentBlock::CachePoint(_)))
@@ -281,6 +284,7 @@ impl Conversation {
     /// The model answered: its message joins the conversation as it is (reasoning blocks
     /// and signatures intact, as the provider requires in a tool loop).
     pub(crate) fn append_reply(&mut self, message: b::Message) {
+        self.own_points += count_cache_points(&message.content);
         let size = size_of_message(&message);
         self.size.add(size);
         self.messages.push(message);
@@ -292,10 +296,9 @@ impl Conversation {
     }
 }
 
-fn count_cache_points(messages: &[b::Message]) -> usize {
-    messages
+fn count_cache_points(content: &[b::ContentBlock]) -> usize {
+    content
         .iter()
-        .flat_map(|m| &m.content)
         .filter(|b| matches!(b, b::ContentBlock::CachePoint(_)))
         .count()
 }
@@ -409,7 +412,12 @@ mod tests {
         // The system prompt (index 0) and the first user turn (index 1).
         assert_eq!(points(&r), vec![0, 1]);
         c.restore(r);
-        assert_eq!(count_cache_points(c.messages()), 0);
+        let left: usize = c
+            .messages()
+            .iter()
+            .map(|m| count_cache_points(&m.content))
+            .sum();
+        assert_eq!(left, 0);
         c.append_reply(b::Message::assistant("hi"));
         c.push(vec![text("more")], sized(4));
         let r = c.take_request(Some(1_024)).unwrap();
@@ -441,7 +449,11 @@ mod tests {
         c.append_reply(b::Message::assistant("r"));
         c.push(vec![text("c")], sized(1));
         let r = c.take_request(Some(1_024)).unwrap();
-        let total = count_cache_points(&r.messages);
+        let total: usize = r
+            .messages
+            .iter()
+            .map(|m| count_cache_points(&m.content))
+            .sum();
         assert_eq!(total, 4, "{:?}", r.messages);
     }
 
