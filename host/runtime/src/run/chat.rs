@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gamecode_backend::{
-    AttemptLog, BackendError, BackendResult, ChatCall, ChatRequest, ChatResponse, ChatStream,
-    ConversationCache, LLMBackend, RetryConfig, Usage,
+    AttemptLog, BackendError, ChatCall, ChatRequest, ChatResponse, ChatStream, ConversationCache,
+    LLMBackend, RetryConfig, Usage,
 };
 
-use super::model_wait::{ModelCall, waiting_on_model};
+use super::model_wait::waiting_on_model;
 use super::stream::{ReplyStreamState, StreamMeta};
 use super::{ChatFailure, GuestRequest, RunState};
 use crate::observer::RunEvent;
@@ -23,7 +23,7 @@ impl RunState {
     ) -> Result<ChatResponse, ChatFailure> {
         let (grant, mut request) = self.admit_request(request, false)?;
         let model = self.prepare(&grant, &mut request, false);
-        self.call_whole(grant, model, Arc::new(request), None).await
+        self.call_whole(grant, model, &request, None).await
     }
 
     /// A stateless chat call, streamed.
@@ -33,8 +33,7 @@ impl RunState {
     ) -> Result<ReplyStreamState, ChatFailure> {
         let (grant, mut request) = self.admit_request(request, true)?;
         let model = self.prepare(&grant, &mut request, true);
-        self.call_stream(grant, model, Arc::new(request), None)
-            .await
+        self.call_stream(grant, model, &request, None).await
     }
 
     /// The policy admits a stateless request as measured; only then is it built.
@@ -101,16 +100,14 @@ impl RunState {
         &mut self,
         grant: Grant,
         model: String,
-        request: Arc<ChatRequest>,
-        cache: Option<Arc<ConversationCache>>,
+        request: &ChatRequest,
+        cache: Option<&ConversationCache>,
     ) -> Result<ChatResponse, ChatFailure> {
         let started = Instant::now();
         let (result, _) = self
             .wait_on_model(|backend, retry| async move {
-                let reply = backend
-                    .send(call(&request, retry, cache.as_deref()))
-                    .await?;
-                reply.into_response(&request).await
+                let reply = backend.send(call(request, retry, cache)).await?;
+                reply.into_response(request).await
             })
             .await;
         self.chat_ended(grant, model, started.elapsed(), result)
@@ -121,13 +118,13 @@ impl RunState {
         &mut self,
         grant: Grant,
         model: String,
-        request: Arc<ChatRequest>,
-        cache: Option<Arc<ConversationCache>>,
+        request: &ChatRequest,
+        cache: Option<&ConversationCache>,
     ) -> Result<ReplyStreamState, ChatFailure> {
         let started = Instant::now();
         let (result, log) = self
             .wait_on_model(|backend, retry| async move {
-                let call = call(&request, retry, cache.as_deref()).streamed(true);
+                let call = call(request, retry, cache).streamed(true);
                 backend.send(call).await?.into_stream()
             })
             .await;
@@ -135,21 +132,17 @@ impl RunState {
     }
 
     /// Runs a backend call (made by `call` with the backend and the plugin's retry policy) as
-    /// a wait on the model, its attempts logged; the call is a task of its own
-    /// ([`ModelCall`]).
+    /// a wait on the model, its attempts logged.
     async fn wait_on_model<T, F>(
         &mut self,
         call: impl FnOnce(Arc<dyn LLMBackend>, Option<RetryConfig>) -> F,
-    ) -> (BackendResult<T>, Arc<AttemptLog>)
+    ) -> (T, Arc<AttemptLog>)
     where
-        T: Send + 'static,
-        F: Future<Output = BackendResult<T>> + Send + 'static,
+        F: Future<Output = T>,
     {
         let log = AttemptLog::new();
         let call = call(self.backend.clone(), self.policy.retry.clone());
-        let scope = log.clone();
-        let call = ModelCall::spawn(async move { scope.scope(call).await });
-        let out = waiting_on_model(&mut self.model_wait, log.clone(), call).await;
+        let out = waiting_on_model(&mut self.model_wait, log.clone(), log.scope(call)).await;
         (out, log)
     }
 

@@ -107,8 +107,8 @@ impl ConversationHandle {
     }
 
     /// What the backend keeps of this conversation between turns.
-    pub(crate) fn cache(&self) -> Arc<b::ConversationCache> {
-        self.cache.clone()
+    pub(crate) fn cache(&self) -> &b::ConversationCache {
+        &self.cache
     }
 
     /// The conversation, for a moment. A poisoned lock (a panic elsewhere while it was held)

@@ -1,8 +1,6 @@
 //! A run's conversation turns (WIT 0.2.0 `conversation`): starting one, pushing the guest's
 //! content, sending a turn whole or streamed. The history itself lives in `conversation`.
 
-use std::sync::Arc;
-
 use gamecode_backend as b;
 
 use super::conversation::{ConversationHandle, Setup, StreamedTurn};
@@ -60,11 +58,10 @@ impl RunState {
     ) -> Result<b::ChatResponse, ChatFailure> {
         let (grant, mut request) = self.conversation_turn(conversation, false)?;
         let model = self.prepare(&grant, &mut request, false);
-        let request = Arc::new(request);
         let cache = Some(conversation.cache());
-        let result = self.call_whole(grant, model, request.clone(), cache).await;
+        let result = self.call_whole(grant, model, &request, cache).await;
         let mut c = conversation.lock();
-        c.restore(unshared(request));
+        c.restore(request);
         let response = result?;
         let before = c.size().held_bytes();
         c.append_reply(response.message.clone());
@@ -80,11 +77,10 @@ impl RunState {
     ) -> Result<ReplyStreamState, ChatFailure> {
         let (grant, mut request) = self.conversation_turn(conversation, true)?;
         let model = self.prepare(&grant, &mut request, true);
-        let request = Arc::new(request);
         let cache = Some(conversation.cache());
-        let result = self.call_stream(grant, model, request.clone(), cache).await;
+        let result = self.call_stream(grant, model, &request, cache).await;
         let mut c = conversation.lock();
-        c.restore(unshared(request));
+        c.restore(request);
         let mut stream = result?;
         c.set_streaming(true);
         stream.turn = Some(StreamedTurn::new(conversation.clone()));
@@ -140,10 +136,4 @@ impl RunState {
         }
         Ok(())
     }
-}
-
-/// A turn's request back from its call, which has ended and let go of it (a copy only if
-/// something still held it).
-fn unshared(request: Arc<b::ChatRequest>) -> b::ChatRequest {
-    Arc::try_unwrap(request).unwrap_or_else(|shared| (*shared).clone())
 }
