@@ -17,12 +17,11 @@ use gamecode_backend::{
 };
 use tracing::Instrument;
 
-use crate::catalogue::{admit_with, name_successor};
+use crate::catalogue::name_successor;
 use crate::classify::classify_sdk_error;
-use crate::convert::{ConverseParts, from_converse, to_converse};
+use crate::convert::{ConverseParts, from_converse};
 use crate::kept::KeptTurns;
 use crate::models::check_model_id;
-use crate::normalize::normalize_after;
 use crate::stream::EventMapper;
 
 const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -220,7 +219,7 @@ impl BedrockBackend {
     /// Records every exchange with Bedrock into `recorder`'s cassette (see
     /// [`Recorder`](crate::Recorder)): requests as Converse JSON, responses, stream events
     /// with their timing, errors with their categories. Nothing secret is recorded.
-    pub fn with_recorder(mut self, recorder: crate::Recorder) -> Self {
+    pub fn with_recorder(mut self, recorder: crate::recorder::Recorder) -> Self {
         self.options.recorder = Some(recorder);
         self.rebuild()
     }
@@ -483,7 +482,7 @@ impl BedrockBackend {
 
     /// `request` checked and converted for Converse. With a conversation's `cache`, only
     /// what is new since its last call is (see [`KeptTurns`]).
-    pub(crate) fn prepare(
+    fn prepare(
         &self,
         request: &ChatRequest,
         cache: Option<&ConversationCache>,
@@ -493,39 +492,11 @@ impl BedrockBackend {
             .clone()
             .unwrap_or_else(|| self.default_model.clone());
         check_model_id(&model)?;
+        let region = self.region();
         match cache {
-            Some(cache) => {
-                cache.with(|kept: &mut KeptTurns| self.prepare_after(kept, model, request))
-            }
-            None => self.prepare_after(&mut KeptTurns::default(), model, request),
+            Some(cache) => cache.with(|kept: &mut KeptTurns| kept.prepare(model, request, region)),
+            None => KeptTurns::default().prepare(model, request, region),
         }
-    }
-
-    /// [`prepare`](Self::prepare) after the turns `kept` holds; the turns this call closes
-    /// join them once the whole request is admitted.
-    fn prepare_after(
-        &self,
-        kept: &mut KeptTurns,
-        model: String,
-        request: &ChatRequest,
-    ) -> Result<ConverseParts, BackendError> {
-        let mut start = kept.reconcile(&request.messages);
-        let mut fresh = normalize_after(request, start, &kept.carry())?;
-        let first_role = fresh.normalized.messages.first().map(|m| m.role);
-        if first_role.is_some() && first_role == kept.last_role() {
-            // What follows the last kept turn merges into it: the request was not only
-            // appended to. Make that turn again with it.
-            kept.drop_last();
-            start = kept.reconcile(&request.messages);
-            fresh = normalize_after(request, start, &kept.carry())?;
-        }
-        let facts = fresh.facts(&kept.carry());
-        admit_with(&model, &mut fresh.normalized, &facts, self.region())?;
-        let mut parts = to_converse(model, &fresh.normalized)?;
-        let new = std::mem::take(&mut parts.messages);
-        parts.messages = kept.messages().chain(new.iter().cloned()).collect();
-        kept.keep(&request.messages, &fresh, &new);
-        Ok(parts)
     }
 
     async fn converse_once(

@@ -12,9 +12,11 @@
 use std::sync::Arc;
 
 use aws_sdk_bedrockruntime::types as sdk;
-use gamecode_backend::{Message, MessageRole};
+use gamecode_backend::{BackendError, ChatRequest, Message, MessageRole};
 
-use crate::normalize::{Carry, Fresh};
+use crate::catalogue::admit_with;
+use crate::convert::{ConverseParts, to_converse};
+use crate::normalize::{Carry, Fresh, normalize_after};
 
 /// A conversation's closed turns, as Converse takes them.
 #[derive(Debug, Default)]
@@ -53,9 +55,37 @@ impl Source {
 }
 
 impl KeptTurns {
+    /// `request` for `model`, checked and converted for Converse after the turns kept here;
+    /// the turns it closes join them once the whole request is admitted. (A fresh
+    /// `KeptTurns` converts a request on its own.)
+    pub(crate) fn prepare(
+        &mut self,
+        model: String,
+        request: &ChatRequest,
+        region: Option<&str>,
+    ) -> Result<ConverseParts, BackendError> {
+        let mut start = self.reconcile(&request.messages);
+        let mut fresh = normalize_after(request, start, &self.carry())?;
+        let first_role = fresh.normalized.messages.first().map(|m| m.role);
+        if first_role.is_some() && first_role == self.last_role() {
+            // What follows the last kept turn merges into it: the request was not only
+            // appended to. Make that turn again with it.
+            self.drop_last();
+            start = self.reconcile(&request.messages);
+            fresh = normalize_after(request, start, &self.carry())?;
+        }
+        let facts = fresh.facts(&self.carry());
+        admit_with(&model, &mut fresh.normalized, &facts, region)?;
+        let mut parts = to_converse(model, &fresh.normalized)?;
+        let new = std::mem::take(&mut parts.messages);
+        parts.messages = self.messages().chain(new.iter().cloned()).collect();
+        self.keep(&request.messages, &fresh, &new);
+        Ok(parts)
+    }
+
     /// Drops the kept turns `messages` no longer match and returns the index of the first
     /// message they do not cover: normalization starts there.
-    pub(crate) fn reconcile(&mut self, messages: &[Message]) -> usize {
+    fn reconcile(&mut self, messages: &[Message]) -> usize {
         let mut turns = messages
             .iter()
             .enumerate()
@@ -92,37 +122,32 @@ impl KeptTurns {
 
     /// Drops the last kept turn: what follows it merges into it after all (a request that
     /// was not only appended to).
-    pub(crate) fn drop_last(&mut self) {
+    fn drop_last(&mut self) {
         if let Some(last) = self.turns.last() {
             self.drop_from_source(last.first_source);
         }
     }
 
     /// The role of the last kept turn.
-    pub(crate) fn last_role(&self) -> Option<MessageRole> {
+    fn last_role(&self) -> Option<MessageRole> {
         self.turns.last().and_then(|t| t.carry.last_role())
     }
 
     /// The checks' carry after the kept turns.
-    pub(crate) fn carry(&self) -> Carry {
+    fn carry(&self) -> Carry {
         self.turns
             .last()
             .map_or_else(Carry::default, |t| t.carry.clone())
     }
 
     /// The kept turns, shared.
-    pub(crate) fn messages(&self) -> impl Iterator<Item = Arc<sdk::Message>> + '_ {
+    fn messages(&self) -> impl Iterator<Item = Arc<sdk::Message>> + '_ {
         self.turns.iter().map(|t| t.message.clone())
     }
 
     /// Keeps the turns of `fresh` that are closed (all but its last), with `converted`, their
     /// SDK form in the same order.
-    pub(crate) fn keep(
-        &mut self,
-        messages: &[Message],
-        fresh: &Fresh,
-        converted: &[Arc<sdk::Message>],
-    ) {
+    fn keep(&mut self, messages: &[Message], fresh: &Fresh, converted: &[Arc<sdk::Message>]) {
         let closed = fresh.sources.len().saturating_sub(1);
         for ((made_of, carry), message) in fresh
             .sources
@@ -153,7 +178,6 @@ impl KeptTurns {
 
 #[cfg(test)]
 mod tests {
-    use aws_config::{BehaviorVersion, Region, SdkConfig};
     use gamecode_backend::{
         CachePoint, ChatRequest, ContentBlock, ConversationCache, Tool, ToolCall, ToolResult,
         ToolResultContent,
@@ -162,7 +186,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::BedrockBackend;
 
     /// One change to a conversation between calls, as a host or an embedder makes them.
     #[derive(Debug, Clone)]
@@ -191,12 +214,10 @@ mod tests {
         ]
     }
 
-    fn backend() -> BedrockBackend {
-        let config = SdkConfig::builder()
-            .region(Region::new("us-east-1"))
-            .behavior_version(BehaviorVersion::latest())
-            .build();
-        BedrockBackend::new_with_config(&config).expect("a backend")
+    /// The default model in us-east-1, as `BedrockBackend` would send to.
+    fn prepare(kept: &mut KeptTurns, request: &ChatRequest) -> Result<ConverseParts, BackendError> {
+        let model = crate::catalogue::default_model_for_region(Some("us-east-1")).to_string();
+        kept.prepare(model, request, Some("us-east-1"))
     }
 
     fn text(t: &str) -> ContentBlock {
@@ -286,7 +307,6 @@ mod tests {
         fn kept_turns_convert_to_what_the_whole_request_does(
             steps in proptest::collection::vec(step(), 1..40)
         ) {
-            let backend = backend();
             let cache = ConversationCache::new();
             let mut messages = vec![Message::text(MessageRole::User, "Start.")];
             let mut calls = 0;
@@ -294,8 +314,8 @@ mod tests {
                 apply(&mut messages, step, &mut calls);
                 // The host's pattern: the messages go out in a request and come back.
                 let request = request(std::mem::take(&mut messages));
-                let whole = backend.prepare(&request, None);
-                let kept = backend.prepare(&request, Some(&cache));
+                let whole = prepare(&mut KeptTurns::default(), &request);
+                let kept = cache.with(|k: &mut KeptTurns| prepare(k, &request));
                 match (&whole, &kept) {
                     (Ok(w), Ok(k)) => prop_assert_eq!(w, k),
                     (Err(w), Err(k)) => prop_assert_eq!(w.to_string(), k.to_string()),
@@ -310,14 +330,15 @@ mod tests {
 
     #[test]
     fn a_growing_conversation_converts_only_its_open_turn_and_what_is_new() {
-        let backend = backend();
         let cache = ConversationCache::new();
         let mut messages = vec![Message::text(MessageRole::User, "Start.")];
         let mut calls = 0;
         for turn in 1..=20 {
             apply(&mut messages, &Step::Reply { tool: true }, &mut calls);
             let request = request(std::mem::take(&mut messages));
-            backend.prepare(&request, Some(&cache)).expect("admitted");
+            cache
+                .with(|k: &mut KeptTurns| prepare(k, &request))
+                .expect("admitted");
             // Every turn but the open last one (the tool result) is kept.
             let kept = cache.with(|k: &mut KeptTurns| k.len());
             assert_eq!(kept, 2 * turn, "turn {turn}");
