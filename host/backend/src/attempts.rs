@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::BackendError;
+use crate::error::BackendError;
 
 tokio::task_local! {
     static CURRENT: Arc<AttemptLog>;

@@ -2,7 +2,11 @@ use std::borrow::Cow;
 
 use async_trait::async_trait;
 
-use crate::{BackendError, ChatRequest, ChatResponse, ChatStream, ConversationCache, RetryConfig};
+use crate::cache::ConversationCache;
+use crate::error::BackendError;
+use crate::retry::RetryConfig;
+use crate::stream::ChatStream;
+use crate::types::{ChatRequest, ChatResponse};
 
 /// Result alias used throughout the backend API.
 pub type BackendResult<T> = Result<T, BackendError>;
@@ -150,14 +154,14 @@ pub trait LLMBackend: Send + Sync {
     /// (Bedrock's CountTokens). Backends that cannot count answer `unsupported`.
     async fn count_tokens(&self, request: &ChatRequest) -> BackendResult<u32> {
         let _ = request;
-        Err(crate::BackendError::unsupported(
+        Err(crate::error::BackendError::unsupported(
             "this backend cannot count tokens",
         ))
     }
 
     /// What the backend knows of `model` (an id, inference profile or ARN): what it takes and
     /// its limits. `None` for a model the backend has no facts about.
-    fn model_info(&self, model: &str) -> Option<crate::ModelInfo> {
+    fn model_info(&self, model: &str) -> Option<crate::model::ModelInfo> {
         let _ = model;
         None
     }

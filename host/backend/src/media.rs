@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::BackendError;
+use crate::error::BackendError;
 
 /// Images one request may carry.
 pub const MAX_IMAGES: usize = 20;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use crate::error::{BackendError, ErrorCategory};
 use crate::rate_limit::AdaptiveRateLimiter;
-use crate::{BackendError, ErrorCategory};
 
 /// How the delay grows between attempts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,7 +330,7 @@ where
                 }
             }
         }
-        crate::AttemptLog::record_start();
+        crate::attempts::AttemptLog::record_start();
         let outcome = op(attempt).await;
         if let Some(l) = limiter {
             record_outcome(l, &outcome);
@@ -344,7 +344,7 @@ where
             }
             Err(error) => error,
         };
-        crate::AttemptLog::record_failure(&error);
+        crate::attempts::AttemptLog::record_failure(&error);
         if !error.is_retryable() {
             report(RetryStatus::NonRetryableError {
                 attempt,

@@ -4,7 +4,8 @@ use std::pin::Pin;
 
 use futures::Stream;
 
-use crate::{BackendError, MessageRole, StopReason, ToolCall, Usage};
+use crate::error::BackendError;
+use crate::types::{MessageRole, StopReason, ToolCall, Usage};
 
 /// One event of a streamed reply, in the order the provider produced them.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +34,7 @@ pub enum StreamEvent {
     /// A citation for the text of the block at `index`.
     Citation {
         index: u32,
-        citation: crate::Citation,
+        citation: crate::types::Citation,
     },
     /// The content block at `index` (text) is complete.
     ContentBlockStop { index: u32 },
@@ -50,7 +51,7 @@ pub type ChatStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, BackendError
 /// [`LLMBackend::chat`](crate::LLMBackend::chat) would have returned for the same reply.
 #[derive(Debug, Default)]
 pub struct StreamCollector {
-    content: Vec<crate::ContentBlock>,
+    content: Vec<crate::types::ContentBlock>,
     /// Index of the text block currently receiving deltas, in `content`.
     open_text: Option<(u32, usize)>,
     /// The reasoning block being streamed: its index and where it is in `content`.
@@ -70,13 +71,13 @@ impl StreamCollector {
             StreamEvent::MessageStart { .. } | StreamEvent::ToolUseStart { .. } => {}
             StreamEvent::TextDelta { index, text } => match self.open_text {
                 Some((open, at)) if open == *index => match self.content.get_mut(at) {
-                    Some(crate::ContentBlock::Text { text: t }) => t.push_str(text),
-                    Some(crate::ContentBlock::Cited(c)) => c.text.push_str(text),
+                    Some(crate::types::ContentBlock::Text { text: t }) => t.push_str(text),
+                    Some(crate::types::ContentBlock::Cited(c)) => c.text.push_str(text),
                     _ => {}
                 },
                 _ => {
                     self.content
-                        .push(crate::ContentBlock::Text { text: text.clone() });
+                        .push(crate::types::ContentBlock::Text { text: text.clone() });
                     self.open_text = Some((*index, self.content.len() - 1));
                 }
             },
@@ -84,35 +85,34 @@ impl StreamCollector {
             StreamEvent::ToolUseStop { call, .. } => {
                 self.open_text = None;
                 self.content
-                    .push(crate::ContentBlock::ToolUse(call.clone()));
+                    .push(crate::types::ContentBlock::ToolUse(call.clone()));
             }
             StreamEvent::ReasoningDelta { index, text } => match self.open_reasoning {
                 Some((open, at)) if open == *index => {
-                    if let Some(crate::ContentBlock::Reasoning(crate::Reasoning::Text {
-                        text: t,
-                        ..
-                    })) = self.content.get_mut(at)
+                    if let Some(crate::types::ContentBlock::Reasoning(
+                        crate::types::Reasoning::Text { text: t, .. },
+                    )) = self.content.get_mut(at)
                     {
                         t.push_str(text);
                     }
                 }
                 _ => {
                     self.open_text = None;
-                    self.content
-                        .push(crate::ContentBlock::Reasoning(crate::Reasoning::Text {
+                    self.content.push(crate::types::ContentBlock::Reasoning(
+                        crate::types::Reasoning::Text {
                             text: text.clone(),
                             signature: None,
-                        }));
+                        },
+                    ));
                     self.open_reasoning = Some((*index, self.content.len() - 1));
                 }
             },
             StreamEvent::ReasoningSignature { index, signature } => {
                 if let Some((open, at)) = self.open_reasoning
                     && open == *index
-                    && let Some(crate::ContentBlock::Reasoning(crate::Reasoning::Text {
-                        signature: s,
-                        ..
-                    })) = self.content.get_mut(at)
+                    && let Some(crate::types::ContentBlock::Reasoning(
+                        crate::types::Reasoning::Text { signature: s, .. },
+                    )) = self.content.get_mut(at)
                 {
                     *s = Some(signature.clone());
                 }
@@ -122,7 +122,7 @@ impl StreamCollector {
                 let at = match self.open_text {
                     Some((open, at)) if open == *index => at,
                     _ => {
-                        self.content.push(crate::ContentBlock::Text {
+                        self.content.push(crate::types::ContentBlock::Text {
                             text: String::new(),
                         });
                         let at = self.content.len() - 1;
@@ -132,23 +132,22 @@ impl StreamCollector {
                 };
                 if let Some(block) = self.content.get_mut(at) {
                     match block {
-                        crate::ContentBlock::Text { text } => {
-                            *block = crate::ContentBlock::Cited(crate::CitedText {
+                        crate::types::ContentBlock::Text { text } => {
+                            *block = crate::types::ContentBlock::Cited(crate::types::CitedText {
                                 text: std::mem::take(text),
                                 citations: vec![citation.clone()],
                             })
                         }
-                        crate::ContentBlock::Cited(c) => c.citations.push(citation.clone()),
+                        crate::types::ContentBlock::Cited(c) => c.citations.push(citation.clone()),
                         _ => {}
                     }
                 }
             }
             StreamEvent::RedactedReasoning { data, .. } => {
                 self.open_text = None;
-                self.content
-                    .push(crate::ContentBlock::Reasoning(crate::Reasoning::Redacted {
-                        data: data.clone(),
-                    }));
+                self.content.push(crate::types::ContentBlock::Reasoning(
+                    crate::types::Reasoning::Redacted { data: data.clone() },
+                ));
             }
             StreamEvent::ContentBlockStop { .. } => {
                 self.open_text = None;
@@ -162,9 +161,13 @@ impl StreamCollector {
     }
 
     /// The reply so far as a response; `None` if the message never stopped.
-    pub fn finish(self, model: String, session_id: Option<String>) -> Option<crate::ChatResponse> {
-        Some(crate::ChatResponse {
-            message: crate::Message {
+    pub fn finish(
+        self,
+        model: String,
+        session_id: Option<String>,
+    ) -> Option<crate::types::ChatResponse> {
+        Some(crate::types::ChatResponse {
+            message: crate::types::Message {
                 role: MessageRole::Assistant,
                 content: self.content,
             },
@@ -182,7 +185,7 @@ pub async fn collect_stream(
     mut stream: ChatStream,
     model: String,
     session_id: Option<String>,
-) -> Result<crate::ChatResponse, BackendError> {
+) -> Result<crate::types::ChatResponse, BackendError> {
     use futures::StreamExt;
     let mut collector = StreamCollector::new();
     while let Some(event) = stream.next().await {
@@ -196,7 +199,7 @@ pub async fn collect_stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ContentBlock;
+    use crate::types::ContentBlock;
 
     #[test]
     fn collector_rebuilds_text_and_tool_calls() {
