@@ -21,8 +21,10 @@ shift || true
 target_dir="${CARGO_TARGET_DIR:-target}"
 # The `quickstart` profile (Cargo.toml): dependencies unoptimised, for the shortest first build.
 if [ ! -x "$target_dir/quickstart/gamecode" ]; then
-    echo "== first build: wasmtime and the AWS SDK compile once, ~4 minutes on 2 cores;" \
-        "cargo shows its progress below (later runs start in seconds)" >&2
+    # Short lines: readable in a 60-column terminal.
+    printf '%s\n' "== first build: wasmtime and the AWS SDK compile once," \
+        "   ~4 minutes on 2 cores; cargo shows its progress below" \
+        "   (later runs start in seconds)" >&2
 fi
 bash scripts/build-guests.sh rust >&2
 # Cargo's progress goes to stderr; stdout carries the answer alone.

@@ -65,16 +65,18 @@ impl KeptTurns {
         region: Option<&str>,
     ) -> Result<ConverseParts, BackendError> {
         let mut start = self.reconcile(&request.messages);
-        let mut fresh = normalize_after(request, start, &self.carry())?;
+        let mut carry = self.carry();
+        let mut fresh = normalize_after(request, start, &carry)?;
         let first_role = fresh.normalized.messages.first().map(|m| m.role);
         if first_role.is_some() && first_role == self.last_role() {
             // What follows the last kept turn merges into it: the request was not only
             // appended to. Make that turn again with it.
             self.drop_last();
             start = self.reconcile(&request.messages);
-            fresh = normalize_after(request, start, &self.carry())?;
+            carry = self.carry();
+            fresh = normalize_after(request, start, &carry)?;
         }
-        let facts = fresh.facts(&self.carry());
+        let facts = fresh.facts(&carry);
         admit_with(&model, &mut fresh.normalized, &facts, region)?;
         let mut parts = to_converse(model, &fresh.normalized)?;
         let new = std::mem::take(&mut parts.messages);
@@ -100,6 +102,8 @@ impl KeptTurns {
         if matched < self.sources.len() {
             self.drop_from_source(matched);
         }
+        // Normalization starts at the first message the kept turns do not cover (after a
+        // drop, the first message of the dropped turn).
         messages
             .iter()
             .enumerate()

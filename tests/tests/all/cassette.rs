@@ -44,6 +44,19 @@ async fn replayer(cassette: &Path, fallback: bool) -> Emulator {
     emu
 }
 
+/// An emulator whose model answers "6 * 7" with a calculator call.
+async fn calculating_emulator() -> Emulator {
+    let emu = emulator().await;
+    emu.add_rule(
+        "6 * 7",
+        Reply::ToolUse {
+            name: "calculator".into(),
+            input: serde_json::json!({"expression": "6*7"}),
+        },
+    );
+    emu
+}
+
 fn tool_calls(emu: &Emulator) -> Vec<String> {
     emu.requests()
         .iter()
@@ -59,14 +72,7 @@ async fn a_recorded_run_replays_from_its_cassette_alone() {
     let cassette = dir.path().join("run.jsonl");
 
     // Recorded against the emulator with a scripted model the replayer does not have.
-    let live = emulator().await;
-    live.add_rule(
-        "6 * 7",
-        Reply::ToolUse {
-            name: "calculator".into(),
-            input: serde_json::json!({"expression": "6*7"}),
-        },
-    );
+    let live = calculating_emulator().await;
     let host = host_on(&live, Some(&cassette), fast_retry(2));
     let plugin = load(&host, &guest_example());
     let recorded = plugin.run("What is 6 * 7?").await.expect("the live run");
@@ -389,14 +395,7 @@ async fn conversations_record_the_cassettes_recorded_before_turns_were_kept() {
     ];
     for (name, guest, task) in runs {
         let path = dir.path().join(format!("{name}.jsonl"));
-        let live = emulator().await;
-        live.add_rule(
-            "6 * 7",
-            Reply::ToolUse {
-                name: "calculator".into(),
-                input: serde_json::json!({"expression": "6*7"}),
-            },
-        );
+        let live = calculating_emulator().await;
         let host = host_on(&live, Some(&path), fast_retry(0));
         load(&host, &guest).run(task).await.expect(name);
         let recorded = timeless(&std::fs::read_to_string(&path).expect("the cassette"));
