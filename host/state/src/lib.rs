@@ -1,0 +1,145 @@
+//! `gamecode-state`: what outlives a `gamecode` process — each run's journal — behind the
+//! [`StateStore`] trait, kept by default in one crash-safe SQLite file ([`SqliteStore`]).
+//!
+//! A journal is an append-only list of entries, numbered from 0, that the host writes while a
+//! run goes: everything the plugin cannot recompute (model replies, tool results, clock
+//! readings, random bytes). The store does not read the entries: each is a kind and a text
+//! (the host writes JSON), so embedders and other hosts can keep the same data elsewhere by
+//! implementing the trait.
+//!
+//! Runs are owned by one process at a time. A run whose owner died without finishing it is
+//! *interrupted*; [`StateStore::claim`] hands it to a new owner, one at a time, so two
+//! `gamecode resume` of the same run cannot both continue it.
+
+mod location;
+mod owner;
+mod sqlite;
+
+pub use location::{STATE_DIR_ENV, default_path};
+pub use owner::Owner;
+pub use sqlite::{Durability, SqliteStore};
+
+/// A run as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunRecord {
+    /// The run's id (what `gamecode resume` takes).
+    pub id: String,
+    /// The plugin's name.
+    pub plugin: String,
+    /// Where the plugin was loaded from, when it was a file.
+    pub plugin_path: Option<String>,
+    /// The SHA-256 of the plugin's bytes (hex): a resume refuses any other plugin.
+    pub plugin_digest: String,
+    /// What the host needs to start the run again, as the host wrote it (JSON).
+    pub start: String,
+    /// Where the run is.
+    pub status: RunStatus,
+    /// The process that owns the run (while it is running).
+    pub owner: Option<Owner>,
+    /// When the run was created and last written, in ms since the Unix epoch.
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    /// How it ended (the answer or the error, as the host wrote it), once it did.
+    pub outcome: Option<String>,
+    /// How many journal entries it has.
+    pub entries: u64,
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RunStatus {
+    /// Its owner is alive and running it.
+    Running,
+    /// Marked running, but its owner is gone: resume it.
+    Interrupted,
+    /// It ended with an answer.
+    Finished,
+    /// It ended with an error.
+    Failed,
+}
+
+impl RunStatus {
+    /// The word `gamecode runs list` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Interrupted => "interrupted",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Whether the run has ended (it can no longer be resumed).
+    pub fn ended(self) -> bool {
+        matches!(self, Self::Finished | Self::Failed)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run about to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRun {
+    pub id: String,
+    pub plugin: String,
+    pub plugin_path: Option<String>,
+    pub plugin_digest: String,
+    pub start: String,
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its place in the journal, from 0.
+    pub seq: u64,
+    /// What it records (`model`, `tool`, `clock`, …), for listings.
+    pub kind: String,
+    /// What the host wrote.
+    pub body: String,
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// No run has this id.
+    #[error("no run `{0}` in the state store")]
+    NoSuchRun(String),
+    /// The run is owned by another live process, or has ended.
+    #[error("run `{id}` cannot be taken: {why}")]
+    Busy { id: String, why: String },
+    /// Another writer appended this entry first (two owners of one run).
+    #[error("run `{id}` already has journal entry {seq}: another process is writing it")]
+    Conflict { id: String, seq: u64 },
+    /// The store's file is newer than this build, or not a gamecode store.
+    #[error("the state store at {path} is not one this gamecode can read: {why}")]
+    Incompatible { path: String, why: String },
+    /// SQLite (or the file system under it) failed.
+    #[error("the state store failed: {0}")]
+    Storage(String),
+}
+
+/// Where runs and their journals are kept. Every method is one transaction.
+pub trait StateStore: Send + Sync + std::fmt::Debug {
+    /// Records a new run, owned by this process, with an empty journal.
+    fn create_run(&self, run: &NewRun) -> Result<(), StateError>;
+    /// Appends entry `seq` to a run's journal; refuses a `seq` that is already there.
+    fn append(&self, run: &str, seq: u64, kind: &str, body: &str) -> Result<(), StateError>;
+    /// A run's journal, in order.
+    fn journal(&self, run: &str) -> Result<Vec<Entry>, StateError>;
+    /// Takes an interrupted run for this process (refused while its owner is alive, or once
+    /// it has ended).
+    fn claim(&self, run: &str) -> Result<RunRecord, StateError>;
+    /// Marks a run ended, with its outcome.
+    fn finish(&self, run: &str, status: RunStatus, outcome: &str) -> Result<(), StateError>;
+    /// One run.
+    fn run(&self, run: &str) -> Result<RunRecord, StateError>;
+    /// Every run, newest first.
+    fn runs(&self) -> Result<Vec<RunRecord>, StateError>;
+}
