@@ -48,7 +48,7 @@ impl fmt::Display for ErrorCategory {
 ///
 /// `code` carries the provider's own error name (for Bedrock e.g. `ThrottlingException`)
 /// when there is one, so callers can be more specific than the category.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum BackendError {
     #[error("rate limited{}: {message}", fmt_code(code))]

@@ -8,7 +8,7 @@ use crate::error::BackendError;
 use crate::types::{MessageRole, StopReason, ToolCall, Usage};
 
 /// One event of a streamed reply, in the order the provider produced them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum StreamEvent {
     /// The assistant turn begins.

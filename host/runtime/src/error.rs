@@ -214,6 +214,14 @@ pub enum RunError {
     /// The plugin reported another failure.
     #[error(transparent)]
     Agent(AgentError),
+    /// The run's journal could not be written or read (the host's state store failed). The
+    /// run is stopped where it was: what was journaled stays, and it can be resumed.
+    #[error("the run's journal failed: {0}")]
+    Journal(String),
+    /// A resumed plugin did not ask for what its journal holds: it is not the plugin that
+    /// was journaled, or it is not deterministic.
+    #[error("the resumed plugin left its journal: {0}")]
+    Diverged(String),
 }
 
 /// Bytes as a person set them: `64 MiB` (as `memory_mib` says), else exact.
@@ -229,6 +237,9 @@ impl RunError {
     /// Whether the plugin failed or was stopped (everything but a backend failure and a
     /// deadline that passed while waiting on the model).
     pub fn is_plugin_failure(&self) -> bool {
-        !matches!(self, Self::Backend(_) | Self::ModelDeadline { .. })
+        !matches!(
+            self,
+            Self::Backend(_) | Self::ModelDeadline { .. } | Self::Journal(_)
+        )
     }
 }

@@ -20,6 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gamecode_backend::LLMBackend;
+use gamecode_state::StateStore;
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::Component;
 
@@ -30,8 +32,8 @@ use crate::inspect::{self, Inspection};
 use crate::observer::RunObserver;
 use crate::plugin::Plugin;
 use crate::policy::Policy;
-use crate::shared::HostInner;
 pub use crate::shared::LoadInfo;
+use crate::shared::{HostInner, PluginSource};
 use crate::tools::{HostTool, ToolRegistry};
 use crate::wit;
 
@@ -44,6 +46,7 @@ pub struct PluginHostBuilder {
     observer: Option<Arc<dyn RunObserver>>,
     cache: Option<ArtifactCache>,
     engine: EngineOptions,
+    state: Option<Arc<dyn StateStore>>,
 }
 
 impl PluginHostBuilder {
@@ -82,6 +85,14 @@ impl PluginHostBuilder {
     /// Keeps compiled components in this on-disk cache (default: no cache).
     pub fn cache(mut self, cache: Option<ArtifactCache>) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// Makes every run durable: journaled in `store` as it goes, so that after a crash
+    /// [`Plugin::resume`] continues it without repeating a model or tool call that completed.
+    /// Each run's id is in its [`RunReport`](crate::RunReport).
+    pub fn state(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.state = Some(store);
         self
     }
 
@@ -139,6 +150,7 @@ impl PluginHostBuilder {
                 observer: self.observer,
                 cache: self.cache,
                 slots,
+                state: self.state,
             }),
         })
     }
@@ -193,13 +205,21 @@ impl PluginHost {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "plugin".into());
-        self.load_bytes(name, &bytes)
+        self.load_from(name, &bytes, Some(path))
     }
 
     /// Loads a plugin from component bytes under `name` (used in logs and events).
     pub fn load_bytes(&self, name: impl Into<String>, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        self.load_from(name.into(), bytes, None)
+    }
+
+    fn load_from(
+        &self,
+        name: String,
+        bytes: &[u8],
+        path: Option<&Path>,
+    ) -> Result<Plugin, LoadError> {
         let backend = self.inner.backend.clone().ok_or(LoadError::NoBackend)?;
-        let name = name.into();
         let started = Instant::now();
         let (component, cache) = self.compile(&name, bytes)?;
         let pre = self.link(&component)?;
@@ -213,6 +233,16 @@ impl PluginHost {
             ms = %format!("{:.2}", info.duration.as_secs_f64() * 1e3),
             "plugin loaded"
         );
+        // Only a durable run needs the plugin's digest (a resume refuses another plugin).
+        let source = self.inner.state.is_some().then(|| PluginSource {
+            digest: crate::journal::hex(&Sha256::digest(bytes)),
+            path: path.map(|p| {
+                std::path::absolute(p)
+                    .unwrap_or_else(|_| p.to_path_buf())
+                    .display()
+                    .to_string()
+            }),
+        });
         Ok(Plugin::new(
             name.into(),
             self.inner.clone(),
@@ -220,6 +250,7 @@ impl PluginHost {
             pre,
             self.inner.policy.clone(),
             info,
+            source.map(Arc::new),
         ))
     }
 

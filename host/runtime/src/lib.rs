@@ -50,6 +50,7 @@ pub mod engine;
 mod error;
 mod host;
 pub mod inspect;
+mod journal;
 mod limits;
 #[cfg(feature = "mcp")]
 pub mod mcp;

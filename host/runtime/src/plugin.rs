@@ -14,6 +14,7 @@
 //!   reported as the model's failure ([`RunError::ModelDeadline`]), with the attempts made.
 
 use gamecode_backend::LLMBackend;
+use gamecode_state::NewRun;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -22,18 +23,35 @@ use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::error::{AgentError, RunError};
+use crate::journal::{Journal, Start};
 use crate::limits::MemoryLimiter;
 use crate::observer::{OutputStream, RunEvent, RunObserver};
 use crate::policy::{Meter, Policy, PolicyError, PolicyViolation, ViolationKind};
 use crate::run::{RunState, RunStats};
-use crate::sandbox::{OutputCapture, wasi_ctx};
-use crate::shared::{HostInner, LoadInfo};
+use crate::sandbox::{OutputCapture, Replayable, wasi_ctx};
+use crate::shared::{HostInner, LoadInfo, PluginSource};
 use crate::task::Task;
 use crate::tools::ToolError;
 use crate::wit::{AgentCall, AgentPre, WitVersion};
 
 /// Numbers runs for log correlation (the backend sees it as the session id).
 static RUN_COUNTER: AtomicU64 = AtomicU64::new(1);
+
+/// A durable run about to go: its id, what it started from, its journal.
+struct Durable {
+    id: String,
+    start: Start,
+    journal: Journal,
+}
+
+/// A new durable run's id: its start time (ms, hex, so ids sort by age) and 48 random bits.
+fn new_run_id() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let random: u64 = rand::Rng::next_u64(&mut rand::rng());
+    format!("{ms:011x}-{:012x}", random & 0xffff_ffff_ffff)
+}
 
 /// A plugin ready to run. Cheap to clone (the compiled code is shared).
 #[derive(Clone)]
@@ -44,6 +62,8 @@ pub struct Plugin {
     pre: AgentPre,
     policy: Arc<Policy>,
     load: LoadInfo,
+    /// The plugin's digest and file, when the host journals runs.
+    source: Option<Arc<PluginSource>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -63,6 +83,8 @@ pub struct Run<'a> {
     plugin: &'a Plugin,
     task: Task,
     observer: Option<Arc<dyn RunObserver>>,
+    /// The journaled run this continues ([`Plugin::resume`]).
+    resume: Option<String>,
 }
 
 impl Run<'_> {
@@ -75,7 +97,9 @@ impl Run<'_> {
 
     /// Runs it: the answer or the error, with output and stats either way.
     pub async fn report(self) -> RunReport {
-        self.plugin.run_with(self.task, self.observer).await
+        self.plugin
+            .run_with(self.task, self.observer, self.resume)
+            .await
     }
 }
 
@@ -117,6 +141,10 @@ pub struct RunOutcome {
 #[non_exhaustive]
 pub struct RunReport {
     pub plugin: String,
+    /// The run's id in the host's state store, when the run is durable
+    /// ([`PluginHostBuilder::state`](crate::PluginHostBuilder::state)): what
+    /// [`Plugin::resume`] takes.
+    pub run_id: Option<String>,
     pub result: Result<String, RunError>,
     pub stats: RunStats,
     pub stdout: String,
@@ -166,6 +194,7 @@ impl Plugin {
         pre: AgentPre,
         policy: Arc<Policy>,
         load: LoadInfo,
+        source: Option<Arc<PluginSource>>,
     ) -> Self {
         Self {
             name,
@@ -174,6 +203,7 @@ impl Plugin {
             pre,
             policy,
             load,
+            source,
         }
     }
 
@@ -219,21 +249,69 @@ impl Plugin {
             plugin: self,
             task: task.into(),
             observer: None,
+            resume: None,
         }
     }
 
-    async fn run_with(&self, task: Task, observer: Option<Arc<dyn RunObserver>>) -> RunReport {
-        if let Err(v) = self.policy.admit_attachments(&task_size(&task)) {
-            return RunReport {
-                plugin: self.name.to_string(),
-                result: Err(RunError::Policy(v.clone())),
-                stats: RunStats::default(),
-                stdout: String::new(),
-                stderr: String::new(),
-                output_truncated: false,
-                violations: vec![v],
-            };
+    /// Continues the durable run `run_id` after the process that ran it died: the plugin
+    /// starts again on the run's task and is answered from the run's journal (no model or
+    /// tool call that completed is made again) until it goes on live. Refused unless the
+    /// host keeps a state store, the run is interrupted (its process is gone) and this is
+    /// the plugin it was journaled with.
+    pub fn resume(&self, run_id: impl Into<String>) -> Run<'_> {
+        Run {
+            plugin: self,
+            task: Task::default(),
+            observer: None,
+            resume: Some(run_id.into()),
         }
+    }
+
+    /// A report of a run refused before it started.
+    fn refused(&self, error: RunError, run_id: Option<String>) -> RunReport {
+        let violations = match &error {
+            RunError::Policy(v) => vec![v.clone()],
+            _ => Vec::new(),
+        };
+        RunReport {
+            plugin: self.name.to_string(),
+            run_id,
+            result: Err(error),
+            stats: RunStats::default(),
+            stdout: String::new(),
+            stderr: String::new(),
+            output_truncated: false,
+            violations,
+        }
+    }
+
+    async fn run_with(
+        &self,
+        task: Task,
+        observer: Option<Arc<dyn RunObserver>>,
+        resume: Option<String>,
+    ) -> RunReport {
+        let durable = match resume {
+            Some(id) => match self.resumed(&id) {
+                Ok(durable) => Some(durable),
+                Err(e) => return self.refused(e, Some(id)),
+            },
+            None => None,
+        };
+        let task = match &durable {
+            Some(d) => d.start.task(),
+            None => task,
+        };
+        if let Err(v) = self.policy.admit_attachments(&task_size(&task)) {
+            return self.refused(RunError::Policy(v), durable.map(|d| d.id));
+        }
+        let durable = match durable {
+            Some(d) => Some(d),
+            None => match self.journaled(&task) {
+                Ok(d) => d,
+                Err(e) => return self.refused(e, None),
+            },
+        };
         // With the pooling allocator, wait for a free slot instead of failing.
         let _slot = match &self.host.slots {
             Some(slots) => slots.clone().acquire_owned().await.ok(),
@@ -241,9 +319,60 @@ impl Plugin {
         };
         let run_id = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("gamecode.run", plugin = %self.name, run = run_id);
-        self.run_inner(&task, run_id, observer)
+        self.run_inner(&task, run_id, observer, durable)
             .instrument(span)
             .await
+    }
+
+    /// A new durable run of `task`, when the host keeps a state store.
+    fn journaled(&self, task: &Task) -> Result<Option<Durable>, RunError> {
+        let (Some(store), Some(source)) = (&self.host.state, &self.source) else {
+            return Ok(None);
+        };
+        let id = new_run_id();
+        let mut seed = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
+        let start = Start::new(task, format!("{}-{id}", self.name), seed);
+        let run = NewRun {
+            id: id.clone(),
+            plugin: self.name.to_string(),
+            plugin_path: source.path.clone(),
+            plugin_digest: source.digest.clone(),
+            start: start.encode(),
+        };
+        let journal =
+            Journal::create(store.clone(), &run).map_err(|e| RunError::Journal(e.to_string()))?;
+        Ok(Some(Durable { id, start, journal }))
+    }
+
+    /// The interrupted run `id`, taken over by this process with its journal.
+    fn resumed(&self, id: &str) -> Result<Durable, RunError> {
+        let (Some(store), Some(source)) = (&self.host.state, &self.source) else {
+            return Err(RunError::Journal(
+                "this host keeps no state store to resume a run from \
+                 (PluginHostBuilder::state)"
+                    .into(),
+            ));
+        };
+        let journal_err = |e: gamecode_state::StateError| RunError::Journal(e.to_string());
+        let record = store.run(id).map_err(journal_err)?;
+        if record.plugin_digest != source.digest {
+            return Err(RunError::Journal(format!(
+                "run {id} was journaled with another plugin (SHA-256 {}…, this one is {}…): \
+                 resume it with the plugin it ran",
+                &record.plugin_digest[..record.plugin_digest.len().min(12)],
+                &source.digest[..source.digest.len().min(12)]
+            )));
+        }
+        let start = Start::decode(&record.start)
+            .map_err(|e| RunError::Journal(format!("run {id}: {e}")))?;
+        store.claim(id).map_err(journal_err)?;
+        let journal = Journal::resume(store.clone(), id).map_err(|h| h.run_error())?;
+        Ok(Durable {
+            id: id.to_string(),
+            start,
+            journal,
+        })
     }
 
     /// A fresh store for one run: its sandbox, limits, meters and deadline.
@@ -252,6 +381,7 @@ impl Plugin {
         run_id: u64,
         started: Instant,
         observer: Option<Arc<dyn RunObserver>>,
+        durable: Option<(Start, Journal)>,
     ) -> (Store<RunState>, OutputCapture, OutputCapture) {
         let policy = &self.policy;
         let observer = match (self.host.observer.clone(), observer) {
@@ -270,10 +400,20 @@ impl Plugin {
             policy.max_output_bytes,
             observer.clone(),
         );
+        let (session_id, replayable, journal) = match durable {
+            Some((start, journal)) => {
+                let replayable = start.seed().ok().map(|seed| Replayable {
+                    clocks: journal.clocks(),
+                    seed,
+                });
+                (start.session_id, replayable, Some(journal))
+            }
+            None => (format!("{}-{run_id}", self.name), None, None),
+        };
         let state = RunState {
             plugin: self.name.clone(),
-            session_id: format!("{}-{run_id}", self.name),
-            wasi: wasi_ctx(&self.name, stdout.clone(), stderr.clone()),
+            session_id,
+            wasi: wasi_ctx(&self.name, stdout.clone(), stderr.clone(), replayable),
             table: wasmtime::component::ResourceTable::new(),
             limiter: MemoryLimiter::new(policy.memory_limit_bytes),
             policy: policy.clone(),
@@ -289,6 +429,8 @@ impl Plugin {
             json: Default::default(),
             model_wait: None,
             held: Default::default(),
+            journal,
+            halt: None,
         };
         let mut store = Store::new(&self.host.engine.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -326,7 +468,7 @@ impl Plugin {
             None => None,
         };
         let started = Instant::now();
-        let (mut store, _, _) = self.new_store(0, started, None);
+        let (mut store, _, _) = self.new_store(0, started, None, None);
         self.pre
             .instantiate(&mut store)
             .await
@@ -341,10 +483,15 @@ impl Plugin {
         task: &Task,
         run_id: u64,
         observer: Option<Arc<dyn RunObserver>>,
+        durable: Option<Durable>,
     ) -> RunReport {
         let policy = self.policy.clone();
         let started = Instant::now();
-        let (mut store, stdout, stderr) = self.new_store(run_id, started, observer);
+        let (durable_id, durable) = match durable {
+            Some(d) => (Some(d.id), Some((d.start, d.journal))),
+            None => (None, None),
+        };
+        let (mut store, stdout, stderr) = self.new_store(run_id, started, observer, durable);
         let metered = self.host.engine.options.fuel;
         let fuel_budget = policy.fuel.unwrap_or(u64::MAX);
 
@@ -359,10 +506,23 @@ impl Plugin {
             .then(|| store.get_fuel().ok())
             .flatten()
             .map(|left| fuel_budget.saturating_sub(left));
-        let state = store.data();
         let (stdout, out_cut) = stdout.finish();
         let (stderr, err_cut) = stderr.finish();
-        let result = classify(ended, state, &policy, &stderr);
+        let state = store.data_mut();
+        let mut result = match &state.halt {
+            // Stopped by its journal: left as it is, to be resumed (or looked at).
+            Some(halt) => Err(halt.run_error()),
+            None => classify(ended, state, &policy, &stderr),
+        };
+        if state.halt.is_none()
+            && let Some(journal) = &mut state.journal
+        {
+            let outcome = result.clone().map_err(|e| e.to_string());
+            if let Err(halt) = journal.finish(&outcome) {
+                result = Err(halt.run_error());
+            }
+        }
+        let state = store.data();
         match &result {
             Ok(answer) => tracing::info!(
                 chars = answer.chars().count(),
@@ -376,6 +536,7 @@ impl Plugin {
         }
         RunReport {
             plugin: self.name.to_string(),
+            run_id: durable_id,
             result,
             stats: state.stats(duration, fuel_consumed),
             stdout,

@@ -10,7 +10,8 @@
 //! - **sockets**: TCP, UDP and name lookup are disabled and the address check refuses every
 //!   address (wasmtime-wasi's defaults, set again here explicitly so a future default cannot
 //!   open them).
-//! - **stdin**: empty. **clocks, random**: the real ones; they grant nothing.
+//! - **stdin**: empty. **clocks, random**: the real ones; they grant nothing. A journaled
+//!   run's are replayable ([`Replayable`]).
 //! - **stdout/stderr**: captured per run ([`OutputCapture`]), bounded, logged line by line
 //!   under the plugin's name (control characters escaped) and returned to the embedder
 //!   (as written).
@@ -24,14 +25,27 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream as WasiOutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
+use crate::journal::{ClockTape, JournaledMonotonicClock, JournaledWallClock};
 use crate::observer::{OutputStream, RunEvent, RunObserver};
 
 /// A line longer than this is logged in pieces, so one newline-free write cannot make the
 /// host buffer without bound.
 const MAX_LINE_BYTES: usize = 4096;
 
+/// What makes a journaled run's WASI context replayable: its clocks read through the
+/// journal's tape, its random numbers drawn from the seed the journal keeps.
+pub(crate) struct Replayable {
+    pub(crate) clocks: Arc<ClockTape>,
+    pub(crate) seed: [u8; 32],
+}
+
 /// Builds the WASI context of one run.
-pub(crate) fn wasi_ctx(plugin: &str, stdout: OutputCapture, stderr: OutputCapture) -> WasiCtx {
+pub(crate) fn wasi_ctx(
+    plugin: &str,
+    stdout: OutputCapture,
+    stderr: OutputCapture,
+    replayable: Option<Replayable>,
+) -> WasiCtx {
     let mut builder = WasiCtxBuilder::new();
     builder
         .arg(plugin)
@@ -41,6 +55,24 @@ pub(crate) fn wasi_ctx(plugin: &str, stdout: OutputCapture, stderr: OutputCaptur
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .socket_addr_check(|_, _| Box::pin(async { false }));
+    if let Some(Replayable { clocks, seed }) = replayable {
+        use rand::SeedableRng;
+        // Three streams from one seed: ChaCha with a 256-bit seed is as good a source of
+        // secure random numbers as the OS's; the seed is kept with the journal, as the bytes
+        // drawn would be.
+        let derive = |n: u8| {
+            let mut s = seed;
+            s[31] ^= n;
+            s
+        };
+        let insecure_seed = u128::from_le_bytes(derive(2)[..16].try_into().unwrap_or_default());
+        builder
+            .wall_clock(JournaledWallClock(clocks.clone()))
+            .monotonic_clock(JournaledMonotonicClock(clocks))
+            .secure_random(rand::rngs::StdRng::from_seed(seed))
+            .insecure_random(rand::rngs::StdRng::from_seed(derive(1)))
+            .insecure_random_seed(insecure_seed);
+    }
     builder.build()
 }
 

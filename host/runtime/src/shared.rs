@@ -29,6 +29,17 @@ pub(crate) struct HostInner {
     pub(crate) cache: Option<ArtifactCache>,
     /// Admission control for the pooling allocator's fixed number of slots.
     pub(crate) slots: Option<Arc<Semaphore>>,
+    /// Where durable runs are journaled (`None`: runs live only in memory).
+    pub(crate) state: Option<Arc<dyn gamecode_state::StateStore>>,
+}
+
+/// What a durable run records of its plugin.
+#[derive(Debug)]
+pub(crate) struct PluginSource {
+    /// SHA-256 of the component's bytes (hex).
+    pub(crate) digest: String,
+    /// The file it was loaded from, absolute.
+    pub(crate) path: Option<String>,
 }
 
 /// How a load went, for diagnostics and measurements.

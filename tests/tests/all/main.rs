@@ -12,6 +12,7 @@ mod bad_input;
 mod cassette;
 mod containment;
 mod conversation;
+mod durable;
 mod escape;
 mod holes;
 mod json_bounds;

@@ -9,9 +9,11 @@ use gamecode_backend::{
     LLMBackend, RetryConfig, Usage,
 };
 
+use super::journaled::{Answer, StreamTape};
 use super::model_wait::waiting_on_model;
 use super::stream::{ReplyStreamState, StreamMeta};
 use super::{ChatFailure, GuestRequest, RunState};
+use crate::journal::{self, ModelReply};
 use crate::observer::RunEvent;
 use crate::policy::{ChatAsk, Grant, estimate_tokens};
 
@@ -104,12 +106,32 @@ impl RunState {
         cache: Option<&ConversationCache>,
     ) -> Result<ChatResponse, ChatFailure> {
         let started = Instant::now();
+        let ask = match self.model_answer(request) {
+            Ok(Answer::Replayed(ModelReply::Whole(response))) => {
+                return self.chat_ended(grant, model, started.elapsed(), Ok(response));
+            }
+            Ok(Answer::Replayed(ModelReply::Failed(e))) => {
+                return self.chat_ended(grant, model, started.elapsed(), Err(e));
+            }
+            Ok(Answer::Replayed(ModelReply::Stream { .. })) => {
+                let failure = self.wrong_reply("whole reply");
+                return Err(self.unbuilt(grant, failure));
+            }
+            Ok(Answer::Journal(ask)) => Some(ask),
+            Ok(Answer::Live) => None,
+            Err(failure) => return Err(self.unbuilt(grant, failure)),
+        };
         let (result, _) = self
             .wait_on_model(|backend, retry| async move {
                 let reply = backend.send(call(request, retry, cache)).await?;
                 reply.into_response(request).await
             })
             .await;
+        if let Some(ask) = ask
+            && let Err(failure) = self.journal_model(ask, journal::whole_reply(&result))
+        {
+            return Err(self.unbuilt(grant, failure));
+        }
         self.chat_ended(grant, model, started.elapsed(), result)
     }
 
@@ -122,13 +144,40 @@ impl RunState {
         cache: Option<&ConversationCache>,
     ) -> Result<ReplyStreamState, ChatFailure> {
         let started = Instant::now();
+        let ask = match self.model_answer(request) {
+            Ok(Answer::Replayed(ModelReply::Stream { events, end })) => {
+                let stream = journal::replayed_stream(events, end);
+                return self.stream_opened(grant, model, started, AttemptLog::new(), Ok(stream));
+            }
+            Ok(Answer::Replayed(ModelReply::Failed(e))) => {
+                return self.stream_opened(grant, model, started, AttemptLog::new(), Err(e));
+            }
+            Ok(Answer::Replayed(ModelReply::Whole(_))) => {
+                let failure = self.wrong_reply("streamed reply");
+                return Err(self.unbuilt(grant, failure));
+            }
+            Ok(Answer::Journal(ask)) => Some(ask),
+            Ok(Answer::Live) => None,
+            Err(failure) => return Err(self.unbuilt(grant, failure)),
+        };
         let (result, log) = self
             .wait_on_model(|backend, retry| async move {
                 let call = call(request, retry, cache).streamed(true);
                 backend.send(call).await?.into_stream()
             })
             .await;
-        self.stream_opened(grant, model, started, log, result)
+        match (ask, &result) {
+            (Some(ask), Err(e)) => {
+                if let Err(failure) = self.journal_model(ask, ModelReply::Failed(e.clone())) {
+                    return Err(self.unbuilt(grant, failure));
+                }
+                self.stream_opened(grant, model, started, log, result)
+            }
+            (Some(ask), Ok(_)) => self
+                .stream_opened(grant, model, started, log, result)
+                .map(|stream| stream.taped(StreamTape::new(ask))),
+            (None, _) => self.stream_opened(grant, model, started, log, result),
+        }
     }
 
     /// Runs a backend call (made by `call` with the backend and the plugin's retry policy) as

@@ -5,12 +5,14 @@
 //! here → policy, backend, host tool. `chat` takes a call through admit → build → call →
 //! settle; `stream` holds open replies; `model_wait` is the one wait on the model for both;
 //! `conversation` is a host-held conversation of 0.2.0 and `turns` a run's turns on it; `build` turns what the guest sent into backend types;
-//! `tools` calls host tools; `json` parses guest JSON. Every refusal is both returned (for
+//! `tools` calls host tools; `json` parses guest JSON; `journaled` answers a durable run's
+//! calls from its journal or journals them. Every refusal is both returned (for
 //! the guest, as a typed error) and recorded (for the embedder's report).
 
 mod build;
 mod chat;
 mod conversation;
+mod journaled;
 mod json;
 mod model_wait;
 mod stream;
@@ -70,6 +72,10 @@ pub(crate) struct RunState {
     pub(crate) model_wait: Option<Arc<AttemptLog>>,
     /// Host memory held by this run's live conversations (bounded by the memory limit).
     pub(crate) held: Held,
+    /// The run's journal, when it is durable.
+    pub(crate) journal: Option<crate::journal::Journal>,
+    /// Why the journal stopped the run, once it did.
+    pub(crate) halt: Option<crate::journal::JournalHalt>,
 }
 
 impl WasiView for RunState {

@@ -9,8 +9,10 @@ use gamecode_backend::{AttemptLog, BackendError, ChatStream, StreamEvent, Usage}
 use wasmtime::component::Resource;
 
 use super::conversation::StreamedTurn;
+use super::journaled::StreamTape;
 use super::model_wait::waiting_on_model;
 use super::{ChatFailure, RunState};
+use crate::journal::StreamEnd;
 use crate::observer::RunEvent;
 use crate::policy::Grant;
 
@@ -21,6 +23,8 @@ pub struct ReplyStreamState {
     /// The conversation turn this stream answers, if it came from `send-stream`.
     pub(super) turn: Option<StreamedTurn>,
     meta: StreamMeta,
+    /// What a journaled run's live stream gave so far, journaled at its end.
+    tape: Option<StreamTape>,
 }
 
 /// What the run tracks about an open stream.
@@ -47,7 +51,14 @@ impl ReplyStreamState {
             done: false,
             turn: None,
             meta,
+            tape: None,
         }
+    }
+
+    /// This stream, journaled as it goes.
+    pub(super) fn taped(mut self, tape: StreamTape) -> Self {
+        self.tape = Some(tape);
+        self
     }
 
     /// Drains one event, once the stream has not ended.
@@ -112,10 +123,14 @@ impl RunState {
         let state = self.table.get_mut(stream)?;
         let attempts = state.meta.attempts.clone();
         let item = waiting_on_model(&mut self.model_wait, attempts, state.next_item()).await;
-        let mut meta = state.meta.clone();
+        let (mut meta, mut tape) = (state.meta.clone(), state.tape.take());
+        if tape.is_some() {
+            self.tape_stream(&mut tape, item.as_ref());
+        }
         let result = self.stream_item(&mut meta, item);
         let state = self.table.get_mut(stream)?;
         state.meta = meta;
+        state.tape = tape;
         let turn = match &result {
             Ok(Some(event)) => {
                 if let Some(turn) = &mut state.turn {
@@ -147,6 +162,7 @@ impl RunState {
         if let Some(turn) = state.turn.take() {
             self.turn_finished(turn, false);
         }
+        self.stream_taped(state.tape.take(), StreamEnd::Dropped);
         self.stream_finished(&mut state.meta, Some("cancelled".into()));
         Ok(())
     }

@@ -4,7 +4,9 @@
 use futures::FutureExt;
 
 use super::RunState;
+use super::journaled::Answer;
 use super::json::{JsonBudget, JsonError};
+use crate::journal::ToolReply;
 use crate::observer::RunEvent;
 use crate::tools::ToolError;
 
@@ -32,7 +34,16 @@ impl RunState {
         input: &str,
     ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
         self.tool_calls = self.tool_calls.saturating_add(1);
-        let result = self.call_tool_inner(name, input).await;
+        let result = match self.tool_answer(name, input)? {
+            Answer::Replayed(ToolReply::Ok(content)) => Ok(content),
+            Answer::Replayed(ToolReply::Err(e)) => Err(e),
+            Answer::Journal(ask) => {
+                let result = self.call_tool_inner(name, input).await;
+                self.journal_tool(ask, &result)?;
+                result
+            }
+            Answer::Live => self.call_tool_inner(name, input).await,
+        };
         let shown = crate::text::echo(name);
         match &result {
             Ok(out) => {

@@ -25,7 +25,7 @@ pub struct ToolSpec {
 }
 
 /// Why a host tool call failed. Mirrors the WIT `tool-error`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ToolError {
     #[error("no such tool: {0}")]
     NotFound(String),

@@ -360,11 +360,13 @@ impl gamecode::plugin::chat::HostReplyStream for RunState {
                 super::v0_2_0::event_out(e).and_then(event_down)
             })
             .await?;
+        self.halted()?;
         Ok(event.map_err(|f| chat_error_down(super::v0_2_0::failure_out(f))))
     }
 
     async fn drop(&mut self, stream: Resource<ReplyStreamState>) -> wasmtime::Result<()> {
-        self.drop_stream(stream)
+        self.drop_stream(stream)?;
+        self.halted()
     }
 }
 

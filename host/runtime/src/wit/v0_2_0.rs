@@ -867,6 +867,7 @@ impl gamecode::plugin::chat::Host for RunState {
             tools = request.tools.len(),
         );
         let reply = RunState::chat(self, request).instrument(span).await;
+        self.halted()?;
         Ok(reply.map(response_out).map_err(failure_out))
     }
 
@@ -879,7 +880,9 @@ impl gamecode::plugin::chat::Host for RunState {
             plugin = %self.plugin,
             model = crate::text::echo(request.model.as_deref().unwrap_or("(default)")),
         );
-        match RunState::chat_stream(self, request).instrument(span).await {
+        let opened = RunState::chat_stream(self, request).instrument(span).await;
+        self.halted()?;
+        match opened {
             Ok(stream) => Ok(Ok(self.table.push(stream)?)),
             Err(f) => Ok(Err(failure_out(f))),
         }
@@ -935,11 +938,9 @@ impl gamecode::plugin::chat::HostConversation for RunState {
             plugin = %self.plugin,
             messages = handle.lock().len(),
         );
-        Ok(RunState::send(self, &handle)
-            .instrument(span)
-            .await
-            .map(response_out)
-            .map_err(failure_out))
+        let reply = RunState::send(self, &handle).instrument(span).await;
+        self.halted()?;
+        Ok(reply.map(response_out).map_err(failure_out))
     }
 
     async fn send_stream(
@@ -952,7 +953,9 @@ impl gamecode::plugin::chat::HostConversation for RunState {
             plugin = %self.plugin,
             messages = handle.lock().len(),
         );
-        match RunState::send_stream(self, &handle).instrument(span).await {
+        let opened = RunState::send_stream(self, &handle).instrument(span).await;
+        self.halted()?;
+        match opened {
             Ok(stream) => Ok(Ok(self.table.push(stream)?)),
             Err(f) => Ok(Err(failure_out(f))),
         }
@@ -989,11 +992,13 @@ impl gamecode::plugin::chat::HostReplyStream for RunState {
         stream: Resource<ReplyStreamState>,
     ) -> wasmtime::Result<Result<Option<t::StreamEvent>, t::ChatError>> {
         let event = self.next_event(&stream, event_out).await?;
+        self.halted()?;
         Ok(event.map_err(failure_out))
     }
 
     async fn drop(&mut self, stream: Resource<ReplyStreamState>) -> wasmtime::Result<()> {
-        self.drop_stream(stream)
+        self.drop_stream(stream)?;
+        self.halted()
     }
 }
 
@@ -1016,10 +1021,11 @@ impl gamecode::plugin::tools::Host for RunState {
         input: String,
     ) -> wasmtime::Result<Result<String, t::ToolError>> {
         let span = tracing::info_span!("gamecode.tool", plugin = %self.plugin, tool = %name);
-        Ok(RunState::call_tool(self, &name, &input)
+        let result = RunState::call_tool(self, &name, &input)
             .instrument(span)
-            .await
-            .map_err(tool_error_out))
+            .await;
+        self.halted()?;
+        Ok(result.map_err(tool_error_out))
     }
 
     async fn call_tool_content(
@@ -1028,9 +1034,11 @@ impl gamecode::plugin::tools::Host for RunState {
         input: String,
     ) -> wasmtime::Result<Result<Vec<t::ToolResultContent>, t::ToolError>> {
         let span = tracing::info_span!("gamecode.tool", plugin = %self.plugin, tool = %name);
-        Ok(RunState::call_tool_content(self, &name, &input)
+        let result = RunState::call_tool_content(self, &name, &input)
             .instrument(span)
-            .await
+            .await;
+        self.halted()?;
+        Ok(result
             .map(|content| content.into_iter().filter_map(tool_content_out).collect())
             .map_err(tool_error_out))
     }

@@ -1,0 +1,165 @@
+//! The journal's entries and the run's start, as JSON (versioned, like cassettes).
+
+use gamecode_backend::{
+    BackendError, ChatResponse, Document, Image, StreamEvent, ToolResultContent,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::task::{Attachment, Task};
+use crate::tools::ToolError;
+
+/// The journal format this build writes and reads.
+pub(crate) const FORMAT: u32 = 1;
+
+/// What is needed to start a run again: the store's `start` text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Start {
+    pub(crate) format: u32,
+    pub(crate) task: String,
+    #[serde(default)]
+    pub(crate) attachments: Vec<StartAttachment>,
+    /// The correlation id the run's requests carry.
+    pub(crate) session_id: String,
+    /// Seeds the plugin's random numbers (hex, 32 bytes), so a resumed run draws the same.
+    pub(crate) seed: String,
+}
+
+/// An attachment of the task, kept whole: the resumed run must be given the same bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StartAttachment {
+    Image(Image),
+    Document(Document),
+}
+
+impl Start {
+    pub(crate) fn new(task: &Task, session_id: String, seed: [u8; 32]) -> Self {
+        Self {
+            format: FORMAT,
+            task: task.text.clone(),
+            attachments: task
+                .attachments
+                .iter()
+                .map(|a| match a {
+                    Attachment::Image(i) => StartAttachment::Image(i.clone()),
+                    Attachment::Document(d) => StartAttachment::Document(d.clone()),
+                })
+                .collect(),
+            session_id,
+            seed: super::hex(&seed),
+        }
+    }
+
+    pub(crate) fn decode(text: &str) -> Result<Self, String> {
+        let start: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if start.format > FORMAT {
+            return Err(format!(
+                "the run was journaled in format {}, this build reads {FORMAT}",
+                start.format
+            ));
+        }
+        Ok(start)
+    }
+
+    pub(crate) fn encode(&self) -> String {
+        // Plain data: serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub(crate) fn task(&self) -> Task {
+        Task {
+            text: self.task.clone(),
+            attachments: self
+                .attachments
+                .iter()
+                .map(|a| match a {
+                    StartAttachment::Image(i) => Attachment::Image(i.clone()),
+                    StartAttachment::Document(d) => Attachment::Document(d.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn seed(&self) -> Result<[u8; 32], String> {
+        let bytes = (0..self.seed.len())
+            .step_by(2)
+            .map(|i| {
+                self.seed
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or("the journaled seed is not hex")?;
+        bytes
+            .try_into()
+            .map_err(|_| "the journaled seed is not 32 bytes".to_string())
+    }
+}
+
+/// One journal entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub(crate) enum Record {
+    /// A model call's answer. `ask` identifies the call ([`model_ask`](super::model_ask)).
+    Model { ask: String, reply: ModelReply },
+    /// A host tool call's result.
+    Tool { ask: String, reply: ToolReply },
+    /// Clock readings the plugin made (ns), in order, since the last entry.
+    Clock {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        wall: Vec<u64>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mono: Vec<u64>,
+    },
+}
+
+/// How a model call ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ModelReply {
+    Whole(ChatResponse),
+    Failed(BackendError),
+    /// A streamed reply: the events the plugin was given, and how the stream ended.
+    Stream {
+        events: Vec<StreamEvent>,
+        end: StreamEnd,
+    },
+}
+
+/// How a streamed reply ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StreamEnd {
+    Completed,
+    Failed(BackendError),
+    /// The plugin dropped it before its end (it will again, at the same point).
+    Dropped,
+}
+
+/// How a tool call ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ToolReply {
+    Ok(Vec<ToolResultContent>),
+    Err(ToolError),
+}
+
+impl Record {
+    /// The store's `kind` column.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Model { .. } => "model",
+            Self::Tool { .. } => "tool",
+            Self::Clock { .. } => "clock",
+        }
+    }
+
+    pub(crate) fn encode(&self) -> String {
+        // Plain data (no maps with non-string keys): serializing cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub(crate) fn decode(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+}

@@ -1,0 +1,148 @@
+//! A journaled run's side of each model and tool call: answered from the journal while the
+//! run replays, journaled once it is live (see [`crate::journal`]).
+
+use gamecode_backend::{BackendError, ChatRequest, StreamEvent, ToolResultContent};
+
+use super::{ChatFailure, RunState};
+use crate::journal::{self, JournalHalt, ModelReply, Record, StreamEnd, ToolReply};
+use crate::tools::ToolError;
+
+/// Where a call's answer comes from.
+pub(super) enum Answer<T> {
+    /// The run is not journaled: call.
+    Live,
+    /// Call, then journal the answer under this ask.
+    Journal(String),
+    /// The journal holds it.
+    Replayed(T),
+}
+
+/// A live stream being journaled: what the plugin was given so far.
+#[derive(Debug)]
+pub(crate) struct StreamTape {
+    ask: String,
+    events: Vec<StreamEvent>,
+}
+
+impl StreamTape {
+    pub(super) fn new(ask: String) -> Self {
+        Self {
+            ask,
+            events: Vec::new(),
+        }
+    }
+}
+
+impl RunState {
+    /// Stops the wasm side once the journal halted the run: each host call that may touch
+    /// the journal ends with this, so the plugin never acts on the placeholder error.
+    pub(crate) fn halted(&self) -> wasmtime::Result<()> {
+        match &self.halt {
+            Some(halt) => Err(wasmtime::Error::new(halt.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Records why the journal halted the run; what the call returns meanwhile is never seen.
+    fn halt(&mut self, halt: JournalHalt) -> String {
+        tracing::error!(plugin = %self.plugin, "the run's journal stopped it: {halt}");
+        let message = halt.to_string();
+        self.halt.get_or_insert(halt);
+        message
+    }
+
+    pub(super) fn model_answer(
+        &mut self,
+        request: &ChatRequest,
+    ) -> Result<Answer<ModelReply>, ChatFailure> {
+        let Some(journal) = &mut self.journal else {
+            return Ok(Answer::Live);
+        };
+        let ask = journal::model_ask(request);
+        match journal.replayed_model(&ask) {
+            Ok(Some(reply)) => Ok(Answer::Replayed(reply)),
+            Ok(None) => Ok(Answer::Journal(ask)),
+            Err(h) => Err(ChatFailure::State(self.halt(h))),
+        }
+    }
+
+    /// A journaled reply of the wrong kind (a stream where a whole reply was asked for).
+    pub(super) fn wrong_reply(&mut self, asked: &str) -> ChatFailure {
+        ChatFailure::State(self.halt(JournalHalt::Diverged(format!(
+            "the plugin asked for a {asked} where its journal holds another kind of reply"
+        ))))
+    }
+
+    pub(super) fn journal_model(
+        &mut self,
+        ask: String,
+        reply: ModelReply,
+    ) -> Result<(), ChatFailure> {
+        self.write(&Record::Model { ask, reply })
+            .map_err(ChatFailure::State)
+    }
+
+    pub(super) fn tool_answer(
+        &mut self,
+        name: &str,
+        input: &str,
+    ) -> Result<Answer<ToolReply>, ToolError> {
+        let Some(journal) = &mut self.journal else {
+            return Ok(Answer::Live);
+        };
+        let ask = journal::tool_ask(name, input);
+        match journal.replayed_tool(&ask) {
+            Ok(Some(reply)) => Ok(Answer::Replayed(reply)),
+            Ok(None) => Ok(Answer::Journal(ask)),
+            Err(h) => Err(ToolError::Failed(self.halt(h))),
+        }
+    }
+
+    pub(super) fn journal_tool(
+        &mut self,
+        ask: String,
+        result: &Result<Vec<ToolResultContent>, ToolError>,
+    ) -> Result<(), ToolError> {
+        let reply = journal::tool_reply(result);
+        self.write(&Record::Tool { ask, reply })
+            .map_err(ToolError::Failed)
+    }
+
+    /// Adds what a journaled stream gave the plugin; at its end, journals it.
+    pub(super) fn tape_stream(
+        &mut self,
+        tape: &mut Option<StreamTape>,
+        item: Option<&Result<StreamEvent, BackendError>>,
+    ) {
+        let end = match item {
+            Some(Ok(event)) => {
+                if let Some(tape) = tape {
+                    tape.events.push(event.clone());
+                }
+                return;
+            }
+            Some(Err(e)) => StreamEnd::Failed(e.clone()),
+            None => StreamEnd::Completed,
+        };
+        self.stream_taped(tape.take(), end);
+    }
+
+    /// Journals a stream that ended (or was dropped) with what it gave.
+    pub(super) fn stream_taped(&mut self, tape: Option<StreamTape>, end: StreamEnd) {
+        if let Some(StreamTape { ask, events }) = tape {
+            let reply = ModelReply::Stream { events, end };
+            // A failure halts the run (the next host call traps); nothing more to do here.
+            let _ = self.write(&Record::Model { ask, reply });
+        }
+    }
+
+    fn write(&mut self, record: &Record) -> Result<(), String> {
+        let Some(journal) = &mut self.journal else {
+            return Ok(());
+        };
+        match journal.write(record) {
+            Ok(()) => Ok(()),
+            Err(h) => Err(self.halt(h)),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Durable runs: a run journaled in the state store, stopped at every point of its journal
+//! (the store refusing the next entry, as a crash there would lose it), resumes to the
+//! uninterrupted run's answer without repeating a model or tool call that completed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+
+use async_trait::async_trait;
+use bedrock_emulator::{Emulator, Operation, Reply};
+use gamecode_e2e::*;
+use gamecode_host::{HostTool, PluginHost, RunError, ToolError, ToolSpec};
+use gamecode_state::{Entry, NewRun, RunRecord, RunStatus, SqliteStore, StateError, StateStore};
+use serde_json::{Value, json};
+
+/// Model turns of the loop: tool calls on every turn but the last.
+const TURNS: usize = 6;
+
+/// A model that calls `read_file` on odd turns and `lookup` on even ones, then answers.
+async fn looping_emulator() -> Emulator {
+    let emu = emulator().await;
+    for turn in 1..TURNS {
+        let reply = if turn % 2 == 1 {
+            Reply::ToolUse {
+                name: "read_file".into(),
+                input: json!({"path": "notes.txt"}),
+            }
+        } else {
+            Reply::ToolUse {
+                name: "lookup".into(),
+                input: json!({"q": turn}),
+            }
+        };
+        emu.add_rule(format!("[turn {turn}]"), reply);
+    }
+    emu.add_rule(format!("[turn {TURNS}]"), Reply::Text("all done".into()));
+    emu
+}
+
+/// The host tool `read_file`, counting its real calls.
+#[derive(Default)]
+struct CountingRead {
+    calls: AtomicU32,
+}
+
+#[async_trait]
+impl HostTool for CountingRead {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "read_file".into(),
+            description: "Reads notes.".into(),
+            input_schema: json!({"type": "object"}),
+        }
+    }
+
+    async fn call(&self, _input: Value) -> Result<String, ToolError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok("pineapple".into())
+    }
+}
+
+/// A store that refuses every entry after the first `allowed` (a crash would lose them).
+#[derive(Debug)]
+struct RefusingAfter {
+    inner: SqliteStore,
+    left: AtomicI64,
+}
+
+impl StateStore for RefusingAfter {
+    fn create_run(&self, run: &NewRun) -> Result<(), StateError> {
+        self.inner.create_run(run)
+    }
+    fn append(&self, run: &str, seq: u64, kind: &str, body: &str) -> Result<(), StateError> {
+        if self.left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            return Err(StateError::Storage("the disk is full (a test)".into()));
+        }
+        self.inner.append(run, seq, kind, body)
+    }
+    fn journal(&self, run: &str) -> Result<Vec<Entry>, StateError> {
+        self.inner.journal(run)
+    }
+    fn claim(&self, run: &str) -> Result<RunRecord, StateError> {
+        self.inner.claim(run)
+    }
+    fn finish(&self, run: &str, status: RunStatus, outcome: &str) -> Result<(), StateError> {
+        self.inner.finish(run, status, outcome)
+    }
+    fn run(&self, run: &str) -> Result<RunRecord, StateError> {
+        self.inner.run(run)
+    }
+    fn runs(&self) -> Result<Vec<RunRecord>, StateError> {
+        self.inner.runs()
+    }
+}
+
+fn durable_host(emu: &Emulator, store: Arc<dyn StateStore>, tool: Arc<CountingRead>) -> PluginHost {
+    PluginHost::builder()
+        .backend(bedrock(emu))
+        .tool(tool)
+        .state(store)
+        .cache(Some(shared_cache()))
+        .build()
+        .expect("the host builds")
+}
+
+fn model_calls(emu: &Emulator) -> usize {
+    emu.requests()
+        .iter()
+        .filter(|r| matches!(r.operation, Operation::Converse | Operation::ConverseStream))
+        .count()
+}
+
+fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path).expect("the store opens")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_run_journals_every_answer_and_finishes() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(open(&dir.path().join("state.sqlite")));
+    let emu = looping_emulator().await;
+    let tool = Arc::new(CountingRead::default());
+    let host = durable_host(&emu, store.clone(), tool.clone());
+    let plugin = load(&host, &test_guest("guest_durable"));
+
+    let report = plugin.run("loop").report().await;
+    let answer = report.result.expect("the run answers");
+    assert!(answer.starts_with("all done | 6 turns"), "{answer}");
+    let id = report.run_id.expect("a durable run has an id");
+    let record = store.run(&id).expect("the run is in the store");
+    assert_eq!(record.status, RunStatus::Finished);
+    assert_eq!(record.outcome.as_deref(), Some(answer.as_str()));
+    assert!(
+        record
+            .plugin_path
+            .is_some_and(|p| p.ends_with("guest_durable.wasm"))
+    );
+    let kinds: Vec<String> = store
+        .journal(&id)
+        .expect("its journal")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    assert_eq!(count("model"), TURNS, "{kinds:?}");
+    assert_eq!(count("tool"), TURNS / 2, "the host tool calls: {kinds:?}");
+    assert!(count("clock") > 0, "the plugin's clock readings: {kinds:?}");
+    assert_eq!(model_calls(&emu), TURNS);
+    assert_eq!(tool.calls.load(Ordering::SeqCst) as usize, TURNS / 2);
+
+    // Ended: not resumable.
+    let again = plugin.resume(&id).report().await;
+    assert!(
+        matches!(&again.result, Err(RunError::Journal(m)) if m.contains("finished")),
+        "{:?}",
+        again.result
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stopped_at_any_entry_resumes_to_the_same_answer_without_repeating_a_call() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = looping_emulator().await;
+    let guest = test_guest("guest_durable");
+
+    // The uninterrupted run.
+    let path = dir.path().join("whole.sqlite");
+    let tool = Arc::new(CountingRead::default());
+    let whole = load(
+        &durable_host(&emu, Arc::new(open(&path)), tool.clone()),
+        &guest,
+    )
+    .run("loop")
+    .report()
+    .await;
+    let expected = whole.result.expect("the uninterrupted run answers");
+    let journal = open(&path)
+        .journal(&whole.run_id.expect("an id"))
+        .expect("its journal");
+    let (models, tools) = (model_calls(&emu), tool.calls.load(Ordering::SeqCst));
+
+    for cut in 0..journal.len() {
+        emu.forget_requests();
+        let path = dir.path().join(format!("cut{cut}.sqlite"));
+        let tool = Arc::new(CountingRead::default());
+        let refusing = Arc::new(RefusingAfter {
+            inner: open(&path),
+            left: AtomicI64::new(cut as i64),
+        });
+        let stopped = load(&durable_host(&emu, refusing, tool.clone()), &guest)
+            .run("loop")
+            .report()
+            .await;
+        assert!(
+            matches!(&stopped.result, Err(RunError::Journal(_))),
+            "cut at {cut}: {:?}",
+            stopped.result
+        );
+        let id = stopped.run_id.expect("an id");
+
+        let store = Arc::new(open(&path));
+        let resumed = load(&durable_host(&emu, store.clone(), tool.clone()), &guest)
+            .resume(&id)
+            .report()
+            .await;
+        assert_eq!(
+            resumed.result.as_ref(),
+            Ok(&expected),
+            "cut at {cut} of {}",
+            journal.len()
+        );
+        assert_eq!(resumed.run_id.as_deref(), Some(id.as_str()));
+        assert_eq!(store.run(&id).expect("the run").status, RunStatus::Finished);
+
+        // The entry that could not be written followed the call it recorded (clock readings
+        // go just before it): that call completed, was lost, and is the one made twice.
+        let lost = journal[cut..]
+            .iter()
+            .map(|e| e.kind.as_str())
+            .find(|k| *k != "clock");
+        let (extra_model, extra_tool) = match lost {
+            Some("model") => (1, 0),
+            Some("tool") => (0, 1),
+            _ => (0, 0),
+        };
+        assert_eq!(
+            model_calls(&emu),
+            models + extra_model,
+            "model calls, cut at {cut}"
+        );
+        assert_eq!(
+            tool.calls.load(Ordering::SeqCst),
+            tools + extra_tool,
+            "tool calls, cut at {cut}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_refuses_another_plugin_and_an_unknown_run() {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.sqlite");
+    let emu = looping_emulator().await;
+    let tool = Arc::new(CountingRead::default());
+    let refusing = Arc::new(RefusingAfter {
+        inner: open(&path),
+        left: AtomicI64::new(2),
+    });
+    let stopped = load(
+        &durable_host(&emu, refusing, tool.clone()),
+        &test_guest("guest_durable"),
+    )
+    .run("loop")
+    .report()
+    .await;
+    let id = stopped.run_id.expect("an id");
+
+    let host = durable_host(&emu, Arc::new(open(&path)), tool);
+    let other = load(&host, &guest_example()).resume(&id).report().await;
+    assert!(
+        matches!(&other.result, Err(RunError::Journal(m)) if m.contains("another plugin")),
+        "{:?}",
+        other.result
+    );
+    let missing = load(&host, &test_guest("guest_durable"))
+        .resume("no-such-run")
+        .report()
+        .await;
+    assert!(
+        matches!(&missing.result, Err(RunError::Journal(m)) if m.contains("no run")),
+        "{:?}",
+        missing.result
+    );
+}
