@@ -4,7 +4,8 @@
 //! Everything talks to 127.0.0.1 only.
 //!
 //! One module per concern. Those that need nothing of this crate's dependencies but std, the
-//! AWS SDK and the emulator (`paths`, `guests`, `venv`, `process`, `emulator`, `retry`, `log`)
+//! AWS SDK and the emulator (`paths`, `guests`, `venv`, `process`, `emulator`, `retry`, `log`,
+//! `isolated`)
 //! are also the test helpers of the crates this one depends on: their test binaries cannot
 //! depend on this crate (that would be a cycle), so they include these files by `#[path]`.
 
@@ -23,6 +24,7 @@ pub use gamecode_host;
 
 pub mod emulator;
 pub mod guests;
+pub mod isolated;
 pub mod log;
 pub mod machine;
 pub mod paths;

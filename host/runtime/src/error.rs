@@ -216,7 +216,7 @@ pub enum RunError {
     Agent(AgentError),
     /// The run's journal could not be written or read (the host's state store failed). The
     /// run is stopped where it was: what was journaled stays, and it can be resumed.
-    #[error("the run's journal failed: {0}")]
+    #[error("durable run: {0}")]
     Journal(String),
     /// A resumed plugin did not ask for what its journal holds: it is not the plugin that
     /// was journaled, or it is not deterministic.

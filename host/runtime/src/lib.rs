@@ -28,7 +28,8 @@
 //! servers' tools, feature `mcp`) and `mcp_serve` (a plugin as an MCP server), [`cache`]
 //! (compiled artifacts on disk), [`inspect`] (what a component imports and exports),
 //! `host`/`plugin` (the embedding API, over what they `shared`), `error` (why a load or a
-//! run failed), [`observer`] (live events), [`text`] (guest text made safe to show).
+//! run failed), [`observer`] (live events), [`text`] (guest text made safe to show),
+//! [`journal`] (durable runs: what is journaled, replayed on resume, and shown).
 //!
 //! # Stable surface
 //!
@@ -50,7 +51,7 @@ pub mod engine;
 mod error;
 mod host;
 pub mod inspect;
-mod journal;
+pub mod journal;
 mod limits;
 #[cfg(feature = "mcp")]
 pub mod mcp;
@@ -72,6 +73,8 @@ pub use engine::EngineOptions;
 pub use error::{
     AgentError, BuildError, ChatErrorKind, GuestChatError, LoadError, RunError, WorldMismatch,
 };
+/// Where durable runs are kept ([`PluginHostBuilder::state`]): the `gamecode-state` crate.
+pub use gamecode_state as state;
 pub use host::{LoadInfo, PluginHost, PluginHostBuilder};
 pub use inspect::Inspection;
 pub use observer::{OutputStream, RunEvent, RunObserver};

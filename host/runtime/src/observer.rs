@@ -53,6 +53,9 @@ pub enum RunEvent {
     /// One line the plugin wrote to stdout or stderr (without the newline), with control
     /// characters escaped (`\x1b`, `\r`) so it is safe to print on a terminal.
     Output { stream: OutputStream, line: String },
+    /// The run is durable: journaled in the host's state store under `run_id`, first of its
+    /// events. `resumed`: it continues an interrupted run ([`Plugin::resume`](crate::Plugin::resume)).
+    Journaled { run_id: String, resumed: bool },
 }
 
 /// Receives [`RunEvent`]s. Called on the run's task, synchronously: keep it quick and never

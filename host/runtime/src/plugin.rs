@@ -42,6 +42,13 @@ struct Durable {
     id: String,
     start: Start,
     journal: Journal,
+    resumed: bool,
+}
+
+/// Whether a run is new (with the embedder's note, if durable) or resumes a journaled one.
+enum Origin {
+    New(Option<String>),
+    Resume(String),
 }
 
 /// A new durable run's id: its start time (ms, hex, so ids sort by age) and 48 random bits.
@@ -85,6 +92,8 @@ pub struct Run<'a> {
     observer: Option<Arc<dyn RunObserver>>,
     /// The journaled run this continues ([`Plugin::resume`]).
     resume: Option<String>,
+    /// The embedder's note kept with a durable run ([`Run::context`]).
+    context: Option<String>,
 }
 
 impl Run<'_> {
@@ -95,11 +104,28 @@ impl Run<'_> {
         self
     }
 
+    /// Keeps `context` with a durable run in the state store
+    /// ([`RunRecord::context`](gamecode_state::RunRecord::context)): what an embedder needs
+    /// to build the same host again to resume it (the `gamecode` CLI keeps its arguments).
+    pub fn context(mut self, context: impl Into<String>) -> Self {
+        self.context = Some(context.into());
+        self
+    }
+
     /// Runs it: the answer or the error, with output and stats either way.
     pub async fn report(self) -> RunReport {
-        self.plugin
-            .run_with(self.task, self.observer, self.resume)
-            .await
+        let Self {
+            plugin,
+            task,
+            observer,
+            resume,
+            context,
+        } = self;
+        let origin = match resume {
+            Some(id) => Origin::Resume(id),
+            None => Origin::New(context),
+        };
+        plugin.run_with(task, observer, origin).await
     }
 }
 
@@ -250,6 +276,7 @@ impl Plugin {
             task: task.into(),
             observer: None,
             resume: None,
+            context: None,
         }
     }
 
@@ -264,6 +291,7 @@ impl Plugin {
             task: Task::default(),
             observer: None,
             resume: Some(run_id.into()),
+            context: None,
         }
     }
 
@@ -289,14 +317,14 @@ impl Plugin {
         &self,
         task: Task,
         observer: Option<Arc<dyn RunObserver>>,
-        resume: Option<String>,
+        origin: Origin,
     ) -> RunReport {
-        let durable = match resume {
-            Some(id) => match self.resumed(&id) {
-                Ok(durable) => Some(durable),
+        let (durable, context) = match origin {
+            Origin::Resume(id) => match self.resumed(&id) {
+                Ok(durable) => (Some(durable), None),
                 Err(e) => return self.refused(e, Some(id)),
             },
-            None => None,
+            Origin::New(context) => (None, context),
         };
         let task = match &durable {
             Some(d) => d.start.task(),
@@ -307,7 +335,7 @@ impl Plugin {
         }
         let durable = match durable {
             Some(d) => Some(d),
-            None => match self.journaled(&task) {
+            None => match self.journaled(&task, context) {
                 Ok(d) => d,
                 Err(e) => return self.refused(e, None),
             },
@@ -325,7 +353,7 @@ impl Plugin {
     }
 
     /// A new durable run of `task`, when the host keeps a state store.
-    fn journaled(&self, task: &Task) -> Result<Option<Durable>, RunError> {
+    fn journaled(&self, task: &Task, context: Option<String>) -> Result<Option<Durable>, RunError> {
         let (Some(store), Some(source)) = (&self.host.state, &self.source) else {
             return Ok(None);
         };
@@ -339,10 +367,16 @@ impl Plugin {
             plugin_path: source.path.clone(),
             plugin_digest: source.digest.clone(),
             start: start.encode(),
+            context,
         };
         let journal =
             Journal::create(store.clone(), &run).map_err(|e| RunError::Journal(e.to_string()))?;
-        Ok(Some(Durable { id, start, journal }))
+        Ok(Some(Durable {
+            id,
+            start,
+            journal,
+            resumed: false,
+        }))
     }
 
     /// The interrupted run `id`, taken over by this process with its journal.
@@ -372,6 +406,7 @@ impl Plugin {
             id: id.to_string(),
             start,
             journal,
+            resumed: true,
         })
     }
 
@@ -487,11 +522,17 @@ impl Plugin {
     ) -> RunReport {
         let policy = self.policy.clone();
         let started = Instant::now();
-        let (durable_id, durable) = match durable {
-            Some(d) => (Some(d.id), Some((d.start, d.journal))),
-            None => (None, None),
+        let (durable_id, resumed, durable) = match durable {
+            Some(d) => (Some(d.id), d.resumed, Some((d.start, d.journal))),
+            None => (None, false, None),
         };
         let (mut store, stdout, stderr) = self.new_store(run_id, started, observer, durable);
+        if let Some(id) = &durable_id {
+            store.data().emit(RunEvent::Journaled {
+                run_id: id.clone(),
+                resumed,
+            });
+        }
         let metered = self.host.engine.options.fuel;
         let fuel_budget = policy.fuel.unwrap_or(u64::MAX);
 

@@ -11,6 +11,8 @@ use std::process::{Command, Output, Stdio};
 // helpers, included by path (this crate cannot depend on that one, which depends on it).
 #[path = "../../../tests/src/guests.rs"]
 mod guests;
+#[path = "../../../tests/src/isolated.rs"]
+mod isolated;
 #[path = "../../../tests/src/paths.rs"]
 mod paths;
 #[path = "../../../tests/src/venv.rs"]
@@ -19,20 +21,10 @@ mod venv;
 use guests::{guest_example, test_guest};
 use paths::workspace_root as root;
 
-/// The binary with a private cache dir and no AWS configuration from this machine.
+/// The binary with a private cache dir and state store, and no AWS configuration from this
+/// machine.
 fn gamecode(cache: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gamecode"));
-    cmd.env("GAMECODE_CACHE_DIR", cache)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", cache.join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            cache.join("no-aws-credentials"),
-        )
-        .env_remove("AWS_PROFILE")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null());
-    cmd
+    isolated::isolated_gamecode(Path::new(env!("CARGO_BIN_EXE_gamecode")), cache)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -33,6 +33,8 @@ pub struct RunRecord {
     pub plugin_digest: String,
     /// What the host needs to start the run again, as the host wrote it (JSON).
     pub start: String,
+    /// The embedder's note on how to start its host again (the CLI keeps its arguments).
+    pub context: Option<String>,
     /// Where the run is.
     pub status: RunStatus,
     /// The process that owns the run (while it is running).
@@ -91,6 +93,7 @@ pub struct NewRun {
     pub plugin_path: Option<String>,
     pub plugin_digest: String,
     pub start: String,
+    pub context: Option<String>,
 }
 
 /// One journal entry.

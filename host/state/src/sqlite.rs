@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS runs (
     plugin_path   TEXT,
     plugin_digest TEXT NOT NULL,
     start         TEXT NOT NULL,
+    context       TEXT,
     status        TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed')),
     owner         TEXT,
     created_ms    INTEGER NOT NULL,
@@ -163,7 +164,8 @@ fn now_ms() -> i64 {
 }
 
 const RUN_COLUMNS: &str = "id, plugin, plugin_path, plugin_digest, start, status, owner, \
-     created_ms, updated_ms, outcome, (SELECT COUNT(*) FROM journal WHERE run_id = runs.id)";
+     created_ms, updated_ms, outcome, (SELECT COUNT(*) FROM journal WHERE run_id = runs.id), \
+     context";
 
 fn run_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let status: String = row.get(5)?;
@@ -188,6 +190,7 @@ fn run_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         updated_ms: row.get(8)?,
         outcome: row.get(9)?,
         entries: row.get::<_, i64>(10)?.try_into().unwrap_or(0),
+        context: row.get(11)?,
     })
 }
 
@@ -200,14 +203,16 @@ impl StateStore for SqliteStore {
         let now = now_ms();
         self.conn()
             .execute(
-                "INSERT INTO runs (id, plugin, plugin_path, plugin_digest, start, status, owner, \
-                 created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?7)",
+                "INSERT INTO runs (id, plugin, plugin_path, plugin_digest, start, context, status, \
+                 owner, created_ms, updated_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?8)",
                 params![
                     run.id,
                     run.plugin,
                     run.plugin_path,
                     run.plugin_digest,
                     run.start,
+                    run.context,
                     self.me.to_text(),
                     now
                 ],
@@ -366,6 +371,7 @@ mod tests {
             plugin_path: Some("/tmp/agent.wasm".into()),
             plugin_digest: "ab".repeat(32),
             start: r#"{"task":"hi"}"#.into(),
+            context: Some("--emulator".into()),
         }
     }
 

@@ -275,3 +275,156 @@ async fn a_resume_refuses_another_plugin_and_an_unknown_run() {
         missing.result
     );
 }
+
+/// Runs killed with SIGKILL at random points of the loop.
+const KILLS: usize = 200;
+
+/// `gamecode` with the emulator's credentials, this state dir and a shared compiled-plugin
+/// cache; output captured.
+fn gamecode(state: &Path, cache: &Path) -> std::process::Command {
+    let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), cache);
+    cmd.env("GAMECODE_STATE_DIR", state)
+        .env("AWS_ACCESS_KEY_ID", bedrock_emulator::DEFAULT_ACCESS_KEY_ID)
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
+        )
+        .env("AWS_REGION", bedrock_emulator::DEFAULT_REGION)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gamecode_killed_anywhere_resumes_to_the_same_answer_without_repeating_a_completed_call() {
+    init_tracing();
+    let _busy = busy_machine();
+    let emu = looping_emulator().await;
+    // Each model call takes a moment, so that kills land inside calls as well as between.
+    emu.set_latency(std::time::Duration::from_millis(15));
+    let work = tempfile::tempdir().expect("tempdir");
+    let notes = work.path().join("notes");
+    std::fs::create_dir(&notes).expect("notes dir");
+    std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
+    let cache = work.path().join("cache");
+    let guest = test_guest("guest_durable");
+    let run_args = |state: &Path| {
+        let mut cmd = gamecode(state, &cache);
+        cmd.args([
+            "run",
+            "--no-stream",
+            "--endpoint-url",
+            &emu.url(),
+            "--allow-read",
+        ])
+        .arg(&notes)
+        .arg(&guest)
+        .arg("loop");
+        cmd
+    };
+
+    // The uninterrupted run (compiling the plugin into the cache), twice: the same answer.
+    let whole = run_args(&work.path().join("whole"))
+        .output()
+        .expect("gamecode runs");
+    emu.forget_requests();
+    let again = run_args(&work.path().join("again"))
+        .output()
+        .expect("gamecode runs");
+    assert_eq!(again.stdout, whole.stdout);
+    let expected = String::from_utf8_lossy(&whole.stdout).trim().to_string();
+    assert!(
+        whole.status.success() && expected.starts_with("all done | 6 turns"),
+        "{whole:?}"
+    );
+    let models = model_calls(&emu);
+    assert_eq!(models, TURNS);
+
+    let entries = SqliteStore::open(work.path().join("whole/state.sqlite"))
+        .and_then(|s| s.runs())
+        .expect("the first run's store")[0]
+        .entries as usize;
+    let seed = fastrand::u64(..);
+    eprintln!("kill points from seed {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (mut resumed, mut before_start, mut after_end) = (0, 0, 0);
+    for i in 0..KILLS {
+        emu.forget_requests();
+        let state = work.path().join(format!("kill{i}"));
+        let watch = SqliteStore::open(state.join("state.sqlite")).expect("the store opens");
+        // Anywhere in the run: once it has journaled k entries, within a model call's time.
+        let k = rng.usize(0..=entries);
+        let mut child = run_args(&state).spawn().expect("gamecode starts");
+        while child.try_wait().ok().flatten().is_none()
+            && watch
+                .runs()
+                .ok()
+                .and_then(|r| r.first().map(|r| (r.entries as usize) < k))
+                .unwrap_or(true)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let at = std::time::Duration::from_micros(rng.u64(0..20_000));
+        tokio::time::sleep(at).await;
+        child.kill().expect("SIGKILL");
+        let killed = child.wait_with_output().expect("it is reaped");
+        let runs = SqliteStore::open(state.join("state.sqlite"))
+            .expect("the store opens after the kill")
+            .runs()
+            .expect("the store reads");
+        let Some(run) = runs.first() else {
+            // Killed before its run was journaled: nothing to resume, nothing was asked.
+            assert_eq!(model_calls(&emu), 0, "kill {i} after entry {k}, {at:?}");
+            before_start += 1;
+            continue;
+        };
+        if run.status == RunStatus::Finished {
+            assert_eq!(run.outcome.as_deref(), Some(expected.as_str()));
+            after_end += 1;
+            continue;
+        }
+        assert_eq!(run.status, RunStatus::Interrupted, "kill {i}: {killed:?}");
+        let cli = |args: &[&str]| {
+            let out = gamecode(&state, &cache)
+                .args(args)
+                .output()
+                .expect("gamecode runs");
+            assert!(out.status.success(), "{args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        // The README's `durable-runs` commands: list, resume, show.
+        let listed = cli(&["runs", "list"]);
+        assert!(
+            listed.contains(&run.id) && listed.contains("interrupted"),
+            "{listed}"
+        );
+        let out = gamecode(&state, &cache)
+            .args(["resume", &run.id])
+            .output()
+            .expect("gamecode resume runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            expected,
+            "kill {i} after entry {k}, {at:?}; resumed: {out:?}"
+        );
+        let shown = cli(&["runs", "show", &run.id]);
+        assert!(
+            shown.contains("finished") && shown.contains("model reply: end_turn"),
+            "{shown}"
+        );
+        let calls = model_calls(&emu);
+        assert!(
+            (models..=models + 1).contains(&calls),
+            "kill {i} after entry {k}, {at:?}: {calls} model calls across the run and its resume, \
+             uninterrupted {models}"
+        );
+        resumed += 1;
+    }
+    eprintln!(
+        "{resumed} resumed, {before_start} killed before their run began, {after_end} after it ended"
+    );
+    assert!(
+        resumed >= KILLS * 3 / 4,
+        "most kills land inside the run: {resumed} of {KILLS}"
+    );
+}

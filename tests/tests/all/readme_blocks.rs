@@ -85,6 +85,7 @@ fn check_of(name: &str) -> Option<Check> {
         ),
         "drift-report" => NotRun("output shown, produced by cli.rs's replay test"),
         "read-cassette" => TestedBy("tests/tests/all/cassette.rs"),
+        "durable-runs" => TestedBy("tests/tests/all/durable.rs"),
         "emulator-standalone" => NotRun(
             "the emulator crate's own binary (a cargo run); cli.rs \
              emulator_subcommand_serves_on_loopback runs `gamecode emulator` the same way",

@@ -8,6 +8,7 @@ mod mcp;
 mod models;
 mod progress;
 mod run;
+mod runs;
 mod setup;
 mod terminal;
 
@@ -21,7 +22,8 @@ use gamecode_host::PluginHost;
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success (the answer is on stdout)
-  1  any other failure (e.g. the emulator could not start)
+  1  any other failure (e.g. the emulator could not start, the state store failed, a run
+     that cannot be resumed: not interrupted, or another plugin)
   2  usage error: bad arguments (a --model that is not a Bedrock model id, retry flags out
      of range), an unreadable or invalid --policy or --emulator-rules file, a policy naming a
      host tool that does not exist, an --allow-read path that is not a directory
@@ -80,6 +82,32 @@ enum Command {
     Cassette {
         #[command(subcommand)]
         action: CassetteAction,
+    },
+    /// Continue a run whose process died (`gamecode runs list` shows it interrupted): the
+    /// plugin is answered from the run's journal, then goes on live; no model or tool call
+    /// that completed is made again. Started with the arguments the run was started with.
+    #[command(after_help = EXIT_CODES)]
+    Resume {
+        /// The run's id (`gamecode runs list`).
+        run_id: String,
+    },
+    /// Durable runs (each `gamecode run` is journaled in $GAMECODE_STATE_DIR/state.sqlite,
+    /// else ~/.local/share/gamecode): `list` them, `show` one's journal.
+    Runs {
+        #[command(subcommand)]
+        action: RunsAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsAction {
+    /// Every run, newest first: id, state (running, interrupted, finished, failed), plugin,
+    /// journal entries, age, task.
+    List,
+    /// One run and its journal, an entry a line.
+    Show {
+        /// The run's id.
+        run_id: String,
     },
 }
 
@@ -212,6 +240,10 @@ struct RunArgs {
     /// Do not limit the request rate adaptively when Bedrock throttles (on by default).
     #[arg(long)]
     no_adaptive_rate_limit: bool,
+    /// Do not journal the run (by default it is, so that `gamecode resume` can continue it
+    /// after a crash).
+    #[arg(long)]
+    no_journal: bool,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -251,7 +283,9 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Run(args) => run::run(*args, cli.verbose).await,
+            Command::Run(args) => run::run(*args, cli.verbose, None).await,
+            Command::Resume { run_id } => runs::resume(run_id, cli.verbose).await,
+            Command::Runs { action } => runs::runs(action),
             Command::Inspect { plugin, cache } => inspect(plugin, cache).await,
             Command::Cache { action } => cache_command(action),
             Command::Models(args) => models::models(*args).await,

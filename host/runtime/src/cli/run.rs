@@ -9,13 +9,14 @@ use gamecode_backend::{LLMBackend, RetryBudget};
 use gamecode_bedrock::BedrockBackend;
 use gamecode_cassette::Cassette;
 use gamecode_host::mcp::McpConfig;
+use gamecode_host::state::StateStore;
 use gamecode_host::{HostTool, LoadError, Plugin, PluginHost, Policy, RunError, RunReport, Task};
 
 use crate::progress::Progress;
 use crate::setup::{aws_backend, backend_failure, fs_tools, load_failure};
 use crate::{
     EXIT_BACKEND, EXIT_OTHER, EXIT_PLUGIN, EXIT_USAGE, Failure, RunArgs, cassette, load, models,
-    terminal,
+    runs, terminal,
 };
 
 /// What the user asked for, read and checked before anything slow starts.
@@ -36,7 +37,8 @@ struct Backend {
     recorder: Option<gamecode_bedrock::Recorder>,
 }
 
-pub(crate) async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
+/// `gamecode run`, or with `resume` the interrupted run of that id (`gamecode resume`).
+pub(crate) async fn run(args: RunArgs, verbose: u8, resume: Option<String>) -> Result<(), Failure> {
     let asked = read_args(&args, verbose)?;
     let tty = terminal::stderr_is_tty();
     let live_text = match (args.stream, args.no_stream) {
@@ -53,9 +55,18 @@ pub(crate) async fn run(args: RunArgs, verbose: u8) -> Result<(), Failure> {
     } = configure_backend(backend, &args, &asked, &progress)?;
     let mut tools = asked.tools;
     tools.extend(connect_mcp(&asked.policy, &args, &asked.mcp, &progress).await?);
-    let plugin = load_plugin(&args, asked.policy, bedrock, tools, &progress).await?;
+    let store = match (&resume, args.no_journal) {
+        (Some(_), _) => Some(runs::open()? as Arc<dyn StateStore>),
+        (None, true) => None,
+        (None, false) => runs::open_for_run(&progress),
+    };
+    let plugin = load_plugin(&args, asked.policy, bedrock, tools, store, &progress).await?;
     check_attachments(&args, &asked.task, &plugin)?;
-    let report = plugin.run(asked.task).report().await;
+    let run = match resume {
+        Some(id) => plugin.resume(id),
+        None => plugin.run(asked.task).context(runs::context_now()),
+    };
+    let report = run.report().await;
     progress.finish();
     if let Some(e) = recorder.as_ref().and_then(|r| r.error()) {
         progress.line(&format!("warning: the recording is incomplete: {e}"));
@@ -331,15 +342,20 @@ async fn load_plugin(
     policy: Policy,
     backend: BedrockBackend,
     tools: Vec<Arc<dyn HostTool>>,
+    store: Option<Arc<dyn StateStore>>,
     progress: &Arc<Progress>,
 ) -> Result<Plugin, Failure> {
     let cache = load::cache(args.cache.no_cache, args.cache.cache_dir.clone());
-    let host = PluginHost::builder()
+    let mut host = PluginHost::builder()
         .backend(Arc::new(backend))
         .tools(tools)
         .policy(policy)
         .observer(progress.clone())
-        .cache(cache)
+        .cache(cache);
+    if let Some(store) = store {
+        host = host.state(store);
+    }
+    let host = host
         .build()
         .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
     let (loader, path) = (host.clone(), args.plugin.clone());
@@ -615,10 +631,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 fn run_failure(e: RunError, verbose: u8) -> Failure {
-    let code = if e.is_plugin_failure() {
-        EXIT_PLUGIN
-    } else {
-        EXIT_BACKEND
+    let code = match &e {
+        // The state store's failure (or a run that cannot be resumed): neither the plugin's
+        // nor the model's.
+        RunError::Journal(_) => EXIT_OTHER,
+        e if e.is_plugin_failure() => EXIT_PLUGIN,
+        _ => EXIT_BACKEND,
     };
     let mut message = e.to_string();
     if let (RunError::Trap { detail, .. }, true) = (&e, verbose > 0) {

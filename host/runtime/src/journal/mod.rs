@@ -11,6 +11,7 @@
 
 mod clock;
 mod record;
+mod show;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 pub(crate) use clock::{ClockTape, JournaledMonotonicClock, JournaledWallClock};
 pub(crate) use record::{ModelReply, Record, Start, StreamEnd, ToolReply};
+pub use show::{describe, task_of};
 
 use crate::tools::ToolError;
 

@@ -1,0 +1,193 @@
+//! Durable runs from the command line: the state store `gamecode run` journals into,
+//! `gamecode runs list | show`, and `gamecode resume`, which starts the host again with the
+//! arguments the run was started with and continues it from its journal.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use gamecode_host::state::{RunRecord, SqliteStore, StateStore};
+use serde::{Deserialize, Serialize};
+
+use crate::progress::Progress;
+use crate::{Cli, Command, EXIT_OTHER, EXIT_USAGE, Failure, RunsAction};
+
+/// What `gamecode run` keeps with a durable run to start it again: its arguments and the
+/// directory they were given in (relative paths are read from there).
+#[derive(Serialize, Deserialize)]
+struct RunContext {
+    args: Vec<String>,
+    cwd: String,
+}
+
+/// This invocation's context, for [`gamecode_host::Run::context`].
+pub(crate) fn context_now() -> String {
+    let context = RunContext {
+        args: std::env::args().skip(1).collect(),
+        cwd: std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
+    };
+    serde_json::to_string(&context).unwrap_or_default()
+}
+
+/// The state store at `$GAMECODE_STATE_DIR` or the user's data dir.
+pub(crate) fn open() -> Result<Arc<SqliteStore>, Failure> {
+    SqliteStore::open_default()
+        .map(Arc::new)
+        .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))
+}
+
+/// The store for a new run: without one, the run goes on, not journaled.
+pub(crate) fn open_for_run(progress: &Progress) -> Option<Arc<dyn StateStore>> {
+    match open() {
+        Ok(store) => Some(store),
+        Err(f) => {
+            progress.line(&format!(
+                "warning: this run is not journaled (no state store: {}); --no-journal \
+                 silences this",
+                f.message
+            ));
+            None
+        }
+    }
+}
+
+/// `gamecode resume RUN_ID`: the run's own `gamecode run` again, continuing its journal.
+pub(crate) async fn resume(run_id: String, verbose: u8) -> Result<(), Failure> {
+    let store = open()?;
+    let record = store
+        .run(&run_id)
+        .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?;
+    let context: RunContext = record
+        .context
+        .as_deref()
+        .and_then(|c| serde_json::from_str(c).ok())
+        .ok_or_else(|| {
+            Failure::new(
+                EXIT_USAGE,
+                format!(
+                    "run {run_id} was not started by `gamecode run`; resume it with the host \
+                     that ran it (Plugin::resume)"
+                ),
+            )
+        })?;
+    let argv = std::iter::once("gamecode".to_string()).chain(context.args);
+    let args = match Cli::try_parse_from(argv) {
+        Ok(Cli {
+            command: Command::Run(args),
+            ..
+        }) => args,
+        _ => {
+            return Err(Failure::new(
+                EXIT_USAGE,
+                format!("run {run_id}'s arguments no longer parse as a `gamecode run`"),
+            ));
+        }
+    };
+    std::env::set_current_dir(&context.cwd).map_err(|e| {
+        Failure::new(
+            EXIT_OTHER,
+            format!("run {run_id} was started in {}: {e}", context.cwd),
+        )
+    })?;
+    crate::run::run(*args, verbose, Some(run_id)).await
+}
+
+pub(crate) fn runs(action: RunsAction) -> Result<(), Failure> {
+    let store = open()?;
+    match action {
+        RunsAction::List => list(store.as_ref()),
+        RunsAction::Show { run_id } => show(store.as_ref(), &run_id),
+    }
+}
+
+fn list(store: &dyn StateStore) -> Result<(), Failure> {
+    let runs = store
+        .runs()
+        .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
+    if runs.is_empty() {
+        println!("no durable runs yet (`gamecode run` journals each run)");
+        return Ok(());
+    }
+    println!(
+        "{:<24}  {:<11}  {:<20}  {:>7}  {:>8}  TASK",
+        "ID", "STATUS", "PLUGIN", "ENTRIES", "AGE"
+    );
+    for r in &runs {
+        println!(
+            "{:<24}  {:<11}  {:<20}  {:>7}  {:>8}  {}",
+            r.id,
+            r.status.as_str(),
+            shorten(&r.plugin, 20),
+            r.entries,
+            age(r.created_ms),
+            shorten(&task(r), 60)
+        );
+    }
+    Ok(())
+}
+
+fn show(store: &dyn StateStore, run_id: &str) -> Result<(), Failure> {
+    let record = store
+        .run(run_id)
+        .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?;
+    let journal = store
+        .journal(run_id)
+        .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
+    println!("run {}: {}", record.id, record.status);
+    println!(
+        "plugin: {} ({}, SHA-256 {})",
+        record.plugin,
+        record.plugin_path.as_deref().unwrap_or("loaded from bytes"),
+        record.plugin_digest
+    );
+    println!("task: {}", task(&record));
+    println!(
+        "started {} ago, last written {} ago; {} journal entries",
+        age(record.created_ms),
+        age(record.updated_ms),
+        journal.len()
+    );
+    if let Some(outcome) = &record.outcome {
+        println!("outcome: {}", gamecode_host::text::escape_controls(outcome));
+    }
+    for entry in &journal {
+        println!(
+            "{:>5}  {:<5}  {}",
+            entry.seq,
+            entry.kind,
+            gamecode_host::journal::describe(&entry.body)
+        );
+    }
+    Ok(())
+}
+
+fn task(record: &RunRecord) -> String {
+    gamecode_host::journal::task_of(&record.start)
+        .map(|t| gamecode_host::text::escape_controls(&t).replace('\n', " "))
+        .unwrap_or_default()
+}
+
+fn shorten(text: &str, most: usize) -> String {
+    if text.chars().count() <= most {
+        return text.to_string();
+    }
+    let mut short: String = text.chars().take(most.saturating_sub(1)).collect();
+    short.push('…');
+    short
+}
+
+/// How long ago a time in ms since the epoch was, in its largest unit.
+fn age(ms: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let s = (now - ms).max(0) / 1000;
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
