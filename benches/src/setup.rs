@@ -102,3 +102,16 @@ pub fn bedrock(url: &str) -> BedrockBackend {
 pub fn bedrock_on(emu: &Emulator) -> BedrockBackend {
     BedrockBackend::new_with_config(&emu.sdk_config()).expect("the emulator's config has a region")
 }
+
+/// Makes `emu` answer every request with a call of `lookup` (the bench guests' one tool), so
+/// a growing tool loop goes on; forgets what it recorded.
+pub fn keep_calling(emu: &Emulator) {
+    emu.clear();
+    emu.add_rule(
+        "",
+        bedrock_emulator::Reply::ToolUse {
+            name: "lookup".into(),
+            input: serde_json::json!({"q": "more"}),
+        },
+    );
+}

@@ -5,26 +5,13 @@
 
 use std::sync::Arc;
 
-use bedrock_emulator::{Emulator, Reply};
+use bedrock_emulator::Emulator;
 use gamecode_backend::LLMBackend;
 use gamecode_benches::raw::{self, RawRequest};
 use gamecode_benches::setup;
 use gamecode_benches::stats::summarize;
-use serde_json::json;
 
 use crate::{Opts, Row, p50_p99, run_ok, timed, verdict};
-
-/// Every request is answered with a call of the guest's one tool, so the loop goes on.
-fn keep_calling(emu: &Emulator) {
-    emu.clear();
-    emu.add_rule(
-        "",
-        Reply::ToolUse {
-            name: "lookup".into(),
-            input: json!({"q": "more"}),
-        },
-    );
-}
 
 /// Per-turn push + send times (ns) a `grow:T` run answers.
 fn turn_times(answer: &str) -> Vec<f64> {
@@ -52,7 +39,7 @@ pub async fn turn_n(o: &Opts) -> Vec<Row> {
     let task = format!("grow:{turns}");
 
     // One run records each marked turn's request for the raw side.
-    keep_calling(&emu);
+    setup::keep_calling(&emu);
     run_ok(&plugin, &task).await;
     let sent = emu.requests();
     assert_eq!(sent.len(), turns, "one request per turn");
@@ -64,7 +51,7 @@ pub async fn turn_n(o: &Opts) -> Vec<Row> {
     let client = raw::client(&emu.sdk_config(), &emu.url());
     // The raw side sends exactly what the stack sent.
     for (&n, r) in marks.iter().zip(&raw_turns) {
-        keep_calling(&emu);
+        setup::keep_calling(&emu);
         raw::converse(&client, r).await.expect("the raw request");
         let raw_body = emu.requests().pop().expect("recorded").body;
         assert_eq!(raw_body, sent[n - 1].body, "turn {n}: the same request");
@@ -76,7 +63,7 @@ pub async fn turn_n(o: &Opts) -> Vec<Row> {
     for round in 0..warmup + rounds {
         for k in 0..2 {
             // Forgets the recorded requests (hundreds of MB over the rounds).
-            keep_calling(&emu);
+            setup::keep_calling(&emu);
             let times: Vec<f64> = if (k + round) % 2 == 0 {
                 let times = turn_times(&run_ok(&plugin, &task).await);
                 assert_eq!(times.len(), turns);

@@ -1,4 +1,4 @@
-//! The gamecode host benchmarks: twelve figures, each measured side by side with what it is
+//! The gamecode host benchmarks: thirteen figures, each measured side by side with what it is
 //! compared against, in one run (see `BENCHMARKS.md`).
 //!
 //! ```text
@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Figures: `instantiate`, `chat-call`, `agent-turn`, `scale`, `stream-latency`, `cli-startup`,
-//! `storm`, `conversation`, `replay`, `mcp`, `turn-n`, `process-cpu`.
+//! `storm`, `conversation`, `replay`, `mcp`, `turn-n`, `process-cpu`, `durable`.
 //! Without `--bench` on the command line (i.e. under `cargo test`), or with `--test` or
 //! `--smoke`, every figure runs once at a tiny size, for breakage, not timing. The report is
 //! printed and written to `<target>/gamecode-bench/report.md`.
@@ -32,6 +32,7 @@ mod figure09_replay;
 mod figure10_mcp_tool_call;
 mod figure11_turn_n;
 mod figure12_process_cpu;
+mod figure13_durable;
 
 use std::time::Instant;
 
@@ -135,6 +136,9 @@ fn main() {
         }
         if opts.wants("process-cpu") {
             rows.extend(figure12_process_cpu::process_cpu(&opts).await);
+        }
+        if opts.wants("durable") {
+            rows.extend(figure13_durable::durable(&opts).await);
         }
     });
     report(&opts, &rows);

@@ -360,7 +360,8 @@ impl Plugin {
         let id = new_run_id();
         let mut seed = [0u8; 32];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
-        let start = Start::new(task, format!("{}-{id}", self.name), seed);
+        let config = self.policy.config.clone();
+        let start = Start::new(task, format!("{}-{id}", self.name), seed, config);
         let run = NewRun {
             id: id.clone(),
             plugin: self.name.to_string(),
@@ -435,15 +436,29 @@ impl Plugin {
             policy.max_output_bytes,
             observer.clone(),
         );
-        let (session_id, replayable, journal) = match durable {
+        let (session_id, replayable, journal, policy) = match durable {
             Some((start, journal)) => {
                 let replayable = start.seed().ok().map(|seed| Replayable {
                     clocks: journal.clocks(),
                     seed,
                 });
-                (start.session_id, replayable, Some(journal))
+                // The configuration the run started with, not today's.
+                let policy = if start.config == policy.config {
+                    policy.clone()
+                } else {
+                    Arc::new(Policy {
+                        config: start.config,
+                        ..(**policy).clone()
+                    })
+                };
+                (start.session_id, replayable, Some(journal), policy)
             }
-            None => (format!("{}-{run_id}", self.name), None, None),
+            None => (
+                format!("{}-{run_id}", self.name),
+                None,
+                None,
+                policy.clone(),
+            ),
         };
         let state = RunState {
             plugin: self.name.clone(),

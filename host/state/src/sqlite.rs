@@ -130,6 +130,21 @@ impl SqliteStore {
         &self.path
     }
 
+    /// SQLite's own check of the whole file (`PRAGMA integrity_check`): `Ok` when it is sound.
+    pub fn check_integrity(&self) -> Result<(), StateError> {
+        let verdict: String = self
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        match verdict.as_str() {
+            "ok" => Ok(()),
+            _ => Err(StateError::Storage(format!(
+                "{} is damaged: {verdict}",
+                self.path.display()
+            ))),
+        }
+    }
+
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the connection leaves no half-done transaction behind:
         // rusqlite rolls back an unfinished one when it is dropped.
@@ -484,10 +499,6 @@ mod tests {
         let runs = store.runs().expect("listed");
         assert_eq!(runs.len(), 4);
         assert!(runs.iter().all(|r| r.entries == 200));
-        let ok: String = store
-            .conn()
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .expect("checked");
-        assert_eq!(ok, "ok");
+        store.check_integrity().expect("sound");
     }
 }

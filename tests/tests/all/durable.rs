@@ -94,9 +94,22 @@ impl StateStore for RefusingAfter {
 }
 
 fn durable_host(emu: &Emulator, store: Arc<dyn StateStore>, tool: Arc<CountingRead>) -> PluginHost {
+    durable_host_with(emu, store, tool, "a")
+}
+
+/// A durable host whose policy gives plugins the config value `mode`.
+fn durable_host_with(
+    emu: &Emulator,
+    store: Arc<dyn StateStore>,
+    tool: Arc<CountingRead>,
+    mode: &str,
+) -> PluginHost {
+    let mut policy = gamecode_host::Policy::default();
+    policy.config.insert("mode".into(), mode.into());
     PluginHost::builder()
         .backend(bedrock(emu))
         .tool(tool)
+        .policy(policy)
         .state(store)
         .cache(Some(shared_cache()))
         .build()
@@ -258,7 +271,7 @@ async fn a_resume_refuses_another_plugin_and_an_unknown_run() {
     .await;
     let id = stopped.run_id.expect("an id");
 
-    let host = durable_host(&emu, Arc::new(open(&path)), tool);
+    let host = durable_host_with(&emu, Arc::new(open(&path)), tool.clone(), "b");
     let other = load(&host, &guest_example()).resume(&id).report().await;
     assert!(
         matches!(&other.result, Err(RunError::Journal(m)) if m.contains("another plugin")),
@@ -274,6 +287,21 @@ async fn a_resume_refuses_another_plugin_and_an_unknown_run() {
         "{:?}",
         missing.result
     );
+    // The run goes on with the configuration it started with (mode "a", which the plugin
+    // sends the model), not the host's new one: otherwise it would leave its journal.
+    let resumed = load(&host, &test_guest("guest_durable"))
+        .resume(&id)
+        .report()
+        .await;
+    let answer = resumed.result.expect("the resume answers");
+    assert!(answer.starts_with("all done | 6 turns"), "{answer}");
+    let bodies: Vec<String> = emu.requests().iter().map(|r| r.body.to_string()).collect();
+    let sent = |mode: &str| {
+        bodies
+            .iter()
+            .any(|b| b.contains(&format!(r#"mode Some(\"{mode}\")"#)))
+    };
+    assert!(sent("a") && !sent("b"), "{bodies:?}");
 }
 
 /// Runs killed with SIGKILL at random points of the loop.
@@ -308,6 +336,16 @@ async fn gamecode_killed_anywhere_resumes_to_the_same_answer_without_repeating_a
     std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
     let cache = work.path().join("cache");
     let guest = test_guest("guest_durable");
+    // What the README's `durable-runs` block shows is what this test runs.
+    let block = readme_block("durable-runs");
+    for command in [
+        "gamecode run ",
+        "gamecode runs list",
+        "gamecode resume ",
+        "gamecode runs show ",
+    ] {
+        assert!(block.contains(command), "the README shows `{command}`");
+    }
     let run_args = |state: &Path| {
         let mut cmd = gamecode(state, &cache);
         cmd.args([
@@ -368,10 +406,12 @@ async fn gamecode_killed_anywhere_resumes_to_the_same_answer_without_repeating_a
         tokio::time::sleep(at).await;
         child.kill().expect("SIGKILL");
         let killed = child.wait_with_output().expect("it is reaped");
-        let runs = SqliteStore::open(state.join("state.sqlite"))
-            .expect("the store opens after the kill")
-            .runs()
-            .expect("the store reads");
+        // Killed while writing, the store stays sound.
+        let after = SqliteStore::open(state.join("state.sqlite")).expect("the store opens");
+        after
+            .check_integrity()
+            .expect("the store is sound after SIGKILL");
+        let runs = after.runs().expect("the store reads");
         let Some(run) = runs.first() else {
             // Killed before its run was journaled: nothing to resume, nothing was asked.
             assert_eq!(model_calls(&emu), 0, "kill {i} after entry {k}, {at:?}");

@@ -1,5 +1,7 @@
 //! The journal's entries and the run's start, as JSON (versioned, like cassettes).
 
+use std::collections::BTreeMap;
+
 use gamecode_backend::{
     BackendError, ChatResponse, Document, Image, StreamEvent, ToolResultContent,
 };
@@ -22,6 +24,10 @@ pub(crate) struct Start {
     pub(crate) session_id: String,
     /// Seeds the plugin's random numbers (hex, 32 bytes), so a resumed run draws the same.
     pub(crate) seed: String,
+    /// The configuration the plugin reads (`config.get`), as it was at the start: a resumed
+    /// run reads the same, whatever the policy says now.
+    #[serde(default)]
+    pub(crate) config: BTreeMap<String, String>,
 }
 
 /// An attachment of the task, kept whole: the resumed run must be given the same bytes.
@@ -33,7 +39,12 @@ pub(crate) enum StartAttachment {
 }
 
 impl Start {
-    pub(crate) fn new(task: &Task, session_id: String, seed: [u8; 32]) -> Self {
+    pub(crate) fn new(
+        task: &Task,
+        session_id: String,
+        seed: [u8; 32],
+        config: BTreeMap<String, String>,
+    ) -> Self {
         Self {
             format: FORMAT,
             task: task.text.clone(),
@@ -47,6 +58,7 @@ impl Start {
                 .collect(),
             session_id,
             seed: super::hex(&seed),
+            config,
         }
     }
 

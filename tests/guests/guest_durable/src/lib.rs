@@ -1,7 +1,7 @@
 //! A multi-turn tool loop for the durable-run tests. `run("loop")` sends turn after turn on
 //! a host-held conversation, each ending with the text `[turn K]`, and answers each tool
-//! call: `read_file` through the host's tool, `lookup` itself with the clocks' readings and
-//! the order of a `HashMap` (whose keys come from `wasi:random`). Those two go back to the model, so a resumed run that did not get the
+//! call: `read_file` through the host's tool, `lookup` itself with the clocks' readings, the
+//! order of a `HashMap` (whose keys come from `wasi:random`) and the config value `mode`. Those two go back to the model, so a resumed run that did not get the
 //! same random numbers and clock readings asks differently and is caught. The answer is the
 //! model's last text and what the host tools returned: the same in every run.
 
@@ -71,9 +71,10 @@ impl Guest for Durable {
                     text
                 } else {
                     format!(
-                        "at {:?} after {}µs, keys {order:?}",
+                        "at {:?} after {}µs, keys {order:?}, mode {:?}",
                         std::time::SystemTime::now(),
-                        started.elapsed().as_micros()
+                        started.elapsed().as_micros(),
+                        gamecode::plugin::config::get("mode")
                     )
                 };
                 next.push(ContentBlock::ToolResult(ToolResult {
