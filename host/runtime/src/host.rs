@@ -29,11 +29,12 @@ use crate::cache::{ArtifactCache, CacheStatus};
 use crate::engine::{EngineOptions, HostEngine};
 use crate::error::{BuildError, LoadError, WorldMismatch};
 use crate::inspect::{self, Inspection};
+use crate::journal::JournalWriter;
 use crate::observer::RunObserver;
 use crate::plugin::Plugin;
 use crate::policy::Policy;
 pub use crate::shared::LoadInfo;
-use crate::shared::{HostInner, PluginSource};
+use crate::shared::{HostInner, JournalStore, PluginSource};
 use crate::tools::{HostTool, ToolRegistry};
 use crate::wit;
 
@@ -140,6 +141,15 @@ impl PluginHostBuilder {
             .options
             .pooling
             .map(|n| Arc::new(Semaphore::new(n as usize)));
+        let state = match self.state {
+            Some(store) => Some(JournalStore {
+                store,
+                writer: JournalWriter::start().map_err(|e| {
+                    BuildError::Engine(format!("cannot start the journal's writer thread: {e}"))
+                })?,
+            }),
+            None => None,
+        };
         Ok(PluginHost {
             inner: Arc::new(HostInner {
                 engine,
@@ -150,7 +160,7 @@ impl PluginHostBuilder {
                 observer: self.observer,
                 cache: self.cache,
                 slots,
-                state: self.state,
+                state,
             }),
         })
     }

@@ -335,7 +335,7 @@ impl Plugin {
         }
         let durable = match durable {
             Some(d) => Some(d),
-            None => match self.journaled(&task, context) {
+            None => match self.journaled(&task, context).await {
                 Ok(d) => d,
                 Err(e) => return self.refused(e, None),
             },
@@ -353,8 +353,12 @@ impl Plugin {
     }
 
     /// A new durable run of `task`, when the host keeps a state store.
-    fn journaled(&self, task: &Task, context: Option<String>) -> Result<Option<Durable>, RunError> {
-        let (Some(store), Some(source)) = (&self.host.state, &self.source) else {
+    async fn journaled(
+        &self,
+        task: &Task,
+        context: Option<String>,
+    ) -> Result<Option<Durable>, RunError> {
+        let (Some(state), Some(source)) = (&self.host.state, &self.source) else {
             return Ok(None);
         };
         let id = new_run_id();
@@ -370,8 +374,9 @@ impl Plugin {
             start: start.encode(),
             context,
         };
-        let journal =
-            Journal::create(store.clone(), &run).map_err(|e| RunError::Journal(e.to_string()))?;
+        let journal = Journal::create(state.writer.clone(), state.store.clone(), run)
+            .await
+            .map_err(|e| RunError::Journal(e.to_string()))?;
         Ok(Some(Durable {
             id,
             start,
@@ -382,7 +387,7 @@ impl Plugin {
 
     /// The interrupted run `id`, taken over by this process with its journal.
     fn resumed(&self, id: &str) -> Result<Durable, RunError> {
-        let (Some(store), Some(source)) = (&self.host.state, &self.source) else {
+        let (Some(state), Some(source)) = (&self.host.state, &self.source) else {
             return Err(RunError::Journal(
                 "this host keeps no state store to resume a run from \
                  (PluginHostBuilder::state)"
@@ -390,6 +395,7 @@ impl Plugin {
             ));
         };
         let journal_err = |e: gamecode_state::StateError| RunError::Journal(e.to_string());
+        let store = &state.store;
         let record = store.run(id).map_err(journal_err)?;
         if record.plugin_digest != source.digest {
             return Err(RunError::Journal(format!(
@@ -402,7 +408,8 @@ impl Plugin {
         let start = Start::decode(&record.start)
             .map_err(|e| RunError::Journal(format!("run {id}: {e}")))?;
         store.claim(id).map_err(journal_err)?;
-        let journal = Journal::resume(store.clone(), id).map_err(|h| h.run_error())?;
+        let journal =
+            Journal::resume(state.writer.clone(), store.clone(), id).map_err(|h| h.run_error())?;
         Ok(Durable {
             id: id.to_string(),
             start,
@@ -574,7 +581,7 @@ impl Plugin {
             && let Some(journal) = &mut state.journal
         {
             let outcome = result.clone().map_err(|e| e.to_string());
-            if let Err(halt) = journal.finish(&outcome) {
+            if let Err(halt) = journal.finish(outcome).await {
                 result = Err(halt.run_error());
             }
         }

@@ -30,7 +30,13 @@ pub(crate) struct HostInner {
     /// Admission control for the pooling allocator's fixed number of slots.
     pub(crate) slots: Option<Arc<Semaphore>>,
     /// Where durable runs are journaled (`None`: runs live only in memory).
-    pub(crate) state: Option<Arc<dyn gamecode_state::StateStore>>,
+    pub(crate) state: Option<JournalStore>,
+}
+
+/// The state store of a host's durable runs, and the thread that writes to it.
+pub(crate) struct JournalStore {
+    pub(crate) store: Arc<dyn gamecode_state::StateStore>,
+    pub(crate) writer: crate::journal::JournalWriter,
 }
 
 /// What a durable run records of its plugin.

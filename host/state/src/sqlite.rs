@@ -130,6 +130,14 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Moves what the write-ahead log holds into the database file and empties the log (SQLite
+    /// does it on its own every 1,000 pages): the file's size is then what the runs take.
+    pub fn checkpoint(&self) -> Result<(), StateError> {
+        self.conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| self.err(e))
+    }
+
     /// SQLite's own check of the whole file (`PRAGMA integrity_check`): `Ok` when it is sound.
     pub fn check_integrity(&self) -> Result<(), StateError> {
         let verdict: String = self

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
-use super::record::Record;
+use super::record::Readings;
 
 /// The readings of one run's clocks: journaled ones to give again, new ones to journal.
 #[derive(Debug)]
@@ -52,16 +52,13 @@ impl ClockTape {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The readings made since the last call, as a journal record (`None`: there were none).
-    pub(crate) fn take_new(&self) -> Option<Record> {
+    /// The readings made since the last call.
+    pub(crate) fn take_new(&self) -> Readings {
         let mut tape = self.tape();
-        if tape.new_wall.is_empty() && tape.new_mono.is_empty() {
-            return None;
-        }
-        Some(Record::Clock {
+        Readings {
             wall: std::mem::take(&mut tape.new_wall),
             mono: std::mem::take(&mut tape.new_mono),
-        })
+        }
     }
 
     fn wall(&self) -> u64 {
@@ -130,11 +127,9 @@ mod tests {
         let live = ClockTape::live();
         let readings: Vec<u64> = (0..3).map(|_| live.mono()).collect();
         let wall = live.wall();
-        let Some(Record::Clock { wall: w, mono: m }) = live.take_new() else {
-            panic!("readings to journal");
-        };
+        let Readings { wall: w, mono: m } = live.take_new();
         assert_eq!((m.clone(), w.clone()), (readings.clone(), vec![wall]));
-        assert!(live.take_new().is_none(), "taken once");
+        assert!(live.take_new().is_empty(), "taken once");
 
         // A later process: its own Instant origin, far from the first one's.
         let resumed = ClockTape::replaying(w, m);
@@ -143,9 +138,7 @@ mod tests {
         assert_eq!(again, readings);
         let next = resumed.mono();
         assert!(next >= readings[2], "monotonic across the resume");
-        let Some(Record::Clock { mono, wall }) = resumed.take_new() else {
-            panic!("the live reading is journaled");
-        };
+        let Readings { mono, wall } = resumed.take_new();
         assert_eq!((mono, wall.len()), (vec![next], 0));
     }
 }

@@ -12,6 +12,7 @@
 mod clock;
 mod record;
 mod show;
+mod writer;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,8 +22,10 @@ use gamecode_state::{NewRun, StateError, StateStore};
 use sha2::{Digest, Sha256};
 
 pub(crate) use clock::{ClockTape, JournaledMonotonicClock, JournaledWallClock};
-pub(crate) use record::{ModelReply, Record, Start, StreamEnd, ToolReply};
+pub(crate) use record::{Call, ModelReply, Record, Start, StreamEnd, ToolReply};
 pub use show::{describe, task_of};
+use writer::InFlight;
+pub(crate) use writer::JournalWriter;
 
 use crate::tools::ToolError;
 
@@ -58,6 +61,9 @@ pub(crate) struct Journal {
     store: Arc<dyn StateStore>,
     run_id: String,
     next_seq: u64,
+    writer: JournalWriter,
+    /// Entries handed to the writer and not yet known to be written.
+    in_flight: InFlight,
     /// Journaled answers not yet asked for again, in journal order.
     models: VecDeque<(String, ModelReply)>,
     tools: VecDeque<(String, ToolReply)>,
@@ -76,12 +82,22 @@ impl std::fmt::Debug for Journal {
 
 impl Journal {
     /// A new journaled run in `store`.
-    pub(crate) fn create(store: Arc<dyn StateStore>, run: &NewRun) -> Result<Self, StateError> {
-        store.create_run(run)?;
+    pub(crate) async fn create(
+        writer: JournalWriter,
+        store: Arc<dyn StateStore>,
+        run: NewRun,
+    ) -> Result<Self, StateError> {
+        let run_id = run.id.clone();
+        writer
+            .submit(&store, move |store| store.create_run(&run))
+            .await
+            .map_err(|_| StateError::Storage("the journal's writer thread is gone".into()))??;
         Ok(Self {
             store,
-            run_id: run.id.clone(),
+            run_id,
             next_seq: 0,
+            writer,
+            in_flight: InFlight::default(),
             models: VecDeque::new(),
             tools: VecDeque::new(),
             clocks: Arc::new(ClockTape::live()),
@@ -89,30 +105,32 @@ impl Journal {
     }
 
     /// An interrupted run taken over by this process, its journal loaded for replay.
-    pub(crate) fn resume(store: Arc<dyn StateStore>, run_id: &str) -> Result<Self, JournalHalt> {
+    pub(crate) fn resume(
+        writer: JournalWriter,
+        store: Arc<dyn StateStore>,
+        run_id: &str,
+    ) -> Result<Self, JournalHalt> {
         let entries = store
             .journal(run_id)
             .map_err(|e| JournalHalt::Store(e.to_string()))?;
         let (mut models, mut tools) = (VecDeque::new(), VecDeque::new());
         let (mut wall, mut mono) = (Vec::new(), Vec::new());
         for entry in &entries {
-            match Record::decode(&entry.body)
-                .map_err(|e| JournalHalt::Store(format!("journal entry {}: {e}", entry.seq)))?
-            {
-                Record::Model { ask, reply } => models.push_back((ask, reply)),
-                Record::Tool { ask, reply } => tools.push_back((ask, reply)),
-                Record::Clock {
-                    wall: w, mono: m, ..
-                } => {
-                    wall.extend(w);
-                    mono.extend(m);
-                }
+            let record = Record::decode(&entry.body)
+                .map_err(|e| JournalHalt::Store(format!("journal entry {}: {e}", entry.seq)))?;
+            wall.extend(record.clock.wall);
+            mono.extend(record.clock.mono);
+            match record.call {
+                Call::Model { ask, reply } => models.push_back((ask, reply)),
+                Call::Tool { ask, reply } => tools.push_back((ask, reply)),
             }
         }
         Ok(Self {
             store,
             run_id: run_id.to_string(),
             next_seq: entries.last().map_or(0, |e| e.seq + 1),
+            writer,
+            in_flight: InFlight::default(),
             models,
             tools,
             clocks: Arc::new(ClockTape::replaying(wall, mono)),
@@ -138,40 +156,45 @@ impl Journal {
         take(&mut self.tools, ask, "tool call")
     }
 
-    /// Writes `record`, after the clock readings the plugin made before it.
-    pub(crate) fn write(&mut self, record: &Record) -> Result<(), JournalHalt> {
-        self.flush_clocks()?;
-        self.append(record)
-    }
-
-    /// Writes the clock readings not yet journaled.
-    pub(crate) fn flush_clocks(&mut self) -> Result<(), JournalHalt> {
-        match self.clocks.take_new() {
-            Some(readings) => self.append(&readings),
-            None => Ok(()),
-        }
-    }
-
-    fn append(&mut self, record: &Record) -> Result<(), JournalHalt> {
-        let body = record.encode();
-        self.store
-            .append(&self.run_id, self.next_seq, record.kind(), &body)
-            .map_err(|e| {
-                JournalHalt::Store(format!("the run's journal could not be written: {e}"))
-            })?;
-        self.next_seq += 1;
-        Ok(())
-    }
-
-    /// Marks the run ended in the store.
-    pub(crate) fn finish(&mut self, outcome: &Result<String, String>) -> Result<(), JournalHalt> {
-        self.flush_clocks()?;
-        let (status, text) = match outcome {
-            Ok(answer) => (gamecode_state::RunStatus::Finished, answer.as_str()),
-            Err(error) => (gamecode_state::RunStatus::Failed, error.as_str()),
+    /// Hands a call's answer to the writer, with the clock readings the plugin made before
+    /// it; [`settle`](Self::settle) waits for it.
+    pub(crate) fn write(&mut self, call: Call) {
+        let record = Record {
+            call,
+            clock: self.clocks.take_new(),
         };
-        self.store
-            .finish(&self.run_id, status, text)
+        let (run, seq) = (self.run_id.clone(), self.next_seq);
+        self.next_seq += 1;
+        // Encoded on the writer thread too: off the run's path.
+        self.in_flight
+            .track(&self.writer, &self.store, move |store| {
+                store
+                    .append(&run, seq, record.kind(), &record.encode())
+                    .map_err(|e| format!("the run's journal could not be written: {e}"))
+            });
+    }
+
+    /// Waits until every answer handed over is written: before a call goes out, and before
+    /// the run ends.
+    pub(crate) async fn settle(&mut self) -> Result<(), JournalHalt> {
+        self.in_flight.settle().await.map_err(JournalHalt::Store)
+    }
+
+    /// Marks the run ended in the store, once its entries are written.
+    pub(crate) async fn finish(
+        &mut self,
+        outcome: Result<String, String>,
+    ) -> Result<(), JournalHalt> {
+        self.settle().await?;
+        let (status, text) = match outcome {
+            Ok(answer) => (gamecode_state::RunStatus::Finished, answer),
+            Err(error) => (gamecode_state::RunStatus::Failed, error),
+        };
+        let run = self.run_id.clone();
+        self.writer
+            .submit(&self.store, move |store| store.finish(&run, status, &text))
+            .await
+            .map_err(|_| JournalHalt::Store("the journal's writer thread is gone".into()))?
             .map_err(|e| JournalHalt::Store(e.to_string()))
     }
 }

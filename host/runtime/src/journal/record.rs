@@ -108,21 +108,41 @@ impl Start {
     }
 }
 
-/// One journal entry.
+/// One journal entry: a call's answer, with the clock readings the plugin made before it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Record {
+    #[serde(flatten)]
+    pub(crate) call: Call,
+    /// Clock readings (ns) the plugin made since the previous entry, in order. They go with
+    /// the next call's answer, in the same write: readings after the last call need no
+    /// entry, as nothing durable depends on them.
+    #[serde(default, skip_serializing_if = "Readings::is_empty")]
+    pub(crate) clock: Readings,
+}
+
+/// A call whose answer the plugin cannot recompute.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
-pub(crate) enum Record {
+pub(crate) enum Call {
     /// A model call's answer. `ask` identifies the call ([`model_ask`](super::model_ask)).
     Model { ask: String, reply: ModelReply },
     /// A host tool call's result.
     Tool { ask: String, reply: ToolReply },
-    /// Clock readings the plugin made (ns), in order, since the last entry.
-    Clock {
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        wall: Vec<u64>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        mono: Vec<u64>,
-    },
+}
+
+/// Readings of the plugin's clocks, in ns.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Readings {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) wall: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) mono: Vec<u64>,
+}
+
+impl Readings {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wall.is_empty() && self.mono.is_empty()
+    }
 }
 
 /// How a model call ended.
@@ -159,10 +179,9 @@ pub(crate) enum ToolReply {
 impl Record {
     /// The store's `kind` column.
     pub(crate) fn kind(&self) -> &'static str {
-        match self {
-            Self::Model { .. } => "model",
-            Self::Tool { .. } => "tool",
-            Self::Clock { .. } => "clock",
+        match self.call {
+            Call::Model { .. } => "model",
+            Call::Tool { .. } => "tool",
         }
     }
 

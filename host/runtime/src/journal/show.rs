@@ -2,7 +2,7 @@
 
 use gamecode_backend::{ContentBlock, StopReason};
 
-use super::record::{ModelReply, Record, Start, StreamEnd, ToolReply};
+use super::record::{Call, ModelReply, Record, Start, StreamEnd, ToolReply};
 
 /// One journal entry in a line: what was asked and how it ended.
 pub fn describe(body: &str) -> String {
@@ -10,8 +10,15 @@ pub fn describe(body: &str) -> String {
         Ok(record) => record,
         Err(e) => return format!("unreadable entry: {e}"),
     };
-    match record {
-        Record::Model { reply, .. } => match reply {
+    let readings = match record.clock.wall.len() + record.clock.mono.len() {
+        0 => String::new(),
+        n => format!(
+            " (after {n} clock reading{})",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+    let call = match record.call {
+        Call::Model { reply, .. } => match reply {
             ModelReply::Whole(r) => {
                 let tools: Vec<&str> = r
                     .message
@@ -53,7 +60,7 @@ pub fn describe(body: &str) -> String {
                 }
             ),
         },
-        Record::Tool { reply, .. } => match reply {
+        Call::Tool { reply, .. } => match reply {
             ToolReply::Ok(content) => format!(
                 "tool result: {} bytes",
                 content
@@ -63,12 +70,8 @@ pub fn describe(body: &str) -> String {
             ),
             ToolReply::Err(e) => format!("tool failed: {e}"),
         },
-        Record::Clock { wall, mono } => format!(
-            "clock readings: {} wall, {} monotonic",
-            wall.len(),
-            mono.len()
-        ),
-    }
+    };
+    call + &readings
 }
 
 /// The task a durable run was started on (from its store record's `start`).

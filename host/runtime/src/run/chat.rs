@@ -106,7 +106,7 @@ impl RunState {
         cache: Option<&ConversationCache>,
     ) -> Result<ChatResponse, ChatFailure> {
         let started = Instant::now();
-        let ask = match self.model_answer(request) {
+        let ask = match self.model_answer(request).await {
             Ok(Answer::Replayed(ModelReply::Whole(response))) => {
                 return self.chat_ended(grant, model, started.elapsed(), Ok(response));
             }
@@ -127,10 +127,8 @@ impl RunState {
                 reply.into_response(request).await
             })
             .await;
-        if let Some(ask) = ask
-            && let Err(failure) = self.journal_model(ask, journal::whole_reply(&result))
-        {
-            return Err(self.unbuilt(grant, failure));
+        if let Some(ask) = ask {
+            self.journal_model(ask, journal::whole_reply(&result));
         }
         self.chat_ended(grant, model, started.elapsed(), result)
     }
@@ -144,7 +142,7 @@ impl RunState {
         cache: Option<&ConversationCache>,
     ) -> Result<ReplyStreamState, ChatFailure> {
         let started = Instant::now();
-        let ask = match self.model_answer(request) {
+        let ask = match self.model_answer(request).await {
             Ok(Answer::Replayed(ModelReply::Stream { events, end })) => {
                 let stream = journal::replayed_stream(events, end);
                 return self.stream_opened(grant, model, started, AttemptLog::new(), Ok(stream));
@@ -168,9 +166,7 @@ impl RunState {
             .await;
         match (ask, &result) {
             (Some(ask), Err(e)) => {
-                if let Err(failure) = self.journal_model(ask, ModelReply::Failed(e.clone())) {
-                    return Err(self.unbuilt(grant, failure));
-                }
+                self.journal_model(ask, ModelReply::Failed(e.clone()));
                 self.stream_opened(grant, model, started, log, result)
             }
             (Some(ask), Ok(_)) => self

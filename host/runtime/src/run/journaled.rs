@@ -4,7 +4,7 @@
 use gamecode_backend::{BackendError, ChatRequest, StreamEvent, ToolResultContent};
 
 use super::{ChatFailure, RunState};
-use crate::journal::{self, JournalHalt, ModelReply, Record, StreamEnd, ToolReply};
+use crate::journal::{self, Call, JournalHalt, ModelReply, StreamEnd, ToolReply};
 use crate::tools::ToolError;
 
 /// Where a call's answer comes from.
@@ -51,7 +51,9 @@ impl RunState {
         message
     }
 
-    pub(super) fn model_answer(
+    /// Where a model call's answer comes from. A live call first waits until the journal
+    /// holds every answer before it (write-ahead).
+    pub(super) async fn model_answer(
         &mut self,
         request: &ChatRequest,
     ) -> Result<Answer<ModelReply>, ChatFailure> {
@@ -59,11 +61,12 @@ impl RunState {
             return Ok(Answer::Live);
         };
         let ask = journal::model_ask(request);
-        match journal.replayed_model(&ask) {
-            Ok(Some(reply)) => Ok(Answer::Replayed(reply)),
-            Ok(None) => Ok(Answer::Journal(ask)),
-            Err(h) => Err(ChatFailure::State(self.halt(h))),
-        }
+        let answer = match journal.replayed_model(&ask) {
+            Ok(Some(reply)) => return Ok(Answer::Replayed(reply)),
+            Ok(None) => journal.settle().await.map(|()| Answer::Journal(ask)),
+            Err(h) => Err(h),
+        };
+        answer.map_err(|h| ChatFailure::State(self.halt(h)))
     }
 
     /// A journaled reply of the wrong kind (a stream where a whole reply was asked for).
@@ -73,16 +76,13 @@ impl RunState {
         ))))
     }
 
-    pub(super) fn journal_model(
-        &mut self,
-        ask: String,
-        reply: ModelReply,
-    ) -> Result<(), ChatFailure> {
-        self.write(&Record::Model { ask, reply })
-            .map_err(ChatFailure::State)
+    pub(super) fn journal_model(&mut self, ask: String, reply: ModelReply) {
+        self.write(Call::Model { ask, reply });
     }
 
-    pub(super) fn tool_answer(
+    /// Where a tool call's result comes from (a live call first waits for the journal, as
+    /// a model call does).
+    pub(super) async fn tool_answer(
         &mut self,
         name: &str,
         input: &str,
@@ -91,21 +91,21 @@ impl RunState {
             return Ok(Answer::Live);
         };
         let ask = journal::tool_ask(name, input);
-        match journal.replayed_tool(&ask) {
-            Ok(Some(reply)) => Ok(Answer::Replayed(reply)),
-            Ok(None) => Ok(Answer::Journal(ask)),
-            Err(h) => Err(ToolError::Failed(self.halt(h))),
-        }
+        let answer = match journal.replayed_tool(&ask) {
+            Ok(Some(reply)) => return Ok(Answer::Replayed(reply)),
+            Ok(None) => journal.settle().await.map(|()| Answer::Journal(ask)),
+            Err(h) => Err(h),
+        };
+        answer.map_err(|h| ToolError::Failed(self.halt(h)))
     }
 
     pub(super) fn journal_tool(
         &mut self,
         ask: String,
         result: &Result<Vec<ToolResultContent>, ToolError>,
-    ) -> Result<(), ToolError> {
+    ) {
         let reply = journal::tool_reply(result);
-        self.write(&Record::Tool { ask, reply })
-            .map_err(ToolError::Failed)
+        self.write(Call::Tool { ask, reply });
     }
 
     /// Adds what a journaled stream gave the plugin; at its end, journals it.
@@ -131,18 +131,15 @@ impl RunState {
     pub(super) fn stream_taped(&mut self, tape: Option<StreamTape>, end: StreamEnd) {
         if let Some(StreamTape { ask, events }) = tape {
             let reply = ModelReply::Stream { events, end };
-            // A failure halts the run (the next host call traps); nothing more to do here.
-            let _ = self.write(&Record::Model { ask, reply });
+            self.write(Call::Model { ask, reply });
         }
     }
 
-    fn write(&mut self, record: &Record) -> Result<(), String> {
-        let Some(journal) = &mut self.journal else {
-            return Ok(());
-        };
-        match journal.write(record) {
-            Ok(()) => Ok(()),
-            Err(h) => Err(self.halt(h)),
+    /// Hands an answer to the journal's writer; a failure to write it halts the run at the
+    /// next call (or at its end).
+    fn write(&mut self, call: Call) {
+        if let Some(journal) = &mut self.journal {
+            journal.write(call);
         }
     }
 }

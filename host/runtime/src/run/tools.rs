@@ -34,12 +34,12 @@ impl RunState {
         input: &str,
     ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
         self.tool_calls = self.tool_calls.saturating_add(1);
-        let result = match self.tool_answer(name, input)? {
+        let result = match self.tool_answer(name, input).await? {
             Answer::Replayed(ToolReply::Ok(content)) => Ok(content),
             Answer::Replayed(ToolReply::Err(e)) => Err(e),
             Answer::Journal(ask) => {
                 let result = self.call_tool_inner(name, input).await;
-                self.journal_tool(ask, &result)?;
+                self.journal_tool(ask, &result);
                 result
             }
             Answer::Live => self.call_tool_inner(name, input).await,
