@@ -576,6 +576,7 @@ fn in_pty_sized(cache: &Path, args: &[&str], columns: u16, env: &[(&str, &str)])
         .args(["-qefc", &line, "/dev/null"])
         .envs(env.iter().copied())
         .env("GAMECODE_CACHE_DIR", cache)
+        .env("GAMECODE_STATE_DIR", cache.join("state"))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .output()
@@ -602,6 +603,7 @@ fn a_terminal_shows_each_line_whole_and_in_order() {
         "using the built-in Bedrock emulator at http://127.0.0.1:",
         "compiling ",
         "ready in ",
+        "journaled as run ",
         "I'll use the calculator tool.",
         "[gamecode_guest_example] tool calculator({\"expression\":\"12 * 34\"}) -> 408",
         "Based on the tool results: 408",
@@ -615,8 +617,8 @@ fn a_terminal_shows_each_line_whole_and_in_order() {
             "{line:?} should start with {prefix:?}\n{lines:#?}"
         );
     }
-    assert_eq!(lines[4].len(), expected_prefixes[4].len(), "{lines:#?}");
-    assert_eq!(lines[5], "Based on the tool results: 408");
+    assert_eq!(lines[5].len(), expected_prefixes[5].len(), "{lines:#?}");
+    assert_eq!(lines[6], "Based on the tool results: 408");
 
     // Cached now: no compile notice.
     let lines = screen(&in_pty(cache.path(), &args));

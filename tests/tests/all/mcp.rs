@@ -295,6 +295,7 @@ fn the_readmes_mcp_lines_run_as_written() {
             .current_dir(dir.path())
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
             .env("GAMECODE_CACHE_DIR", at("cache"))
+            .env("GAMECODE_STATE_DIR", at("state"))
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(std::process::Stdio::null())
             .output()

@@ -143,6 +143,7 @@ impl Fixtures {
             .current_dir(self.path())
             .env("PATH", format!("{}:/usr/bin:/bin", self.bin.display()))
             .env("GAMECODE_CACHE_DIR", cache)
+            .env("GAMECODE_STATE_DIR", cache.join("state"))
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", cache.join("none"))
             .env("AWS_SHARED_CREDENTIALS_FILE", cache.join("none"))

@@ -265,10 +265,11 @@ impl RunObserver for Progress {
                 }
             }
             RunEvent::PolicyViolation(v) => self.line(&format!("policy refused: {}", v.message)),
+            // Short enough for a 60-column terminal; the README says what to do with the id.
             RunEvent::Journaled { run_id, resumed } => self.line(&if *resumed {
                 format!("resuming run {run_id} from its journal")
             } else {
-                format!("run {run_id} (journaled: `gamecode resume {run_id}` continues it after a crash)")
+                format!("journaled as run {run_id}")
             }),
             RunEvent::Output { stream, line } => match stream {
                 OutputStream::Stderr => self.line(&format!("[{plugin}] {line}")),
