@@ -484,3 +484,48 @@ async fn gamecode_killed_anywhere_resumes_to_the_same_answer_without_repeating_a
         "most kills land inside the run: {resumed} of {KILLS}"
     );
 }
+
+/// Several `gamecode run` processes journal into one state store at once: every run is
+/// there, finished, with its whole journal, and the file is sound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_share_one_state_store() {
+    init_tracing();
+    let emu = looping_emulator().await;
+    let work = tempfile::tempdir().expect("tempdir");
+    let (state, cache) = (work.path().join("state"), work.path().join("cache"));
+    let notes = work.path().join("notes");
+    std::fs::create_dir(&notes).expect("notes dir");
+    std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
+    let guest = test_guest("guest_durable");
+    let run = || {
+        let mut cmd = gamecode(&state, &cache);
+        cmd.args([
+            "run",
+            "--no-stream",
+            "--endpoint-url",
+            &emu.url(),
+            "--allow-read",
+        ])
+        .arg(&notes)
+        .arg(&guest)
+        .arg("loop");
+        cmd
+    };
+    // One first, so the plugin is compiled once; then eight at once.
+    assert!(run().output().expect("gamecode runs").status.success());
+    let children: Vec<_> = (0..8)
+        .map(|_| run().spawn().expect("gamecode starts"))
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("it ends");
+        assert!(out.status.success(), "{out:?}");
+    }
+    let store = SqliteStore::open(state.join("state.sqlite")).expect("the store opens");
+    store.check_integrity().expect("sound");
+    let runs = store.runs().expect("the runs");
+    assert_eq!(runs.len(), 9);
+    for r in &runs {
+        assert_eq!(r.status, RunStatus::Finished, "{r:?}");
+        assert_eq!(r.entries as usize, TURNS + TURNS / 2, "{r:?}");
+    }
+}
