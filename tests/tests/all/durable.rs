@@ -339,6 +339,23 @@ fn gamecode(state: &Path, cache: &Path) -> std::process::Command {
     cmd
 }
 
+/// `work/notes/notes.txt` for the loop's `read_file`, and a `gamecode run` of
+/// `guest_durable`'s loop against `emu` with that folder granted, for a state dir.
+fn loop_runner(emu: &Emulator, work: &Path) -> impl Fn(&Path) -> std::process::Command {
+    let notes = work.join("notes");
+    std::fs::create_dir_all(&notes).expect("notes dir");
+    std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
+    let (url, cache, guest) = (emu.url(), work.join("cache"), test_guest("guest_durable"));
+    move |state: &Path| {
+        let mut cmd = gamecode(state, &cache);
+        cmd.args(["run", "--no-stream", "--endpoint-url", &url, "--allow-read"])
+            .arg(&notes)
+            .arg(&guest)
+            .arg("loop");
+        cmd
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gamecode_killed_anywhere_resumes_to_the_same_answer_without_repeating_a_completed_call() {
     init_tracing();
@@ -347,11 +364,8 @@ async fn gamecode_killed_anywhere_resumes_to_the_same_answer_without_repeating_a
     // Each model call takes a moment, so that kills land inside calls as well as between.
     emu.set_latency(std::time::Duration::from_millis(15));
     let work = tempfile::tempdir().expect("tempdir");
-    let notes = work.path().join("notes");
-    std::fs::create_dir(&notes).expect("notes dir");
-    std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
     let cache = work.path().join("cache");
-    let guest = test_guest("guest_durable");
+    let run_args = loop_runner(&emu, work.path());
     // What the README's `durable-runs` block shows is what this test runs.
     let block = readme_block("durable-runs");
     for command in [
@@ -362,20 +376,6 @@ async fn gamecode_killed_anywhere_resumes_to_the_same_answer_without_repeating_a
     ] {
         assert!(block.contains(command), "the README shows `{command}`");
     }
-    let run_args = |state: &Path| {
-        let mut cmd = gamecode(state, &cache);
-        cmd.args([
-            "run",
-            "--no-stream",
-            "--endpoint-url",
-            &emu.url(),
-            "--allow-read",
-        ])
-        .arg(&notes)
-        .arg(&guest)
-        .arg("loop");
-        cmd
-    };
 
     // The uninterrupted run (compiling the plugin into the cache), twice: the same answer.
     let whole = run_args(&work.path().join("whole"))
@@ -492,25 +492,9 @@ async fn processes_share_one_state_store() {
     init_tracing();
     let emu = looping_emulator().await;
     let work = tempfile::tempdir().expect("tempdir");
-    let (state, cache) = (work.path().join("state"), work.path().join("cache"));
-    let notes = work.path().join("notes");
-    std::fs::create_dir(&notes).expect("notes dir");
-    std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
-    let guest = test_guest("guest_durable");
-    let run = || {
-        let mut cmd = gamecode(&state, &cache);
-        cmd.args([
-            "run",
-            "--no-stream",
-            "--endpoint-url",
-            &emu.url(),
-            "--allow-read",
-        ])
-        .arg(&notes)
-        .arg(&guest)
-        .arg("loop");
-        cmd
-    };
+    let state = work.path().join("state");
+    let runner = loop_runner(&emu, work.path());
+    let run = || runner(&state);
     // One first, so the plugin is compiled once; then eight at once.
     assert!(run().output().expect("gamecode runs").status.success());
     let children: Vec<_> = (0..8)

@@ -65,8 +65,8 @@ impl Guest for Durable {
                 };
                 called = true;
                 let output = if call.name == "read_file" {
-                    let text = tools::call_tool("read_file", &call.input)
-                        .map_err(AgentError::Tool)?;
+                    let text =
+                        tools::call_tool("read_file", &call.input).map_err(AgentError::Tool)?;
                     read.push(text.clone());
                     text
                 } else {
