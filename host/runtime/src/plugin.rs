@@ -14,7 +14,7 @@
 //!   reported as the model's failure ([`RunError::ModelDeadline`]), with the attempts made.
 
 use gamecode_backend::LLMBackend;
-use gamecode_state::NewRun;
+use gamecode_state::{NewRun, StateStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -23,7 +23,7 @@ use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::error::{AgentError, RunError};
-use crate::journal::{Journal, Start};
+use crate::journal::{ActiveRun, Journal, JournalWriter, Start};
 use crate::limits::MemoryLimiter;
 use crate::observer::{OutputStream, RunEvent, RunObserver};
 use crate::policy::{Meter, Policy, PolicyError, PolicyViolation, ViolationKind};
@@ -49,6 +49,41 @@ struct Durable {
 enum Origin {
     New(Option<String>),
     Resume(String),
+}
+
+/// Checks that run `id` was journaled with the plugin of `digest` and can start again, claims
+/// it and loads its journal.
+fn take_over(
+    store: Arc<dyn StateStore>,
+    writer: JournalWriter,
+    digest: &str,
+    id: &str,
+    active: ActiveRun,
+) -> Result<Durable, RunError> {
+    let journal_err = |e: gamecode_state::StateError| RunError::Journal(e.to_string());
+    let record = store.run(id).map_err(journal_err)?;
+    if record.plugin_digest != digest {
+        let short = |d: &str| d.chars().take(12).collect::<String>();
+        return Err(RunError::Journal(format!(
+            "run {id} was journaled with another plugin (SHA-256 {}…, this one is {}…): \
+             resume it with the plugin it ran",
+            short(&record.plugin_digest),
+            short(digest)
+        )));
+    }
+    let start =
+        Start::decode(&record.start).map_err(|e| RunError::Journal(format!("run {id}: {e}")))?;
+    start
+        .seed()
+        .map_err(|e| RunError::Journal(format!("run {id}: {e}")))?;
+    store.claim(id).map_err(journal_err)?;
+    let journal = Journal::resume(writer, store, id, active).map_err(|h| h.run_error())?;
+    Ok(Durable {
+        id: id.to_string(),
+        start,
+        journal,
+        resumed: true,
+    })
 }
 
 /// A new durable run's id: its start time (ms, hex, so ids sort by age) and 48 random bits.
@@ -320,7 +355,7 @@ impl Plugin {
         origin: Origin,
     ) -> RunReport {
         let (durable, context) = match origin {
-            Origin::Resume(id) => match self.resumed(&id) {
+            Origin::Resume(id) => match self.resumed(&id).await {
                 Ok(durable) => (Some(durable), None),
                 Err(e) => return self.refused(e, Some(id)),
             },
@@ -385,8 +420,9 @@ impl Plugin {
         }))
     }
 
-    /// The interrupted run `id`, taken over by this process with its journal.
-    fn resumed(&self, id: &str) -> Result<Durable, RunError> {
+    /// The interrupted run `id`, taken over by this process with its journal (read and
+    /// claimed off the async workers: the store may wait on another process's lock).
+    async fn resumed(&self, id: &str) -> Result<Durable, RunError> {
         let (Some(state), Some(source)) = (&self.host.state, &self.source) else {
             return Err(RunError::Journal(
                 "this host keeps no state store to resume a run from \
@@ -394,28 +430,18 @@ impl Plugin {
                     .into(),
             ));
         };
-        let journal_err = |e: gamecode_state::StateError| RunError::Journal(e.to_string());
-        let store = &state.store;
-        let record = store.run(id).map_err(journal_err)?;
-        if record.plugin_digest != source.digest {
-            return Err(RunError::Journal(format!(
-                "run {id} was journaled with another plugin (SHA-256 {}…, this one is {}…): \
-                 resume it with the plugin it ran",
-                &record.plugin_digest[..record.plugin_digest.len().min(12)],
-                &source.digest[..source.digest.len().min(12)]
-            )));
-        }
-        let start = Start::decode(&record.start)
-            .map_err(|e| RunError::Journal(format!("run {id}: {e}")))?;
-        store.claim(id).map_err(journal_err)?;
-        let journal =
-            Journal::resume(state.writer.clone(), store.clone(), id).map_err(|h| h.run_error())?;
-        Ok(Durable {
-            id: id.to_string(),
-            start,
-            journal,
-            resumed: true,
-        })
+        let active = ActiveRun::take(id).ok_or_else(|| {
+            RunError::Journal(format!(
+                "run {id} cannot be taken: this process is running it"
+            ))
+        })?;
+        let (store, writer) = (state.store.clone(), state.writer.clone());
+        let (digest, id) = (source.digest.clone(), id.to_string());
+        let taken =
+            tokio::task::spawn_blocking(move || take_over(store, writer, &digest, &id, active))
+                .await
+                .map_err(|e| RunError::Journal(format!("taking the run over failed: {e}")))??;
+        Ok(taken)
     }
 
     /// A fresh store for one run: its sandbox, limits, meters and deadline.
@@ -577,9 +603,13 @@ impl Plugin {
             Some(halt) => Err(halt.run_error()),
             None => classify(ended, state, &policy, &stderr),
         };
-        if state.halt.is_none()
+        if state.halt.is_some()
             && let Some(journal) = &mut state.journal
         {
+            // Stopped: what it handed over is written (or lost) before the run is reported,
+            // so that a resume reads all of it.
+            let _ = journal.settle().await;
+        } else if let Some(journal) = &mut state.journal {
             let outcome = result.clone().map_err(|e| e.to_string());
             if let Err(halt) = journal.finish(outcome).await {
                 result = Err(halt.run_error());

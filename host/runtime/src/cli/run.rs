@@ -38,8 +38,12 @@ struct Backend {
 }
 
 /// `gamecode run`, or with `resume` the interrupted run of that id (`gamecode resume`).
-pub(crate) async fn run(args: RunArgs, verbose: u8, resume: Option<String>) -> Result<(), Failure> {
-    let asked = read_args(&args, verbose)?;
+pub(crate) async fn run(
+    args: RunArgs,
+    verbose: u8,
+    resume: Option<runs::Resume>,
+) -> Result<(), Failure> {
+    let asked = read_args(&args, verbose, resume.is_some())?;
     let tty = terminal::stderr_is_tty();
     let live_text = match (args.stream, args.no_stream) {
         (true, _) => true,
@@ -56,15 +60,16 @@ pub(crate) async fn run(args: RunArgs, verbose: u8, resume: Option<String>) -> R
     let mut tools = asked.tools;
     tools.extend(connect_mcp(&asked.policy, &args, &asked.mcp, &progress).await?);
     let store = match (&resume, args.no_journal) {
-        (Some(_), _) => Some(runs::open()? as Arc<dyn StateStore>),
+        (Some(r), _) => Some(r.store.clone()),
         (None, true) => None,
         (None, false) => runs::open_for_run(&progress),
     };
     let plugin = load_plugin(&args, asked.policy, bedrock, tools, store, &progress).await?;
     check_attachments(&args, &asked.task, &plugin)?;
-    let run = match resume {
-        Some(id) => plugin.resume(id),
-        None => plugin.run(asked.task).context(runs::context_now()),
+    let run = match (resume, runs::context_now()) {
+        (Some(r), _) => plugin.resume(r.run_id),
+        (None, Some(context)) => plugin.run(asked.task).context(context),
+        (None, None) => plugin.run(asked.task),
     };
     let report = run.report().await;
     progress.finish();
@@ -79,11 +84,12 @@ pub(crate) async fn run(args: RunArgs, verbose: u8, resume: Option<String>) -> R
     report_outcome(report, tty, &progress, verbose)
 }
 
-/// Every argument read and checked; the policy, task, tools and files they name.
-fn read_args(args: &RunArgs, verbose: u8) -> Result<Asked, Failure> {
+/// Every argument read and checked; the policy, task, tools and files they name. A resumed
+/// run's task and attachments are its journal's, so its `--attach` files are not read again.
+fn read_args(args: &RunArgs, verbose: u8, resuming: bool) -> Result<Asked, Failure> {
     let policy = read_policy(args, verbose)?;
     let mut task = Task::from(args.task.as_str());
-    for path in &args.attach {
+    for path in args.attach.iter().filter(|_| !resuming) {
         let attachment = gamecode_host::Attachment::from_file(path, policy.max_attachment_bytes)
             .map_err(|e| Failure::new(EXIT_USAGE, format!("--attach: {e}")))?;
         task.attachments.push(attachment);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use gamecode_host::state::{RunRecord, SqliteStore, StateStore};
+use gamecode_host::state::{RunRecord, RunStatus, SqliteStore, StateStore};
 use serde::{Deserialize, Serialize};
 
 use crate::progress::Progress;
@@ -20,15 +20,19 @@ struct RunContext {
     cwd: String,
 }
 
-/// This invocation's context, for [`gamecode_host::Run::context`].
-pub(crate) fn context_now() -> String {
-    let context = RunContext {
-        args: std::env::args().skip(1).collect(),
-        cwd: std::env::current_dir()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default(),
-    };
-    serde_json::to_string(&context).unwrap_or_default()
+/// This invocation's context, for [`gamecode_host::Run::context`]; `None` when an argument
+/// or the directory is not UTF-8 (kept as text, it would not give the same run back).
+pub(crate) fn context_now() -> Option<String> {
+    let args = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect::<Option<Vec<String>>>()?;
+    let cwd = std::env::current_dir()
+        .ok()?
+        .into_os_string()
+        .into_string()
+        .ok()?;
+    serde_json::to_string(&RunContext { args, cwd }).ok()
 }
 
 /// The state store at `$GAMECODE_STATE_DIR` or the user's data dir.
@@ -59,6 +63,20 @@ pub(crate) async fn resume(run_id: String, verbose: u8) -> Result<(), Failure> {
     let record = store
         .run(&run_id)
         .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?;
+    // Before anything starts (MCP servers, the plugin's compile): can it be taken at all?
+    if record.status != RunStatus::Interrupted {
+        let why = match record.status {
+            RunStatus::Running => format!(
+                "process {} is still running it",
+                record.owner.as_ref().map_or(0, |o| o.pid)
+            ),
+            status => format!("it has {status}"),
+        };
+        return Err(Failure::new(
+            EXIT_OTHER,
+            format!("run {run_id} cannot be resumed: {why}"),
+        ));
+    }
     let context: RunContext = record
         .context
         .as_deref()
@@ -73,7 +91,7 @@ pub(crate) async fn resume(run_id: String, verbose: u8) -> Result<(), Failure> {
             )
         })?;
     let argv = std::iter::once("gamecode".to_string()).chain(context.args);
-    let args = match Cli::try_parse_from(argv) {
+    let mut args = match Cli::try_parse_from(argv) {
         Ok(Cli {
             command: Command::Run(args),
             ..
@@ -91,7 +109,23 @@ pub(crate) async fn resume(run_id: String, verbose: u8) -> Result<(), Failure> {
             format!("run {run_id} was started in {}: {e}", context.cwd),
         )
     })?;
-    crate::run::run(*args, verbose, Some(run_id)).await
+    if args.record.take().is_some() {
+        eprintln!(
+            "note: the resumed run is not recorded (--record would start its cassette again, \
+             without the part before the crash)"
+        );
+    }
+    let resume = Resume {
+        run_id,
+        store: store as Arc<dyn StateStore>,
+    };
+    crate::run::run(*args, verbose, Some(resume)).await
+}
+
+/// A run to continue, in the store it is journaled in.
+pub(crate) struct Resume {
+    pub(crate) run_id: String,
+    pub(crate) store: Arc<dyn StateStore>,
 }
 
 pub(crate) fn runs(action: RunsAction) -> Result<(), Failure> {
@@ -119,7 +153,7 @@ fn list(store: &dyn StateStore) -> Result<(), Failure> {
             "{:<24}  {:<11}  {:<20}  {:>7}  {:>8}  {}",
             r.id,
             r.status.as_str(),
-            shorten(&r.plugin, 20),
+            shorten(&gamecode_host::text::escape_controls(&r.plugin), 20),
             r.entries,
             age(r.created_ms),
             shorten(&task(r), 60)
@@ -138,7 +172,7 @@ fn show(store: &dyn StateStore, run_id: &str) -> Result<(), Failure> {
     println!("run {}: {}", record.id, record.status);
     println!(
         "plugin: {} ({}, SHA-256 {})",
-        record.plugin,
+        gamecode_host::text::escape_controls(&record.plugin),
         record.plugin_path.as_deref().unwrap_or("loaded from bytes"),
         record.plugin_digest
     );

@@ -14,6 +14,8 @@ mod record;
 mod show;
 mod writer;
 
+mod active;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -21,7 +23,9 @@ use gamecode_backend::{BackendError, ChatRequest, ChatResponse, StreamEvent};
 use gamecode_state::{NewRun, StateError, StateStore};
 use sha2::{Digest, Sha256};
 
+pub(crate) use active::ActiveRun;
 pub(crate) use clock::{ClockTape, JournaledMonotonicClock, JournaledWallClock};
+use record::Readings;
 pub(crate) use record::{Call, ModelReply, Record, Start, StreamEnd, ToolReply};
 pub use show::{describe, task_of};
 use writer::InFlight;
@@ -67,7 +71,14 @@ pub(crate) struct Journal {
     /// Journaled answers not yet asked for again, in journal order.
     models: VecDeque<(String, ModelReply)>,
     tools: VecDeque<(String, ToolReply)>,
+    /// Streamed calls journaled as opened and never answered: asked again, they go live.
+    opened: Vec<String>,
+    /// Live streams open now whose opening is not journaled yet (it is, before any other
+    /// call's entry).
+    unmarked: Vec<String>,
     clocks: Arc<ClockTape>,
+    /// Keeps other runs in this process from taking this one while it goes.
+    _active: active::ActiveRun,
 }
 
 impl std::fmt::Debug for Journal {
@@ -88,6 +99,10 @@ impl Journal {
         run: NewRun,
     ) -> Result<Self, StateError> {
         let run_id = run.id.clone();
+        let active = active::ActiveRun::take(&run_id).ok_or_else(|| StateError::Busy {
+            id: run_id.clone(),
+            why: "this process is running it".into(),
+        })?;
         writer
             .submit(&store, move |store| store.create_run(&run))
             .await
@@ -100,29 +115,47 @@ impl Journal {
             in_flight: InFlight::default(),
             models: VecDeque::new(),
             tools: VecDeque::new(),
+            opened: Vec::new(),
+            unmarked: Vec::new(),
             clocks: Arc::new(ClockTape::live()),
+            _active: active,
         })
     }
 
-    /// An interrupted run taken over by this process, its journal loaded for replay.
+    /// An interrupted run, claimed by this process, its journal loaded for replay. `active`
+    /// is this process's hold on the run ([`ActiveRun`]).
     pub(crate) fn resume(
         writer: JournalWriter,
         store: Arc<dyn StateStore>,
         run_id: &str,
+        active: active::ActiveRun,
     ) -> Result<Self, JournalHalt> {
         let entries = store
             .journal(run_id)
             .map_err(|e| JournalHalt::Store(e.to_string()))?;
-        let (mut models, mut tools) = (VecDeque::new(), VecDeque::new());
+        let (mut models, mut tools, mut opened) = (VecDeque::new(), VecDeque::new(), Vec::new());
         let (mut wall, mut mono) = (Vec::new(), Vec::new());
-        for entry in &entries {
+        for (i, entry) in entries.iter().enumerate() {
+            // A gap means a lost entry: what follows it cannot be trusted to replay.
+            if entry.seq != i as u64 {
+                return Err(JournalHalt::Store(format!(
+                    "run {run_id}'s journal lacks entry {i} (the next is {})",
+                    entry.seq
+                )));
+            }
             let record = Record::decode(&entry.body)
                 .map_err(|e| JournalHalt::Store(format!("journal entry {}: {e}", entry.seq)))?;
             wall.extend(record.clock.wall);
             mono.extend(record.clock.mono);
             match record.call {
-                Call::Model { ask, reply } => models.push_back((ask, reply)),
+                Call::Model { ask, reply } => {
+                    if let Some(i) = opened.iter().position(|a| *a == ask) {
+                        opened.swap_remove(i);
+                    }
+                    models.push_back((ask, reply));
+                }
                 Call::Tool { ask, reply } => tools.push_back((ask, reply)),
+                Call::Opened { ask } => opened.push(ask),
             }
         }
         Ok(Self {
@@ -133,7 +166,10 @@ impl Journal {
             in_flight: InFlight::default(),
             models,
             tools,
+            opened,
+            unmarked: Vec::new(),
             clocks: Arc::new(ClockTape::replaying(wall, mono)),
+            _active: active,
         })
     }
 
@@ -146,23 +182,71 @@ impl Journal {
         !self.models.is_empty() || !self.tools.is_empty()
     }
 
-    /// The journaled reply to a model call asked as `ask`, if the journal holds one.
+    /// The journaled reply to a model call asked as `ask`; `None` when it goes live: the
+    /// journal is spent, or the call was open, unanswered, when the run stopped.
     pub(crate) fn replayed_model(&mut self, ask: &str) -> Result<Option<ModelReply>, JournalHalt> {
-        take(&mut self.models, ask, "model call")
+        if let Some(reply) = take(&mut self.models, ask) {
+            return Ok(Some(reply));
+        }
+        if let Some(i) = self.opened.iter().position(|a| a == ask) {
+            self.opened.swap_remove(i);
+            return Ok(None);
+        }
+        self.spent("model call").map(|()| None)
     }
 
-    /// The journaled result of a tool call asked as `ask`, if the journal holds one.
+    /// The journaled result of a tool call asked as `ask`; `None` once the journal is spent.
     pub(crate) fn replayed_tool(&mut self, ask: &str) -> Result<Option<ToolReply>, JournalHalt> {
-        take(&mut self.tools, ask, "tool call")
+        match take(&mut self.tools, ask) {
+            Some(reply) => Ok(Some(reply)),
+            None => self.spent("tool call").map(|()| None),
+        }
+    }
+
+    /// A call the journal does not hold may only go live once nothing journaled is left to
+    /// ask for, of either kind: otherwise the plugin has left its journal.
+    fn spent(&self, what: &str) -> Result<(), JournalHalt> {
+        if !self.replaying() {
+            return Ok(());
+        }
+        Err(JournalHalt::Diverged(format!(
+            "the plugin made a {what} its journal does not hold, with {} model and {} tool \
+             answers still to be asked for: it is not deterministic, or not the plugin that \
+             was journaled",
+            self.models.len(),
+            self.tools.len()
+        )))
+    }
+
+    /// A live stream opened as `ask`: its opening is journaled before any other call's entry.
+    pub(crate) fn stream_opened(&mut self, ask: &str) {
+        self.unmarked.push(ask.to_string());
     }
 
     /// Hands a call's answer to the writer, with the clock readings the plugin made before
     /// it; [`settle`](Self::settle) waits for it.
     pub(crate) fn write(&mut self, call: Call) {
+        // A stream's own answer needs no opening entry; every other open stream gets one
+        // first, so that a resume asks it again live and still replays what follows.
+        if let Call::Model { ask, .. } = &call
+            && let Some(i) = self.unmarked.iter().position(|a| a == ask)
+        {
+            self.unmarked.swap_remove(i);
+        }
+        for ask in std::mem::take(&mut self.unmarked) {
+            self.append(Record {
+                call: Call::Opened { ask },
+                clock: Readings::default(),
+            });
+        }
         let record = Record {
             call,
             clock: self.clocks.take_new(),
         };
+        self.append(record);
+    }
+
+    fn append(&mut self, record: Record) {
         let (run, seq) = (self.run_id.clone(), self.next_seq);
         self.next_seq += 1;
         // Encoded on the writer thread too: off the run's path.
@@ -202,23 +286,9 @@ impl Journal {
 /// Takes the first journaled answer asked as `ask`. Answers are journaled as calls complete,
 /// so calls that overlapped (two open streams) may be journaled in another order than they
 /// were asked: the first match is taken, not the head.
-fn take<T>(
-    queue: &mut VecDeque<(String, T)>,
-    ask: &str,
-    what: &str,
-) -> Result<Option<T>, JournalHalt> {
-    if queue.is_empty() {
-        return Ok(None);
-    }
-    match queue.iter().position(|(a, _)| a == ask) {
-        Some(i) => Ok(queue.remove(i).map(|(_, reply)| reply)),
-        None => Err(JournalHalt::Diverged(format!(
-            "the plugin made a {what} its journal does not hold ({} journaled {what}s are \
-             still to be asked for): it is not deterministic, or not the plugin that was \
-             journaled",
-            queue.len()
-        ))),
-    }
+fn take<T>(queue: &mut VecDeque<(String, T)>, ask: &str) -> Option<T> {
+    let i = queue.iter().position(|(a, _)| a == ask)?;
+    queue.remove(i).map(|(_, reply)| reply)
 }
 
 /// What identifies a model call in the journal: the model, the number of messages and the
@@ -283,4 +353,104 @@ pub(crate) fn replayed_stream(
     Box::pin(futures::stream::iter(
         events.into_iter().map(Ok).chain(tail),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gamecode_state::SqliteStore;
+
+    fn model(ask: &str) -> Call {
+        Call::Model {
+            ask: ask.into(),
+            reply: ModelReply::Failed(BackendError::network("x")),
+        }
+    }
+
+    fn tool(ask: &str) -> Call {
+        Call::Tool {
+            ask: ask.into(),
+            reply: ToolReply::Ok(Vec::new()),
+        }
+    }
+
+    /// A journal of `calls` (entry numbers as given) loaded for replay.
+    fn replaying(calls: &[(u64, Call)]) -> Result<Journal, JournalHalt> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Arc::new(SqliteStore::open(dir.path().join("s.sqlite")).expect("opens"));
+        let id = format!("t-{}", calls.len());
+        store
+            .create_run(&NewRun {
+                id: id.clone(),
+                plugin: "p".into(),
+                plugin_path: None,
+                plugin_digest: "d".into(),
+                start: "{}".into(),
+                context: None,
+            })
+            .expect("created");
+        for (seq, call) in calls {
+            let record = Record {
+                call: call.clone(),
+                clock: Readings::default(),
+            };
+            store
+                .append(&id, *seq, record.kind(), &record.encode())
+                .expect("appended");
+        }
+        let writer = JournalWriter::start().expect("the writer starts");
+        let active = ActiveRun::take(&format!("{id}-{:p}", &*store)).expect("not running");
+        let store: Arc<dyn StateStore> = store;
+        Journal::resume(writer, store, &id, active)
+    }
+
+    #[test]
+    fn an_open_stream_goes_live_and_what_followed_it_still_replays() {
+        let mut j =
+            replaying(&[(0, Call::Opened { ask: "a".into() }), (1, tool("t"))]).expect("loads");
+        assert!(
+            j.replayed_model("a").expect("no divergence").is_none(),
+            "live"
+        );
+        assert!(j.replayed_tool("t").expect("replays").is_some());
+        assert!(!j.replaying());
+        // Answered later in the journal: replayed, not live.
+        let mut j = replaying(&[
+            (0, Call::Opened { ask: "a".into() }),
+            (1, tool("t")),
+            (2, model("a")),
+        ])
+        .expect("loads");
+        assert!(j.replayed_model("a").expect("replays").is_some());
+    }
+
+    #[test]
+    fn a_call_of_either_kind_the_journal_lacks_is_divergence_while_it_replays() {
+        let mut j = replaying(&[(0, model("m1")), (1, model("m2"))]).expect("loads");
+        assert!(j.replayed_model("m1").expect("replays").is_some());
+        assert!(matches!(
+            j.replayed_tool("x"),
+            Err(JournalHalt::Diverged(_))
+        ));
+        assert!(matches!(
+            j.replayed_model("zz"),
+            Err(JournalHalt::Diverged(_))
+        ));
+        assert!(j.replayed_model("m2").expect("replays").is_some());
+        assert!(j.replayed_tool("x").expect("spent: live").is_none());
+    }
+
+    #[test]
+    fn a_journal_with_a_gap_is_refused() {
+        let err = replaying(&[(0, model("m1")), (2, model("m2"))]).expect_err("a gap");
+        assert!(matches!(err, JournalHalt::Store(m) if m.contains("lacks entry 1")));
+    }
+
+    #[test]
+    fn a_run_is_held_once_per_process() {
+        let held = ActiveRun::take("held-once").expect("free");
+        assert!(ActiveRun::take("held-once").is_none());
+        drop(held);
+        assert!(ActiveRun::take("held-once").is_some());
+    }
 }

@@ -128,6 +128,11 @@ pub(crate) enum Call {
     Model { ask: String, reply: ModelReply },
     /// A host tool call's result.
     Tool { ask: String, reply: ToolReply },
+    /// A streamed model call that was open, unanswered, when a later call's entry was
+    /// written: its answer comes later in the journal, or, if the run stopped first, it is
+    /// asked again live on resume (the only call a resume may make twice) while the calls
+    /// journaled after it are still answered from the journal.
+    Opened { ask: String },
 }
 
 /// Readings of the plugin's clocks, in ns.
@@ -182,6 +187,7 @@ impl Record {
         match self.call {
             Call::Model { .. } => "model",
             Call::Tool { .. } => "tool",
+            Call::Opened { .. } => "open",
         }
     }
 

@@ -49,13 +49,21 @@ pub fn describe(body: &str) -> String {
                     stop(&r.stop_reason)
                 )
             }
-            ModelReply::Failed(e) => format!("model call failed ({}): {e}", e.category()),
+            ModelReply::Failed(e) => format!(
+                "model call failed ({}): {}",
+                e.category(),
+                crate::text::escape_controls(&e.to_string())
+            ),
             ModelReply::Stream { events, end } => format!(
                 "model reply, streamed: {} events, {}",
                 events.len(),
                 match end {
                     StreamEnd::Completed => "completed".to_string(),
-                    StreamEnd::Failed(e) => format!("failed ({}): {e}", e.category()),
+                    StreamEnd::Failed(e) => format!(
+                        "failed ({}): {}",
+                        e.category(),
+                        crate::text::escape_controls(&e.to_string())
+                    ),
                     StreamEnd::Dropped => "dropped by the plugin".to_string(),
                 }
             ),
@@ -68,8 +76,12 @@ pub fn describe(body: &str) -> String {
                     .map(crate::tools::content_bytes)
                     .sum::<usize>()
             ),
-            ToolReply::Err(e) => format!("tool failed: {e}"),
+            ToolReply::Err(e) => format!(
+                "tool failed: {}",
+                crate::text::escape_controls(&e.to_string())
+            ),
         },
+        Call::Opened { .. } => "model call opened (streaming), answered later".to_string(),
     };
     call + &readings
 }

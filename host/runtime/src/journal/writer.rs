@@ -31,7 +31,10 @@ impl JournalWriter {
             .name("gamecode-journal".into())
             .spawn(move || {
                 for job in queue {
-                    job();
+                    // A panicking store (an embedder's) fails that write, not the thread
+                    // every durable run of the host writes through: the job's receiver then
+                    // reports the write as lost.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }
             })?;
         Ok(Self { jobs })
@@ -71,11 +74,12 @@ impl InFlight {
     ) {
         let failed = self.failed.clone();
         self.last = Some(writer.submit(store, move |store| {
-            if let Err(e) = write(store) {
-                failed
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get_or_insert(e);
+            let mut failed = failed.lock().unwrap_or_else(PoisonError::into_inner);
+            // After a lost entry nothing more is written: the journal stays a whole prefix.
+            if failed.is_none()
+                && let Err(e) = write(store)
+            {
+                *failed = Some(e);
             }
         }));
     }
@@ -85,7 +89,11 @@ impl InFlight {
         if let Some(last) = self.last.take()
             && last.await.is_err()
         {
-            return Err("the journal's writer thread is gone".into());
+            return Err(
+                "a write of the journal was lost (its store panicked, or the writer \
+                        thread is gone)"
+                    .into(),
+            );
         }
         match self
             .failed

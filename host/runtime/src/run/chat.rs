@@ -9,7 +9,7 @@ use gamecode_backend::{
     LLMBackend, RetryConfig, Usage,
 };
 
-use super::journaled::{Answer, StreamTape};
+use super::journaled::Answer;
 use super::model_wait::waiting_on_model;
 use super::stream::{ReplyStreamState, StreamMeta};
 use super::{ChatFailure, GuestRequest, RunState};
@@ -169,9 +169,11 @@ impl RunState {
                 self.journal_model(ask, ModelReply::Failed(e.clone()));
                 self.stream_opened(grant, model, started, log, result)
             }
-            (Some(ask), Ok(_)) => self
-                .stream_opened(grant, model, started, log, result)
-                .map(|stream| stream.taped(StreamTape::new(ask))),
+            (Some(ask), Ok(_)) => {
+                let tape = self.tape_for(ask);
+                self.stream_opened(grant, model, started, log, result)
+                    .map(|stream| stream.taped(tape))
+            }
             (None, _) => self.stream_opened(grant, model, started, log, result),
         }
     }

@@ -24,15 +24,6 @@ pub(crate) struct StreamTape {
     events: Vec<StreamEvent>,
 }
 
-impl StreamTape {
-    pub(super) fn new(ask: String) -> Self {
-        Self {
-            ask,
-            events: Vec::new(),
-        }
-    }
-}
-
 impl RunState {
     /// Stops the wasm side once the journal halted the run: each host call that may touch
     /// the journal ends with this, so the plugin never acts on the placeholder error.
@@ -106,6 +97,17 @@ impl RunState {
     ) {
         let reply = journal::tool_reply(result);
         self.write(Call::Tool { ask, reply });
+    }
+
+    /// The tape of a live stream opened as `ask` (the journal notes it open).
+    pub(super) fn tape_for(&mut self, ask: String) -> StreamTape {
+        if let Some(journal) = &mut self.journal {
+            journal.stream_opened(&ask);
+        }
+        StreamTape {
+            ask,
+            events: Vec::new(),
+        }
     }
 
     /// Adds what a journaled stream gave the plugin; at its end, journals it.
