@@ -291,17 +291,20 @@ fn take<T>(queue: &mut VecDeque<(String, T)>, ask: &str) -> Option<T> {
     queue.remove(i).map(|(_, reply)| reply)
 }
 
-/// What identifies a model call in the journal: the model, the number of messages and the
-/// last one. It is computed from the new content only, so that journaling stays O(new
-/// content) per turn; a deterministic plugin asks the same again.
+/// What identifies a model call in the journal: the model, the number of messages, the first
+/// (a conversation's system prompt) and the last. It reads no more than that, so journaling
+/// stays O(new content) per turn; a deterministic plugin asks the same again. Two calls that
+/// share all of it and overlap (two streams open at once) could take each other's answers
+/// on replay.
 pub(crate) fn model_ask(request: &ChatRequest) -> String {
     let mut h = Sha256::new();
     h.update(request.model.as_deref().unwrap_or("").as_bytes());
     h.update([0]);
     h.update((request.messages.len() as u64).to_le_bytes());
-    if let Some(last) = request.messages.last() {
+    let ends = [request.messages.first(), request.messages.last()];
+    for message in ends.into_iter().flatten() {
         // Serializing a message cannot fail (no maps with non-string keys).
-        h.update(serde_json::to_vec(last).unwrap_or_default());
+        h.update(serde_json::to_vec(message).unwrap_or_default());
     }
     hex(&h.finalize()[..16])
 }
