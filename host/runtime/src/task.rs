@@ -43,7 +43,8 @@ impl From<&str> for Task {
 }
 
 /// A file given with a task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Attachment {
     Image(Image),
     Document(Document),

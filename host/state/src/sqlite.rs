@@ -56,6 +56,8 @@ pub struct SqliteStore {
     path: PathBuf,
     conn: Mutex<Connection>,
     me: Owner,
+    /// `me` as the store keeps it (every append compares it).
+    me_text: String,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -107,10 +109,12 @@ impl SqliteStore {
             "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
         ))
         .map_err(|e| storage(&path, e))?;
+        let me = Owner::current();
         Ok(Self {
             path,
             conn: Mutex::new(conn),
-            me: Owner::current(),
+            me_text: me.to_text(),
+            me,
         })
     }
 
@@ -236,7 +240,7 @@ impl StateStore for SqliteStore {
                     run.plugin_digest,
                     run.start,
                     run.context,
-                    self.me.to_text(),
+                    &self.me_text,
                     now
                 ],
             )
@@ -260,7 +264,7 @@ impl StateStore for SqliteStore {
                  WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND status = 'running' \
                  AND owner = ?5)",
             )
-            .and_then(|mut s| s.execute(params![run, seq, kind, body, self.me.to_text()]))
+            .and_then(|mut s| s.execute(params![run, seq, kind, body, &self.me_text]))
             .map_err(|e| match e.sqlite_error_code() {
                 Some(ErrorCode::ConstraintViolation) => StateError::Conflict {
                     id: run.to_string(),
@@ -328,7 +332,7 @@ impl StateStore for SqliteStore {
         }
         tx.execute(
             "UPDATE runs SET owner = ?2, updated_ms = ?3 WHERE id = ?1",
-            params![run, self.me.to_text(), now_ms()],
+            params![run, &self.me_text, now_ms()],
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
@@ -354,7 +358,7 @@ impl StateStore for SqliteStore {
             .execute(
                 "UPDATE runs SET status = ?2, outcome = ?3, owner = NULL, updated_ms = ?4 \
                  WHERE id = ?1 AND status = 'running' AND owner = ?5",
-                params![run, word, outcome, now_ms(), self.me.to_text()],
+                params![run, word, outcome, now_ms(), &self.me_text],
             )
             .map_err(|e| self.err(e))?;
         if changed == 0 {

@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use gamecode_backend::{
-    BackendError, ChatResponse, Document, Image, StreamEvent, ToolResultContent,
-};
+use gamecode_backend::{BackendError, ChatResponse, StreamEvent, ToolResultContent};
 use serde::{Deserialize, Serialize};
 
 use crate::task::{Attachment, Task};
@@ -18,8 +16,9 @@ pub(crate) const FORMAT: u32 = 1;
 pub(crate) struct Start {
     pub(crate) format: u32,
     pub(crate) task: String,
+    /// Kept whole: the resumed run must be given the same bytes.
     #[serde(default)]
-    pub(crate) attachments: Vec<StartAttachment>,
+    pub(crate) attachments: Vec<Attachment>,
     /// The correlation id the run's requests carry.
     pub(crate) session_id: String,
     /// Seeds the plugin's random numbers (hex, 32 bytes), so a resumed run draws the same.
@@ -28,14 +27,6 @@ pub(crate) struct Start {
     /// run reads the same, whatever the policy says now.
     #[serde(default)]
     pub(crate) config: BTreeMap<String, String>,
-}
-
-/// An attachment of the task, kept whole: the resumed run must be given the same bytes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum StartAttachment {
-    Image(Image),
-    Document(Document),
 }
 
 impl Start {
@@ -48,14 +39,7 @@ impl Start {
         Self {
             format: FORMAT,
             task: task.text.clone(),
-            attachments: task
-                .attachments
-                .iter()
-                .map(|a| match a {
-                    Attachment::Image(i) => StartAttachment::Image(i.clone()),
-                    Attachment::Document(d) => StartAttachment::Document(d.clone()),
-                })
-                .collect(),
+            attachments: task.attachments.clone(),
             session_id,
             seed: super::hex(&seed),
             config,
@@ -81,14 +65,7 @@ impl Start {
     pub(crate) fn task(&self) -> Task {
         Task {
             text: self.task.clone(),
-            attachments: self
-                .attachments
-                .iter()
-                .map(|a| match a {
-                    StartAttachment::Image(i) => Attachment::Image(i.clone()),
-                    StartAttachment::Document(d) => Attachment::Document(d.clone()),
-                })
-                .collect(),
+            attachments: self.attachments.clone(),
         }
     }
 
