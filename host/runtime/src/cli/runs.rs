@@ -48,8 +48,7 @@ pub(crate) fn open_for_run(progress: &Progress) -> Option<Arc<dyn StateStore>> {
         Ok(store) => Some(store),
         Err(f) => {
             progress.line(&format!(
-                "warning: this run is not journaled (no state store: {}); --no-journal \
-                 silences this",
+                "warning: this run is not journaled: {}\n(--no-journal silences this)",
                 f.message
             ));
             None
@@ -111,8 +110,7 @@ pub(crate) async fn resume(run_id: String, verbose: u8) -> Result<(), Failure> {
     })?;
     if args.record.take().is_some() {
         eprintln!(
-            "note: the resumed run is not recorded (--record would start its cassette again, \
-             without the part before the crash)"
+            "note: the resumed run is not recorded: --record\nwould start its cassette again"
         );
     }
     let resume = Resume {
@@ -144,20 +142,31 @@ fn list(store: &dyn StateStore) -> Result<(), Failure> {
         println!("no durable runs yet (`gamecode run` journals each run)");
         return Ok(());
     }
-    println!(
-        "{:<24}  {:<11}  {:<20}  {:>7}  {:>8}  TASK",
-        "ID", "STATUS", "PLUGIN", "ENTRIES", "AGE"
-    );
-    for r in &runs {
+    // A table where it fits; on a narrow terminal, two lines a run.
+    let columns = crate::terminal::stdout_columns().unwrap_or(usize::MAX);
+    if columns >= 100 {
         println!(
-            "{:<24}  {:<11}  {:<20}  {:>7}  {:>8}  {}",
-            r.id,
-            r.status.as_str(),
-            shorten(&gamecode_host::text::escape_controls(&r.plugin), 20),
-            r.entries,
-            age(r.created_ms),
-            shorten(&task(r), 60)
+            "{:<24}  {:<11}  {:<20}  {:>7}  {:>5}  TASK",
+            "ID", "STATUS", "PLUGIN", "ENTRIES", "AGE"
         );
+    }
+    for r in &runs {
+        let plugin = gamecode_host::text::escape_controls(&r.plugin);
+        if columns >= 100 {
+            println!(
+                "{:<24}  {:<11}  {:<20}  {:>7}  {:>5}  {}",
+                r.id,
+                r.status.as_str(),
+                shorten(&plugin, 20),
+                r.entries,
+                age(r.created_ms),
+                shorten(&task(r), columns.saturating_sub(79).min(60))
+            );
+        } else {
+            println!("{}  {}  {}", r.id, r.status.as_str(), age(r.created_ms));
+            let detail = format!("{plugin}, {} entries: {}", r.entries, task(r));
+            println!("  {}", shorten(&detail, columns.saturating_sub(2)));
+        }
     }
     Ok(())
 }
@@ -171,11 +180,17 @@ fn show(store: &dyn StateStore, run_id: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
     println!("run {}: {}", record.id, record.status);
     println!(
-        "plugin: {} ({}, SHA-256 {})",
-        gamecode_host::text::escape_controls(&record.plugin),
-        record.plugin_path.as_deref().unwrap_or("loaded from bytes"),
-        record.plugin_digest
+        "plugin: {}",
+        gamecode_host::text::escape_controls(&record.plugin)
     );
+    println!(
+        "file: {}",
+        record
+            .plugin_path
+            .as_deref()
+            .unwrap_or("(loaded from bytes)")
+    );
+    println!("sha-256: {}", record.plugin_digest);
     println!("task: {}", task(&record));
     println!(
         "started {} ago, last written {} ago; {} journal entries",
