@@ -10,7 +10,7 @@ const output = join(here, 'target', 'agent_js.wasm');
 
 const { component } = await componentize({
   sourcePath: join(here, 'src', 'agent.js'),
-  witPath: join(here, '..', '..', 'wit', 'v0.2.0'),
+  witPath: join(here, '..', '..', 'wit', 'v0.2.1'),
   worldName: 'plugin',
   // The plugin needs stderr (console.error), clocks and randomness work in the sandbox anyway;
   // it never fetches: leave out the HTTP machinery, so the component imports no wasi:http.

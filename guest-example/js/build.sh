@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the JavaScript plugin: guest-example/js/target/agent_js.wasm, a WASI component for the
-# world `plugin` of gamecode:plugin@0.2.0, made by componentize-js through its JS API
+# world `plugin` of gamecode:plugin@0.2.1, made by componentize-js through its JS API
 # (build.mjs; versions pinned in package.json and package-lock.json).
 #
 #   bash guest-example/js/build.sh          # npm ci if needed, component
@@ -20,7 +20,7 @@ for arg in "$@"; do
     esac
 done
 
-WIT=../../wit/v0.2.0
+WIT=../../wit/v0.2.1
 OUT=target/agent_js.wasm
 
 # 1. The build tool, exactly as locked.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Python plugin: guest-example/python/target/agent_py.wasm, a WASI component for the
-# world `plugin` of gamecode:plugin@0.2.0, made by componentize-py (pinned in requirements.txt).
+# world `plugin` of gamecode:plugin@0.2.1, made by componentize-py (pinned in requirements.txt).
 #
 #   bash guest-example/python/build.sh          # venv if missing, bindings, component
 #   bash guest-example/python/build.sh --test   # ... and the unit tests first (stdlib unittest)
@@ -18,7 +18,7 @@ for arg in "$@"; do
     esac
 done
 
-WIT=../../wit/v0.2.0
+WIT=../../wit/v0.2.1
 OUT=target/agent_py.wasm
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 

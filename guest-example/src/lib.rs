@@ -1,7 +1,9 @@
 //! The example gamecode agent plugin.
 //!
-//! A WASI component (world `gamecode:plugin/plugin@0.2.0`) that answers a task with a tool
-//! loop over a conversation the host holds: it starts one with its own tools — [`calculator`]
+//! A WASI component (world `gamecode:plugin/plugin@0.2.1`) that answers a task with a tool
+//! loop over a conversation the host holds: it opens the session's conversation (`chat`, so
+//! that in `gamecode chat` or `gamecode run --session` it remembers the earlier turns; a new
+//! one outside a session) with its own tools — [`calculator`]
 //! and [`text_stats`], which run here, inside the sandbox — plus every tool the host offers,
 //! pushes the task (and any attached images and documents), and then only the tool results of
 //! each turn; the host keeps the history, the model's reasoning and the prompt-cache points.
@@ -21,7 +23,7 @@ mod text_stats;
 mod tools;
 
 wit_bindgen::generate!({
-    path: "../wit/v0.2.0",
+    path: "../wit/v0.2.1",
     world: "plugin",
     // For the tests' assertions; unused impls cost nothing in the component.
     additional_derives: [PartialEq],
@@ -36,6 +38,9 @@ use gamecode::plugin::types::{
 };
 use stream::{Assembler, Reply};
 
+/// The key of the session conversation the agent continues.
+const SESSION_KEY: &str = "chat";
+
 /// The most model turns (chat calls) one run makes.
 pub const MAX_TURNS: u32 = 8;
 
@@ -46,7 +51,7 @@ const REASONING_BUDGET: u32 = 1024;
 /// What the agent loop needs from the host.
 pub(crate) trait Host {
     type Conversation: Conversation;
-    /// Starts a conversation the host holds.
+    /// The conversation the host holds for this run: the session's, continued.
     fn start(&mut self, setup: &ConversationSetup) -> Result<Self::Conversation, ChatError>;
     /// What the host knows of the default model.
     fn model(&mut self) -> Option<ModelInfo>;
@@ -81,7 +86,7 @@ impl Host for Imports {
     type Conversation = gamecode::plugin::chat::Conversation;
 
     fn start(&mut self, setup: &ConversationSetup) -> Result<Self::Conversation, ChatError> {
-        gamecode::plugin::chat::start_conversation(setup)
+        gamecode::plugin::chat::session_conversation(SESSION_KEY, setup)
     }
 
     fn model(&mut self) -> Option<ModelInfo> {

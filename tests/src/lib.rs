@@ -349,3 +349,18 @@ pub fn readme_block(name: &str) -> String {
         .unwrap_or_else(|| panic!("the README has no block named `{name}`"))
         .body
 }
+
+/// `gamecode` (the workspace's build) with the emulator's credentials and region, state in
+/// `dir/state` and compiled plugins in `dir/cache`: for runs against a test's emulator
+/// (`--endpoint-url`).
+pub fn emulator_gamecode(dir: &Path) -> std::process::Command {
+    let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), &dir.join("cache"));
+    cmd.env("GAMECODE_STATE_DIR", dir.join("state"))
+        .env("AWS_ACCESS_KEY_ID", bedrock_emulator::DEFAULT_ACCESS_KEY_ID)
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
+        )
+        .env("AWS_REGION", bedrock_emulator::DEFAULT_REGION);
+    cmd
+}

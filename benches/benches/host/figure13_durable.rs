@@ -11,7 +11,8 @@ use gamecode_backend::LLMBackend;
 use gamecode_benches::setup;
 use gamecode_benches::stats::summarize;
 use gamecode_host::state::{
-    Entry, NewRun, RunRecord, RunStatus, SqliteStore, StateError, StateStore,
+    Entry, NewRun, RunRecord, RunStatus, SessionRecord, SessionTurn, SqliteStore, StateError,
+    StateStore,
 };
 use gamecode_host::{Plugin, PluginHost};
 
@@ -45,6 +46,34 @@ impl StateStore for NeverFinished {
     }
     fn runs(&self) -> Result<Vec<RunRecord>, StateError> {
         self.0.runs()
+    }
+    fn suspend(&self, run: &str, waiting: &str) -> Result<(), StateError> {
+        self.0.suspend(run, waiting)
+    }
+    fn session_head(&self, session: &str) -> Result<u64, StateError> {
+        self.0.session_head(session)
+    }
+    fn session_turns(
+        &self,
+        session: &str,
+        key: Option<&str>,
+        upto: u64,
+    ) -> Result<Vec<SessionTurn>, StateError> {
+        self.0.session_turns(session, key, upto)
+    }
+    fn add_session_turns(
+        &self,
+        session: &str,
+        run: &str,
+        turns: &[(String, String)],
+    ) -> Result<(), StateError> {
+        self.0.add_session_turns(session, run, turns)
+    }
+    fn sessions(&self) -> Result<Vec<SessionRecord>, StateError> {
+        self.0.sessions()
+    }
+    fn remove_session(&self, session: &str) -> Result<u64, StateError> {
+        self.0.remove_session(session)
     }
 }
 

@@ -1,18 +1,18 @@
 // The component's entry point: build.mjs hands this module to componentize-js.
 //
-// It exports `gamecode:plugin/agent@0.2.0` (the `agent` object below) and reaches the host
+// It exports `gamecode:plugin/agent@0.2.1` (the `agent` object below) and reaches the host
 // through the `chat`, `tools` and `config` imports. The agent logic itself lives in the other
 // modules and is plain JavaScript, unit-tested natively (`node --test`) against a fake host.
 
-import { describeModel, startConversation } from 'gamecode:plugin/chat@0.2.0';
-import { get } from 'gamecode:plugin/config@0.2.0';
-import { callTool, listTools } from 'gamecode:plugin/tools@0.2.0';
+import { describeModel, sessionConversation } from 'gamecode:plugin/chat@0.2.1';
+import { get } from 'gamecode:plugin/config@0.2.1';
+import { callTool, listTools } from 'gamecode:plugin/tools@0.2.1';
 
 import { runAgent } from './loop.js';
 
 /** The real host, through the WIT imports. */
 const host = {
-  startConversation,
+  sessionConversation,
   describeModel: () => describeModel(undefined),
   config: get,
   listTools,

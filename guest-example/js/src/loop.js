@@ -1,12 +1,13 @@
 // The tool loop, and the assembly of streamed replies.
 //
-// `runAgent(host, task)` starts a conversation the host holds, with the plugin's own tools plus
-// the host's; pushes the task (attachments first), then only each turn's tool results (failures
-// flagged `isError`); the host keeps the history, the model's reasoning and the prompt-cache
-// points. It stops at the model's final answer or after MAX_TURNS model turns. Every turn is
-// streamed (`send-stream`); a host that answers `unsupported` gets one-shot `send` calls for the
-// rest of the run. When the model can think (`describe-model`), it asks for extended thinking
-// and, with `gamecode run -v`, prints a line of each reasoning block on stderr.
+// `runAgent(host, task)` continues the conversation the host holds for the run's session (under
+// SESSION_KEY), with the plugin's own tools plus the host's; pushes the task (attachments
+// first), then only each turn's tool results (failures flagged `isError`); the host keeps the
+// history, the model's reasoning and the prompt-cache points. It stops at the model's final
+// answer or after MAX_TURNS model turns. Every turn is streamed (`send-stream`); a host that
+// answers `unsupported` gets one-shot `send` calls for the rest of the run. When the model can
+// think (`describe-model`), it asks for extended thinking and, with `gamecode run -v`, prints a
+// line of each reasoning block on stderr.
 //
 // Values are the WIT types as componentize-js maps them: records are objects with camelCase
 // fields, enums are strings, variants are `{tag, val}`, options are `undefined` or the value,
@@ -14,7 +15,7 @@
 //
 // `host` is anything with the WIT imports' shape (`agent.js` passes the real imports, the tests
 // a fake):
-// - `startConversation(setup) -> conversation`, throwing `{payload: chat-error}`; the
+// - `sessionConversation(key, setup) -> conversation`, throwing `{payload: chat-error}`; the
 //   conversation has `push(content)`, `send() -> chat-response` and `sendStream() -> stream`,
 //   throwing `{payload: chat-error}`; the stream has `next() -> stream-event | undefined`,
 //   throwing `{payload: chat-error}`, and is disposed with `[Symbol.dispose]()` (which drops the
@@ -25,6 +26,9 @@
 
 import { debugStr, trim } from './rustfmt.js';
 import { componentErrorPayload, execute, ownSpecs } from './tools.js';
+
+// The key of the session conversation the agent continues.
+const SESSION_KEY = 'chat';
 
 // The most model turns (chat calls) one run makes.
 export const MAX_TURNS = 8;
@@ -351,7 +355,9 @@ export function toolLoop(host, task, session) {
   const content = taskContent(task, model);
   let conversation;
   try {
-    conversation = host.startConversation(setup);
+    // The session's conversation, continued: in `gamecode chat` or `gamecode run --session` it
+    // remembers the earlier turns; outside a session it starts empty.
+    conversation = host.sessionConversation(SESSION_KEY, setup);
     conversation.push(content);
   } catch (e) {
     if (e instanceof AgentFailure) throw e;

@@ -127,6 +127,7 @@ export class FakeHost {
     this.hostTools = hostTools;
     this.model = model;
     this.settings = config;
+    this.key = undefined; // the session conversation's key
     this.setup = undefined;
     this.requests = [];
     this.methods = []; // "send" or "send-stream", per turn
@@ -141,7 +142,8 @@ export class FakeHost {
     return r;
   }
 
-  startConversation(setup) {
+  sessionConversation(key, setup) {
+    this.key = key;
     this.setup = setup;
     return new FakeConversation(this, setup);
   }

@@ -209,7 +209,7 @@ describe('streaming', () => {
 
   test('a bug in the host binding is not swallowed as a chat error', () => {
     const host = new FakeHost();
-    host.startConversation = () => ({
+    host.sessionConversation = () => ({
       push() {},
       sendStream() {
         throw new TypeError('boom');
@@ -329,6 +329,12 @@ describe('conversation', () => {
     cacheMinTokens: 1024,
     contextWindow: 200000,
     maxOutputTokens: 64000,
+  });
+
+  test('continues the session conversation under the key "chat"', () => {
+    const host = new FakeHost({ replies: [say('ok')] });
+    assert.equal(run(host, 'hi')[0], 'ok');
+    assert.equal(host.key, 'chat');
   });
 
   test('thinks when the model can and keeps attachments first', () => {

@@ -1,6 +1,6 @@
 """The component's entry point: `componentize-py ... componentize app` wraps this module.
 
-It exports `gamecode:plugin/agent@0.2.0` (the `Agent` class below) and reaches the host through
+It exports `gamecode:plugin/agent@0.2.1` (the `Agent` class below) and reaches the host through
 the `chat`, `tools` and `config` imports. The agent logic itself lives in `gamecode_agent` and is
 plain Python, unit-tested natively against a fake host.
 """
@@ -15,8 +15,8 @@ from gamecode_agent.loop import run_agent
 class WitHost:
     """The real host, through the WIT imports."""
 
-    def start_conversation(self, setup):
-        return chat.start_conversation(setup)
+    def session_conversation(self, key, setup):
+        return chat.session_conversation(key, setup)
 
     def describe_model(self):
         return chat.describe_model(None)

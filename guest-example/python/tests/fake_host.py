@@ -161,6 +161,7 @@ class FakeHost:
         self.host_tools = list(host_tools)
         self.model = model
         self.settings = dict(config or {})
+        self.key = None  # the session conversation's key
         self.setup = None
         self.requests = []
         self.methods = []  # "send" or "send-stream", per turn
@@ -174,7 +175,8 @@ class FakeHost:
             raise r
         return r
 
-    def start_conversation(self, setup):
+    def session_conversation(self, key, setup):
+        self.key = key
         self.setup = setup
         return FakeConversation(self, setup)
 

@@ -368,6 +368,11 @@ class Assembly(unittest.TestCase):
 
 
 class Conversation(unittest.TestCase):
+    def test_continues_the_session_conversation_under_chat(self):
+        host = FakeHost([say("ok")])
+        self.assertEqual(run(host, "hi")[0], "ok")
+        self.assertEqual(host.key, "chat")
+
     def test_thinks_when_the_model_can_and_keeps_attachments_first(self):
         thought = ContentBlock_Reasoning(Reasoning_Text(ReasoningText(text="Think.\nMore.", signature="sig")))
         host = FakeHost(

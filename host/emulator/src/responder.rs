@@ -2,7 +2,9 @@
 //!
 //! The default responder behaves like a tool-using model, deterministically: it calls an
 //! offered tool with schema-valid arguments, answers from tool results once they arrive, and
-//! otherwise echoes the user's question. Scripted replies replace it when a test needs a
+//! otherwise echoes the user's question; asked about what came before ("what did I say
+//! earlier?"), it quotes the conversation's earlier user turns, as a model reads its context.
+//! Scripted replies replace it when a test needs a
 //! specific answer. Either way `maxTokens` and `stopSequences` are honoured and token usage is
 //! estimated (about four characters per token), so clients see realistic stop reasons and
 //! usage figures.
@@ -16,6 +18,8 @@ use serde_json::{Value, json};
 pub(crate) const ECHO_PREFIX: &str = "This is the Bedrock emulator answering: ";
 /// The prefix of the default answer to tool results.
 pub(crate) const TOOL_RESULTS_PREFIX: &str = "Based on the tool results: ";
+/// The prefix of the default answer to a question about the conversation's earlier turns.
+pub(crate) const RECALL_PREFIX: &str = "Earlier in this conversation you said: ";
 
 /// A complete model answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,6 +165,15 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
         );
     }
 
+    // A question about the conversation itself is answered from its earlier turns.
+    if last_is_user
+        && results.is_empty()
+        && asks_about_earlier(&user_text)
+        && let Some(text) = recall(msgs)
+    {
+        return (vec![json!({ "text": text })], "end_turn".to_string());
+    }
+
     // A question about the images or documents just given is answered by looking at them, as
     // a model would, not with a tool that merely shares a word ("this document").
     let about_attachments = last_is_user
@@ -229,6 +242,27 @@ fn default_reply(body: &Value, next_id: &mut dyn FnMut() -> String) -> (Vec<Valu
         return (vec![block], "end_turn".to_string());
     }
     (vec![json!({ "text": text })], "end_turn".to_string())
+}
+
+/// Whether the user asks about the conversation so far ("What did I say before?").
+fn asks_about_earlier(text: &str) -> bool {
+    const POINTERS: &[&str] = &["earlier", "before", "previously", "remember"];
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|w| POINTERS.contains(&w.to_lowercase().as_str()))
+}
+
+/// The user's earlier words in the conversation (not tool results, not the question being
+/// asked), quoted; `None` when there are none.
+fn recall(msgs: &[Value]) -> Option<String> {
+    let before = msgs.split_last().map_or(&[][..], |(_, rest)| rest);
+    let earlier: Vec<String> = before
+        .iter()
+        .filter(|m| role(m) == "user" && blocks(m, "toolResult").next().is_none())
+        .map(message_text)
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| format!("\"{}\"", t.trim()))
+        .collect();
+    (!earlier.is_empty()).then(|| format!("{RECALL_PREFIX}{}.", earlier.join("; ")))
 }
 
 /// Whether the user's words point at what they attached ("What is in this picture?").
@@ -764,6 +798,31 @@ mod tests {
     fn weather_config() -> Value {
         json!({"tools": [{"toolSpec": {"name": "get_weather", "inputSchema": {"json": {
             "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}}]})
+    }
+
+    #[test]
+    fn a_question_about_earlier_turns_is_answered_from_them() {
+        let body = json!({"messages": [
+            {"role": "user", "content": [{"text": "My name is Ada."}]},
+            {"role": "assistant", "content": [{"text": "Hello Ada."}]},
+            {"role": "user", "content": [{"text": "What is 6 * 7?"}]},
+            {"role": "assistant", "content": [{"text": "42"}]},
+            {"role": "user", "content": [{"text": "What did I say before?"}]}]});
+        let a = answer(&body, None, &mut ids());
+        assert_eq!(
+            a.content,
+            vec![
+                json!({"text": format!("{RECALL_PREFIX}\"My name is Ada.\"; \"What is 6 * 7?\".")})
+            ]
+        );
+        // With nothing earlier, the question is echoed like any.
+        let body = json!({"messages": [
+            {"role": "user", "content": [{"text": "What did I say before?"}]}]});
+        let a = answer(&body, None, &mut ids());
+        assert_eq!(
+            a.content,
+            vec![json!({"text": format!("{ECHO_PREFIX}What did I say before?")})]
+        );
     }
 
     #[test]

@@ -222,6 +222,12 @@ pub enum RunError {
     /// was journaled, or it is not deterministic.
     #[error("the resumed plugin left its journal: {0}")]
     Diverged(String),
+    /// The run stopped to wait for a person to approve a host tool call
+    /// ([`PluginHostBuilder::approvals`](crate::PluginHostBuilder::approvals)). It is
+    /// journaled and holds no memory; [`Plugin::decide`](crate::Plugin::decide) continues
+    /// it with the decision.
+    #[error("the run waits for a person to approve the tool call {tool} {input}")]
+    AwaitingApproval { tool: String, input: String },
 }
 
 /// Bytes as a person set them: `64 MiB` (as `memory_mib` says), else exact.
@@ -239,7 +245,10 @@ impl RunError {
     pub fn is_plugin_failure(&self) -> bool {
         !matches!(
             self,
-            Self::Backend(_) | Self::ModelDeadline { .. } | Self::Journal(_)
+            Self::Backend(_)
+                | Self::ModelDeadline { .. }
+                | Self::Journal(_)
+                | Self::AwaitingApproval { .. }
         )
     }
 }

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::component::Component;
 
+use crate::approval::Approvals;
 use crate::cache::{ArtifactCache, CacheStatus};
 use crate::engine::{EngineOptions, HostEngine};
 use crate::error::{BuildError, LoadError, WorldMismatch};
@@ -48,6 +49,7 @@ pub struct PluginHostBuilder {
     cache: Option<ArtifactCache>,
     engine: EngineOptions,
     state: Option<Arc<dyn StateStore>>,
+    approvals: Approvals,
 }
 
 impl PluginHostBuilder {
@@ -86,6 +88,16 @@ impl PluginHostBuilder {
     /// Keeps compiled components in this on-disk cache (default: no cache).
     pub fn cache(mut self, cache: Option<ArtifactCache>) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// Host tools whose every call waits for a person's approval. A durable run (see
+    /// [`state`](Self::state)) stops there, journaled, with
+    /// [`RunError::AwaitingApproval`](crate::RunError::AwaitingApproval) and costs nothing
+    /// while it waits; [`Plugin::decide`] continues it. A run that is not durable cannot
+    /// wait: the call is refused.
+    pub fn approvals(mut self, approvals: Approvals) -> Self {
+        self.approvals = approvals;
         self
     }
 
@@ -161,6 +173,7 @@ impl PluginHostBuilder {
                 cache: self.cache,
                 slots,
                 state,
+                approvals: Arc::new(self.approvals),
             }),
         })
     }
@@ -321,44 +334,48 @@ impl PluginHost {
         let engine = self.engine();
         let ty = component.component_type();
         let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
-        let found = wit::WitVersion::ALL.into_iter().find_map(|version| {
-            ty.get_export(engine, &version.agent_export())
-                .map(|e| (version, e.ty))
+        let found = wit::WitVersion::of(engine, &ty).and_then(|(version, release)| {
+            let export = format!("gamecode:plugin/agent@{release}");
+            ty.get_export(engine, &export)
+                .map(|e| (version, release, export, e.ty))
         });
         let (version, missing_export) = match found {
             None => {
                 let wanted: Vec<String> = wit::WitVersion::ALL
                     .iter()
-                    .map(|v| format!("`{}`", v.agent_export()))
+                    .flat_map(|v| v.releases())
+                    .map(|r| format!("`gamecode:plugin/agent@{r}`"))
                     .collect();
                 (None, Some(wanted.join(" or ")))
             }
-            Some((version, wasmtime::component::types::ComponentItem::ComponentInstance(inst))) => {
+            Some((
+                version,
+                release,
+                export,
+                wasmtime::component::types::ComponentItem::ComponentInstance(inst),
+            )) => {
                 let missing = match inst.get_export(engine, wit::AGENT_RUN).map(|e| e.ty) {
-                    None => Some(format!(
-                        "`{}` with a `{}` function",
-                        version.agent_export(),
-                        wit::AGENT_RUN
-                    )),
+                    None => Some(format!("`{export}` with a `{}` function", wit::AGENT_RUN)),
                     Some(wasmtime::component::types::ComponentItem::ComponentFunc(run)) => {
-                        run_shape_mismatch(version, &run)
+                        run_shape_mismatch(version, release, &run)
                     }
                     Some(_) => Some(format!(
-                        "`{}` with `{}` as a function",
-                        version.agent_export(),
+                        "`{export}` with `{}` as a function",
                         wit::AGENT_RUN
                     )),
                 };
-                (Some(version), missing)
+                (Some((version, release)), missing)
             }
-            Some((version, _)) => (
-                Some(version),
-                Some(format!("`{}` as an interface", version.agent_export())),
+            Some((version, release, export, _)) => (
+                Some((version, release)),
+                Some(format!("`{export}` as an interface")),
             ),
         };
         let pre = self.inner.linker.instantiate_pre(component);
         let unsatisfied_import = pre.as_ref().err().map(|e| format!("{e:#}"));
-        let (Some(version), None, None) = (version, &missing_export, &unsatisfied_import) else {
+        let (Some((version, release)), None, None) =
+            (version, &missing_export, &unsatisfied_import)
+        else {
             return Err(LoadError::WrongWorld(WorldMismatch {
                 missing_export,
                 unsatisfied_import,
@@ -366,17 +383,15 @@ impl PluginHost {
             }));
         };
         let pre = pre.map_err(|e| LoadError::Invalid(format!("{e:#}")))?;
-        wit::AgentPre::new(version, pre).map_err(|e| {
+        wit::AgentPre::new(version, release, pre).map_err(|e| {
             // The export is there under the version's name, but `run` has another shape:
             // say so in the WIT's words, with wasmtime's detail after.
             LoadError::WrongWorld(WorldMismatch {
                 missing_export: Some(format!(
-                    "`{}` with {}'s `{}`: the component claims {} but its `{}` has another \
+                    "`gamecode:plugin/agent@{release}` with gamecode:plugin@{release}'s `{}`: \
+                     the component claims gamecode:plugin@{release} but its `{}` has another \
                      signature (wasmtime: {e:#})",
-                    version.agent_export(),
-                    version.package(),
                     version.run_signature(),
-                    version.package(),
                     wit::AGENT_RUN,
                 )),
                 unsatisfied_import: None,
@@ -391,6 +406,7 @@ impl PluginHost {
 /// plugin built against the wrong WIT is refused before it runs.
 fn run_shape_mismatch(
     version: wit::WitVersion,
+    release: &str,
     run: &wasmtime::component::types::ComponentFunc,
 ) -> Option<String> {
     use wasmtime::component::types::Type;
@@ -414,11 +430,9 @@ fn run_shape_mismatch(
     }
     let list = |types: &[Type]| types.iter().map(name).collect::<Vec<_>>().join(", ");
     Some(format!(
-        "`{}` with {}'s `{}`: the component claims {} but its `{}` takes ({}) and returns ({})",
-        version.agent_export(),
-        version.package(),
+        "`gamecode:plugin/agent@{release}` with gamecode:plugin@{release}'s `{}`: the component \
+         claims gamecode:plugin@{release} but its `{}` takes ({}) and returns ({})",
         version.run_signature(),
-        version.package(),
         wit::AGENT_RUN,
         list(&params),
         list(&results),

@@ -39,6 +39,8 @@ pub struct Inspection {
     pub exports: Vec<WorldItem>,
     /// The WIT version the plugin targets (by its agent export), if any this host knows.
     pub targets: Option<wit::WitVersion>,
+    /// The exact package of that version (`gamecode:plugin@0.2.1`).
+    pub package: Option<String>,
     /// `Ok` when the host can run it; otherwise why not.
     pub runnable: Result<(), LoadError>,
 }
@@ -47,13 +49,17 @@ impl Inspection {
     /// A human-readable report.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let served: Vec<String> = wit::WitVersion::ALL.iter().map(|v| v.package()).collect();
+        let served: Vec<String> = wit::WitVersion::ALL
+            .iter()
+            .flat_map(|v| v.releases())
+            .map(|r| format!("gamecode:plugin@{r}"))
+            .collect();
         out.push_str(&format!(
             "host world: gamecode:plugin/plugin (packages {})\n",
             served.join(", ")
         ));
-        out.push_str(&match self.targets {
-            Some(v) => format!("plugin targets: {}\n", v.package()),
+        out.push_str(&match &self.package {
+            Some(package) => format!("plugin targets: {package}\n"),
             None => "plugin targets: no gamecode version this host knows\n".into(),
         });
         for (title, items) in [("imports", &self.imports), ("exports", &self.exports)] {
@@ -127,11 +133,10 @@ pub(crate) fn describe(
     runnable: Result<(), LoadError>,
 ) -> Inspection {
     let ty = component.component_type();
-    let targets = wit::WitVersion::ALL
-        .into_iter()
-        .find(|v| ty.get_export(engine, &v.agent_export()).is_some());
+    let found = wit::WitVersion::of(engine, &ty);
     Inspection {
-        targets,
+        targets: found.map(|(version, _)| version),
+        package: found.map(|(_, release)| format!("gamecode:plugin@{release}")),
         imports: ty
             .imports(engine)
             .map(|(n, t)| item(engine, n, &t.ty))

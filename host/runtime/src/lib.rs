@@ -46,6 +46,7 @@
 //! With `default-features = false` this crate compiles no AWS code; the `cli` feature (on by
 //! default) adds the `gamecode` binary with the Bedrock backend and the emulator.
 
+pub mod approval;
 pub mod cache;
 pub mod engine;
 mod error;
@@ -62,12 +63,14 @@ mod plugin;
 pub mod policy;
 mod run;
 mod sandbox;
+mod session;
 mod shared;
 pub mod task;
 pub mod text;
 pub mod tools;
 mod wit;
 
+pub use approval::{Approvals, Decision, PendingCall};
 pub use cache::{ArtifactCache, CacheEntry, CacheStatus};
 pub use engine::EngineOptions;
 pub use error::{

@@ -14,7 +14,7 @@
 //!   reported as the model's failure ([`RunError::ModelDeadline`]), with the attempts made.
 
 use gamecode_backend::LLMBackend;
-use gamecode_state::{NewRun, StateStore};
+use gamecode_state::{NewRun, RunStatus, StateStore};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -22,13 +22,15 @@ use std::time::Instant;
 use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
+use crate::approval::Decision;
 use crate::error::{AgentError, RunError};
 use crate::journal::{ActiveRun, Journal, JournalWriter, Start};
 use crate::limits::MemoryLimiter;
 use crate::observer::{OutputStream, RunEvent, RunObserver};
 use crate::policy::{Meter, Policy, PolicyError, PolicyViolation, ViolationKind};
-use crate::run::{RunState, RunStats};
+use crate::run::{RunSession, RunState, RunStats};
 use crate::sandbox::{OutputCapture, Replayable, wasi_ctx};
+use crate::session::SessionAt;
 use crate::shared::{HostInner, LoadInfo, PluginSource};
 use crate::task::Task;
 use crate::tools::ToolError;
@@ -45,10 +47,14 @@ struct Durable {
     resumed: bool,
 }
 
-/// Whether a run is new (with the embedder's note, if durable) or resumes a journaled one.
+/// Whether a run is new (with the embedder's note, if durable, and its session) or resumes a
+/// journaled one.
 enum Origin {
-    New(Option<String>),
-    Resume(String),
+    New {
+        context: Option<String>,
+        session: Option<String>,
+    },
+    Resume(String, Option<Decision>),
 }
 
 /// Checks that run `id` was journaled with the plugin of `digest` and can start again, claims
@@ -58,6 +64,7 @@ fn take_over(
     writer: JournalWriter,
     digest: &str,
     id: &str,
+    decision: Option<Decision>,
     active: ActiveRun,
 ) -> Result<Durable, RunError> {
     let journal_err = |e: gamecode_state::StateError| RunError::Journal(e.to_string());
@@ -76,7 +83,24 @@ fn take_over(
     start
         .seed()
         .map_err(|e| RunError::Journal(format!("run {id}: {e}")))?;
+    match (&decision, record.status) {
+        (None, RunStatus::Waiting) => {
+            return Err(RunError::Journal(format!(
+                "run {id} waits for a person's decision on a tool call: continue it with the \
+                 decision (gamecode approve {id} [--deny REASON], Plugin::decide)"
+            )));
+        }
+        (Some(_), status) if status != RunStatus::Waiting => {
+            return Err(RunError::Journal(format!(
+                "run {id} is {status}, not waiting for a decision"
+            )));
+        }
+        _ => {}
+    }
     store.claim(id).map_err(journal_err)?;
+    if let Some(decision) = decision {
+        Journal::decide(store.as_ref(), id, decision).map_err(|h| h.run_error())?;
+    }
     let journal = Journal::resume(writer, store, id, active).map_err(|h| h.run_error())?;
     Ok(Durable {
         id: id.to_string(),
@@ -125,10 +149,13 @@ pub struct Run<'a> {
     plugin: &'a Plugin,
     task: Task,
     observer: Option<Arc<dyn RunObserver>>,
-    /// The journaled run this continues ([`Plugin::resume`]).
-    resume: Option<String>,
+    /// The journaled run this continues ([`Plugin::resume`]), with a person's decision
+    /// ([`Plugin::decide`]).
+    resume: Option<(String, Option<Decision>)>,
     /// The embedder's note kept with a durable run ([`Run::context`]).
     context: Option<String>,
+    /// The session this run is a turn of ([`Run::session`]).
+    session: Option<String>,
 }
 
 impl Run<'_> {
@@ -147,6 +174,17 @@ impl Run<'_> {
         self
     }
 
+    /// Makes the run a turn of session `name` (created by its first turn): the plugin's
+    /// `chat.session-conversation` (WIT 0.2.1) continues the conversations the session's
+    /// earlier runs left, and an answer adds this run's turn to them. Sessions are kept in
+    /// the host's state store ([`PluginHostBuilder::state`](crate::PluginHostBuilder::state));
+    /// without one the run is refused. Ignored by [`Plugin::resume`] (a resumed run continues
+    /// its own session).
+    pub fn session(mut self, name: impl Into<String>) -> Self {
+        self.session = Some(name.into());
+        self
+    }
+
     /// Runs it: the answer or the error, with output and stats either way.
     pub async fn report(self) -> RunReport {
         let Self {
@@ -155,10 +193,11 @@ impl Run<'_> {
             observer,
             resume,
             context,
+            session,
         } = self;
         let origin = match resume {
-            Some(id) => Origin::Resume(id),
-            None => Origin::New(context),
+            Some((id, decision)) => Origin::Resume(id, decision),
+            None => Origin::New { context, session },
         };
         plugin.run_with(task, observer, origin).await
     }
@@ -283,6 +322,12 @@ impl Plugin {
         self.pre.version()
     }
 
+    /// The exact WIT package the plugin targets, `gamecode:plugin@0.2.1` (within its
+    /// [`wit_version`](Self::wit_version) line).
+    pub fn wit_package(&self) -> String {
+        format!("gamecode:plugin@{}", self.pre.release())
+    }
+
     /// How the load went (cache hit or compile, and how long it took).
     pub fn load_info(&self) -> LoadInfo {
         self.load
@@ -312,6 +357,7 @@ impl Plugin {
             observer: None,
             resume: None,
             context: None,
+            session: None,
         }
     }
 
@@ -325,8 +371,24 @@ impl Plugin {
             plugin: self,
             task: Task::default(),
             observer: None,
-            resume: Some(run_id.into()),
+            resume: Some((run_id.into(), None)),
             context: None,
+            session: None,
+        }
+    }
+
+    /// Continues the durable run `run_id`, stopped to wait for a person's approval of a tool
+    /// call ([`RunError::AwaitingApproval`]), with their decision: journaled, then the run
+    /// resumes as [`resume`](Self::resume) does, and the call goes ahead, or fails with a
+    /// `not-allowed` tool error giving the reason.
+    pub fn decide(&self, run_id: impl Into<String>, decision: Decision) -> Run<'_> {
+        Run {
+            plugin: self,
+            task: Task::default(),
+            observer: None,
+            resume: Some((run_id.into(), Some(decision))),
+            context: None,
+            session: None,
         }
     }
 
@@ -354,12 +416,12 @@ impl Plugin {
         observer: Option<Arc<dyn RunObserver>>,
         origin: Origin,
     ) -> RunReport {
-        let (durable, context) = match origin {
-            Origin::Resume(id) => match self.resumed(&id).await {
-                Ok(durable) => (Some(durable), None),
+        let (durable, context, session) = match origin {
+            Origin::Resume(id, decision) => match self.resumed(&id, decision).await {
+                Ok(durable) => (Some(durable), None, None),
                 Err(e) => return self.refused(e, Some(id)),
             },
-            Origin::New(context) => (None, context),
+            Origin::New { context, session } => (None, context, session),
         };
         let task = match &durable {
             Some(d) => d.start.task(),
@@ -370,7 +432,7 @@ impl Plugin {
         }
         let durable = match durable {
             Some(d) => Some(d),
-            None => match self.journaled(&task, context).await {
+            None => match self.journaled(&task, context, session).await {
                 Ok(d) => d,
                 Err(e) => return self.refused(e, None),
             },
@@ -392,15 +454,31 @@ impl Plugin {
         &self,
         task: &Task,
         context: Option<String>,
+        session: Option<String>,
     ) -> Result<Option<Durable>, RunError> {
         let (Some(state), Some(source)) = (&self.host.state, &self.source) else {
-            return Ok(None);
+            return match session {
+                Some(name) => Err(RunError::Journal(format!(
+                    "session `{}` would be kept in the host's state store, and this host \
+                     keeps none (PluginHostBuilder::state)",
+                    crate::text::echo(&name)
+                ))),
+                None => Ok(None),
+            };
+        };
+        let session = match session {
+            Some(name) => Some(
+                SessionAt::now(state.store.clone(), name)
+                    .await
+                    .map_err(RunError::Journal)?,
+            ),
+            None => None,
         };
         let id = new_run_id();
         let mut seed = [0u8; 32];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
         let config = self.policy.config.clone();
-        let start = Start::new(task, format!("{}-{id}", self.name), seed, config);
+        let start = Start::new(task, format!("{}-{id}", self.name), seed, config, session);
         let run = NewRun {
             id: id.clone(),
             plugin: self.name.to_string(),
@@ -408,6 +486,7 @@ impl Plugin {
             plugin_digest: source.digest.clone(),
             start: start.encode(),
             context,
+            session: start.session.as_ref().map(|s| s.name.clone()),
         };
         let journal = Journal::create(state.writer.clone(), state.store.clone(), run)
             .await
@@ -422,7 +501,7 @@ impl Plugin {
 
     /// The interrupted run `id`, taken over by this process with its journal (read and
     /// claimed off the async workers: the store may wait on another process's lock).
-    async fn resumed(&self, id: &str) -> Result<Durable, RunError> {
+    async fn resumed(&self, id: &str, decision: Option<Decision>) -> Result<Durable, RunError> {
         let (Some(state), Some(source)) = (&self.host.state, &self.source) else {
             return Err(RunError::Journal(
                 "this host keeps no state store to resume a run from \
@@ -437,10 +516,11 @@ impl Plugin {
         })?;
         let (store, writer) = (state.store.clone(), state.writer.clone());
         let (digest, id) = (source.digest.clone(), id.to_string());
-        let taken =
-            tokio::task::spawn_blocking(move || take_over(store, writer, &digest, &id, active))
-                .await
-                .map_err(|e| RunError::Journal(format!("taking the run over failed: {e}")))??;
+        let taken = tokio::task::spawn_blocking(move || {
+            take_over(store, writer, &digest, &id, decision, active)
+        })
+        .await
+        .map_err(|e| RunError::Journal(format!("taking the run over failed: {e}")))??;
         Ok(taken)
     }
 
@@ -469,6 +549,10 @@ impl Plugin {
             policy.max_output_bytes,
             observer.clone(),
         );
+        let session = durable.as_ref().and_then(|(start, _)| {
+            let store = self.host.state.as_ref()?.store.clone();
+            Some(RunSession::new(store, start.session.clone()?))
+        });
         let (session_id, replayable, journal, policy) = match durable {
             Some((start, journal)) => {
                 let replayable = start.seed().ok().map(|seed| Replayable {
@@ -502,6 +586,7 @@ impl Plugin {
             policy: policy.clone(),
             backend: self.backend.clone(),
             tools: self.host.tools.clone(),
+            approvals: self.host.approvals.clone(),
             observer,
             meter: Meter::default(),
             usage: Default::default(),
@@ -514,6 +599,7 @@ impl Plugin {
             held: Default::default(),
             journal,
             halt: None,
+            session,
         };
         let mut store = Store::new(&self.host.engine.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -610,6 +696,13 @@ impl Plugin {
             // so that a resume reads all of it.
             let _ = journal.settle().await;
         } else if let Some(journal) = &mut state.journal {
+            // An answer adds the run's turn to its session before the run is marked finished:
+            // a crash between the two leaves a run that, resumed, adds it again (no change).
+            if let (Ok(_), Some(session), Some(id)) = (&result, &state.session, &durable_id)
+                && let Err(e) = session.save(id.clone()).await
+            {
+                result = Err(RunError::Journal(e));
+            }
             let outcome = result.clone().map_err(|e| e.to_string());
             if let Err(halt) = journal.finish(outcome).await {
                 result = Err(halt.run_error());

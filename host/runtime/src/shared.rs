@@ -31,6 +31,8 @@ pub(crate) struct HostInner {
     pub(crate) slots: Option<Arc<Semaphore>>,
     /// Where durable runs are journaled (`None`: runs live only in memory).
     pub(crate) state: Option<JournalStore>,
+    /// Host tools whose calls wait for a person.
+    pub(crate) approvals: Arc<crate::approval::Approvals>,
 }
 
 /// The state store of a host's durable runs, and the thread that writes to it.

@@ -221,11 +221,11 @@ fn inspect_shows_the_world_and_the_verdict() {
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = text(&out.stdout);
     for needle in [
-        "plugin targets: gamecode:plugin@0.2.0",
-        "gamecode:plugin/chat@0.2.0",
-        "gamecode:plugin/tools@0.2.0",
-        "gamecode:plugin/config@0.2.0",
-        "gamecode:plugin/agent@0.2.0",
+        "plugin targets: gamecode:plugin@0.2.1",
+        "gamecode:plugin/chat@0.2.1",
+        "gamecode:plugin/tools@0.2.1",
+        "gamecode:plugin/config@0.2.1",
+        "gamecode:plugin/agent@0.2.1",
         "functions: run",
         "runnable: yes",
     ] {
@@ -240,7 +240,8 @@ fn inspect_shows_the_world_and_the_verdict() {
     assert_eq!(out.status.code(), Some(3), "{}", show(&out));
     assert!(
         text(&out.stdout).contains(
-            "does not export `gamecode:plugin/agent@0.2.0` or `gamecode:plugin/agent@0.1.0`"
+            "does not export `gamecode:plugin/agent@0.2.1` or `gamecode:plugin/agent@0.2.0` or \
+             `gamecode:plugin/agent@0.1.0`"
         ),
         "{}",
         show(&out)

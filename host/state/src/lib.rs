@@ -7,6 +7,11 @@
 //! (the host writes JSON), so embedders and other hosts can keep the same data elsewhere by
 //! implementing the trait.
 //!
+//! A *session* is a named list of turns: what each of its runs added to the conversations its
+//! plugin keeps by key (JSON messages, as the host wrote them). A run reads its session as it
+//! was when the run started (up to the session's *head* then), and adds its turns when it
+//! ends, each with the next number, so runs of one session going at once lose none.
+//!
 //! Runs are owned by one process at a time. A run whose owner died without finishing it is
 //! *interrupted*; [`StateStore::claim`] hands it to a new owner, one at a time, so two
 //! `gamecode resume` of the same run cannot both continue it.
@@ -46,6 +51,10 @@ pub struct RunRecord {
     pub outcome: Option<String>,
     /// How many journal entries it has.
     pub entries: u64,
+    /// The session it is a turn of, if any.
+    pub session: Option<String>,
+    /// What it waits for a person to approve (as the host wrote it), while it waits.
+    pub waiting: Option<String>,
 }
 
 /// Where a run is.
@@ -60,6 +69,9 @@ pub enum RunStatus {
     Finished,
     /// It ended with an error.
     Failed,
+    /// It stopped to wait for a person's approval (of a tool call): nobody runs it until
+    /// the decision resumes it.
+    Waiting,
 }
 
 impl RunStatus {
@@ -70,6 +82,7 @@ impl RunStatus {
             Self::Interrupted => "interrupted",
             Self::Finished => "finished",
             Self::Failed => "failed",
+            Self::Waiting => "waiting",
         }
     }
 
@@ -94,6 +107,38 @@ pub struct NewRun {
     pub plugin_digest: String,
     pub start: String,
     pub context: Option<String>,
+    /// The session it is a turn of, if any.
+    pub session: Option<String>,
+}
+
+/// One turn of a session: what one run added to the conversation it keeps under `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionTurn {
+    /// Its number in the session, from 1, in the order turns were added.
+    pub seq: u64,
+    /// The conversation it continues (the plugin's key).
+    pub key: String,
+    /// The run that added it.
+    pub run_id: Option<String>,
+    /// The messages it added, as the host wrote them (JSON).
+    pub messages: String,
+    /// When it was added, in ms since the Unix epoch.
+    pub created_ms: i64,
+}
+
+/// A session, as `gamecode sessions list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionRecord {
+    pub name: String,
+    /// How many turns it holds.
+    pub turns: u64,
+    /// How many conversations (keys) they continue.
+    pub keys: u64,
+    /// When its first and last turns were added, in ms since the Unix epoch.
+    pub created_ms: i64,
+    pub updated_ms: i64,
 }
 
 /// One journal entry.
@@ -128,7 +173,7 @@ pub enum StateError {
     Storage(String),
 }
 
-/// Where runs and their journals are kept. Every method is one transaction.
+/// Where runs, their journals and sessions are kept. Every method is one transaction.
 pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Records a new run, owned by this process, with an empty journal.
     fn create_run(&self, run: &NewRun) -> Result<(), StateError>;
@@ -136,13 +181,37 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     fn append(&self, run: &str, seq: u64, kind: &str, body: &str) -> Result<(), StateError>;
     /// A run's journal, in order.
     fn journal(&self, run: &str) -> Result<Vec<Entry>, StateError>;
-    /// Takes an interrupted run for this process (refused while its owner is alive, or once
-    /// it has ended).
+    /// Takes an interrupted or waiting run for this process (refused while its owner is
+    /// alive, or once it has ended).
     fn claim(&self, run: &str) -> Result<RunRecord, StateError>;
+    /// Stops a run this process owns to wait for a person's approval of `waiting`: it is no
+    /// one's until [`claim`](Self::claim)ed with the decision.
+    fn suspend(&self, run: &str, waiting: &str) -> Result<(), StateError>;
     /// Marks a run ended, with its outcome.
     fn finish(&self, run: &str, status: RunStatus, outcome: &str) -> Result<(), StateError>;
     /// One run.
     fn run(&self, run: &str) -> Result<RunRecord, StateError>;
     /// Every run, newest first.
     fn runs(&self) -> Result<Vec<RunRecord>, StateError>;
+    /// The number of the session's last turn (0 before its first).
+    fn session_head(&self, session: &str) -> Result<u64, StateError>;
+    /// The session's turns up to turn `upto`, of one conversation (`key`) or all, in order.
+    fn session_turns(
+        &self,
+        session: &str,
+        key: Option<&str>,
+        upto: u64,
+    ) -> Result<Vec<SessionTurn>, StateError>;
+    /// Adds run `run`'s turns (key, messages) as the session's next ones. A run's turns are
+    /// added once: adding them again (a resumed run) changes nothing.
+    fn add_session_turns(
+        &self,
+        session: &str,
+        run: &str,
+        turns: &[(String, String)],
+    ) -> Result<(), StateError>;
+    /// Every session with a turn, the last one used first.
+    fn sessions(&self) -> Result<Vec<SessionRecord>, StateError>;
+    /// Removes a session's turns; returns how many there were.
+    fn remove_session(&self, session: &str) -> Result<u64, StateError>;
 }

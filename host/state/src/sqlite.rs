@@ -8,10 +8,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
 
-use crate::{Entry, NewRun, Owner, RunRecord, RunStatus, StateError, StateStore};
+use crate::{
+    Entry, NewRun, Owner, RunRecord, RunStatus, SessionRecord, SessionTurn, StateError, StateStore,
+};
 
-/// The schema this build writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema this build writes (SQLite's `user_version`). 2 added sessions and runs waiting
+/// for approval.
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,7 +31,9 @@ CREATE TABLE IF NOT EXISTS runs (
     owner         TEXT,
     created_ms    INTEGER NOT NULL,
     updated_ms    INTEGER NOT NULL,
-    outcome       TEXT
+    outcome       TEXT,
+    session       TEXT,
+    waiting       TEXT
 );
 CREATE TABLE IF NOT EXISTS journal (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -37,7 +42,22 @@ CREATE TABLE IF NOT EXISTS journal (
     body   TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS session_turns (
+    session    TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    key        TEXT NOT NULL,
+    run_id     TEXT,
+    messages   TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (session, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS session_turns_of_run
+    ON session_turns (run_id, session, key) WHERE run_id IS NOT NULL;
 ";
+
+/// What version 1 (durable runs, no sessions) lacks of [`SCHEMA`]'s tables.
+const FROM_V1: &str =
+    "ALTER TABLE runs ADD COLUMN session TEXT; ALTER TABLE runs ADD COLUMN waiting TEXT;";
 
 /// What a committed write survives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,7 +113,13 @@ impl SqliteStore {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON;"
         ))
         .map_err(|e| storage(&path, e))?;
-        let version: i64 = conn
+        // The version is read under the write lock: two processes opening an old store at
+        // once upgrade it once.
+        let mut conn = conn;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| storage(&path, e))?;
+        let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| storage(&path, e))?;
         if version > SCHEMA_VERSION {
@@ -105,10 +131,12 @@ impl SqliteStore {
                 ),
             });
         }
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+        let upgrade = if version == 1 { FROM_V1 } else { "" };
+        tx.execute_batch(&format!(
+            "{upgrade} {SCHEMA} PRAGMA user_version={SCHEMA_VERSION};"
         ))
         .map_err(|e| storage(&path, e))?;
+        tx.commit().map_err(|e| storage(&path, e))?;
         let me = Owner::current();
         Ok(Self {
             path,
@@ -167,6 +195,29 @@ impl SqliteStore {
         storage(&self.path, e)
     }
 
+    /// An update of a run this process owns changed `changed` rows: none means it is not
+    /// this process's (or not running), said as its status.
+    fn owned_change(&self, run: &str, changed: usize) -> Result<(), StateError> {
+        if changed > 0 {
+            return Ok(());
+        }
+        let record = self.run(run)?;
+        Err(StateError::Busy {
+            id: run.to_string(),
+            why: format!("it is {} and not this process's", record.status),
+        })
+    }
+
+    /// The session's last turn's number (0 before its first).
+    fn head_of(&self, conn: &Connection, session: &str) -> Result<i64, StateError> {
+        conn.query_row(
+            "SELECT COALESCE(MAX(seq), 0) FROM session_turns WHERE session = ?1",
+            params![session],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
+    }
+
     fn read_run(&self, conn: &Connection, run: &str) -> Result<RunRecord, StateError> {
         conn.query_row(
             &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
@@ -192,16 +243,18 @@ fn now_ms() -> i64 {
 
 const RUN_COLUMNS: &str = "id, plugin, plugin_path, plugin_digest, start, status, owner, \
      created_ms, updated_ms, outcome, (SELECT COUNT(*) FROM journal WHERE run_id = runs.id), \
-     context";
+     context, session, waiting";
 
 fn run_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
     let status: String = row.get(5)?;
     let owner = row
         .get::<_, Option<String>>(6)?
         .and_then(|o| Owner::from_text(&o));
+    let waiting: Option<String> = row.get(13)?;
     let status = match status.as_str() {
         "finished" => RunStatus::Finished,
         "failed" => RunStatus::Failed,
+        _ if waiting.is_some() => RunStatus::Waiting,
         _ if owner.as_ref().is_some_and(Owner::alive) => RunStatus::Running,
         _ => RunStatus::Interrupted,
     };
@@ -218,6 +271,18 @@ fn run_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         outcome: row.get(9)?,
         entries: row.get::<_, i64>(10)?.try_into().unwrap_or(0),
         context: row.get(11)?,
+        session: row.get(12)?,
+        waiting,
+    })
+}
+
+fn turn_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<SessionTurn> {
+    Ok(SessionTurn {
+        seq: row.get::<_, i64>(0)?.try_into().unwrap_or(0),
+        key: row.get(1)?,
+        run_id: row.get(2)?,
+        messages: row.get(3)?,
+        created_ms: row.get(4)?,
     })
 }
 
@@ -231,8 +296,8 @@ impl StateStore for SqliteStore {
         self.conn()
             .execute(
                 "INSERT INTO runs (id, plugin, plugin_path, plugin_digest, start, context, status, \
-                 owner, created_ms, updated_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?8)",
+                 owner, created_ms, updated_ms, session) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?8, ?9)",
                 params![
                     run.id,
                     run.plugin,
@@ -241,7 +306,8 @@ impl StateStore for SqliteStore {
                     run.start,
                     run.context,
                     &self.me_text,
-                    now
+                    now,
+                    run.session
                 ],
             )
             .map_err(|e| match e.sqlite_error_code() {
@@ -322,7 +388,7 @@ impl StateStore for SqliteStore {
             why,
         };
         match record.status {
-            RunStatus::Interrupted => {}
+            RunStatus::Interrupted | RunStatus::Waiting => {}
             RunStatus::Running if record.owner.as_ref() == Some(&self.me) => {}
             RunStatus::Running => {
                 let pid = record.owner.as_ref().map_or(0, |o| o.pid);
@@ -331,7 +397,7 @@ impl StateStore for SqliteStore {
             s => return Err(busy(format!("it has {s}"))),
         }
         tx.execute(
-            "UPDATE runs SET owner = ?2, updated_ms = ?3 WHERE id = ?1",
+            "UPDATE runs SET owner = ?2, updated_ms = ?3, waiting = NULL WHERE id = ?1",
             params![run, &self.me_text, now_ms()],
         )
         .map_err(|e| self.err(e))?;
@@ -339,8 +405,21 @@ impl StateStore for SqliteStore {
         Ok(RunRecord {
             owner: Some(self.me.clone()),
             status: RunStatus::Running,
+            waiting: None,
             ..record
         })
+    }
+
+    fn suspend(&self, run: &str, waiting: &str) -> Result<(), StateError> {
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE runs SET waiting = ?2, owner = NULL, updated_ms = ?3 \
+                 WHERE id = ?1 AND status = 'running' AND owner = ?4",
+                params![run, waiting, now_ms(), &self.me_text],
+            )
+            .map_err(|e| self.err(e))?;
+        self.owned_change(run, changed)
     }
 
     fn finish(&self, run: &str, status: RunStatus, outcome: &str) -> Result<(), StateError> {
@@ -361,14 +440,7 @@ impl StateStore for SqliteStore {
                 params![run, word, outcome, now_ms(), &self.me_text],
             )
             .map_err(|e| self.err(e))?;
-        if changed == 0 {
-            let record = self.run(run)?;
-            return Err(StateError::Busy {
-                id: run.to_string(),
-                why: format!("it is {} and not this process's", record.status),
-            });
-        }
-        Ok(())
+        self.owned_change(run, changed)
     }
 
     fn run(&self, run: &str) -> Result<RunRecord, StateError> {
@@ -385,6 +457,101 @@ impl StateStore for SqliteStore {
         let rows = stmt.query_map([], run_of).map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
+
+    fn session_head(&self, session: &str) -> Result<u64, StateError> {
+        let head = self.head_of(&self.conn(), session)?;
+        Ok(head.try_into().unwrap_or(0))
+    }
+
+    fn session_turns(
+        &self,
+        session: &str,
+        key: Option<&str>,
+        upto: u64,
+    ) -> Result<Vec<SessionTurn>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, key, run_id, messages, created_ms FROM session_turns \
+                 WHERE session = ?1 AND (?2 IS NULL OR key = ?2) AND seq <= ?3 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![session, key, seq_param(upto)?], turn_of)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn add_session_turns(
+        &self,
+        session: &str,
+        run: &str,
+        turns: &[(String, String)],
+    ) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        // IMMEDIATE: the next number is read and taken under the write lock, so two processes
+        // adding turns at once each get their own.
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let added: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM session_turns WHERE run_id = ?1 AND session = ?2",
+                params![run, session],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if added > 0 {
+            // A resumed run adding what it added before its process died.
+            return Ok(());
+        }
+        let head = self.head_of(&tx, session)?;
+        let now = now_ms();
+        for (i, (key, messages)) in turns.iter().enumerate() {
+            let seq = head + 1 + i64::try_from(i).unwrap_or(i64::MAX - head - 1);
+            tx.execute(
+                "INSERT INTO session_turns (session, seq, key, run_id, messages, created_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, seq, key, run, messages, now],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn sessions(&self) -> Result<Vec<SessionRecord>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT session, COUNT(*), MIN(created_ms), MAX(created_ms), \
+                 COUNT(DISTINCT key) FROM session_turns GROUP BY session \
+                 ORDER BY MAX(created_ms) DESC, session",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(SessionRecord {
+                    name: r.get(0)?,
+                    turns: r.get::<_, i64>(1)?.try_into().unwrap_or(0),
+                    created_ms: r.get(2)?,
+                    updated_ms: r.get(3)?,
+                    keys: r.get::<_, i64>(4)?.try_into().unwrap_or(0),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    fn remove_session(&self, session: &str) -> Result<u64, StateError> {
+        let removed = self
+            .conn()
+            .execute(
+                "DELETE FROM session_turns WHERE session = ?1",
+                params![session],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(removed as u64)
+    }
 }
 
 #[cfg(test)]
@@ -399,6 +566,7 @@ mod tests {
             plugin_digest: "ab".repeat(32),
             start: r#"{"task":"hi"}"#.into(),
             context: Some("--emulator".into()),
+            session: None,
         }
     }
 
@@ -473,6 +641,130 @@ mod tests {
         assert_eq!(claimed.status, RunStatus::Running);
         store.append("r2", 0, "model", "{}").expect("now it may");
         assert_eq!(store.runs().expect("listed").len(), 1);
+    }
+
+    #[test]
+    fn a_suspended_run_waits_until_claimed() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = SqliteStore::open(dir.path().join("state.sqlite")).expect("opens");
+        store.create_run(&new_run("w")).expect("created");
+        store.suspend("w", "read_file {}").expect("suspended");
+        let record = store.run("w").expect("the run");
+        assert_eq!(record.status, RunStatus::Waiting);
+        assert_eq!(record.waiting.as_deref(), Some("read_file {}"));
+        // Nobody owns it: no appends, no second suspend.
+        assert!(store.append("w", 0, "tool", "{}").is_err());
+        assert!(store.suspend("w", "again").is_err());
+        let claimed = store.claim("w").expect("claimed");
+        assert_eq!(
+            (claimed.status, claimed.waiting),
+            (RunStatus::Running, None)
+        );
+        store.append("w", 0, "tool", "{}").expect("now it may");
+    }
+
+    #[test]
+    fn a_sessions_turns_are_numbered_in_order_and_added_once_per_run() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = SqliteStore::open(dir.path().join("state.sqlite")).expect("opens");
+        assert_eq!(store.session_head("s").expect("head"), 0);
+        let turn = |k: &str, m: &str| (k.to_string(), m.to_string());
+        store
+            .add_session_turns("s", "r1", &[turn("chat", "[1]"), turn("notes", "[2]")])
+            .expect("added");
+        store
+            .add_session_turns("s", "r2", &[turn("chat", "[3]")])
+            .expect("added");
+        // r1 resumed after a crash adds nothing twice.
+        store
+            .add_session_turns("s", "r1", &[turn("chat", "[1]")])
+            .expect("idempotent");
+        assert_eq!(store.session_head("s").expect("head"), 3);
+        let chat = store.session_turns("s", Some("chat"), 3).expect("read");
+        assert_eq!(
+            chat.iter().map(|t| t.messages.as_str()).collect::<Vec<_>>(),
+            ["[1]", "[3]"]
+        );
+        // As of an earlier head: what a run that started then saw.
+        assert_eq!(
+            store
+                .session_turns("s", Some("chat"), 2)
+                .expect("read")
+                .len(),
+            1
+        );
+        assert_eq!(store.session_turns("s", None, 3).expect("read").len(), 3);
+        let listed = store.sessions().expect("listed");
+        assert_eq!((listed.len(), listed[0].turns, listed[0].keys), (1, 3, 2));
+        assert_eq!(store.remove_session("s").expect("removed"), 3);
+        assert!(store.sessions().expect("listed").is_empty());
+    }
+
+    #[test]
+    fn a_version_1_store_gains_sessions_and_keeps_its_runs() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("state.sqlite");
+        {
+            let conn = Connection::open(&path).expect("opens");
+            let v1 = SCHEMA.replace(
+                "    outcome       TEXT,\n    session       TEXT,\n    waiting       TEXT\n",
+                "    outcome       TEXT\n",
+            );
+            let v1 = &v1[..v1
+                .find("CREATE TABLE IF NOT EXISTS session_turns")
+                .expect("there")];
+            conn.execute_batch(&format!("{v1} PRAGMA user_version = 1;"))
+                .expect("a version 1 store");
+            conn.execute(
+                "INSERT INTO runs (id, plugin, plugin_digest, start, status, created_ms, \
+                 updated_ms) VALUES ('old', 'agent', 'ab', '{}', 'finished', 1, 1)",
+                [],
+            )
+            .expect("an old run");
+        }
+        let store = SqliteStore::open(&path).expect("upgraded");
+        let old = store.run("old").expect("kept");
+        assert_eq!(
+            (old.status, old.session, old.waiting),
+            (RunStatus::Finished, None, None)
+        );
+        store
+            .add_session_turns("s", "r", &[("k".into(), "[]".into())])
+            .expect("sessions work");
+        drop(store);
+        // Opening again changes nothing.
+        SqliteStore::open(&path).expect("opens again");
+    }
+
+    #[test]
+    fn two_processes_adding_turns_at_once_lose_none() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("state.sqlite");
+        drop(SqliteStore::open(&path).expect("opens"));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let store = SqliteStore::open(&path).expect("opens");
+                    for n in 0..50 {
+                        store
+                            .add_session_turns(
+                                "s",
+                                &format!("t{t}-{n}"),
+                                &[("k".into(), "[]".into())],
+                            )
+                            .expect("added");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("no panic");
+        }
+        let store = SqliteStore::open(&path).expect("opens");
+        let turns = store.session_turns("s", None, u64::MAX >> 1).expect("read");
+        assert_eq!(turns.len(), 200);
+        assert!(turns.iter().enumerate().all(|(i, t)| t.seq == i as u64 + 1));
     }
 
     #[test]

@@ -41,7 +41,10 @@ async fn not_wasm_core_modules_and_other_worlds_are_refused_clearly() {
         LoadError::WrongWorld(m) => {
             assert_eq!(
                 m.missing_export.as_deref(),
-                Some("`gamecode:plugin/agent@0.2.0` or `gamecode:plugin/agent@0.1.0`")
+                Some(
+                    "`gamecode:plugin/agent@0.2.1` or `gamecode:plugin/agent@0.2.0` or \
+                     `gamecode:plugin/agent@0.1.0`"
+                )
             );
             assert_eq!(m.exports, ["hello"]);
         }
@@ -50,7 +53,8 @@ async fn not_wasm_core_modules_and_other_worlds_are_refused_clearly() {
     let message = e.to_string();
     assert!(
         message.contains(
-            "does not export `gamecode:plugin/agent@0.2.0` or `gamecode:plugin/agent@0.1.0`"
+            "does not export `gamecode:plugin/agent@0.2.1` or `gamecode:plugin/agent@0.2.0` or \
+             `gamecode:plugin/agent@0.1.0`"
         ) && message.contains("hello"),
         "{message}"
     );
@@ -74,25 +78,31 @@ async fn not_wasm_core_modules_and_other_worlds_are_refused_clearly() {
         .expect("a valid component");
     assert!(inspection.runnable.is_err());
     assert_eq!(inspection.exports[0].name, "hello");
-    // Each version's plugin is named as such.
-    for (plugin, version) in [
-        (guest_example(), WitVersion::V0_2_0),
-        (fixture_v0_1_0(), WitVersion::V0_1_0),
+    // Each version's plugin is named as such: its line, and the exact release (a 0.2.0
+    // plugin links to this 0.2.1 host unchanged).
+    for (plugin, version, release) in [
+        (guest_example(), WitVersion::V0_2_0, "0.2.1"),
+        (test_guest("guest_converse"), WitVersion::V0_2_0, "0.2.0"),
+        (fixture_v0_1_0(), WitVersion::V0_1_0, "0.1.0"),
     ] {
         let inspection = host.inspect_file(&plugin).unwrap();
         assert!(inspection.runnable.is_ok());
         assert_eq!(inspection.targets, Some(version));
-        let chat = format!("gamecode:plugin/chat@{version}");
+        let chat = format!("gamecode:plugin/chat@{release}");
         assert!(inspection.imports.iter().any(|i| i.name == chat
             && i.role
                 == ItemRole::Gamecode {
-                    version: Some(version.to_string())
+                    version: Some(release.to_string())
                 }));
         let report = inspection.render();
         assert!(report.contains("runnable: yes"), "{report}");
         assert!(
-            report.contains(&format!("plugin targets: gamecode:plugin@{version}")),
+            report.contains(&format!("plugin targets: gamecode:plugin@{release}")),
             "{report}"
+        );
+        assert_eq!(
+            load(&host, &plugin).wit_package(),
+            format!("gamecode:plugin@{release}")
         );
     }
 

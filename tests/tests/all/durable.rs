@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use bedrock_emulator::{Emulator, Operation, Reply};
 use gamecode_e2e::*;
 use gamecode_host::{HostTool, PluginHost, RunError, ToolError, ToolSpec};
-use gamecode_state::{Entry, NewRun, RunRecord, RunStatus, SqliteStore, StateError, StateStore};
+use gamecode_state::{
+    Entry, NewRun, RunRecord, RunStatus, SessionRecord, SessionTurn, SqliteStore, StateError,
+    StateStore,
+};
 use serde_json::{Value, json};
 
 /// Model turns of the loop: tool calls on every turn but the last.
@@ -85,11 +88,39 @@ impl StateStore for RefusingAfter {
     fn finish(&self, run: &str, status: RunStatus, outcome: &str) -> Result<(), StateError> {
         self.inner.finish(run, status, outcome)
     }
+    fn suspend(&self, run: &str, waiting: &str) -> Result<(), StateError> {
+        self.inner.suspend(run, waiting)
+    }
     fn run(&self, run: &str) -> Result<RunRecord, StateError> {
         self.inner.run(run)
     }
     fn runs(&self) -> Result<Vec<RunRecord>, StateError> {
         self.inner.runs()
+    }
+    fn session_head(&self, session: &str) -> Result<u64, StateError> {
+        self.inner.session_head(session)
+    }
+    fn session_turns(
+        &self,
+        session: &str,
+        key: Option<&str>,
+        upto: u64,
+    ) -> Result<Vec<SessionTurn>, StateError> {
+        self.inner.session_turns(session, key, upto)
+    }
+    fn add_session_turns(
+        &self,
+        session: &str,
+        run: &str,
+        turns: &[(String, String)],
+    ) -> Result<(), StateError> {
+        self.inner.add_session_turns(session, run, turns)
+    }
+    fn sessions(&self) -> Result<Vec<SessionRecord>, StateError> {
+        self.inner.sessions()
+    }
+    fn remove_session(&self, session: &str) -> Result<u64, StateError> {
+        self.inner.remove_session(session)
     }
 }
 
@@ -174,13 +205,12 @@ async fn a_durable_run_journals_every_answer_and_finishes() {
 async fn a_run_stopped_at_any_entry_resumes_to_the_same_answer_without_repeating_a_call() {
     init_tracing();
     let emu = looping_emulator().await;
-    stopped_anywhere_resumes(&emu, &test_guest("guest_durable"), "loop").await;
+    stopped_anywhere_resumes(&emu, &test_guest("guest_durable"), "loop", None).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_streamed_run_stopped_at_any_entry_resumes_the_same() {
-    init_tracing();
-    // The example plugin streams each turn; the model calls its calculator, then answers.
+/// For the example plugin, which streams each turn: the model calls its calculator, then
+/// answers.
+async fn calculating_emulator() -> Emulator {
     let emu = emulator().await;
     emu.add_rule(
         "6 * 7",
@@ -189,23 +219,99 @@ async fn a_streamed_run_stopped_at_any_entry_resumes_the_same() {
             input: json!({"expression": "6*7"}),
         },
     );
-    let answer = stopped_anywhere_resumes(&emu, &guest_example(), "What is 6 * 7?").await;
+    emu
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_run_stopped_at_any_entry_resumes_the_same() {
+    init_tracing();
+    let emu = calculating_emulator().await;
+    let answer = stopped_anywhere_resumes(&emu, &guest_example(), "What is 6 * 7?", None).await;
     assert!(answer.contains("42"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_turn_stopped_at_any_entry_resumes_on_the_same_history_and_is_kept_once() {
+    init_tracing();
+    let emu = calculating_emulator().await;
+    let answer =
+        stopped_anywhere_resumes(&emu, &guest_example(), "What is 6 * 7?", Some("s")).await;
+    assert!(answer.contains("42"), "{answer}");
+}
+
+/// A first turn of `session` in the store at `path`: "My name is Ada."
+async fn first_turn(emu: &Emulator, guest: &Path, path: &Path, session: &str) {
+    let host = durable_host(emu, Arc::new(open(path)), Arc::default());
+    let first = load(&host, guest)
+        .run("My name is Ada.")
+        .session(session)
+        .report()
+        .await;
+    first.result.expect("the first turn answers");
+    emu.forget_requests();
+}
+
+/// The messages of the session's turns, in order, with the tool-use ids the model minted
+/// (random) blanked.
+fn session_turns(path: &Path, session: &str) -> Vec<Value> {
+    fn blank_ids(v: &mut Value) {
+        match v {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    if k == "id" || k == "tool_use_id" {
+                        *v = Value::Null;
+                    } else {
+                        blank_ids(v);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(blank_ids),
+            _ => {}
+        }
+    }
+    open(path)
+        .session_turns(session, None, u64::MAX >> 1)
+        .expect("the session")
+        .into_iter()
+        .map(|t| {
+            let mut v: Value = serde_json::from_str(&t.messages).expect("JSON");
+            blank_ids(&mut v);
+            v
+        })
+        .collect()
 }
 
 /// Runs `task` whole, then once stopped at each entry of its journal and resumed: every
 /// resume answers as the whole run did, and only the call whose entry was lost is made again.
-/// The whole run's answer.
-async fn stopped_anywhere_resumes(emu: &Emulator, guest: &Path, task: &str) -> String {
+/// The whole run's answer. With a `session`, each run is its second turn: a resume reads the
+/// same history as the run it continues, and its turn is kept once, as the whole run's was.
+async fn stopped_anywhere_resumes(
+    emu: &Emulator,
+    guest: &Path,
+    task: &str,
+    session: Option<&str>,
+) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("whole.sqlite");
     let tool = Arc::new(CountingRead::default());
-    let whole = load(
+    if let Some(session) = session {
+        first_turn(emu, guest, &path, session).await;
+    }
+    let run = |plugin: &gamecode_host::Plugin| {
+        let plugin = plugin.clone();
+        let (task, session) = (task.to_string(), session.map(str::to_string));
+        async move {
+            let run = plugin.run(task);
+            match session {
+                Some(s) => run.session(s).report().await,
+                None => run.report().await,
+            }
+        }
+    };
+    let whole = run(&load(
         &durable_host(emu, Arc::new(open(&path)), tool.clone()),
         guest,
-    )
-    .run(task)
-    .report()
+    ))
     .await;
     let expected = whole.result.expect("the uninterrupted run answers");
     let journal = open(&path)
@@ -213,18 +319,20 @@ async fn stopped_anywhere_resumes(emu: &Emulator, guest: &Path, task: &str) -> S
         .expect("its journal");
     let (models, tools) = (model_calls(emu), tool.calls.load(Ordering::SeqCst));
 
+    let whole_turns = session.map(|s| session_turns(&path, s));
+
     for cut in 0..journal.len() {
         emu.forget_requests();
         let path = dir.path().join(format!("cut{cut}.sqlite"));
+        if let Some(session) = session {
+            first_turn(emu, guest, &path, session).await;
+        }
         let tool = Arc::new(CountingRead::default());
         let refusing = Arc::new(RefusingAfter {
             inner: open(&path),
             left: AtomicI64::new(cut as i64),
         });
-        let stopped = load(&durable_host(emu, refusing, tool.clone()), guest)
-            .run(task)
-            .report()
-            .await;
+        let stopped = run(&load(&durable_host(emu, refusing, tool.clone()), guest)).await;
         assert!(
             matches!(&stopped.result, Err(RunError::Journal(_))),
             "cut at {cut}: {:?}",
@@ -245,6 +353,10 @@ async fn stopped_anywhere_resumes(emu: &Emulator, guest: &Path, task: &str) -> S
         );
         assert_eq!(resumed.run_id.as_deref(), Some(id.as_str()));
         assert_eq!(store.run(&id).expect("the run").status, RunStatus::Finished);
+        if let (Some(session), Some(whole)) = (session, &whole_turns) {
+            assert_eq!(whole.len(), 2);
+            assert_eq!(&session_turns(&path, session), whole, "cut at {cut}");
+        }
 
         // The entry that could not be written recorded a call that completed: that call
         // was lost, and is the one made twice.

@@ -8,6 +8,7 @@
 //! `quiet_machine` (the two never overlap). Add new test files here as modules, not as new
 //! binaries (each would link wasmtime and the AWS SDK again).
 
+mod approval;
 mod bad_input;
 mod cassette;
 mod containment;
@@ -20,6 +21,7 @@ mod mcp;
 mod polyglot;
 mod readme_blocks;
 mod readme_plugins;
+mod sessions;
 mod storm;
 mod streaming;
 mod tool_loop;

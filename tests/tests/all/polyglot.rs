@@ -197,12 +197,45 @@ async fn inspect_accepts_all_three() {
         );
         let report = inspection.render();
         assert!(
-            report.contains("gamecode:plugin/agent@0.2.0"),
+            report.contains("gamecode:plugin/agent@0.2.1"),
             "{language:?}: {report}"
         );
         assert!(
-            report.contains("gamecode:plugin/chat@0.2.0"),
+            report.contains("gamecode:plugin/chat@0.2.1"),
             "{language:?}: {report}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_three_remember_the_sessions_conversation() {
+    let _busy = busy_machine();
+    init_tracing();
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(
+        gamecode_host::state::SqliteStore::open(dir.path().join("state.sqlite")).unwrap(),
+    );
+    let host = PluginHost::builder()
+        .backend(bedrock(&emu))
+        .state(store)
+        .cache(Some(shared_cache()))
+        .build()
+        .unwrap();
+    for language in GuestLanguage::ALL {
+        let plugin = load(&host, &example_in(language));
+        let session = format!("{language:?}");
+        let first = plugin.run("My name is Ada.").session(&session).await;
+        assert!(first.is_ok(), "{language:?}: {first:?}");
+        let recall = plugin
+            .run("What did I say before?")
+            .session(&session)
+            .await
+            .unwrap_or_else(|e| panic!("{language:?}: {e}"))
+            .answer;
+        assert_eq!(
+            recall, "Earlier in this conversation you said: \"My name is Ada.\".",
+            "{language:?}"
         );
     }
 }

@@ -48,7 +48,7 @@ fn check_of(name: &str) -> Option<Check> {
         "cli-examples" => Run { aws_lines: 3 },
         "models-transcript" | "run-transcript" | "eol-transcript" => Transcript,
         "emulator-rules" => Rules,
-        "policy" => Policy,
+        "policy" | "approval-policy" => Policy,
         "build-guests" => NotRun("scripts/test.sh runs it"),
         "rust-hello" | "rust-tool-loop" | "python-hello" | "python-tool-loop" | "js-hello"
         | "js-build-script" | "js-tool-loop" => TestedBy("tests/tests/all/readme_plugins.rs"),
@@ -86,6 +86,8 @@ fn check_of(name: &str) -> Option<Check> {
         "drift-report" => NotRun("output shown, produced by cli.rs's replay test"),
         "read-cassette" => TestedBy("tests/tests/all/cassette.rs"),
         "durable-runs" => TestedBy("tests/tests/all/durable.rs"),
+        "chat-transcript" => TestedBy("tests/tests/all/sessions.rs"),
+        "approval" => TestedBy("tests/tests/all/approval.rs"),
         "emulator-standalone" => NotRun(
             "the emulator crate's own binary (a cargo run); cli.rs \
              emulator_subcommand_serves_on_loopback runs `gamecode emulator` the same way",

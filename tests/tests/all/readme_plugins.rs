@@ -40,7 +40,7 @@ fn run_ok(cmd: &mut Command, what: &str) {
 fn copy_wit(dir: &Path) {
     let wit = dir.join("wit");
     std::fs::create_dir_all(&wit).unwrap();
-    for entry in std::fs::read_dir(workspace_root().join("wit/v0.2.0")).unwrap() {
+    for entry in std::fs::read_dir(workspace_root().join("wit/v0.2.1")).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), wit.join(entry.file_name())).unwrap();
     }

@@ -1,6 +1,7 @@
-//! Both WIT versions in one host: the 0.1.0 example, kept as a binary built before 0.2.0
-//! existed, runs unchanged beside the 0.2.0 examples in Rust, Python and JavaScript, all at
-//! once; each sees its own version of the API.
+//! Every WIT version in one host: the 0.1.0 example, kept as a binary built before 0.2.0
+//! existed, runs unchanged beside the 0.2.1 examples in Rust, Python and JavaScript, all at
+//! once; each sees its own version of the API. (0.2.0 plugins, the test guests, link to the
+//! same 0.2.1 host.)
 
 use std::sync::Arc;
 

@@ -1,19 +1,20 @@
 """The tool loop, and the assembly of streamed replies.
 
-`run_agent(host, task)` starts a conversation the host holds, with the plugin's own tools plus
-the host's; pushes the task (attachments first), then only each turn's tool results (failures
-flagged `is_error`); the host keeps the history, the model's reasoning and the prompt-cache
-points. It stops at the model's final answer or after MAX_TURNS model turns. Every turn is
-streamed (`send-stream`); a host that answers `unsupported` gets one-shot `send` calls for the
-rest of the run. When the model can think (`describe-model`), it asks for extended thinking and,
-with `gamecode run -v`, prints a line of each reasoning block on stderr.
+`run_agent(host, task)` continues the conversation the host holds for the run's session (under
+SESSION_KEY), with the plugin's own tools plus the host's; pushes the task (attachments first),
+then only each turn's tool results (failures flagged `is_error`); the host keeps the history,
+the model's reasoning and the prompt-cache points. It stops at the model's final answer or
+after MAX_TURNS model turns. Every turn is streamed (`send-stream`); a host that answers
+`unsupported` gets one-shot `send` calls for the rest of the run. When the model can think
+(`describe-model`), it asks for extended thinking and, with `gamecode run -v`, prints a line of
+each reasoning block on stderr.
 
 `host` is anything with the WIT imports' shape (the component's `app.WitHost`, or a fake in the
 tests):
 
-- `start_conversation(setup) -> conversation`, raising `Err(ChatError)`; the conversation has
-  `push(content)`, `send() -> ChatResponse` and `send_stream() -> stream`, raising
-  `Err(ChatError)`; the stream is a context manager (leaving it drops the resource, which
+- `session_conversation(key, setup) -> conversation`, raising `Err(ChatError)`; the
+  conversation has `push(content)`, `send() -> ChatResponse` and `send_stream() -> stream`,
+  raising `Err(ChatError)`; the stream is a context manager (leaving it drops the resource, which
   cancels the request) with `next() -> event or None`, raising `Err(ChatError)`;
 - `describe_model() -> ModelInfo or None` and `config(key) -> str or None`;
 - `list_tools() -> [ToolSpec]`;
@@ -76,6 +77,9 @@ from wit_world.imports.types import (
 
 from . import tools
 from .rustfmt import debug_str, trim
+
+# The key of the session conversation the agent continues.
+SESSION_KEY = "chat"
 
 # The most model turns (chat calls) one run makes.
 MAX_TURNS = 8
@@ -361,7 +365,9 @@ def tool_loop(host, task, session: Session) -> str:
     )
     content = task_content(task, model)
     try:
-        conversation = host.start_conversation(setup)
+        # The session's conversation, continued: in `gamecode chat` or `gamecode run --session`
+        # it remembers the earlier turns; outside a session it starts empty.
+        conversation = host.session_conversation(SESSION_KEY, setup)
         conversation.push(content)
     except Err as e:
         raise Err(AgentError_Chat(e.value)) from None

@@ -3,13 +3,16 @@
 
 mod cache;
 mod cassette;
+mod chat;
 mod load;
 mod mcp;
 mod models;
 mod progress;
 mod run;
 mod runs;
+mod sessions;
 mod setup;
+mod state;
 mod terminal;
 
 use std::path::PathBuf;
@@ -32,7 +35,9 @@ Exit codes:
      up on a policy refusal, or reported an error of its own
   4  backend failure: the model provider failed (authentication, network, rate limiting,
      provider error, a request it rejected as invalid, an unsupported operation), including
-     missing AWS credentials or region, and a deadline reached while waiting for the model";
+     missing AWS credentials or region, and a deadline reached while waiting for the model
+  5  the run waits for a person to approve a tool call (--approve): `gamecode approve RUN_ID`
+     continues it";
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +60,16 @@ enum Command {
     /// Run a plugin on a task; the answer is printed on stdout, progress on stderr.
     #[command(after_help = EXIT_CODES)]
     Run(Box<RunArgs>),
+    /// Talk to a plugin: each line is a run in one session, whose conversation the plugin
+    /// continues (WIT 0.2.1); the answer streams as it comes. Ctrl-C stops an answer;
+    /// /history, /new, /exit.
+    Chat(Box<ChatArgs>),
+    /// Sessions (`gamecode chat`, `gamecode run --session`): `list` them, `show` one's
+    /// conversation, `rm` one.
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
     /// Show a plugin's imports and exports and whether this host can run it.
     #[command(after_help = EXIT_CODES)]
     Inspect {
@@ -91,6 +106,16 @@ enum Command {
         /// The run's id (`gamecode runs list`).
         run_id: String,
     },
+    /// Continue a run waiting for a person's approval of a tool call (`gamecode runs list`
+    /// shows it waiting): approve the call, or deny it with a reason the plugin is given.
+    #[command(after_help = EXIT_CODES)]
+    Approve {
+        /// The run's id.
+        run_id: String,
+        /// Deny the call, with this reason (the plugin gets it as the tool's error).
+        #[arg(long, value_name = "REASON")]
+        deny: Option<String>,
+    },
     /// Durable runs (each `gamecode run` is journaled in $GAMECODE_STATE_DIR/state.sqlite,
     /// else ~/.local/share/gamecode): `list` them, `show` one's journal.
     Runs {
@@ -108,6 +133,22 @@ enum RunsAction {
     Show {
         /// The run's id.
         run_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsAction {
+    /// Every session, the last used first: name, turns, age.
+    List,
+    /// A session's conversation, turn by turn.
+    Show {
+        /// The session's name.
+        name: String,
+    },
+    /// Removes a session (its runs stay in `gamecode runs list`).
+    Rm {
+        /// The session's name.
+        name: String,
     },
 }
 
@@ -156,7 +197,7 @@ struct CacheArgs {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The plugin component (.wasm, world gamecode:plugin/plugin@0.2.0 or @0.1.0).
+    /// The plugin component (.wasm, world gamecode:plugin/plugin@0.2.1, @0.2.0 or @0.1.0).
     plugin: PathBuf,
     /// The task for the agent, in words.
     task: String,
@@ -165,6 +206,49 @@ struct RunArgs {
     /// Repeat it for several. 0.2.0 plugins only.
     #[arg(long, value_name = "FILE")]
     attach: Vec<PathBuf>,
+    /// Make the run a turn of this session (created by its first turn): the plugin continues
+    /// the conversation the session's earlier runs left (`gamecode sessions` lists them).
+    #[arg(long, value_name = "NAME", conflicts_with = "no_journal")]
+    session: Option<String>,
+    /// Print the model's text on stdout as it streams in (default when stdout is a terminal).
+    /// Intermediate turns' text is shown too; the final answer is not repeated.
+    #[arg(long, conflicts_with = "no_stream")]
+    stream: bool,
+    /// Print only the final answer on stdout, once the run is done.
+    #[arg(long)]
+    no_stream: bool,
+    /// Do not journal the run (by default it is, so that `gamecode resume` can continue it
+    /// after a crash).
+    #[arg(long)]
+    no_journal: bool,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+#[derive(Args)]
+struct ChatArgs {
+    /// The plugin component (.wasm; world gamecode:plugin/plugin@0.2.1 keeps a conversation).
+    plugin: PathBuf,
+    /// Continue this session (`gamecode sessions list`); default: a new one, named after the
+    /// time.
+    #[arg(long, value_name = "NAME")]
+    session: Option<String>,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+/// `run`'s arguments beyond its task are the host's: `gamecode chat` takes them too.
+impl std::ops::Deref for RunArgs {
+    type Target = HostArgs;
+
+    fn deref(&self) -> &HostArgs {
+        &self.host
+    }
+}
+
+/// How the host runs a plugin: backend, policy, tools, retries (`run` and `chat`).
+#[derive(Args)]
+struct HostArgs {
     /// A configuration value the plugin can read (`config.get`), over the policy's
     /// `[config]`; repeat it for several. Never put secrets here: plugins see them.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -215,16 +299,15 @@ struct RunArgs {
     /// repeat it to grant several.
     #[arg(long, value_name = "DIR")]
     allow_read: Vec<PathBuf>,
+    /// Every call of this host tool waits for a person's approval (`mcp:<server>`: all of an
+    /// MCP server's tools); repeat it for several, or list them in the policy's
+    /// `[tools] approve`. The run stops, journaled, until `gamecode approve` (or, in `gamecode
+    /// chat`, a prompt).
+    #[arg(long, value_name = "TOOL")]
+    approve: Vec<String>,
     /// Wall-clock deadline for the run in seconds (overrides the policy's).
     #[arg(long, value_name = "SECS")]
     timeout: Option<f64>,
-    /// Print the model's text on stdout as it streams in (default when stdout is a terminal).
-    /// Intermediate turns' text is shown too; the final answer is not repeated.
-    #[arg(long, conflicts_with = "no_stream")]
-    stream: bool,
-    /// Print only the final answer on stdout, once the run is done.
-    #[arg(long)]
-    no_stream: bool,
     /// Retries of a failed model call (attempts = 1 + this); overrides the policy's
     /// `[retry] max_retries` (default 3).
     #[arg(long, value_name = "N")]
@@ -240,10 +323,6 @@ struct RunArgs {
     /// Do not limit the request rate adaptively when Bedrock throttles (on by default).
     #[arg(long)]
     no_adaptive_rate_limit: bool,
-    /// Do not journal the run (by default it is, so that `gamecode resume` can continue it
-    /// after a crash).
-    #[arg(long)]
-    no_journal: bool,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -267,6 +346,7 @@ const EXIT_OTHER: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_PLUGIN: u8 = 3;
 const EXIT_BACKEND: u8 = 4;
+const EXIT_WAITING: u8 = 5;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -284,8 +364,17 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(*args, cli.verbose, None).await,
-            Command::Resume { run_id } => runs::resume(run_id, cli.verbose).await,
+            Command::Resume { run_id } => runs::resume(run_id, cli.verbose, None).await,
+            Command::Approve { run_id, deny } => {
+                let decision = match deny {
+                    Some(reason) => gamecode_host::Decision::Deny(reason),
+                    None => gamecode_host::Decision::Approve,
+                };
+                runs::resume(run_id, cli.verbose, Some(decision)).await
+            }
             Command::Runs { action } => runs::runs(action),
+            Command::Chat(args) => chat::chat(*args, cli.verbose).await,
+            Command::Sessions { action } => sessions::sessions(action),
             Command::Inspect { plugin, cache } => inspect(plugin, cache).await,
             Command::Cache { action } => cache_command(action),
             Command::Models(args) => models::models(*args).await,

@@ -36,10 +36,21 @@ pub struct Progress {
     stdout_tty: bool,
     /// Whether streamed text goes to stdout as it arrives.
     live_text: bool,
+    /// Whether a run's journal id is shown (not in `gamecode chat`, where every line is one).
+    show_journaled: bool,
 }
 
 impl Progress {
     pub fn new(tty: bool, live_text: bool) -> Arc<Self> {
+        Self::with(tty, live_text, true)
+    }
+
+    /// For `gamecode chat`: text streamed live, runs' journal ids not shown.
+    pub fn for_chat(tty: bool) -> Arc<Self> {
+        Self::with(tty, true, false)
+    }
+
+    fn with(tty: bool, live_text: bool, show_journaled: bool) -> Arc<Self> {
         let state = Arc::new(Mutex::new(State::default()));
         if tty {
             let weak = Arc::downgrade(&state);
@@ -53,6 +64,7 @@ impl Progress {
             tty,
             stdout_tty: crate::terminal::stdout_is_tty(),
             live_text,
+            show_journaled,
         })
     }
 
@@ -102,6 +114,18 @@ impl Progress {
         } else {
             Cow::Borrowed(text)
         }
+    }
+
+    /// A new run begins (`gamecode chat`'s next line): nothing of the last one is streaming.
+    pub fn next_run(&self) {
+        let mut state = self.lock();
+        if state.stdout_open {
+            let _ = writeln!(std::io::stdout());
+            state.stdout_open = false;
+        }
+        state.turn_text.clear();
+        state.streamed_any = false;
+        state.waiting = None;
     }
 
     /// Prints the answer on stdout. When the last turn was streamed live and is the answer,
@@ -266,6 +290,7 @@ impl RunObserver for Progress {
             }
             RunEvent::PolicyViolation(v) => self.line(&format!("policy refused: {}", v.message)),
             // Short enough for a 60-column terminal; the README says what to do with the id.
+            RunEvent::Journaled { .. } if !self.show_journaled => {}
             RunEvent::Journaled { run_id, resumed } => self.line(&if *resumed {
                 format!("resuming run {run_id} from its journal")
             } else {

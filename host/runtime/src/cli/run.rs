@@ -10,18 +10,22 @@ use gamecode_bedrock::BedrockBackend;
 use gamecode_cassette::Cassette;
 use gamecode_host::mcp::McpConfig;
 use gamecode_host::state::StateStore;
-use gamecode_host::{HostTool, LoadError, Plugin, PluginHost, Policy, RunError, RunReport, Task};
+use gamecode_host::{
+    Approvals, HostTool, LoadError, Plugin, PluginHost, Policy, RunError, RunReport, Task,
+};
 
 use crate::progress::Progress;
 use crate::setup::{aws_backend, backend_failure, fs_tools, load_failure};
 use crate::{
-    EXIT_BACKEND, EXIT_OTHER, EXIT_PLUGIN, EXIT_USAGE, Failure, RunArgs, cassette, load, models,
-    runs, terminal,
+    EXIT_BACKEND, EXIT_OTHER, EXIT_PLUGIN, EXIT_USAGE, EXIT_WAITING, Failure, RunArgs, cassette,
+    load, models, state, terminal,
 };
 
 /// What the user asked for, read and checked before anything slow starts.
 struct Asked {
     policy: Policy,
+    /// `--approve` and the policy file's `[tools] approve`.
+    approvals: Approvals,
     task: Task,
     tools: Vec<Arc<dyn HostTool>>,
     mcp: McpConfig,
@@ -37,13 +41,81 @@ struct Backend {
     recorder: Option<gamecode_bedrock::Recorder>,
 }
 
-/// `gamecode run`, or with `resume` the interrupted run of that id (`gamecode resume`).
-pub(crate) async fn run(
-    args: RunArgs,
+/// A run to continue, in the store it is journaled in.
+pub(crate) struct Resume {
+    pub(crate) run_id: String,
+    pub(crate) store: Arc<dyn StateStore>,
+    /// A person's decision on the tool call the run waits on (`gamecode approve`).
+    pub(crate) decision: Option<gamecode_host::Decision>,
+}
+
+/// A plugin loaded in its host, and what must live as long as its runs.
+pub(crate) struct Started {
+    pub(crate) plugin: Plugin,
+    /// The task the arguments give (with its attachments).
+    pub(crate) task: Task,
+    /// The emulator, when offline or replaying.
+    emulator: Option<bedrock_emulator::Emulator>,
+    recorder: Option<gamecode_bedrock::Recorder>,
+    replaying: bool,
+}
+
+impl Started {
+    /// After the runs: a recording that could not be completed, a replay that drifted.
+    pub(crate) fn check(&self, args: &RunArgs, progress: &Arc<Progress>) -> Result<(), Failure> {
+        if let Some(e) = self.recorder.as_ref().and_then(|r| r.error()) {
+            progress.line(&format!("warning: the recording is incomplete: {e}"));
+        }
+        if self.replaying
+            && let Some(emu) = &self.emulator
+        {
+            check_drift(args, emu, progress)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the arguments, starts the backend and MCP servers, and loads the plugin in a host
+/// keeping `store` (a resumed run's task is its journal's: `--attach` is not read again).
+pub(crate) async fn start(
+    args: &RunArgs,
     verbose: u8,
-    resume: Option<runs::Resume>,
-) -> Result<(), Failure> {
-    let asked = read_args(&args, verbose, resume.is_some())?;
+    progress: &Arc<Progress>,
+    store: Option<Arc<dyn StateStore>>,
+    resuming: bool,
+) -> Result<Started, Failure> {
+    let asked = read_args(args, verbose, resuming)?;
+    let tty = terminal::stderr_is_tty();
+    let backend = start_backend(args, &asked, progress, tty, verbose).await?;
+    let Backend {
+        bedrock,
+        emulator,
+        recorder,
+    } = configure_backend(backend, args, &asked, progress)?;
+    let mut tools = asked.tools;
+    tools.extend(connect_mcp(&asked.policy, args, &asked.mcp, progress).await?);
+    let plugin = load_plugin(
+        args,
+        asked.policy,
+        asked.approvals,
+        bedrock,
+        tools,
+        store,
+        progress,
+    )
+    .await?;
+    check_attachments(args, &asked.task, &plugin)?;
+    Ok(Started {
+        plugin,
+        task: asked.task,
+        emulator,
+        recorder,
+        replaying: asked.replay.is_some(),
+    })
+}
+
+/// `gamecode run`, or with `resume` the interrupted run of that id (`gamecode resume`).
+pub(crate) async fn run(args: RunArgs, verbose: u8, resume: Option<Resume>) -> Result<(), Failure> {
     let tty = terminal::stderr_is_tty();
     let live_text = match (args.stream, args.no_stream) {
         (true, _) => true,
@@ -51,36 +123,33 @@ pub(crate) async fn run(
         _ => terminal::stdout_is_tty(),
     };
     let progress = Progress::new(tty, live_text);
-    let backend = start_backend(&args, &asked, &progress, tty, verbose).await?;
-    let Backend {
-        bedrock,
-        emulator,
-        recorder,
-    } = configure_backend(backend, &args, &asked, &progress)?;
-    let mut tools = asked.tools;
-    tools.extend(connect_mcp(&asked.policy, &args, &asked.mcp, &progress).await?);
     let store = match (&resume, args.no_journal) {
         (Some(r), _) => Some(r.store.clone()),
         (None, true) => None,
-        (None, false) => runs::open_for_run(&progress),
+        (None, false) if args.session.is_some() => Some(state::open()? as Arc<dyn StateStore>),
+        (None, false) => state::open_for_run(&progress),
     };
-    let plugin = load_plugin(&args, asked.policy, bedrock, tools, store, &progress).await?;
-    check_attachments(&args, &asked.task, &plugin)?;
-    let run = match (resume, runs::context_now()) {
-        (Some(r), _) => plugin.resume(r.run_id),
-        (None, Some(context)) => plugin.run(asked.task).context(context),
-        (None, None) => plugin.run(asked.task),
+    let started = start(&args, verbose, &progress, store, resume.is_some()).await?;
+    let plugin = &started.plugin;
+    let task = started.task.clone();
+    let mut run = match resume {
+        Some(Resume {
+            run_id,
+            decision: Some(decision),
+            ..
+        }) => plugin.decide(run_id, decision),
+        Some(r) => plugin.resume(r.run_id),
+        None => plugin.run(task),
     };
+    if let Some(context) = state::context_now() {
+        run = run.context(context);
+    }
+    if let Some(session) = &args.session {
+        run = run.session(session.clone());
+    }
     let report = run.report().await;
     progress.finish();
-    if let Some(e) = recorder.as_ref().and_then(|r| r.error()) {
-        progress.line(&format!("warning: the recording is incomplete: {e}"));
-    }
-    if asked.replay.is_some()
-        && let Some(emu) = &emulator
-    {
-        check_drift(&args, emu, &progress)?;
-    }
+    started.check(&args, &progress)?;
     report_outcome(report, tty, &progress, verbose)
 }
 
@@ -88,6 +157,7 @@ pub(crate) async fn run(
 /// run's task and attachments are its journal's, so its `--attach` files are not read again.
 fn read_args(args: &RunArgs, verbose: u8, resuming: bool) -> Result<Asked, Failure> {
     let policy = read_policy(args, verbose)?;
+    let approvals = read_approvals(args)?;
     let mut task = Task::from(args.task.as_str());
     for path in args.attach.iter().filter(|_| !resuming) {
         let attachment = gamecode_host::Attachment::from_file(path, policy.max_attachment_bytes)
@@ -96,7 +166,7 @@ fn read_args(args: &RunArgs, verbose: u8, resuming: bool) -> Result<Asked, Failu
     }
     let tools = fs_tools(&args.allow_read)?;
     let mcp = read_mcp(args)?;
-    check_tool_names(&policy, args, &mcp)?;
+    check_tool_names(&policy, &approvals, args, &mcp)?;
     if let Some(model) = &args.model {
         gamecode_bedrock::check_model_id(model)
             .map_err(|e| Failure::new(EXIT_USAGE, format!("--model: {}", e.message())))?;
@@ -140,12 +210,28 @@ fn read_args(args: &RunArgs, verbose: u8, resuming: bool) -> Result<Asked, Failu
     };
     Ok(Asked {
         policy,
+        approvals,
         task,
         tools,
         mcp,
         replay,
         rules,
     })
+}
+
+/// The tools whose calls wait for a person: the policy file's `[tools] approve` and
+/// `--approve`. Each must be a tool the policy lets the plugin call (else it is a typo).
+fn read_approvals(args: &RunArgs) -> Result<Approvals, Failure> {
+    let from_file = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::new(EXIT_USAGE, format!("{}: {e}", path.display())))?;
+            Approvals::from_policy_toml(&text)
+                .map_err(|e| Failure::new(EXIT_USAGE, format!("{}: {e}", path.display())))?
+        }
+        None => Approvals::default(),
+    };
+    Ok(from_file.and(Approvals::tools(args.approve.iter().cloned())))
 }
 
 /// The policy file, with the flags that override it.
@@ -346,6 +432,7 @@ async fn connect_mcp(
 async fn load_plugin(
     args: &RunArgs,
     policy: Policy,
+    approvals: Approvals,
     backend: BedrockBackend,
     tools: Vec<Arc<dyn HostTool>>,
     store: Option<Arc<dyn StateStore>>,
@@ -356,6 +443,7 @@ async fn load_plugin(
         .backend(Arc::new(backend))
         .tools(tools)
         .policy(policy)
+        .approvals(approvals)
         .observer(progress.clone())
         .cache(cache);
     if let Some(store) = store {
@@ -419,6 +507,20 @@ fn report_outcome(
     progress: &Arc<Progress>,
     verbose: u8,
 ) -> Result<(), Failure> {
+    if let (Err(RunError::AwaitingApproval { tool, input }), Some(id)) =
+        (&report.result, &report.run_id)
+    {
+        let call = gamecode_host::PendingCall {
+            tool: tool.clone(),
+            input: input.clone(),
+        };
+        // Not an error: the run is where it should be, waiting.
+        progress.line(&format!(
+            "run {id} waits for a person to approve {call}\n  gamecode approve {id}    \
+             (or --deny REASON)"
+        ));
+        return Err(Failure::new(EXIT_WAITING, ""));
+    }
     let answer = report.result.map_err(|e| run_failure(e, verbose))?;
     // The answer first, ending its line; then the summary under it.
     progress.answer(&answer);
@@ -486,12 +588,33 @@ const CLI_TOOLS: &[&str] = &["read_file", "list_dir"];
 /// (it would silently hide every tool), with the names that exist.
 fn check_tool_names(
     policy: &Policy,
+    approvals: &Approvals,
     args: &RunArgs,
     mcp: &gamecode_host::mcp::McpConfig,
 ) -> Result<(), Failure> {
-    let Some(allowed) = &policy.allowed_tools else {
-        return Ok(());
-    };
+    let file = args
+        .policy
+        .as_ref()
+        .map(|p| format!("{}: ", p.display()))
+        .unwrap_or_default();
+    if let Some(allowed) = &policy.allowed_tools {
+        check_names(allowed, &format!("{file}[tools] allowed names"), mcp)?;
+    }
+    // A misspelt tool to approve would run unasked: as much a typo as in `allowed`.
+    check_names(
+        approvals.names(),
+        &format!("{file}[tools] approve (or --approve) names"),
+        mcp,
+    )
+}
+
+/// Each of `names` is a host tool or an MCP server's (`mcp:<server>`, `<server>__<tool>`).
+fn check_names(
+    names: &[String],
+    source: &str,
+    mcp: &gamecode_host::mcp::McpConfig,
+) -> Result<(), Failure> {
+    let allowed = names;
     // An MCP server's tools (`mcp:<server>`, `<server>__<tool>`) are named after a server of
     // the MCP configuration; the tools themselves are known once it is connected.
     let mcp_server = |name: &str| {
@@ -500,11 +623,6 @@ fn check_tool_names(
             .or_else(|| name.split_once("__").map(|(s, _)| s));
         server.is_some_and(|s| mcp.servers.contains_key(s))
     };
-    let file = args
-        .policy
-        .as_ref()
-        .map(|p| format!("{}: ", p.display()))
-        .unwrap_or_default();
     let servers: Vec<&str> = mcp.servers.keys().map(String::as_str).collect();
     for name in allowed {
         if CLI_TOOLS.contains(&name.as_str()) || mcp_server(name) {
@@ -528,8 +646,8 @@ fn check_tool_names(
             return Err(Failure::new(
                 EXIT_USAGE,
                 format!(
-                    "{file}[tools] allowed names `{name}`, but there is no MCP server \
-                     `{server}`{hint}; {configured}"
+                    "{source} `{name}`, but there is no MCP server `{server}`{hint}; \
+                     {configured}"
                 ),
             ));
         }
@@ -541,8 +659,7 @@ fn check_tool_names(
         return Err(Failure::new(
             EXIT_USAGE,
             format!(
-                "{file}[tools] allowed names `{name}`, which is not a host tool{hint}; the \
-                 host tools are {}{}",
+                "{source} `{name}`, which is not a host tool{hint}; the host tools are {}{}",
                 CLI_TOOLS.join(", "),
                 if servers.is_empty() {
                     String::new()

@@ -1,79 +1,53 @@
-//! Durable runs from the command line: the state store `gamecode run` journals into,
-//! `gamecode runs list | show`, and `gamecode resume`, which starts the host again with the
-//! arguments the run was started with and continues it from its journal.
+//! Durable runs from the command line: `gamecode runs list | show`, and `gamecode resume`
+//! (and `approve`), which starts the host again with the arguments the run was started with
+//! and continues it from its journal.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use gamecode_host::state::{RunRecord, RunStatus, SqliteStore, StateStore};
-use serde::{Deserialize, Serialize};
+use gamecode_host::state::{RunRecord, RunStatus, StateStore};
+use gamecode_host::{Decision, PendingCall};
 
-use crate::progress::Progress;
+use crate::run::Resume;
+use crate::state::{RunContext, open};
 use crate::{Cli, Command, EXIT_OTHER, EXIT_USAGE, Failure, RunsAction};
 
-/// What `gamecode run` keeps with a durable run to start it again: its arguments and the
-/// directory they were given in (relative paths are read from there).
-#[derive(Serialize, Deserialize)]
-struct RunContext {
-    args: Vec<String>,
-    cwd: String,
-}
-
-/// This invocation's context, for [`gamecode_host::Run::context`]; `None` when an argument
-/// or the directory is not UTF-8 (kept as text, it would not give the same run back).
-pub(crate) fn context_now() -> Option<String> {
-    let args = std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect::<Option<Vec<String>>>()?;
-    let cwd = std::env::current_dir()
-        .ok()?
-        .into_os_string()
-        .into_string()
-        .ok()?;
-    serde_json::to_string(&RunContext { args, cwd }).ok()
-}
-
-/// The state store at `$GAMECODE_STATE_DIR` or the user's data dir.
-pub(crate) fn open() -> Result<Arc<SqliteStore>, Failure> {
-    SqliteStore::open_default()
-        .map(Arc::new)
-        .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))
-}
-
-/// The store for a new run: without one, the run goes on, not journaled.
-pub(crate) fn open_for_run(progress: &Progress) -> Option<Arc<dyn StateStore>> {
-    match open() {
-        Ok(store) => Some(store),
-        Err(f) => {
-            progress.line(&format!(
-                "warning: this run is not journaled: {}\n(--no-journal silences this)",
-                f.message
-            ));
-            None
-        }
-    }
-}
-
 /// `gamecode resume RUN_ID`: the run's own `gamecode run` again, continuing its journal.
-pub(crate) async fn resume(run_id: String, verbose: u8) -> Result<(), Failure> {
+/// With a `decision`, `gamecode approve`: the run waiting for it continues with it.
+pub(crate) async fn resume(
+    run_id: String,
+    verbose: u8,
+    decision: Option<Decision>,
+) -> Result<(), Failure> {
     let store = open()?;
     let record = store
         .run(&run_id)
         .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?;
     // Before anything starts (MCP servers, the plugin's compile): can it be taken at all?
-    if record.status != RunStatus::Interrupted {
+    let wanted = match decision {
+        Some(_) => RunStatus::Waiting,
+        None => RunStatus::Interrupted,
+    };
+    if record.status != wanted {
         let why = match record.status {
             RunStatus::Running => format!(
                 "process {} is still running it",
                 record.owner.as_ref().map_or(0, |o| o.pid)
             ),
+            RunStatus::Waiting => format!(
+                "it waits for a person's decision on {}: gamecode approve {run_id} \
+                 [--deny REASON]",
+                waiting_for(&record)
+            ),
+            RunStatus::Interrupted => {
+                format!("it is interrupted, not waiting: gamecode resume {run_id}")
+            }
             status => format!("it has {status}"),
         };
         return Err(Failure::new(
             EXIT_OTHER,
-            format!("run {run_id} cannot be resumed: {why}"),
+            format!("run {run_id} cannot be continued: {why}"),
         ));
     }
     let context: RunContext = record
@@ -108,7 +82,7 @@ pub(crate) async fn resume(run_id: String, verbose: u8) -> Result<(), Failure> {
             format!("run {run_id} was started in {}: {e}", context.cwd),
         )
     })?;
-    if args.record.take().is_some() {
+    if args.host.record.take().is_some() {
         eprintln!(
             "note: the resumed run is not recorded: --record\nwould start its cassette again"
         );
@@ -116,14 +90,18 @@ pub(crate) async fn resume(run_id: String, verbose: u8) -> Result<(), Failure> {
     let resume = Resume {
         run_id,
         store: store as Arc<dyn StateStore>,
+        decision,
     };
     crate::run::run(*args, verbose, Some(resume)).await
 }
 
-/// A run to continue, in the store it is journaled in.
-pub(crate) struct Resume {
-    pub(crate) run_id: String,
-    pub(crate) store: Arc<dyn StateStore>,
+/// The tool call a waiting run asks about, as a person reads it.
+pub(crate) fn waiting_for(record: &RunRecord) -> String {
+    record
+        .waiting
+        .as_deref()
+        .and_then(PendingCall::decode)
+        .map_or_else(|| "a tool call".to_string(), |call| call.to_string())
 }
 
 pub(crate) fn runs(action: RunsAction) -> Result<(), Failure> {
@@ -192,12 +170,18 @@ fn show(store: &dyn StateStore, run_id: &str) -> Result<(), Failure> {
     );
     println!("sha-256: {}", record.plugin_digest);
     println!("task: {}", task(&record));
+    if let Some(session) = &record.session {
+        println!("session: {}", gamecode_host::text::escape_controls(session));
+    }
     println!(
         "started {} ago, last written {} ago; {} journal entries",
         age(record.created_ms),
         age(record.updated_ms),
         journal.len()
     );
+    if record.status == RunStatus::Waiting {
+        println!("waiting for a person to approve {}", waiting_for(&record));
+    }
     if let Some(outcome) = &record.outcome {
         println!("outcome: {}", gamecode_host::text::escape_controls(outcome));
     }
@@ -218,7 +202,7 @@ fn task(record: &RunRecord) -> String {
         .unwrap_or_default()
 }
 
-fn shorten(text: &str, most: usize) -> String {
+pub(crate) fn shorten(text: &str, most: usize) -> String {
     if text.chars().count() <= most {
         return text.to_string();
     }
@@ -228,7 +212,7 @@ fn shorten(text: &str, most: usize) -> String {
 }
 
 /// How long ago a time in ms since the epoch was, in its largest unit.
-fn age(ms: i64) -> String {
+pub(crate) fn age(ms: i64) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));

@@ -31,6 +31,7 @@ pub use show::{describe, task_of};
 use writer::InFlight;
 pub(crate) use writer::JournalWriter;
 
+use crate::approval::{Decision, PendingCall};
 use crate::tools::ToolError;
 
 /// Why a journaled run cannot go on: the host's store failed, or the plugin does not replay.
@@ -38,6 +39,8 @@ use crate::tools::ToolError;
 pub(crate) enum JournalHalt {
     Store(String),
     Diverged(String),
+    /// A tool call waits for a person's decision: the run stops, to be continued with it.
+    Waiting(PendingCall),
 }
 
 impl JournalHalt {
@@ -46,6 +49,10 @@ impl JournalHalt {
         match self {
             Self::Store(m) => crate::RunError::Journal(m.clone()),
             Self::Diverged(m) => crate::RunError::Diverged(m.clone()),
+            Self::Waiting(call) => crate::RunError::AwaitingApproval {
+                tool: call.tool.clone(),
+                input: call.input.clone(),
+            },
         }
     }
 }
@@ -54,6 +61,7 @@ impl std::fmt::Display for JournalHalt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Store(m) | Self::Diverged(m) => f.write_str(m),
+            Self::Waiting(call) => write!(f, "waiting for a person to approve {call}"),
         }
     }
 }
@@ -71,6 +79,8 @@ pub(crate) struct Journal {
     /// Journaled answers not yet asked for again, in journal order.
     models: VecDeque<(String, ModelReply)>,
     tools: VecDeque<(String, ToolReply)>,
+    /// People's decisions on tool calls that waited, not yet asked for again.
+    decisions: VecDeque<(String, Decision)>,
     /// Streamed calls journaled as opened and never answered: asked again, they go live.
     opened: Vec<String>,
     /// Live streams open now whose opening is not journaled yet (it is, before any other
@@ -115,6 +125,7 @@ impl Journal {
             in_flight: InFlight::default(),
             models: VecDeque::new(),
             tools: VecDeque::new(),
+            decisions: VecDeque::new(),
             opened: Vec::new(),
             unmarked: Vec::new(),
             clocks: Arc::new(ClockTape::live()),
@@ -134,6 +145,7 @@ impl Journal {
             .journal(run_id)
             .map_err(|e| JournalHalt::Store(e.to_string()))?;
         let (mut models, mut tools, mut opened) = (VecDeque::new(), VecDeque::new(), Vec::new());
+        let mut decisions = VecDeque::new();
         let (mut wall, mut mono) = (Vec::new(), Vec::new());
         for (i, entry) in entries.iter().enumerate() {
             // A gap means a lost entry: what follows it cannot be trusted to replay.
@@ -156,6 +168,9 @@ impl Journal {
                 }
                 Call::Tool { ask, reply } => tools.push_back((ask, reply)),
                 Call::Opened { ask } => opened.push(ask),
+                // Asked again, the call finds its decision (or waits again, if there is none).
+                Call::Waiting { .. } => {}
+                Call::Decision { ask, decision } => decisions.push_back((ask, decision)),
             }
         }
         Ok(Self {
@@ -166,11 +181,46 @@ impl Journal {
             in_flight: InFlight::default(),
             models,
             tools,
+            decisions,
             opened,
             unmarked: Vec::new(),
             clocks: Arc::new(ClockTape::replaying(wall, mono)),
             _active: active,
         })
+    }
+
+    /// Journals a person's decision on the call run `run_id` waits on (its last entry), as
+    /// the store's owner of the run: before the run is resumed, which then finds it.
+    pub(crate) fn decide(
+        store: &dyn StateStore,
+        run_id: &str,
+        decision: Decision,
+    ) -> Result<(), JournalHalt> {
+        let entries = store
+            .journal(run_id)
+            .map_err(|e| JournalHalt::Store(e.to_string()))?;
+        let last = entries.last().and_then(|e| Record::decode(&e.body).ok());
+        let Some(Record {
+            call: Call::Waiting { ask, .. },
+            ..
+        }) = last
+        else {
+            return Err(JournalHalt::Store(format!(
+                "run {run_id} is not waiting for a decision"
+            )));
+        };
+        let record = Record {
+            call: Call::Decision { ask, decision },
+            clock: Readings::default(),
+        };
+        store
+            .append(
+                run_id,
+                entries.len() as u64,
+                record.kind(),
+                &record.encode(),
+            )
+            .map_err(|e| JournalHalt::Store(e.to_string()))
     }
 
     pub(crate) fn clocks(&self) -> Arc<ClockTape> {
@@ -179,7 +229,34 @@ impl Journal {
 
     /// Whether journaled answers remain to be asked for again.
     pub(crate) fn replaying(&self) -> bool {
-        !self.models.is_empty() || !self.tools.is_empty()
+        !self.models.is_empty() || !self.tools.is_empty() || !self.decisions.is_empty()
+    }
+
+    /// The decision on a tool call asked as `ask` that waited for one. `Ok(None)`: there is
+    /// none, and the run may wait for it (nothing journaled is left to ask for).
+    pub(crate) fn decision(&mut self, ask: &str) -> Result<Option<Decision>, JournalHalt> {
+        match take(&mut self.decisions, ask) {
+            Some(decision) => Ok(Some(decision)),
+            None => self.spent("tool call waiting for approval").map(|()| None),
+        }
+    }
+
+    /// Stops the run to wait for a decision on `call`: journaled, written, and the run
+    /// handed back to the store as waiting (no process holds it meanwhile).
+    pub(crate) async fn wait_for(
+        &mut self,
+        ask: String,
+        call: PendingCall,
+    ) -> Result<(), JournalHalt> {
+        let waiting = call.encode();
+        self.write(Call::Waiting { ask, call });
+        self.settle().await?;
+        let run = self.run_id.clone();
+        self.writer
+            .submit(&self.store, move |store| store.suspend(&run, &waiting))
+            .await
+            .map_err(|_| JournalHalt::Store("the journal's writer thread is gone".into()))?
+            .map_err(|e| JournalHalt::Store(e.to_string()))
     }
 
     /// The journaled reply to a model call asked as `ask`; `None` when it goes live: the
@@ -211,10 +288,11 @@ impl Journal {
         }
         Err(JournalHalt::Diverged(format!(
             "the plugin made a {what} its journal does not hold, with {} model and {} tool \
-             answers still to be asked for: it is not deterministic, or not the plugin that \
-             was journaled",
+             answers and {} decisions still to be asked for: it is not deterministic, or not \
+             the plugin that was journaled",
             self.models.len(),
-            self.tools.len()
+            self.tools.len(),
+            self.decisions.len()
         )))
     }
 
@@ -390,6 +468,7 @@ mod tests {
                 plugin_digest: "d".into(),
                 start: "{}".into(),
                 context: None,
+                session: None,
             })
             .expect("created");
         for (seq, call) in calls {
@@ -441,6 +520,47 @@ mod tests {
         ));
         assert!(j.replayed_model("m2").expect("replays").is_some());
         assert!(j.replayed_tool("x").expect("spent: live").is_none());
+    }
+
+    #[test]
+    fn a_decision_answers_its_call_once_and_is_not_skipped() {
+        let call = PendingCall {
+            tool: "read_file".into(),
+            input: "{}".into(),
+        };
+        let waited = [
+            (0, model("m1")),
+            (
+                1,
+                Call::Waiting {
+                    ask: "t".into(),
+                    call: call.clone(),
+                },
+            ),
+            (
+                2,
+                Call::Decision {
+                    ask: "t".into(),
+                    decision: Decision::Deny("no".into()),
+                },
+            ),
+        ];
+        let mut j = replaying(&waited).expect("loads");
+        assert!(j.replayed_model("m1").expect("replays").is_some());
+        assert!(j.replaying(), "the decision is still to be asked for");
+        assert_eq!(
+            j.decision("t").expect("no divergence"),
+            Some(Decision::Deny("no".into()))
+        );
+        // Asked again later (another call of the same tool and input): it waits again.
+        assert_eq!(j.decision("t").expect("spent"), None);
+        // A plugin that does not make the call that waited has left its journal.
+        let mut j = replaying(&waited).expect("loads");
+        assert!(j.replayed_model("m1").expect("replays").is_some());
+        assert!(matches!(
+            j.replayed_model("m2"),
+            Err(JournalHalt::Diverged(_))
+        ));
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use gamecode_backend::{BackendError, ChatResponse, StreamEvent, ToolResultContent};
 use serde::{Deserialize, Serialize};
 
+use crate::approval::{Decision, PendingCall};
+use crate::session::SessionAt;
 use crate::task::{Attachment, Task};
 use crate::tools::ToolError;
 
@@ -27,6 +29,9 @@ pub(crate) struct Start {
     /// run reads the same, whatever the policy says now.
     #[serde(default)]
     pub(crate) config: BTreeMap<String, String>,
+    /// The session the run continues, as it was when the run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) session: Option<SessionAt>,
 }
 
 impl Start {
@@ -35,6 +40,7 @@ impl Start {
         session_id: String,
         seed: [u8; 32],
         config: BTreeMap<String, String>,
+        session: Option<SessionAt>,
     ) -> Self {
         Self {
             format: FORMAT,
@@ -43,6 +49,7 @@ impl Start {
             session_id,
             seed: super::hex(&seed),
             config,
+            session,
         }
     }
 
@@ -110,6 +117,11 @@ pub(crate) enum Call {
     /// asked again live on resume (the only call a resume may make twice) while the calls
     /// journaled after it are still answered from the journal.
     Opened { ask: String },
+    /// A host tool call that needs a person's approval, asked for: the run stopped here to
+    /// wait (for `gamecode runs show`; nothing replays it).
+    Waiting { ask: String, call: PendingCall },
+    /// The person's decision on the call asked as `ask`.
+    Decision { ask: String, decision: Decision },
 }
 
 /// Readings of the plugin's clocks, in ns.
@@ -165,6 +177,8 @@ impl Record {
             Call::Model { .. } => "model",
             Call::Tool { .. } => "tool",
             Call::Opened { .. } => "open",
+            Call::Waiting { .. } => "wait",
+            Call::Decision { .. } => "decide",
         }
     }
 

@@ -82,6 +82,14 @@ pub fn describe(body: &str) -> String {
             ),
         },
         Call::Opened { .. } => "model call opened (streaming), answered later".to_string(),
+        Call::Waiting { call, .. } => format!("waiting for a person to approve {call}"),
+        Call::Decision { decision, .. } => match decision {
+            crate::approval::Decision::Approve => "approved by a person".to_string(),
+            crate::approval::Decision::Deny(reason) => format!(
+                "denied by a person: {}",
+                crate::text::escape_controls(&reason)
+            ),
+        },
     };
     call + &readings
 }

@@ -100,6 +100,15 @@ struct ChatSection {
 #[serde(deny_unknown_fields)]
 struct ToolsSection {
     allowed: Option<Vec<String>>,
+    /// Tools whose every call waits for a person (read by `Approvals::from_policy_toml`;
+    /// the host, not the policy, holds them).
+    approve: Option<Vec<String>>,
+}
+
+/// `[tools] approve` of a policy file, if it has one.
+pub(crate) fn approve_list(text: &str) -> Result<Option<Vec<String>>, PolicyError> {
+    let file: PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Parse(e.to_string()))?;
+    Ok(file.tools.approve)
 }
 
 /// `[retry]`; spans kept so that a bad value is reported with its line.

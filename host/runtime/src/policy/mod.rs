@@ -66,6 +66,7 @@ use std::time::Duration;
 use gamecode_backend::RetryConfig;
 
 pub(crate) use admission::{ChatAsk, too_many_items};
+pub(crate) use file::approve_list;
 pub(crate) use meter::{Grant, Meter};
 pub(crate) use size::{ATTACHMENT_TOKENS, Size, estimate_tokens};
 pub use violation::{PolicyError, PolicyViolation, ViolationKind};

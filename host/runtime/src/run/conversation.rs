@@ -294,6 +294,59 @@ impl Conversation {
     pub(crate) fn set_streaming(&mut self, on: bool) {
         self.streaming = on;
     }
+
+    /// Continues `history` (a session's, before this run's first turn).
+    pub(crate) fn continue_from(&mut self, history: Vec<b::Message>, size: Size) {
+        for m in &history {
+            self.own_points += count_cache_points(&m.content);
+        }
+        self.size.add(size);
+        self.messages.extend(history);
+    }
+}
+
+/// What kept messages measure, as the policy counts them: the model's content, and the user's
+/// text, tool results and media.
+pub(crate) fn size_of_history(messages: &[b::Message]) -> Size {
+    let mut size = Size::default();
+    for message in messages {
+        size.add(size_of_message(message));
+        for block in &message.content {
+            match block {
+                b::ContentBlock::ToolResult(r) => {
+                    size.bytes += r.tool_use_id.len();
+                    size.items += r.content.len();
+                    for part in &r.content {
+                        match part {
+                            b::ToolResultContent::Text(t) => size.bytes += t.len(),
+                            b::ToolResultContent::Json(v) => size.bytes += json_len(v),
+                            b::ToolResultContent::Image(i) => media(&mut size, i.bytes.len()),
+                            b::ToolResultContent::Document(d) => {
+                                size.bytes += d.name.len();
+                                media(&mut size, d.bytes.len());
+                            }
+                            // Kinds newer than this host are not measured.
+                            _ => {}
+                        }
+                    }
+                }
+                b::ContentBlock::Image(i) => media(&mut size, i.bytes.len()),
+                b::ContentBlock::Document(d) => {
+                    size.bytes += d.name.len();
+                    media(&mut size, d.bytes.len());
+                }
+                // The model's blocks were measured above; user text is measured there too.
+                _ => {}
+            }
+        }
+    }
+    size
+}
+
+fn media(size: &mut Size, bytes: usize) {
+    size.attachments += 1;
+    size.largest_attachment = size.largest_attachment.max(bytes);
+    size.attachment_bytes += bytes;
 }
 
 fn count_cache_points(content: &[b::ContentBlock]) -> usize {

@@ -4,6 +4,7 @@
 use gamecode_backend::{BackendError, ChatRequest, StreamEvent, ToolResultContent};
 
 use super::{ChatFailure, RunState};
+use crate::approval::{Decision, PendingCall};
 use crate::journal::{self, Call, JournalHalt, ModelReply, StreamEnd, ToolReply};
 use crate::tools::ToolError;
 
@@ -35,8 +36,13 @@ impl RunState {
     }
 
     /// Records why the journal halted the run; what the call returns meanwhile is never seen.
-    fn halt(&mut self, halt: JournalHalt) -> String {
-        tracing::error!(plugin = %self.plugin, "the run's journal stopped it: {halt}");
+    pub(super) fn halt(&mut self, halt: JournalHalt) -> String {
+        match &halt {
+            JournalHalt::Waiting(_) => {
+                tracing::info!(plugin = %self.plugin, "the run stops: {halt}")
+            }
+            _ => tracing::error!(plugin = %self.plugin, "the run's journal stopped it: {halt}"),
+        }
         let message = halt.to_string();
         self.halt.get_or_insert(halt);
         message
@@ -88,6 +94,48 @@ impl RunState {
             Err(h) => Err(h),
         };
         answer.map_err(|h| ToolError::Failed(self.halt(h)))
+    }
+
+    /// Whether a call of the host tool `name` may go ahead. One that needs a person's
+    /// approval goes ahead once approved (the decision is in the journal); denied, it fails
+    /// with the reason; without a decision, the run stops to wait for one. A run that is not
+    /// journaled cannot wait: the call is refused.
+    pub(super) async fn approved(&mut self, name: &str, input: &str) -> Result<(), ToolError> {
+        let server = self
+            .tools
+            .get(name)
+            .and_then(|t| t.opt_in().map(str::to_string));
+        if !self.approvals.needed(name, server.as_deref()) {
+            return Ok(());
+        }
+        let Some(journal) = &mut self.journal else {
+            return Err(ToolError::NotAllowed(format!(
+                "calls of `{}` need a person's approval, and this run is not durable (the host \
+                 keeps no state store): nobody can be asked",
+                crate::text::echo(name)
+            )));
+        };
+        let ask = journal::tool_ask(name, input);
+        let halt = match journal.decision(&ask) {
+            Ok(Some(Decision::Approve)) => return Ok(()),
+            Ok(Some(Decision::Deny(reason))) => {
+                return Err(ToolError::NotAllowed(format!(
+                    "a person denied this call: {reason}"
+                )));
+            }
+            Ok(None) => {
+                let call = PendingCall {
+                    tool: name.to_string(),
+                    input: input.to_string(),
+                };
+                match journal.wait_for(ask, call.clone()).await {
+                    Ok(()) => JournalHalt::Waiting(call),
+                    Err(h) => h,
+                }
+            }
+            Err(h) => h,
+        };
+        Err(ToolError::Failed(self.halt(halt)))
     }
 
     pub(super) fn journal_tool(

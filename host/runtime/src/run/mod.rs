@@ -4,10 +4,11 @@
 //! Data flows guest → WIT host impl (bindings and type conversion, `wit::v0_x`) → the rooms
 //! here → policy, backend, host tool. `chat` takes a call through admit → build → call →
 //! settle; `stream` holds open replies; `model_wait` is the one wait on the model for both;
-//! `conversation` is a host-held conversation of 0.2.0 and `turns` a run's turns on it; `build` turns what the guest sent into backend types;
-//! `tools` calls host tools; `json` parses guest JSON; `journaled` answers a durable run's
-//! calls from its journal or journals them. Every refusal is both returned (for
-//! the guest, as a typed error) and recorded (for the embedder's report).
+//! `conversation` is a host-held conversation and `turns` a run's turns on it; `session`
+//! keeps the session conversations a run opened; `build` turns what the guest sent into
+//! backend types; `tools` calls host tools; `json` parses guest JSON; `journaled` answers a
+//! durable run's calls from its journal or journals them. Every refusal is both returned
+//! (for the guest, as a typed error) and recorded (for the embedder's report).
 
 mod build;
 mod chat;
@@ -15,6 +16,7 @@ mod conversation;
 mod journaled;
 mod json;
 mod model_wait;
+mod session;
 mod stream;
 mod tools;
 mod turns;
@@ -30,6 +32,7 @@ pub(crate) use build::{Builder, Guest, GuestRequest, Unbuilt};
 pub use conversation::ConversationHandle;
 pub(crate) use conversation::{Held, Setup};
 pub(crate) use json::JsonCache;
+pub(crate) use session::RunSession;
 pub use stream::ReplyStreamState;
 
 use crate::limits::MemoryLimiter;
@@ -58,6 +61,8 @@ pub(crate) struct RunState {
     pub(crate) policy: Arc<Policy>,
     pub(crate) backend: Arc<dyn LLMBackend>,
     pub(crate) tools: Arc<ToolRegistry>,
+    /// Host tools whose calls wait for a person.
+    pub(crate) approvals: Arc<crate::approval::Approvals>,
     pub(crate) observer: Option<Arc<dyn RunObserver>>,
     pub(crate) meter: Meter,
     pub(crate) usage: Usage,
@@ -76,6 +81,8 @@ pub(crate) struct RunState {
     pub(crate) journal: Option<crate::journal::Journal>,
     /// Why the journal stopped the run, once it did.
     pub(crate) halt: Option<crate::journal::JournalHalt>,
+    /// The session the run is a turn of, with the conversations it continues.
+    pub(crate) session: Option<RunSession>,
 }
 
 impl WasiView for RunState {

@@ -34,16 +34,14 @@ impl RunState {
         input: &str,
     ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
         self.tool_calls = self.tool_calls.saturating_add(1);
-        let result = match self.tool_answer(name, input).await? {
-            Answer::Replayed(ToolReply::Ok(content)) => Ok(content),
-            Answer::Replayed(ToolReply::Err(e)) => Err(e),
-            Answer::Journal(ask) => {
-                let result = self.call_tool_inner(name, input).await;
-                self.journal_tool(ask, &result);
-                result
-            }
-            Answer::Live => self.call_tool_inner(name, input).await,
+        let result = match self.approved(name, input).await {
+            Ok(()) => self.tool_result(name, input).await,
+            Err(e) => Err(e),
         };
+        if self.halt.is_some() {
+            // Stopped (to wait for a person, or by its journal): not a call that ended.
+            return result;
+        }
         let shown = crate::text::echo(name);
         match &result {
             Ok(out) => {
@@ -60,6 +58,24 @@ impl RunState {
             error: result.as_ref().err().map(ToString::to_string),
         });
         result
+    }
+
+    /// An admitted call's result: from the journal, or the tool's (journaled).
+    async fn tool_result(
+        &mut self,
+        name: &str,
+        input: &str,
+    ) -> Result<Vec<gamecode_backend::ToolResultContent>, ToolError> {
+        match self.tool_answer(name, input).await? {
+            Answer::Replayed(ToolReply::Ok(content)) => Ok(content),
+            Answer::Replayed(ToolReply::Err(e)) => Err(e),
+            Answer::Journal(ask) => {
+                let result = self.call_tool_inner(name, input).await;
+                self.journal_tool(ask, &result);
+                result
+            }
+            Answer::Live => self.call_tool_inner(name, input).await,
+        }
     }
 
     async fn call_tool_inner(

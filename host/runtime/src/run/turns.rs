@@ -3,7 +3,7 @@
 
 use gamecode_backend as b;
 
-use super::conversation::{ConversationHandle, Setup, StreamedTurn};
+use super::conversation::{ConversationHandle, Setup, StreamedTurn, size_of_history};
 use super::stream::ReplyStreamState;
 use super::{ChatFailure, Guest, RunState};
 use crate::policy::{ChatAsk, Grant, PolicyViolation, ViolationKind};
@@ -21,6 +21,63 @@ impl RunState {
         let setup = self.build(setup, size.items, String::new())?;
         self.hold(size.held_bytes())?;
         Ok(ConversationHandle::new(setup, size))
+    }
+
+    /// The conversation the run's session keeps under `key`, with its history (a new one
+    /// outside a session): started like any, then given the session's messages, which are
+    /// admitted by size like pushed content.
+    pub(crate) async fn session_conversation(
+        &mut self,
+        key: String,
+        setup: impl Guest<Built = Setup>,
+    ) -> Result<ConversationHandle, ChatFailure> {
+        if self.session.as_ref().is_some_and(|s| s.is_open(&key)) {
+            return Err(ChatFailure::State(format!(
+                "this run already opened the session's conversation `{}`",
+                crate::text::echo(&key)
+            )));
+        }
+        let conversation = self.start_conversation(setup)?;
+        let Some(session) = &self.session else {
+            return Ok(conversation);
+        };
+        let history = match session.history(&key).await {
+            Ok(history) => history,
+            // The host's store failed, not the plugin: the run stops where it is.
+            Err(e) => {
+                let message = self.halt(crate::journal::JournalHalt::Store(e));
+                return Err(ChatFailure::State(message));
+            }
+        };
+        let added = size_of_history(&history);
+        let mut total = conversation.lock().size();
+        total.add(added);
+        let admitted = self
+            .policy
+            .admit_size(total.bytes, total.items)
+            .and_then(|()| self.policy.admit_attachments(&total));
+        if let Err(mut v) = admitted {
+            v.message = format!(
+                "the session's conversation `{}` has outgrown this plugin's policy: {}",
+                crate::text::echo(&key),
+                v.message
+            );
+            self.conversation_dropped(&conversation);
+            return Err(ChatFailure::Policy(self.record_violation(v)));
+        }
+        if let Err(f) = self.hold(added.held_bytes()) {
+            self.conversation_dropped(&conversation);
+            return Err(f);
+        }
+        let from = {
+            let mut c = conversation.lock();
+            c.continue_from(history, added);
+            c.len()
+        };
+        if let Some(session) = &mut self.session {
+            session.opened(key, conversation.clone(), from);
+        }
+        Ok(conversation)
     }
 
     /// Appends the guest's content to a conversation: the whole conversation with it is

@@ -1,17 +1,21 @@
 //! The WIT contract, one module per frozen version (like Zed's `since_vX_Y_Z`).
 //!
-//! `v0_2_0` is the newest: it alone converts between WIT and backend types. `v0_1_0` adapts
-//! its own types onto 0.2.0's. One linker serves both (their instance names differ by
-//! version); a plugin's version is read from the agent export it provides.
+//! `v0_2_1` is the newest: it alone converts between WIT and backend types, and serves 0.2.0
+//! plugins too (wasmtime links `@0.2.0` names to `@0.2.1` definitions, semver-compatibly;
+//! 0.2.1 only adds a function). `v0_1_0` adapts its own types onto 0.2.1's. One linker serves
+//! every version (their instance names differ by version); a plugin's version is read from
+//! the agent export it provides.
 
 pub(crate) mod v0_1_0;
-pub(crate) mod v0_2_0;
+pub(crate) mod v0_2_1;
 
 use wasmtime::component::Linker;
 
 use crate::run::RunState;
 
-/// A WIT version this host implements.
+/// A WIT version line this host implements. `V0_2_0` is the 0.2 line: 0.2.0, and 0.2.1
+/// (sessions) which runs 0.2.0 plugins unchanged; [`Plugin::wit_package`](crate::Plugin::wit_package)
+/// says which one a plugin targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum WitVersion {
     V0_1_0,
@@ -35,9 +39,33 @@ impl WitVersion {
         format!("gamecode:plugin@{}", self.as_str())
     }
 
-    /// The export a plugin of this version provides.
+    /// The export a plugin of this version provides (of the line's first release).
     pub fn agent_export(self) -> String {
         format!("gamecode:plugin/agent@{}", self.as_str())
+    }
+
+    /// Every release of this line the host serves, newest first (`0.2.1`, `0.2.0`).
+    pub(crate) fn releases(self) -> &'static [&'static str] {
+        match self {
+            Self::V0_1_0 => &["0.1.0"],
+            Self::V0_2_0 => &["0.2.1", "0.2.0"],
+        }
+    }
+
+    /// The line and exact release whose agent export `component` provides (newest first).
+    pub(crate) fn of(
+        engine: &wasmtime::Engine,
+        ty: &wasmtime::component::types::Component,
+    ) -> Option<(Self, &'static str)> {
+        Self::ALL.into_iter().find_map(|line| {
+            line.releases()
+                .iter()
+                .find(|r| {
+                    ty.get_export(engine, &format!("gamecode:plugin/agent@{r}"))
+                        .is_some()
+                })
+                .map(|r| (line, *r))
+        })
     }
 
     /// The signature of this version's `agent.run`, as its WIT writes it.
@@ -56,9 +84,9 @@ impl std::fmt::Display for WitVersion {
 }
 
 /// The newest WIT package this host implements.
-pub const WIT_PACKAGE: &str = "gamecode:plugin@0.2.0";
+pub const WIT_PACKAGE: &str = "gamecode:plugin@0.2.1";
 /// The export every plugin of the newest version provides.
-pub const AGENT_EXPORT: &str = "gamecode:plugin/agent@0.2.0";
+pub const AGENT_EXPORT: &str = "gamecode:plugin/agent@0.2.1";
 /// The function of the agent export the host calls.
 pub const AGENT_RUN: &str = "run";
 
@@ -67,15 +95,19 @@ pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<RunSt
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     v0_1_0::add_to_linker(&mut linker)?;
-    v0_2_0::add_to_linker(&mut linker)?;
+    v0_2_1::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
-/// A plugin pre-instantiated for the version it targets.
+/// A plugin pre-instantiated for the version it targets (0.2 plugins of either release, by
+/// the 0.2.1 bindings).
 #[derive(Clone)]
 pub(crate) enum AgentPre {
     V0_1_0(v0_1_0::BindingsPre<RunState>),
-    V0_2_0(v0_2_0::BindingsPre<RunState>),
+    V0_2 {
+        pre: v0_2_1::BindingsPre<RunState>,
+        release: &'static str,
+    },
 }
 
 /// How a call of the agent export went.
@@ -90,18 +122,30 @@ impl AgentPre {
     /// match that version's world.
     pub(crate) fn new(
         version: WitVersion,
+        release: &'static str,
         pre: wasmtime::component::InstancePre<RunState>,
     ) -> wasmtime::Result<Self> {
         Ok(match version {
             WitVersion::V0_1_0 => Self::V0_1_0(v0_1_0::BindingsPre::new(pre)?),
-            WitVersion::V0_2_0 => Self::V0_2_0(v0_2_0::BindingsPre::new(pre)?),
+            WitVersion::V0_2_0 => Self::V0_2 {
+                pre: v0_2_1::BindingsPre::new(pre)?,
+                release,
+            },
         })
     }
 
     pub(crate) fn version(&self) -> WitVersion {
         match self {
             Self::V0_1_0(_) => WitVersion::V0_1_0,
-            Self::V0_2_0(_) => WitVersion::V0_2_0,
+            Self::V0_2 { .. } => WitVersion::V0_2_0,
+        }
+    }
+
+    /// The exact release the plugin targets (`0.2.1`).
+    pub(crate) fn release(&self) -> &'static str {
+        match self {
+            Self::V0_1_0(_) => "0.1.0",
+            Self::V0_2 { release, .. } => release,
         }
     }
 
@@ -112,7 +156,7 @@ impl AgentPre {
     ) -> wasmtime::Result<()> {
         match self {
             Self::V0_1_0(pre) => pre.instantiate_async(store).await.map(drop),
-            Self::V0_2_0(pre) => pre.instantiate_async(store).await.map(drop),
+            Self::V0_2 { pre, .. } => pre.instantiate_async(store).await.map(drop),
         }
     }
 
@@ -137,18 +181,18 @@ impl AgentPre {
                     Err(e) => AgentCall::Call(e),
                 }
             }
-            Self::V0_2_0(pre) => {
+            Self::V0_2 { pre, .. } => {
                 let bindings = match pre.instantiate_async(&mut *store).await {
                     Ok(b) => b,
                     Err(e) => return AgentCall::Instantiate(e),
                 };
-                let task = v0_2_0::task_out(task);
+                let task = v0_2_1::task_out(task);
                 match bindings
                     .gamecode_plugin_agent()
                     .call_run(&mut *store, &task)
                     .await
                 {
-                    Ok(r) => AgentCall::Returned(r.map_err(v0_2_0::agent_error_in)),
+                    Ok(r) => AgentCall::Returned(r.map_err(v0_2_1::agent_error_in)),
                     Err(e) => AgentCall::Call(e),
                 }
             }

@@ -1,7 +1,7 @@
-//! `gamecode:plugin@0.1.0`: bindings and a thin adapter onto the 0.2.0 implementation.
+//! `gamecode:plugin@0.1.0`: bindings and a thin adapter onto the 0.2.1 implementation.
 //!
 //! Like Zed's older `since_vX` modules, this version converts only between its own types and
-//! the newest version's ([`super::v0_2_0`]), which alone converts to and from backend types
+//! the newest version's ([`super::v0_2_1`]), which alone converts to and from backend types
 //! and holds the host logic. What 0.2.0 added and 0.1.0 cannot carry is dropped on the way
 //! out (reasoning, cache points) or described (images and documents become a placeholder,
 //! cited text its text).
@@ -9,8 +9,8 @@
 use tracing::Instrument;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use super::v0_2_0 as new;
-use super::v0_2_0::t as n;
+use super::v0_2_1 as new;
+use super::v0_2_1::t as n;
 pub use crate::run::ReplyStreamState;
 use crate::run::RunState;
 
@@ -357,11 +357,11 @@ impl gamecode::plugin::chat::HostReplyStream for RunState {
     ) -> wasmtime::Result<Result<Option<t::StreamEvent>, t::ChatError>> {
         let event = self
             .next_event(&stream, |e| {
-                super::v0_2_0::event_out(e).and_then(event_down)
+                super::v0_2_1::event_out(e).and_then(event_down)
             })
             .await?;
         self.halted()?;
-        Ok(event.map_err(|f| chat_error_down(super::v0_2_0::failure_out(f))))
+        Ok(event.map_err(|f| chat_error_down(super::v0_2_1::failure_out(f))))
     }
 
     async fn drop(&mut self, stream: Resource<ReplyStreamState>) -> wasmtime::Result<()> {

@@ -1,5 +1,7 @@
-//! `gamecode:plugin@0.2.0`: bindings and the thin host implementation — the newest version,
-//! so the only conversions between WIT and backend types (0.1.0 is adapted onto these).
+//! `gamecode:plugin@0.2.1`: bindings and the thin host implementation — the newest version,
+//! so the only conversions between WIT and backend types (0.1.0 is adapted onto these). 0.2.0
+//! plugins link to it unchanged: wasmtime matches `@0.2.0` imports and exports to `@0.2.1`
+//! definitions (semver-compatible), and 0.2.1 only adds `chat.session-conversation`.
 //!
 //! Here: how the run measures what the guest sent (`Guest::size`) and builds backend types
 //! from it (`Guest::build`), the conversions back, and host methods that open a tracing span
@@ -18,7 +20,7 @@ use crate::run::{Builder, ChatFailure, Guest, GuestRequest, RunState, Setup, Unb
 
 wasmtime::component::bindgen!({
     world: "plugin",
-    path: "../../wit/v0.2.0",
+    path: "../../wit/v0.2.1",
     // Every import is async (model calls take seconds; the fiber yields meanwhile) and may
     // trap (resource-table errors are host bugs or guest misuse of handles, not chat errors).
     imports: { default: async | trappable },
@@ -850,6 +852,27 @@ impl gamecode::plugin::chat::Host for RunState {
         )
         .entered();
         match RunState::start_conversation(self, setup) {
+            Ok(conversation) => Ok(Ok(self.table.push(conversation)?)),
+            Err(f) => Ok(Err(failure_out(f))),
+        }
+    }
+
+    async fn session_conversation(
+        &mut self,
+        key: String,
+        setup: ConversationSetup,
+    ) -> wasmtime::Result<Result<Resource<ConversationHandle>, t::ChatError>> {
+        let span = tracing::info_span!(
+            "gamecode.session_conversation",
+            plugin = %self.plugin,
+            key = crate::text::echo(&key),
+            tools = setup.tools.len(),
+        );
+        let opened = RunState::session_conversation(self, key, setup)
+            .instrument(span)
+            .await;
+        self.halted()?;
+        match opened {
             Ok(conversation) => Ok(Ok(self.table.push(conversation)?)),
             Err(f) => Ok(Err(failure_out(f))),
         }

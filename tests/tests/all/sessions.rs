@@ -1,0 +1,211 @@
+//! Sessions: runs of one session continue the plugin's conversation (`gamecode run
+//! --session`), processes writing one session at once lose no turn, and `gamecode chat`
+//! works as a person uses it, through a pseudo-terminal: lines answered from the session's
+//! history, Ctrl-C stopping an answer and not the session, /history, /exit.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bedrock_emulator::Emulator;
+use gamecode_e2e::*;
+use gamecode_state::{RunStatus, SqliteStore, StateStore};
+
+fn gamecode(dir: &Path) -> std::process::Command {
+    emulator_gamecode(dir)
+}
+
+/// `gamecode run --session NAME` of the example plugin on `task`, against `emu`.
+fn session_run(emu: &Emulator, dir: &Path, session: &str, task: &str) -> std::process::Child {
+    gamecode(dir)
+        .args(["run", "--no-stream", "--endpoint-url", &emu.url()])
+        .args(["--session", session])
+        .arg(guest_example())
+        .arg(task)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gamecode runs")
+}
+
+fn answer_of(child: std::process::Child) -> String {
+    let out = child.wait_with_output().expect("gamecode ends");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_a_session_continue_its_conversation_and_concurrent_ones_lose_no_turn() {
+    init_tracing();
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = answer_of(session_run(&emu, dir.path(), "s", "My name is Ada."));
+    assert!(first.ends_with("My name is Ada."), "{first}");
+
+    // Four processes add a turn each at once: every model call takes long enough that all of
+    // them read the session before any adds to it.
+    emu.set_latency(Duration::from_secs(2));
+    let tasks = [
+        "Hello from A.",
+        "Hello from B.",
+        "Hello from C.",
+        "Hello from D.",
+    ];
+    let children: Vec<_> = tasks
+        .iter()
+        .map(|t| session_run(&emu, dir.path(), "s", t))
+        .collect();
+    for (child, task) in children.into_iter().zip(tasks) {
+        // Each was answered on the session as it was (the first turn), not on another's.
+        let answer = answer_of(child);
+        assert!(answer.ends_with(task), "{answer}");
+    }
+    emu.set_latency(Duration::ZERO);
+    // They overlapped: at least two read the session before either added its turn (each
+    // sent the first exchange and its own line, nothing of the others').
+    let overlapped = emu
+        .requests()
+        .iter()
+        .filter(|r| r.body["messages"].as_array().map_or(0, Vec::len) == 3)
+        .count();
+    assert!(overlapped >= 2, "{overlapped} of the four runs overlapped");
+
+    let recall = answer_of(session_run(&emu, dir.path(), "s", "What did I say before?"));
+    assert!(
+        recall.starts_with("Earlier in this conversation you said:"),
+        "{recall}"
+    );
+    for said in std::iter::once("My name is Ada.").chain(tasks) {
+        assert!(
+            recall.contains(&format!("\"{said}\"")),
+            "{said} in {recall}"
+        );
+    }
+    // The model was sent the whole session: 5 earlier exchanges and the question.
+    let last = emu.requests().last().cloned().expect("a request");
+    let messages = last.body["messages"].as_array().map_or(0, Vec::len);
+    assert_eq!(messages, 5 * 2 + 1, "{}", last.body);
+
+    let store = SqliteStore::open(dir.path().join("state/state.sqlite")).expect("the store");
+    let turns = store
+        .session_turns("s", None, u64::MAX >> 1)
+        .expect("turns");
+    assert_eq!(turns.len(), 6, "five earlier turns and the question's");
+    assert!(turns.iter().enumerate().all(|(i, t)| t.seq == i as u64 + 1));
+    store.check_integrity().expect("sound");
+
+    let listed = gamecode(dir.path())
+        .args(["sessions", "list"])
+        .output()
+        .expect("sessions list");
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("s ") && l.contains(" 6 ")),
+        "{listed}"
+    );
+    let shown = gamecode(dir.path())
+        .args(["sessions", "show", "s"])
+        .output()
+        .expect("sessions show");
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains("── turn 6") && shown.contains("you: My name is Ada."),
+        "{shown}"
+    );
+    let removed = gamecode(dir.path())
+        .args(["sessions", "rm", "s"])
+        .output()
+        .expect("sessions rm");
+    assert!(removed.status.success());
+    let gone = gamecode(dir.path())
+        .args(["sessions", "show", "s"])
+        .output()
+        .expect("sessions show");
+    assert_eq!(gone.status.code(), Some(2), "{gone:?}");
+}
+
+/// The README's `chat-transcript` block: `> ` lines are typed, the others are what the chat
+/// answers.
+fn transcript() -> Vec<(String, String)> {
+    let block = readme_block("chat-transcript");
+    let mut turns = Vec::new();
+    let mut lines = block.lines().filter(|l| !l.starts_with('$'));
+    while let Some(typed) = lines.next() {
+        let typed = typed.strip_prefix("> ").expect("a typed line").to_string();
+        let answer = lines.next().expect("its answer").to_string();
+        turns.push((typed, answer));
+    }
+    turns
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gamecode_chat_in_a_terminal_remembers_cancels_a_turn_on_ctrl_c_and_keeps_the_session() {
+    init_tracing();
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = gamecode(dir.path());
+    cmd.args(["chat", "--endpoint-url", &emu.url(), "--session", "pty"])
+        .arg(guest_example())
+        // The pseudo-terminal, not the isolated command's /dev/null.
+        .stdin(std::process::Stdio::inherit());
+    let mut chat = rexpect::session::spawn_command(cmd, Some(60_000)).expect("chat starts");
+    chat.exp_string("session pty").expect("the greeting");
+
+    // The README's transcript, typed.
+    let turns = transcript();
+    assert_eq!(turns.len(), 3, "{turns:?}");
+    for (typed, answer) in &turns {
+        chat.exp_string("> ").expect("a prompt");
+        chat.send_line(typed).expect("typed");
+        chat.exp_string(answer).expect("the README's answer");
+    }
+
+    // A slow answer, stopped by Ctrl-C: the chat goes on.
+    emu.set_latency(Duration::from_secs(30));
+    chat.exp_string("> ").expect("a prompt");
+    chat.send_line("Tell me a long story.").expect("typed");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    chat.send_control('c').expect("Ctrl-C");
+    chat.exp_string("cancelled: this turn is not kept")
+        .expect("the turn is cancelled");
+    emu.set_latency(Duration::ZERO);
+    chat.exp_string("> ").expect("a prompt");
+    chat.send_line("/history").expect("typed");
+    // (rexpect reads bytes as Latin-1: ASCII only.)
+    chat.exp_string("turn 3, ").expect("the history");
+    chat.exp_string("> ").expect("a prompt");
+    chat.send_line("/exit").expect("typed");
+    chat.exp_string("session pty is kept").expect("the goodbye");
+    chat.exp_eof().expect("the chat ends");
+
+    // Three turns kept; the cancelled one is over (not interrupted) and added nothing.
+    let store = SqliteStore::open(dir.path().join("state/state.sqlite")).expect("the store");
+    assert_eq!(
+        store
+            .session_turns("pty", None, u64::MAX >> 1)
+            .expect("turns")
+            .len(),
+        3
+    );
+    let runs = store.runs().expect("runs");
+    assert_eq!(runs.len(), 4);
+    let cancelled = runs
+        .iter()
+        .find(|r| r.status == RunStatus::Failed)
+        .expect("the cancelled run");
+    assert!(
+        cancelled
+            .outcome
+            .as_deref()
+            .unwrap_or("")
+            .contains("cancelled"),
+        "{cancelled:?}"
+    );
+    assert!(runs.iter().all(|r| r.session.as_deref() == Some("pty")));
+}
