@@ -130,18 +130,85 @@ async fn runs_of_a_session_continue_its_conversation_and_concurrent_ones_lose_no
     assert_eq!(gone.status.code(), Some(2), "{gone:?}");
 }
 
-/// The README's `chat-transcript` block: `> ` lines are typed, the others are what the chat
-/// answers.
-fn transcript() -> Vec<(String, String)> {
-    let block = readme_block("chat-transcript");
-    let mut turns = Vec::new();
-    let mut lines = block.lines().filter(|l| !l.starts_with('$'));
-    while let Some(typed) = lines.next() {
-        let typed = typed.strip_prefix("> ").expect("a typed line").to_string();
-        let answer = lines.next().expect("its answer").to_string();
-        turns.push((typed, answer));
+/// Terminal output as a person reads it: escape sequences and carriage returns removed.
+fn as_read(raw: &str) -> Vec<String> {
+    let mut text = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ parameters… final byte (@ to ~).
+                if chars.next_if_eq(&'[').is_some() {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+            }
+            '\r' => {}
+            c => text.push(c),
+        }
     }
-    turns
+    text.lines().map(|l| l.trim_end().to_string()).collect()
+}
+
+/// Whether `line` is what `shown` (a README line, `…` for what varies) shows.
+fn shows(line: &str, shown: &str) -> bool {
+    let mut rest = line;
+    for (i, part) in shown.split('…').enumerate() {
+        match rest.find(part) {
+            Some(at) if i > 0 || at == 0 => rest = &rest[at + part.len()..],
+            _ => return false,
+        }
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readmes_chat_transcript_is_what_gamecode_chat_shows() {
+    init_tracing();
+    let block = readme_block("chat-transcript");
+    let mut lines = block.lines();
+    let command = lines.next().expect("the command");
+    let args: Vec<&str> = command
+        .strip_prefix("$ gamecode ")
+        .expect("a gamecode command")
+        .split_whitespace()
+        .collect();
+    let shown: Vec<&str> = lines.collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(guest_example(), dir.path().join("agent.wasm")).expect("agent.wasm");
+    let mut cmd = gamecode(dir.path());
+    cmd.args(&args)
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::inherit());
+    let mut chat = rexpect::session::spawn_command(cmd, Some(60_000)).expect("chat starts");
+    // A line is typed once the line shown before it is there and the prompt is back (typed
+    // ahead, the line editor would drop it).
+    let mut seen = String::new();
+    let mut before = "";
+    for line in &shown {
+        let Some(typed) = line.strip_prefix("> ") else {
+            before = line;
+            continue;
+        };
+        for wait in [before.split('…').next().unwrap_or(before), "> "] {
+            seen.push_str(&chat.exp_string(wait).expect("the line before the prompt"));
+            seen.push_str(wait);
+        }
+        chat.send_line(typed).expect("typed");
+    }
+    seen.push_str(&chat.exp_eof().expect("the chat ends"));
+    // (rexpect reads bytes as Latin-1: the README's lines are ASCII where they are checked.)
+    let seen = as_read(&seen);
+    let mut at = 0;
+    for line in shown {
+        match seen[at..].iter().position(|l| shows(l, line)) {
+            Some(i) => at += i + 1,
+            None => panic!("the chat did not show `{line}` where the README does:\n{seen:#?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,13 +224,18 @@ async fn gamecode_chat_in_a_terminal_remembers_cancels_a_turn_on_ctrl_c_and_keep
     let mut chat = rexpect::session::spawn_command(cmd, Some(60_000)).expect("chat starts");
     chat.exp_string("session pty").expect("the greeting");
 
-    // The README's transcript, typed.
-    let turns = transcript();
-    assert_eq!(turns.len(), 3, "{turns:?}");
-    for (typed, answer) in &turns {
+    let turns = [
+        ("My name is Ada.", "answering: My name is Ada."),
+        ("What is 6 * 7?", "Based on the tool results: 42"),
+        (
+            "What did I say before?",
+            "you said: \"My name is Ada.\"; \"What is 6 * 7?\".",
+        ),
+    ];
+    for (typed, answer) in turns {
         chat.exp_string("> ").expect("a prompt");
         chat.send_line(typed).expect("typed");
-        chat.exp_string(answer).expect("the README's answer");
+        chat.exp_string(answer).expect("the answer");
     }
 
     // A slow answer, stopped by Ctrl-C: the chat goes on.
