@@ -65,7 +65,8 @@ pub enum Decision {
 pub struct PendingCall {
     /// The host tool.
     pub tool: String,
-    /// Its input, JSON text as the plugin gave it.
+    /// Its input: the plugin's JSON, as the tool reads it (parsed and written again, so a
+    /// key the plugin gave twice shows once, as the tool sees it).
     pub input: String,
 }
 
@@ -83,13 +84,22 @@ impl PendingCall {
 
 impl std::fmt::Display for PendingCall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {}",
-            crate::text::echo(&self.tool),
-            crate::text::escape_controls(&self.input)
-        )
+        f.write_str(&shown(&self.tool, &self.input))
     }
+}
+
+/// The most of a call's input a person is shown in one go.
+const SHOWN_INPUT: usize = 2_000;
+
+/// A tool call as a person is shown it: the tool's name and its input on one line, control
+/// characters escaped, a long input cut (saying how long it is).
+pub(crate) fn shown(tool: &str, input: &str) -> String {
+    let input = crate::text::escape_controls(input).replace('\n', "\\n");
+    let cut = match input.char_indices().nth(SHOWN_INPUT) {
+        Some((at, _)) => format!("{}… ({} bytes in all)", &input[..at], input.len()),
+        None => input,
+    };
+    format!("{} {cut}", crate::text::echo(tool))
 }
 
 #[cfg(test)]

@@ -226,8 +226,14 @@ pub enum RunError {
     /// ([`PluginHostBuilder::approvals`](crate::PluginHostBuilder::approvals)). It is
     /// journaled and holds no memory; [`Plugin::decide`](crate::Plugin::decide) continues
     /// it with the decision.
-    #[error("the run waits for a person to approve the tool call {tool} {input}")]
+    #[error(
+        "the run waits for a person to approve the tool call {}",
+        crate::approval::shown(tool, input)
+    )]
     AwaitingApproval { tool: String, input: String },
+    /// The embedder cancelled the run ([`Run::cancel_on`](crate::Run::cancel_on)).
+    #[error("the run was cancelled")]
+    Cancelled,
 }
 
 /// Bytes as a person set them: `64 MiB` (as `memory_mib` says), else exact.
@@ -249,6 +255,7 @@ impl RunError {
                 | Self::ModelDeadline { .. }
                 | Self::Journal(_)
                 | Self::AwaitingApproval { .. }
+                | Self::Cancelled
         )
     }
 }

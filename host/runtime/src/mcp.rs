@@ -365,6 +365,11 @@ impl Server {
         if let Some(cwd) = &self.config.cwd {
             command.current_dir(cwd);
         }
+        // A group of its own: the terminal's Ctrl-C is the host's to handle (`gamecode chat`
+        // cancels a turn with it), not a signal that stops the server under it. It still
+        // ends with the host: killed on drop, and its stdin closes when the host exits.
+        #[cfg(unix)]
+        command.process_group(0);
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start `{}`: {e}", self.config.command))?;

@@ -22,7 +22,7 @@ use std::time::Instant;
 use tracing::Instrument;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::approval::Decision;
+use crate::approval::{Decision, PendingCall};
 use crate::error::{AgentError, RunError};
 use crate::journal::{ActiveRun, Journal, JournalWriter, Start};
 use crate::limits::MemoryLimiter;
@@ -54,7 +54,7 @@ enum Origin {
         context: Option<String>,
         session: Option<String>,
     },
-    Resume(String, Option<Decision>),
+    Resume(String, Option<(PendingCall, Decision)>),
 }
 
 /// Checks that run `id` was journaled with the plugin of `digest` and can start again, claims
@@ -64,7 +64,7 @@ fn take_over(
     writer: JournalWriter,
     digest: &str,
     id: &str,
-    decision: Option<Decision>,
+    decision: Option<(PendingCall, Decision)>,
     active: ActiveRun,
 ) -> Result<Durable, RunError> {
     let journal_err = |e: gamecode_state::StateError| RunError::Journal(e.to_string());
@@ -98,8 +98,8 @@ fn take_over(
         _ => {}
     }
     store.claim(id).map_err(journal_err)?;
-    if let Some(decision) = decision {
-        Journal::decide(store.as_ref(), id, decision).map_err(|h| h.run_error())?;
+    if let Some((call, decision)) = decision {
+        Journal::decide(store.as_ref(), id, &call, decision).map_err(|h| h.run_error())?;
     }
     let journal = Journal::resume(writer, store, id, active).map_err(|h| h.run_error())?;
     Ok(Durable {
@@ -151,14 +151,16 @@ pub struct Run<'a> {
     observer: Option<Arc<dyn RunObserver>>,
     /// The journaled run this continues ([`Plugin::resume`]), with a person's decision
     /// ([`Plugin::decide`]).
-    resume: Option<(String, Option<Decision>)>,
+    resume: Option<(String, Option<(PendingCall, Decision)>)>,
     /// The embedder's note kept with a durable run ([`Run::context`]).
     context: Option<String>,
     /// The session this run is a turn of ([`Run::session`]).
     session: Option<String>,
+    /// Cancels the run when it completes ([`Run::cancel_on`]).
+    cancel: Option<Cancel<'a>>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     /// Also tells `observer` this run's events (besides the host's observer, if any): for
     /// an embedder that routes each run's progress to its own client.
     pub fn observer(mut self, observer: Arc<dyn RunObserver>) -> Self {
@@ -185,6 +187,16 @@ impl Run<'_> {
         self
     }
 
+    /// Cancels the run when `signal` completes (a person's Ctrl-C, a client gone): the
+    /// plugin is stopped where it is, as at its deadline, and the run ends with
+    /// [`RunError::Cancelled`] (a durable run is marked failed; a session keeps nothing of
+    /// it). Dropping the run's future instead stops it too, but leaves a durable run to be
+    /// resumed.
+    pub fn cancel_on(mut self, signal: impl Future<Output = ()> + Send + 'a) -> Self {
+        self.cancel = Some(Box::pin(signal));
+        self
+    }
+
     /// Runs it: the answer or the error, with output and stats either way.
     pub async fn report(self) -> RunReport {
         let Self {
@@ -194,12 +206,13 @@ impl Run<'_> {
             resume,
             context,
             session,
+            cancel,
         } = self;
         let origin = match resume {
             Some((id, decision)) => Origin::Resume(id, decision),
             None => Origin::New { context, session },
         };
-        plugin.run_with(task, observer, origin).await
+        plugin.run_with(task, observer, origin, cancel).await
     }
 }
 
@@ -284,7 +297,11 @@ impl std::error::Error for DeadlineTrap {}
 enum Ended {
     Ran(AgentCall),
     TimedOut,
+    Cancelled,
 }
+
+/// What cancels a run when it completes ([`Run::cancel_on`]).
+type Cancel<'a> = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 impl Plugin {
     pub(crate) fn new(
@@ -358,6 +375,7 @@ impl Plugin {
             resume: None,
             context: None,
             session: None,
+            cancel: None,
         }
     }
 
@@ -374,21 +392,31 @@ impl Plugin {
             resume: Some((run_id.into(), None)),
             context: None,
             session: None,
+            cancel: None,
         }
     }
 
-    /// Continues the durable run `run_id`, stopped to wait for a person's approval of a tool
-    /// call ([`RunError::AwaitingApproval`]), with their decision: journaled, then the run
-    /// resumes as [`resume`](Self::resume) does, and the call goes ahead, or fails with a
-    /// `not-allowed` tool error giving the reason.
-    pub fn decide(&self, run_id: impl Into<String>, decision: Decision) -> Run<'_> {
+    /// Continues the durable run `run_id`, stopped to wait for a person's approval of `call`
+    /// ([`RunError::AwaitingApproval`]; the store's
+    /// [`RunRecord::waiting`](gamecode_state::RunRecord::waiting) decoded by
+    /// [`PendingCall::decode`]), with their decision: journaled, then the run resumes as
+    /// [`resume`](Self::resume) does, and the call goes ahead, or fails with a `not-allowed`
+    /// tool error giving the reason. Refused when the run waits on another call than the
+    /// one the person decided on.
+    pub fn decide(
+        &self,
+        run_id: impl Into<String>,
+        call: PendingCall,
+        decision: Decision,
+    ) -> Run<'_> {
         Run {
             plugin: self,
             task: Task::default(),
             observer: None,
-            resume: Some((run_id.into(), Some(decision))),
+            resume: Some((run_id.into(), Some((call, decision)))),
             context: None,
             session: None,
+            cancel: None,
         }
     }
 
@@ -415,6 +443,7 @@ impl Plugin {
         task: Task,
         observer: Option<Arc<dyn RunObserver>>,
         origin: Origin,
+        cancel: Option<Cancel<'_>>,
     ) -> RunReport {
         let (durable, context, session) = match origin {
             Origin::Resume(id, decision) => match self.resumed(&id, decision).await {
@@ -444,7 +473,7 @@ impl Plugin {
         };
         let run_id = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("gamecode.run", plugin = %self.name, run = run_id);
-        self.run_inner(&task, run_id, observer, durable)
+        self.run_inner(&task, run_id, observer, durable, cancel)
             .instrument(span)
             .await
     }
@@ -478,7 +507,14 @@ impl Plugin {
         let mut seed = [0u8; 32];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
         let config = self.policy.config.clone();
-        let start = Start::new(task, format!("{}-{id}", self.name), seed, config, session);
+        let start = Start::new(
+            task,
+            format!("{}-{id}", self.name),
+            seed,
+            config,
+            session,
+            &self.host.approvals,
+        );
         let run = NewRun {
             id: id.clone(),
             plugin: self.name.to_string(),
@@ -501,7 +537,11 @@ impl Plugin {
 
     /// The interrupted run `id`, taken over by this process with its journal (read and
     /// claimed off the async workers: the store may wait on another process's lock).
-    async fn resumed(&self, id: &str, decision: Option<Decision>) -> Result<Durable, RunError> {
+    async fn resumed(
+        &self,
+        id: &str,
+        decision: Option<(PendingCall, Decision)>,
+    ) -> Result<Durable, RunError> {
         let (Some(state), Some(source)) = (&self.host.state, &self.source) else {
             return Err(RunError::Journal(
                 "this host keeps no state store to resume a run from \
@@ -549,6 +589,12 @@ impl Plugin {
             policy.max_output_bytes,
             observer.clone(),
         );
+        let approvals = match &durable {
+            Some((start, _)) if start.approvals != self.host.approvals.names() => {
+                Arc::new(crate::approval::Approvals::tools(start.approvals.clone()))
+            }
+            _ => self.host.approvals.clone(),
+        };
         let session = durable.as_ref().and_then(|(start, _)| {
             let store = self.host.state.as_ref()?.store.clone();
             Some(RunSession::new(store, start.session.clone()?))
@@ -586,7 +632,7 @@ impl Plugin {
             policy: policy.clone(),
             backend: self.backend.clone(),
             tools: self.host.tools.clone(),
-            approvals: self.host.approvals.clone(),
+            approvals,
             observer,
             meter: Meter::default(),
             usage: Default::default(),
@@ -653,6 +699,7 @@ impl Plugin {
         run_id: u64,
         observer: Option<Arc<dyn RunObserver>>,
         durable: Option<Durable>,
+        cancel: Option<Cancel<'_>>,
     ) -> RunReport {
         let policy = self.policy.clone();
         let started = Instant::now();
@@ -672,9 +719,19 @@ impl Plugin {
 
         let pre = &self.pre;
         let drive = async { Ended::Ran(pre.run(&mut store, task).await) };
-        let ended = tokio::time::timeout(policy.deadline, drive)
-            .await
-            .unwrap_or(Ended::TimedOut);
+        let timed = async {
+            tokio::time::timeout(policy.deadline, drive)
+                .await
+                .unwrap_or(Ended::TimedOut)
+        };
+        // Cancelled: stopped where it is, as at the deadline.
+        let ended = match cancel {
+            Some(cancel) => tokio::select! {
+                ended = timed => ended,
+                () = cancel => Ended::Cancelled,
+            },
+            None => timed.await,
+        };
 
         let duration = started.elapsed();
         let fuel_consumed = metered
@@ -698,14 +755,24 @@ impl Plugin {
         } else if let Some(journal) = &mut state.journal {
             // An answer adds the run's turn to its session before the run is marked finished:
             // a crash between the two leaves a run that, resumed, adds it again (no change).
-            if let (Ok(_), Some(session), Some(id)) = (&result, &state.session, &durable_id)
-                && let Err(e) = session.save(id.clone()).await
-            {
-                result = Err(RunError::Journal(e));
-            }
-            let outcome = result.clone().map_err(|e| e.to_string());
-            if let Err(halt) = journal.finish(outcome).await {
-                result = Err(halt.run_error());
+            let saved = match (&result, &state.session, &durable_id) {
+                (Ok(_), Some(session), Some(id)) => session.save(id.clone()).await,
+                _ => Ok(()),
+            };
+            match saved {
+                // Not finished, so not lost: a resume answers it from the journal and saves.
+                Err(e) => {
+                    let _ = journal.settle().await;
+                    result = Err(RunError::Journal(format!(
+                        "{e}; the run is kept, unfinished: resume it to save its turn"
+                    )));
+                }
+                Ok(()) => {
+                    let outcome = result.clone().map_err(|e| e.to_string());
+                    if let Err(halt) = journal.finish(outcome).await {
+                        result = Err(halt.run_error());
+                    }
+                }
             }
         }
         let state = store.data();
@@ -756,6 +823,7 @@ fn classify(
         limit_bytes: state.limiter.limit(),
     };
     match ended {
+        Ended::Cancelled => Err(RunError::Cancelled),
         // Cut off inside a model call: the model (or the way to it) is what was slow.
         Ended::TimedOut => Err(match &state.model_wait {
             Some(log) => RunError::ModelDeadline {

@@ -6,10 +6,21 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gamecode_e2e::*;
-use gamecode_host::{Approvals, Decision, PluginHost, RunError};
+use gamecode_host::{Approvals, Decision, PendingCall, PluginHost, RunError, RunReport};
 use gamecode_state::{RunStatus, SqliteStore, StateStore};
 
 const TASK: &str = "What does notes.txt say?";
+
+/// The call a run stopped to wait on.
+fn pending(report: &RunReport) -> PendingCall {
+    match &report.result {
+        Err(RunError::AwaitingApproval { tool, input }) => PendingCall {
+            tool: tool.clone(),
+            input: input.clone(),
+        },
+        other => panic!("not waiting: {other:?}"),
+    }
+}
 
 /// The id of the run `gamecode run` said waits (`gamecode approve ID`).
 fn waiting_id(stderr: &str) -> String {
@@ -71,10 +82,27 @@ async fn a_run_waits_for_approval_and_goes_on_with_the_decision() {
         "{:?}",
         waiting.result
     );
-    let id = waiting.run_id.expect("a durable run");
+    let id = waiting.run_id.clone().expect("a durable run");
+    let call = pending(&waiting);
     let record = store.run(&id).expect("the run");
     assert_eq!(record.status, RunStatus::Waiting);
     assert!(record.owner.is_none(), "nobody holds a waiting run");
+    assert_eq!(
+        record.waiting.as_deref().and_then(PendingCall::decode),
+        Some(call.clone())
+    );
+    // A decision on another call than the one the run waits on is refused; it still waits.
+    let other = PendingCall {
+        tool: "read_file".into(),
+        input: r#"{"path":"other.txt"}"#.into(),
+    };
+    let refused = plugin.decide(&id, other, Decision::Approve).report().await;
+    assert!(
+        matches!(&refused.result, Err(RunError::Journal(m)) if m.contains("another call")),
+        "{:?}",
+        refused.result
+    );
+    assert_eq!(store.run(&id).expect("the run").status, RunStatus::Waiting);
     let asked = emu.requests().len();
     // A plain resume is refused: the run needs a decision.
     let refused = plugin.resume(&id).report().await;
@@ -83,7 +111,7 @@ async fn a_run_waits_for_approval_and_goes_on_with_the_decision() {
         "{:?}",
         refused.result
     );
-    let approved = plugin.decide(&id, Decision::Approve).report().await;
+    let approved = plugin.decide(&id, call, Decision::Approve).report().await;
     let answer = approved.result.expect("the approved run answers");
     assert!(answer.contains("pineapple"), "{answer}");
     assert_eq!(store.run(&id).expect("the run").status, RunStatus::Finished);
@@ -93,9 +121,14 @@ async fn a_run_waits_for_approval_and_goes_on_with_the_decision() {
 
     // Denied: the plugin gets the reason as the tool's error, and the model sees it.
     let waiting = plugin.run(TASK).report().await;
-    let id = waiting.run_id.expect("a durable run");
+    let id = waiting.run_id.clone().expect("a durable run");
+    let call = pending(&waiting);
     let denied = plugin
-        .decide(&id, Decision::Deny("those notes are private".into()))
+        .decide(
+            &id,
+            call.clone(),
+            Decision::Deny("those notes are private".into()),
+        )
         .report()
         .await;
     let answer = denied.result.expect("the denied run answers");
@@ -104,7 +137,7 @@ async fn a_run_waits_for_approval_and_goes_on_with_the_decision() {
         "{answer}"
     );
     // A decision for a run that is not waiting is refused.
-    let again = plugin.decide(&id, Decision::Approve).report().await;
+    let again = plugin.decide(&id, call, Decision::Approve).report().await;
     assert!(
         matches!(again.result, Err(RunError::Journal(_))),
         "{:?}",
@@ -137,7 +170,13 @@ async fn gamecode_run_stops_for_approval_and_gamecode_approve_goes_on() {
     let run = || {
         let mut cmd = emulator_gamecode(dir.path());
         cmd.args(["run", "--no-stream", "--endpoint-url", &emu.url()])
-            .args(["--approve", "read_file", "--allow-read"])
+            .args([
+                "--session",
+                "notes",
+                "--approve",
+                "read_file",
+                "--allow-read",
+            ])
             .arg(&notes)
             .arg(guest_example())
             .arg(TASK);
@@ -167,6 +206,14 @@ async fn gamecode_run_stops_for_approval_and_gamecode_approve_goes_on() {
         .expect("resume");
     assert_eq!(resumed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&resumed.stderr).contains("gamecode approve"));
+
+    // A session whose run waits is kept whole until the run ends.
+    let rm = emulator_gamecode(dir.path())
+        .args(["sessions", "rm", "notes"])
+        .output()
+        .expect("sessions rm");
+    assert_eq!(rm.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&rm.stderr).contains(&id));
 
     let approved = emulator_gamecode(dir.path())
         .args(["approve", &id])

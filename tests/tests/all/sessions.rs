@@ -130,27 +130,53 @@ async fn runs_of_a_session_continue_its_conversation_and_concurrent_ones_lose_no
     assert_eq!(gone.status.code(), Some(2), "{gone:?}");
 }
 
-/// Terminal output as a person reads it: escape sequences and carriage returns removed.
+/// Terminal output as a person reads it: each line as the terminal leaves it after carriage
+/// returns, cursor moves right (`ESC [ n C`) and erasures (`ESC [ K`, `ESC [ 2 K`); other
+/// escape sequences have no effect on the text.
 fn as_read(raw: &str) -> Vec<String> {
-    let mut text = String::new();
+    let (mut lines, mut line, mut col) = (Vec::new(), Vec::<char>::new(), 0usize);
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\u{1b}' => {
-                // CSI: ESC [ parameters… final byte (@ to ~).
-                if chars.next_if_eq(&'[').is_some() {
-                    for c in chars.by_ref() {
-                        if ('@'..='~').contains(&c) {
-                            break;
-                        }
+                if chars.next_if_eq(&'[').is_none() {
+                    continue;
+                }
+                let mut params = String::new();
+                let mut end = ' ';
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        end = c;
+                        break;
                     }
+                    params.push(c);
+                }
+                match (end, params.as_str()) {
+                    ('C', n) => col += n.parse::<usize>().unwrap_or(1),
+                    ('K', "" | "0") => line.truncate(col),
+                    ('K', "2") => line.clear(),
+                    _ => {}
                 }
             }
-            '\r' => {}
-            c => text.push(c),
+            '\r' => col = 0,
+            '\n' => {
+                lines.push(line.iter().collect::<String>().trim_end().to_string());
+                (line, col) = (Vec::new(), 0);
+            }
+            c => {
+                if line.len() < col {
+                    line.resize(col, ' ');
+                }
+                match line.get_mut(col) {
+                    Some(at) => *at = c,
+                    None => line.push(c),
+                }
+                col += 1;
+            }
         }
     }
-    text.lines().map(|l| l.trim_end().to_string()).collect()
+    lines.push(line.iter().collect::<String>().trim_end().to_string());
+    lines
 }
 
 /// Whether `line` is what `shown` (a README line, `…` for what varies) shows.
@@ -280,4 +306,69 @@ async fn gamecode_chat_in_a_terminal_remembers_cancels_a_turn_on_ctrl_c_and_keep
         "{cancelled:?}"
     );
     assert!(runs.iter().all(|r| r.session.as_deref() == Some("pty")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_killed_mid_turn_names_the_turn_and_gamecode_resume_finishes_it() {
+    init_tracing();
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chat = |dir: &Path| {
+        let mut cmd = gamecode(dir);
+        cmd.args(["chat", "--endpoint-url", &emu.url(), "--session", "k"])
+            .arg(guest_example())
+            .stdin(std::process::Stdio::inherit());
+        rexpect::session::spawn_command(cmd, Some(60_000)).expect("chat starts")
+    };
+    let store = || SqliteStore::open(dir.path().join("state/state.sqlite")).expect("the store");
+
+    // A turn whose model call hangs, and the chat killed in it.
+    emu.set_latency(Duration::from_secs(60));
+    let mut first = chat(dir.path());
+    first.exp_string("> ").expect("a prompt");
+    first.send_line("My name is Ada.").expect("typed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while emu.requests().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the turn never called the model"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first
+        .process_mut()
+        .kill(rexpect::process::Signal::SIGKILL)
+        .expect("killed");
+    drop(first);
+    emu.set_latency(Duration::ZERO);
+    let runs = store().runs().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Interrupted);
+    let id = runs[0].id.clone();
+
+    // The next chat of the session names it, and how to finish it.
+    let mut second = chat(dir.path());
+    second
+        .exp_string(&format!("gamecode resume {id}"))
+        .expect("the interrupted turn named");
+    second.exp_string("> ").expect("a prompt");
+    second.send_line("/exit").expect("typed");
+    second.exp_eof().expect("the chat ends");
+
+    // `gamecode resume` runs it as the turn of the session it was.
+    let resumed = gamecode(dir.path())
+        .args(["resume", &id])
+        .output()
+        .expect("resume");
+    let answer = String::from_utf8_lossy(&resumed.stdout).to_string();
+    assert!(
+        resumed.status.success() && answer.contains("My name is Ada."),
+        "{answer}\n{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let turns = store()
+        .session_turns("k", None, u64::MAX >> 1)
+        .expect("turns");
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].run_id.as_deref(), Some(id.as_str()));
 }

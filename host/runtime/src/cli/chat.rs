@@ -2,10 +2,10 @@
 //! plugin in the session (`Run::session`), its answer streamed as it comes; Ctrl-C cancels
 //! the turn, not the session. Lines are edited and remembered by rustyline.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use gamecode_host::state::{RunStatus, StateStore};
-use gamecode_host::{Decision, PendingCall, RunError, RunEvent, RunObserver};
+use gamecode_host::{Decision, PendingCall, RunError};
 use rustyline::error::ReadlineError;
 
 use crate::progress::Progress;
@@ -77,7 +77,7 @@ pub(crate) async fn chat(args: ChatArgs, verbose: u8) -> Result<(), Failure> {
             command if command.starts_with('/') => {
                 progress.line(&format!("unknown command {command}: {HELP}"));
             }
-            task => turn(&started, &progress, &store, &session, task, &mut editor).await,
+            task => turn(&started, &progress, &session, task, &mut editor).await,
         }
     }
     if let Some(path) = &history {
@@ -96,55 +96,50 @@ pub(crate) async fn chat(args: ChatArgs, verbose: u8) -> Result<(), Failure> {
 async fn turn(
     started: &run::Started,
     progress: &Arc<Progress>,
-    store: &Arc<dyn StateStore>,
     session: &str,
     task: &str,
     editor: &mut rustyline::DefaultEditor,
 ) {
     progress.next_run();
-    let id = Arc::new(RunIdOf::default());
     let mut run = started
         .plugin
         .run(task)
         .session(session)
-        .observer(id.clone());
+        .cancel_on(ctrl_c());
     if let Some(context) = state::chat_turn_context(task, session) {
         run = run.context(context);
     }
-    let mut report = until_ctrl_c(run.report()).await;
+    let mut report = run.report().await;
     loop {
         progress.finish();
-        let Some(done) = report else {
-            // The run was dropped where it was: it is over, not interrupted (nothing to
-            // resume), and adds nothing to the session.
-            if let Some(id) = id.get() {
-                let _ = store.finish(&id, RunStatus::Failed, "cancelled by the user (Ctrl-C)");
-            }
-            progress.next_run();
-            progress.line("cancelled: this turn is not kept");
-            return;
-        };
-        match (done.result, done.run_id) {
+        match (report.result, report.run_id) {
             (Ok(answer), _) => return progress.answer(&answer),
             (Err(RunError::AwaitingApproval { tool, input }), Some(run_id)) => {
                 let call = PendingCall { tool, input };
                 let decision = ask(editor, progress, &call);
                 progress.next_run();
-                let resumed = started.plugin.decide(run_id, decision).observer(id.clone());
-                report = until_ctrl_c(resumed.report()).await;
+                report = started
+                    .plugin
+                    .decide(run_id, call, decision)
+                    .cancel_on(ctrl_c())
+                    .report()
+                    .await;
+            }
+            (Err(RunError::Cancelled), _) => {
+                // Ended, marked failed: nothing to resume, nothing added to the session.
+                progress.next_run();
+                return progress.line("cancelled: this turn is not kept");
             }
             (Err(e), _) => return progress.line(&format!("error: {e}")),
         }
     }
 }
 
-/// The run's report, or `None` at Ctrl-C (the run is dropped).
-async fn until_ctrl_c(
-    report: impl std::future::Future<Output = gamecode_host::RunReport>,
-) -> Option<gamecode_host::RunReport> {
-    tokio::select! {
-        report = report => Some(report),
-        _ = tokio::signal::ctrl_c() => None,
+/// Completes at the next Ctrl-C (the terminal's SIGINT, caught for the process from then on).
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        // No signal handling here: never cancel.
+        std::future::pending::<()>().await;
     }
 }
 
@@ -186,25 +181,4 @@ fn new_session_name() -> String {
         &stamp[..8.min(stamp.len())],
         &stamp[8.min(stamp.len())..]
     )
-}
-
-/// Catches the run's id in the state store as the run starts.
-#[derive(Default)]
-struct RunIdOf(Mutex<Option<String>>);
-
-impl RunIdOf {
-    fn get(&self) -> Option<String> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-impl RunObserver for RunIdOf {
-    fn on_event(&self, _plugin: &str, event: &RunEvent) {
-        if let RunEvent::Journaled { run_id, .. } = event {
-            *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(run_id.clone());
-        }
-    }
 }

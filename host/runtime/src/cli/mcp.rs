@@ -73,11 +73,19 @@ fn default_name(plugin: &std::path::Path) -> String {
 }
 
 pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
-    let policy = match &args.policy {
-        Some(path) => {
-            Policy::from_file(path).map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?
-        }
-        None => Policy::default(),
+    let (policy, approvals) = match &args.policy {
+        Some(path) => (
+            Policy::from_file(path).map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?,
+            // Served runs keep no journal, so they cannot wait for a person: these tools'
+            // calls are refused, never made unasked.
+            std::fs::read_to_string(path)
+                .ok()
+                .map(|text| gamecode_host::Approvals::from_policy_toml(&text))
+                .transpose()
+                .map_err(|e| Failure::new(EXIT_USAGE, e.to_string()))?
+                .unwrap_or_default(),
+        ),
+        None => (Policy::default(), gamecode_host::Approvals::default()),
     };
     let name = args
         .name
@@ -112,6 +120,7 @@ pub(crate) async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .backend(Arc::new(backend))
         .tools(crate::setup::fs_tools(&args.allow_read)?)
         .policy(policy)
+        .approvals(approvals)
         .cache(crate::load::cache(false, None))
         .build()
         .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;

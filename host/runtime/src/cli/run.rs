@@ -46,7 +46,7 @@ pub(crate) struct Resume {
     pub(crate) run_id: String,
     pub(crate) store: Arc<dyn StateStore>,
     /// A person's decision on the tool call the run waits on (`gamecode approve`).
-    pub(crate) decision: Option<gamecode_host::Decision>,
+    pub(crate) decision: Option<(gamecode_host::PendingCall, gamecode_host::Decision)>,
 }
 
 /// A plugin loaded in its host, and what must live as long as its runs.
@@ -92,8 +92,9 @@ pub(crate) async fn start(
         emulator,
         recorder,
     } = configure_backend(backend, args, &asked, progress)?;
+    let mcp_tools = connect_mcp(&asked, args, progress).await?;
     let mut tools = asked.tools;
-    tools.extend(connect_mcp(&asked.policy, args, &asked.mcp, progress).await?);
+    tools.extend(mcp_tools);
     let plugin = load_plugin(
         args,
         asked.policy,
@@ -135,9 +136,9 @@ pub(crate) async fn run(args: RunArgs, verbose: u8, resume: Option<Resume>) -> R
     let mut run = match resume {
         Some(Resume {
             run_id,
-            decision: Some(decision),
+            decision: Some((call, decision)),
             ..
-        }) => plugin.decide(run_id, decision),
+        }) => plugin.decide(run_id, call, decision),
         Some(r) => plugin.resume(r.run_id),
         None => plugin.run(task),
     };
@@ -416,15 +417,14 @@ fn configure_backend(
 
 /// MCP servers start once, before the plugin; their tools join the host's.
 async fn connect_mcp(
-    policy: &Policy,
+    asked: &Asked,
     args: &RunArgs,
-    mcp: &McpConfig,
     progress: &Arc<Progress>,
 ) -> Result<Vec<Arc<dyn HostTool>>, Failure> {
-    let tools = gamecode_host::mcp::connect(mcp)
+    let tools = gamecode_host::mcp::connect(&asked.mcp)
         .await
         .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;
-    check_mcp_tools(policy, args, mcp, &tools, progress)?;
+    check_mcp_tools(asked, args, &tools, progress)?;
     Ok(tools)
 }
 
@@ -676,12 +676,12 @@ fn check_names(
 /// exist is a typo (refused, with the nearest name); MCP tools a policy does not opt into
 /// are hidden, and the user is told how to offer them.
 fn check_mcp_tools(
-    policy: &Policy,
+    asked: &Asked,
     args: &RunArgs,
-    mcp: &gamecode_host::mcp::McpConfig,
     tools: &[Arc<dyn gamecode_host::HostTool>],
     progress: &Arc<Progress>,
 ) -> Result<(), Failure> {
+    let (policy, mcp) = (&asked.policy, &asked.mcp);
     let offered: Vec<String> = tools
         .iter()
         .filter(|t| t.opt_in().is_some())
@@ -692,6 +692,13 @@ fn check_mcp_tools(
         .as_ref()
         .map(|p| format!("{}: ", p.display()))
         .unwrap_or_default();
+    // A misspelt MCP tool to approve would run unasked.
+    check_offered(
+        asked.approvals.names(),
+        &format!("{file}[tools] approve (or --approve) names"),
+        mcp,
+        &offered,
+    )?;
     let Some(allowed) = &policy.allowed_tools else {
         if !mcp.servers.is_empty() {
             let all: Vec<String> = mcp.servers.keys().map(|s| format!("\"mcp:{s}\"")).collect();
@@ -704,7 +711,23 @@ fn check_mcp_tools(
         }
         return Ok(());
     };
-    for name in allowed {
+    check_offered(
+        allowed,
+        &format!("{file}[tools] allowed names"),
+        mcp,
+        &offered,
+    )
+}
+
+/// Each of `names` that names a configured MCP server's tool (`<server>__<tool>`) names one
+/// it offers.
+fn check_offered(
+    names: &[String],
+    source: &str,
+    mcp: &gamecode_host::mcp::McpConfig,
+    offered: &[String],
+) -> Result<(), Failure> {
+    for name in names {
         let is_tool_of_a_server = !name.starts_with("mcp:")
             && name
                 .split_once("__")
@@ -719,8 +742,8 @@ fn check_mcp_tools(
             return Err(Failure::new(
                 EXIT_USAGE,
                 format!(
-                    "{file}[tools] allowed names `{name}`, which its MCP server does not \
-                     offer{hint}; its tools are {}",
+                    "{source} `{name}`, which its MCP server does not offer{hint}; its \
+                     tools are {}",
                     offered
                         .iter()
                         .filter(|t| t.split_once("__").map(|(s, _)| s)

@@ -87,6 +87,31 @@ pub(crate) async fn resume(
             "note: the resumed run is not recorded: --record\nwould start its cassette again"
         );
     }
+    // The call decided on is the one the person was told of: if someone else decides first
+    // and the run goes on to wait on another, this decision is refused, not given to it.
+    let decision = match decision {
+        Some(decision) => {
+            let call = record
+                .waiting
+                .as_deref()
+                .and_then(PendingCall::decode)
+                .ok_or_else(|| {
+                    Failure::new(
+                        EXIT_OTHER,
+                        format!("run {run_id} does not say what it waits on"),
+                    )
+                })?;
+            eprintln!(
+                "{} {call}",
+                match &decision {
+                    Decision::Approve => "approving",
+                    Decision::Deny(_) => "denying",
+                }
+            );
+            Some((call, decision))
+        }
+        None => None,
+    };
     let resume = Resume {
         run_id,
         store: store as Arc<dyn StateStore>,

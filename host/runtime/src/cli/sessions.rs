@@ -22,6 +22,25 @@ pub(crate) fn sessions(action: SessionsAction) -> Result<(), Failure> {
             Ok(())
         }
         SessionsAction::Rm { name } => {
+            // A run that may still go on reads the session as it was when it started: keep
+            // the turns it reads until it ends.
+            let open: Vec<String> = store
+                .runs()
+                .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?
+                .into_iter()
+                .filter(|r| r.session.as_deref() == Some(name.as_str()) && !r.status.ended())
+                .map(|r| format!("{} ({})", r.id, r.status))
+                .collect();
+            if !open.is_empty() {
+                return Err(Failure::new(
+                    EXIT_OTHER,
+                    format!(
+                        "session `{name}` has runs that have not ended: {}; resume, approve or \
+                         finish them first",
+                        open.join(", ")
+                    ),
+                ));
+            }
             let removed = store
                 .remove_session(&name)
                 .map_err(|e| Failure::new(EXIT_OTHER, e.to_string()))?;

@@ -189,11 +189,14 @@ impl Journal {
         })
     }
 
-    /// Journals a person's decision on the call run `run_id` waits on (its last entry), as
-    /// the store's owner of the run: before the run is resumed, which then finds it.
+    /// Journals a person's decision on `call`, the call run `run_id` waits on (its last
+    /// entry), as the run's owner in the store: before the run is resumed, which then finds
+    /// it. A run that now waits on another call (someone decided first, and it went on to
+    /// the next) is handed back, waiting, and the decision refused.
     pub(crate) fn decide(
         store: &dyn StateStore,
         run_id: &str,
+        call: &PendingCall,
         decision: Decision,
     ) -> Result<(), JournalHalt> {
         let entries = store
@@ -201,7 +204,7 @@ impl Journal {
             .map_err(|e| JournalHalt::Store(e.to_string()))?;
         let last = entries.last().and_then(|e| Record::decode(&e.body).ok());
         let Some(Record {
-            call: Call::Waiting { ask, .. },
+            call: Call::Waiting { ask, call: waiting },
             ..
         }) = last
         else {
@@ -209,6 +212,16 @@ impl Journal {
                 "run {run_id} is not waiting for a decision"
             )));
         };
+        if waiting != *call {
+            let handed_back = store.suspend(run_id, &waiting.encode());
+            return Err(JournalHalt::Store(format!(
+                "run {run_id} now waits for a decision on another call, {waiting}{}",
+                match handed_back {
+                    Ok(()) => String::new(),
+                    Err(e) => format!(" (and could not be handed back: {e})"),
+                }
+            )));
+        }
         let record = Record {
             call: Call::Decision { ask, decision },
             clock: Readings::default(),

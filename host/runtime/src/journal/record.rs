@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use gamecode_backend::{BackendError, ChatResponse, StreamEvent, ToolResultContent};
 use serde::{Deserialize, Serialize};
 
-use crate::approval::{Decision, PendingCall};
+use crate::approval::{Approvals, Decision, PendingCall};
 use crate::session::SessionAt;
 use crate::task::{Attachment, Task};
 use crate::tools::ToolError;
@@ -32,6 +32,10 @@ pub(crate) struct Start {
     /// The session the run continues, as it was when the run started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) session: Option<SessionAt>,
+    /// The host tools whose calls waited for a person when the run started: a resumed run
+    /// asks about the same calls, whatever the host says now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) approvals: Vec<String>,
 }
 
 impl Start {
@@ -41,6 +45,7 @@ impl Start {
         seed: [u8; 32],
         config: BTreeMap<String, String>,
         session: Option<SessionAt>,
+        approvals: &Approvals,
     ) -> Self {
         Self {
             format: FORMAT,
@@ -50,6 +55,7 @@ impl Start {
             seed: super::hex(&seed),
             config,
             session,
+            approvals: approvals.names().to_vec(),
         }
     }
 

@@ -20,7 +20,11 @@ impl Policy {
         Ok(policy)
     }
 
-    /// Reads and parses a TOML manifest.
+    /// Reads and parses a TOML manifest. Its `[tools] approve` (tools that wait for a
+    /// person) is the host's, not the plugin policy's: read it with
+    /// [`Approvals::from_policy_toml`](crate::Approvals::from_policy_toml) and give it to
+    /// [`PluginHostBuilder::approvals`](crate::PluginHostBuilder::approvals), or those tools
+    /// run unasked.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Io {

@@ -106,6 +106,11 @@ impl ConversationHandle {
         }
     }
 
+    /// Whether both are handles of one conversation.
+    pub(crate) fn same_as(&self, other: &ConversationHandle) -> bool {
+        Arc::ptr_eq(&self.state, &other.state)
+    }
+
     /// What the backend keeps of this conversation between turns.
     pub(crate) fn cache(&self) -> &b::ConversationCache {
         &self.cache

@@ -101,13 +101,21 @@ impl RunState {
     /// with the reason; without a decision, the run stops to wait for one. A run that is not
     /// journaled cannot wait: the call is refused.
     pub(super) async fn approved(&mut self, name: &str, input: &str) -> Result<(), ToolError> {
-        let server = self
-            .tools
-            .get(name)
-            .and_then(|t| t.opt_in().map(str::to_string));
-        if !self.approvals.needed(name, server.as_deref()) {
+        let Some(tool) = self.tools.get(name).cloned() else {
+            return Ok(());
+        };
+        if !self.approvals.needed(name, tool.opt_in()) {
             return Ok(());
         }
+        // A call the policy or its input refuses anyway needs nobody: it is refused as usual.
+        if self.policy.admit_tool(name, tool.opt_in()).is_err()
+            || self.policy.admit_tool_input(input.len()).is_err()
+        {
+            return Ok(());
+        }
+        let Ok(parsed) = serde_json::from_str::<serde_json::Value>(input) else {
+            return Ok(());
+        };
         let Some(journal) = &mut self.journal else {
             return Err(ToolError::NotAllowed(format!(
                 "calls of `{}` need a person's approval, and this run is not durable (the host \
@@ -124,9 +132,10 @@ impl RunState {
                 )));
             }
             Ok(None) => {
+                // The person is shown the input as the tool will read it.
                 let call = PendingCall {
                     tool: name.to_string(),
-                    input: input.to_string(),
+                    input: parsed.to_string(),
                 };
                 match journal.wait_for(ask, call.clone()).await {
                     Ok(()) => JournalHalt::Waiting(call),

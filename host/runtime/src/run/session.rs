@@ -34,6 +34,13 @@ impl RunSession {
         }
     }
 
+    /// Whether `conversation` is one of the session's (its memory stays held until the end).
+    pub(crate) fn keeps(&self, conversation: &ConversationHandle) -> bool {
+        self.opened
+            .iter()
+            .any(|o| o.conversation.same_as(conversation))
+    }
+
     /// Whether this run already opened `key`.
     pub(crate) fn is_open(&self, key: &str) -> bool {
         self.opened.iter().any(|o| o.key == key)

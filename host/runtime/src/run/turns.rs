@@ -144,8 +144,12 @@ impl RunState {
         Ok(stream)
     }
 
-    /// A conversation the guest dropped: the memory it held is free.
+    /// A conversation the guest dropped: the memory it held is free, unless the run's
+    /// session keeps it (to save at the run's end), when it stays counted.
     pub(crate) fn conversation_dropped(&mut self, conversation: &ConversationHandle) {
+        if self.session.as_ref().is_some_and(|s| s.keeps(conversation)) {
+            return;
+        }
         let held = conversation.lock().size().held_bytes();
         self.held.release(held);
     }

@@ -83,7 +83,8 @@ impl std::fmt::Display for WitVersion {
     }
 }
 
-/// The newest WIT package this host implements.
+/// The newest WIT package this host implements (the newest release of the newest line:
+/// [`WitVersion::package`] names a line by its first release).
 pub const WIT_PACKAGE: &str = "gamecode:plugin@0.2.1";
 /// The export every plugin of the newest version provides.
 pub const AGENT_EXPORT: &str = "gamecode:plugin/agent@0.2.1";
