@@ -15,6 +15,7 @@ mod containment;
 mod conversation;
 mod durable;
 mod escape;
+mod fleet;
 mod holes;
 mod json_bounds;
 mod mcp;

@@ -93,7 +93,7 @@ enum Command {
         #[command(subcommand)]
         action: McpAction,
     },
-    /// Recorded sessions (`gamecode run --record`): `show` one, `diff` two.
+    /// Recordings (`gamecode run --record`): `show` one, `diff` two.
     Cassette {
         #[command(subcommand)]
         action: CassetteAction,

