@@ -15,8 +15,8 @@
 
 use gamecode_backend::LLMBackend;
 use gamecode_state::{NewRun, RunStatus, StateStore};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 use tracing::Instrument;
@@ -156,8 +156,9 @@ pub struct Run<'a> {
     context: Option<String>,
     /// The session this run is a turn of ([`Run::session`]).
     session: Option<String>,
-    /// Cancels the run when it completes ([`Run::cancel_on`]).
-    cancel: Option<Cancel<'a>>,
+    /// Cancels the run when it completes ([`Run::cancel_on`]). In a mutex only so that a
+    /// `Run` stays `Sync` (it is never locked while shared).
+    cancel: Option<std::sync::Mutex<Cancel<'a>>>,
 }
 
 impl<'a> Run<'a> {
@@ -193,7 +194,7 @@ impl<'a> Run<'a> {
     /// it). Dropping the run's future instead stops it too, but leaves a durable run to be
     /// resumed.
     pub fn cancel_on(mut self, signal: impl Future<Output = ()> + Send + 'a) -> Self {
-        self.cancel = Some(Box::pin(signal));
+        self.cancel = Some(std::sync::Mutex::new(Box::pin(signal)));
         self
     }
 
@@ -212,6 +213,7 @@ impl<'a> Run<'a> {
             Some((id, decision)) => Origin::Resume(id, decision),
             None => Origin::New { context, session },
         };
+        let cancel = cancel.map(|c| c.into_inner().unwrap_or_else(PoisonError::into_inner));
         plugin.run_with(task, observer, origin, cancel).await
     }
 }
