@@ -11,7 +11,8 @@ use rustyline::error::ReadlineError;
 use crate::progress::Progress;
 use crate::{ChatArgs, EXIT_OTHER, Failure, RunArgs, run, sessions, state, terminal};
 
-const HELP: &str = "/history shows the session, /new starts another, /exit (or Ctrl-D) leaves; \
+/// Under 60 columns a line.
+const HELP: &str = "/history shows it, /new starts another, /exit leaves;\n\
                     Ctrl-C stops an answer";
 
 pub(crate) async fn chat(args: ChatArgs, verbose: u8) -> Result<(), Failure> {
@@ -36,7 +37,7 @@ pub(crate) async fn chat(args: ChatArgs, verbose: u8) -> Result<(), Failure> {
              answers each line on its own"
         ));
     }
-    progress.line(&format!("session {session}: {HELP}"));
+    progress.line(&format!("session {session}\n{HELP}"));
     note_interrupted(store.as_ref(), &session, &progress);
 
     let mut editor = rustyline::DefaultEditor::new()
@@ -85,7 +86,7 @@ pub(crate) async fn chat(args: ChatArgs, verbose: u8) -> Result<(), Failure> {
     }
     started.check(&run_args, &progress)?;
     progress.line(&format!(
-        "session {session} is kept: `gamecode chat --session {session} …` continues it"
+        "session {session} is kept; to go on with it:\n  gamecode chat --session {session} …"
     ));
     Ok(())
 }
