@@ -114,6 +114,9 @@ pub enum FleetError {
     /// No server answered.
     #[error("no NATS server answered at {url}: {detail}")]
     Unreachable { url: String, detail: String },
+    /// JetStream refused or failed an operation (a stream, bucket or message).
+    #[error("the fleet's JetStream: {0}")]
+    JetStream(String),
 }
 
 impl FleetConfig {

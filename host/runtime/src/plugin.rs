@@ -53,6 +53,7 @@ enum Origin {
     New {
         context: Option<String>,
         session: Option<String>,
+        id: Option<String>,
     },
     Resume(String, Option<(PendingCall, Decision)>),
 }
@@ -110,6 +111,23 @@ fn take_over(
     })
 }
 
+/// An embedder's run id ([`Run::id`]): a key in any store (and a NATS subject token).
+fn checked_run_id(id: String) -> Result<String, RunError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(id)
+    } else {
+        Err(RunError::Journal(format!(
+            "run id `{}`: letters, digits, `-` and `_`, at most 128",
+            crate::text::echo(&id)
+        )))
+    }
+}
+
 /// A new durable run's id: its start time (ms, hex, so ids sort by age) and 48 random bits.
 fn new_run_id() -> String {
     let ms = std::time::SystemTime::now()
@@ -156,6 +174,8 @@ pub struct Run<'a> {
     context: Option<String>,
     /// The session this run is a turn of ([`Run::session`]).
     session: Option<String>,
+    /// The durable run's id, when the embedder names it ([`Run::id`]).
+    id: Option<String>,
     /// Cancels the run when it completes ([`Run::cancel_on`]). In a mutex only so that a
     /// `Run` stays `Sync` (it is never locked while shared).
     cancel: Option<std::sync::Mutex<Cancel<'a>>>,
@@ -188,6 +208,15 @@ impl<'a> Run<'a> {
         self
     }
 
+    /// Journals the run under `id` rather than a new one: for an embedder that names its
+    /// runs (a fleet's submitter does, so that an order delivered again finds its journal).
+    /// Letters, digits, `-` and `_`, at most 128. The run is refused when the store has a run
+    /// of this id already (resume that one). Ignored by [`Plugin::resume`].
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
     /// Cancels the run when `signal` completes (a person's Ctrl-C, a client gone): the
     /// plugin is stopped where it is, as at its deadline, and the run ends with
     /// [`RunError::Cancelled`] (a durable run is marked failed; a session keeps nothing of
@@ -207,11 +236,16 @@ impl<'a> Run<'a> {
             resume,
             context,
             session,
+            id,
             cancel,
         } = self;
         let origin = match resume {
-            Some((id, decision)) => Origin::Resume(id, decision),
-            None => Origin::New { context, session },
+            Some((run_id, decision)) => Origin::Resume(run_id, decision),
+            None => Origin::New {
+                context,
+                session,
+                id,
+            },
         };
         let cancel = cancel.map(|c| c.into_inner().unwrap_or_else(PoisonError::into_inner));
         plugin.run_with(task, observer, origin, cancel).await
@@ -377,6 +411,7 @@ impl Plugin {
             resume: None,
             context: None,
             session: None,
+            id: None,
             cancel: None,
         }
     }
@@ -394,6 +429,7 @@ impl Plugin {
             resume: Some((run_id.into(), None)),
             context: None,
             session: None,
+            id: None,
             cancel: None,
         }
     }
@@ -418,6 +454,7 @@ impl Plugin {
             resume: Some((run_id.into(), Some((call, decision)))),
             context: None,
             session: None,
+            id: None,
             cancel: None,
         }
     }
@@ -447,12 +484,16 @@ impl Plugin {
         origin: Origin,
         cancel: Option<Cancel<'_>>,
     ) -> RunReport {
-        let (durable, context, session) = match origin {
+        let (durable, context, session, id) = match origin {
             Origin::Resume(id, decision) => match self.resumed(&id, decision).await {
-                Ok(durable) => (Some(durable), None, None),
+                Ok(durable) => (Some(durable), None, None, None),
                 Err(e) => return self.refused(e, Some(id)),
             },
-            Origin::New { context, session } => (None, context, session),
+            Origin::New {
+                context,
+                session,
+                id,
+            } => (None, context, session, id),
         };
         let task = match &durable {
             Some(d) => d.start.task(),
@@ -463,7 +504,7 @@ impl Plugin {
         }
         let durable = match durable {
             Some(d) => Some(d),
-            None => match self.journaled(&task, context, session).await {
+            None => match self.journaled(&task, context, session, id).await {
                 Ok(d) => d,
                 Err(e) => return self.refused(e, None),
             },
@@ -486,6 +527,7 @@ impl Plugin {
         task: &Task,
         context: Option<String>,
         session: Option<String>,
+        id: Option<String>,
     ) -> Result<Option<Durable>, RunError> {
         let (Some(state), Some(source)) = (&self.host.state, &self.source) else {
             return match session {
@@ -505,7 +547,10 @@ impl Plugin {
             ),
             None => None,
         };
-        let id = new_run_id();
+        let id = match id {
+            Some(id) => checked_run_id(id)?,
+            None => new_run_id(),
+        };
         let mut seed = [0u8; 32];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
         let config = self.policy.config.clone();

@@ -57,6 +57,29 @@ pub struct RunRecord {
     pub waiting: Option<String>,
 }
 
+impl RunRecord {
+    /// The record of `run` as created: running, owned by `owner`, no entries yet (for stores
+    /// outside this crate, which set the other fields as they keep them).
+    pub fn new(run: NewRun, owner: Option<Owner>, created_ms: i64) -> Self {
+        Self {
+            id: run.id,
+            plugin: run.plugin,
+            plugin_path: run.plugin_path,
+            plugin_digest: run.plugin_digest,
+            start: run.start,
+            context: run.context,
+            status: RunStatus::Running,
+            owner,
+            created_ms,
+            updated_ms: created_ms,
+            outcome: None,
+            entries: 0,
+            session: run.session,
+            waiting: None,
+        }
+    }
+}
+
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -127,6 +150,25 @@ pub struct SessionTurn {
     pub created_ms: i64,
 }
 
+impl SessionTurn {
+    /// A turn (for stores outside this crate).
+    pub fn new(
+        seq: u64,
+        key: String,
+        run_id: Option<String>,
+        messages: String,
+        created_ms: i64,
+    ) -> Self {
+        Self {
+            seq,
+            key,
+            run_id,
+            messages,
+            created_ms,
+        }
+    }
+}
+
 /// A session, as `gamecode sessions list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -139,6 +181,19 @@ pub struct SessionRecord {
     /// When its first and last turns were added, in ms since the Unix epoch.
     pub created_ms: i64,
     pub updated_ms: i64,
+}
+
+impl SessionRecord {
+    /// A session's summary (for stores outside this crate).
+    pub fn new(name: String, turns: u64, keys: u64, created_ms: i64, updated_ms: i64) -> Self {
+        Self {
+            name,
+            turns,
+            keys,
+            created_ms,
+            updated_ms,
+        }
+    }
 }
 
 /// One journal entry.

@@ -26,6 +26,7 @@ pub(crate) async fn chat(args: ChatArgs, verbose: u8) -> Result<(), Failure> {
         stream: true,
         no_stream: false,
         no_journal: false,
+        fleet: crate::fleet::FleetArgs::default(),
         host: args.host,
     };
     let progress = Progress::for_chat(terminal::stderr_is_tty());

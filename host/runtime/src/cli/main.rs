@@ -4,6 +4,7 @@
 mod cache;
 mod cassette;
 mod chat;
+mod fleet;
 mod load;
 mod mcp;
 mod models;
@@ -13,7 +14,9 @@ mod runs;
 mod sessions;
 mod setup;
 mod state;
+mod submit;
 mod terminal;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -116,6 +119,13 @@ enum Command {
         #[arg(long, value_name = "REASON")]
         deny: Option<String>,
     },
+    /// Join a fleet (NATS JetStream): run the orders its submitters queue, under this
+    /// worker's policy, credentials and backend flags (those of `gamecode run`). A run whose
+    /// worker dies is resumed by another from its journal. SIGTERM drains.
+    Worker(Box<worker::WorkerArgs>),
+    /// Run a batch on a fleet: one task per line of a JSON Lines file, one result line per
+    /// task; sent again, tasks already answered are not run again.
+    Submit(Box<submit::SubmitArgs>),
     /// Durable runs (each `gamecode run` is journaled in $GAMECODE_STATE_DIR/state.sqlite,
     /// else ~/.local/share/gamecode): `list` them, `show` one's journal.
     Runs {
@@ -184,7 +194,7 @@ enum CacheAction {
     },
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct CacheArgs {
     /// Do not use the compiled-plugin cache.
     #[arg(long)]
@@ -221,6 +231,10 @@ struct RunArgs {
     /// after a crash).
     #[arg(long)]
     no_journal: bool,
+    /// With --nats: the run goes to a fleet's workers (`gamecode worker`), and is shown here
+    /// as a local run is; the workers' flags and policy decide the backend and tools.
+    #[command(flatten)]
+    fleet: fleet::FleetArgs,
     #[command(flatten)]
     host: HostArgs,
 }
@@ -247,7 +261,7 @@ impl std::ops::Deref for RunArgs {
 }
 
 /// How the host runs a plugin: backend, policy, tools, retries (`run` and `chat`).
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct HostArgs {
     /// A configuration value the plugin can read (`config.get`), over the policy's
     /// `[config]`; repeat it for several. Never put secrets here: plugins see them.
@@ -328,6 +342,7 @@ struct HostArgs {
 }
 
 /// A failure and its exit code.
+#[derive(Debug)]
 struct Failure {
     code: u8,
     message: String,
@@ -373,6 +388,8 @@ fn main() -> ExitCode {
                 runs::resume(run_id, cli.verbose, Some(decision)).await
             }
             Command::Runs { action } => runs::runs(action),
+            Command::Worker(args) => worker::worker(*args, cli.verbose).await,
+            Command::Submit(args) => submit::submit(*args).await,
             Command::Chat(args) => chat::chat(*args, cli.verbose).await,
             Command::Sessions { action } => sessions::sessions(action),
             Command::Inspect { plugin, cache } => inspect(plugin, cache).await,

@@ -86,6 +86,19 @@ impl Progress {
         let _ = writeln!(err, "{text}");
     }
 
+    /// Shows `text` in place on a terminal (a batch's progress bar), replaced by the next
+    /// status or line; nothing elsewhere.
+    pub fn status(&self, text: &str) {
+        if !self.tty {
+            return;
+        }
+        let mut state = self.lock();
+        let width = crate::terminal::stderr_columns().saturating_sub(1);
+        let text: String = text.chars().take(width).collect();
+        let _ = write!(std::io::stderr(), "\r\x1b[2K{text}");
+        state.shown = true;
+    }
+
     /// Ends stdout's open line, when it shares the terminal with stderr.
     fn end_stdout_line(&self, state: &mut State) {
         if state.stdout_open && self.tty && self.stdout_tty {

@@ -124,6 +124,11 @@ pub(crate) async fn run(args: RunArgs, verbose: u8, resume: Option<Resume>) -> R
         _ => terminal::stdout_is_tty(),
     };
     let progress = Progress::new(tty, live_text);
+    if args.fleet.nats.is_some() && resume.is_none() {
+        let result = crate::submit::run_remote(&args, progress.clone()).await;
+        progress.finish();
+        return result;
+    }
     let store = match (&resume, args.no_journal) {
         (Some(r), _) => Some(r.store.clone()),
         (None, true) => None,
@@ -776,7 +781,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn run_failure(e: RunError, verbose: u8) -> Failure {
+pub(crate) fn run_failure(e: RunError, verbose: u8) -> Failure {
     let code = match &e {
         // The state store's failure (or a run that cannot be resumed): neither the plugin's
         // nor the model's.

@@ -1,0 +1,266 @@
+//! A fleet's JetStream, as submitters and workers use it: the task queue (a work-queue
+//! stream with one durable consumer all workers share), the results stream, run events on
+//! plain subjects, and plugins in an object store by content digest.
+//!
+//! Names, for prefix `P`: stream `P_TASKS` (subject `P.tasks`), stream `P_RESULTS`
+//! (`P.results.>`), events on `P.events.RUN_ID`, object store `P_PLUGINS`, and the state
+//! store's buckets `P_RUNS`, `P_JOURNAL`, `P_SESSIONS` ([`JetStreamStore`](crate::JetStreamStore)).
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, object_store, stream};
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use crate::protocol::{PluginRef, TaskOrder, TaskResult};
+use crate::{FleetConfig, FleetError, connect};
+
+/// The durable consumer every worker of a fleet pulls tasks through.
+pub const WORKERS: &str = "workers";
+
+/// How long a submitted order or result is recognised as sent before (its message id).
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+
+/// How long results are kept for submitters that come back for them.
+const RESULTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A connection to a fleet, its streams ready.
+#[derive(Clone)]
+pub struct Fleet {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    config: FleetConfig,
+    tasks: stream::Stream,
+    results: stream::Stream,
+    plugins: object_store::ObjectStore,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("prefix", &self.config.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn js_err(what: &str) -> impl FnOnce(String) -> FleetError + '_ {
+    move |e| FleetError::JetStream(format!("{what}: {e}"))
+}
+
+impl Fleet {
+    /// Connects and makes sure the fleet's streams and object store exist (the first
+    /// worker or submitter creates them).
+    pub async fn open(config: &FleetConfig) -> Result<Self, FleetError> {
+        let client = connect(config).await?;
+        let js = jetstream::new(client.clone());
+        let tasks = js
+            .get_or_create_stream(stream::Config {
+                name: config.bucket("TASKS"),
+                subjects: vec![config.subject(&["tasks"])],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("the task stream")(e.to_string()))?;
+        let results = js
+            .get_or_create_stream(stream::Config {
+                name: config.bucket("RESULTS"),
+                subjects: vec![config.subject(&["results", ">"])],
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                max_age: RESULTS_KEPT,
+                max_messages_per_subject: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("the results stream")(e.to_string()))?;
+        let plugins = match js.get_object_store(config.bucket("PLUGINS")).await {
+            Ok(store) => store,
+            Err(_) => js
+                .create_object_store(object_store::Config {
+                    bucket: config.bucket("PLUGINS"),
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| js_err("the plugin store")(e.to_string()))?,
+        };
+        Ok(Self {
+            client,
+            js,
+            config: config.clone(),
+            tasks,
+            results,
+            plugins,
+        })
+    }
+
+    pub fn config(&self) -> &FleetConfig {
+        &self.config
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The subject a run's events go to.
+    pub fn events_subject(&self, run_id: &str) -> String {
+        self.config.subject(&["events", run_id])
+    }
+
+    /// The subject results of batch `batch` go to (`item` names one of them).
+    pub fn results_subject(&self, batch: &str, item: &str) -> String {
+        self.config.subject(&["results", batch, item])
+    }
+
+    /// Whether `subject` is one of this fleet's result subjects (a worker publishes only
+    /// there, whatever an order says).
+    pub fn is_results_subject(&self, subject: &str) -> bool {
+        let prefix = self.config.subject(&["results", ""]);
+        subject.starts_with(&prefix)
+            && subject.len() > prefix.len()
+            && !subject.contains(['*', '>', ' '])
+    }
+
+    /// Puts a plugin in the object store under its SHA-256, unless it is there already.
+    pub async fn put_plugin(&self, name: &str, bytes: &[u8]) -> Result<PluginRef, FleetError> {
+        let digest = hex(&Sha256::digest(bytes));
+        match self.plugins.info(&digest).await {
+            Ok(info) if info.size == bytes.len() && !info.deleted => {}
+            _ => {
+                let mut reader = bytes;
+                self.plugins
+                    .put(digest.as_str(), &mut reader)
+                    .await
+                    .map_err(|e| js_err("uploading the plugin")(e.to_string()))?;
+            }
+        }
+        Ok(PluginRef {
+            name: name.to_string(),
+            digest,
+        })
+    }
+
+    /// A plugin's bytes from the object store, checked against its digest.
+    pub async fn get_plugin(&self, digest: &str) -> Result<Vec<u8>, FleetError> {
+        let mut object = self
+            .plugins
+            .get(digest)
+            .await
+            .map_err(|e| js_err("fetching the plugin")(format!("{digest}: {e}")))?;
+        let mut bytes = Vec::new();
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| js_err("fetching the plugin")(format!("{digest}: {e}")))?;
+        let got = hex(&Sha256::digest(&bytes));
+        if got != digest {
+            return Err(FleetError::JetStream(format!(
+                "the plugin stored as {digest} has digest {got}: refused"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Queues an order; `true` when the fleet had it already (same run id within the
+    /// duplicate window), which is not queued twice.
+    pub async fn order(&self, order: &TaskOrder) -> Result<bool, FleetError> {
+        let body = serde_json::to_vec(order)
+            .map_err(|e| FleetError::JetStream(format!("an order: {e}")))?;
+        let ack = self
+            .js
+            .send_publish(
+                self.config.subject(&["tasks"]),
+                jetstream::message::PublishMessage::build()
+                    .payload(body.into())
+                    .message_id(order.run_id.as_str()),
+            )
+            .await
+            .map_err(|e| js_err("queueing a task")(e.to_string()))?
+            .await
+            .map_err(|e| js_err("queueing a task")(e.to_string()))?;
+        Ok(ack.duplicate)
+    }
+
+    /// The workers' shared consumer of the task queue: an order unacknowledged for
+    /// `ack_wait` (its worker stopped saying it is still at it) goes to another worker, at
+    /// most `max_deliver` times in all.
+    pub async fn workers(
+        &self,
+        ack_wait: Duration,
+        max_deliver: i64,
+    ) -> Result<consumer::PullConsumer, FleetError> {
+        self.tasks
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(WORKERS.into()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait,
+                max_deliver,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("the workers' consumer")(e.to_string()))
+    }
+
+    /// Publishes a run's result (once: its run id is the message id).
+    pub async fn publish_result(
+        &self,
+        subject: &str,
+        result: &TaskResult,
+    ) -> Result<(), FleetError> {
+        if !self.is_results_subject(subject) {
+            return Err(FleetError::JetStream(format!(
+                "`{}` is not a result subject of this fleet",
+                subject.escape_debug()
+            )));
+        }
+        let body = serde_json::to_vec(result)
+            .map_err(|e| FleetError::JetStream(format!("a result: {e}")))?;
+        self.js
+            .send_publish(
+                subject.to_string(),
+                jetstream::message::PublishMessage::build()
+                    .payload(body.into())
+                    .message_id(result.run_id.as_str()),
+            )
+            .await
+            .map_err(|e| js_err("publishing a result")(e.to_string()))?
+            .await
+            .map_err(|e| js_err("publishing a result")(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Every result of batch `batch`, those already there first, then as they come.
+    pub async fn results(
+        &self,
+        batch: &str,
+    ) -> Result<impl Stream<Item = Result<TaskResult, FleetError>> + use<>, FleetError> {
+        let consumer = self
+            .results
+            .create_consumer(consumer::push::OrderedConfig {
+                deliver_subject: self.client.new_inbox(),
+                filter_subject: self.config.subject(&["results", batch, ">"]),
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| js_err("reading results")(e.to_string()))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| js_err("reading results")(e.to_string()))?;
+        Ok(messages.map(|m| {
+            let m = m.map_err(|e| js_err("reading results")(e.to_string()))?;
+            serde_json::from_slice(&m.payload)
+                .map_err(|e| FleetError::JetStream(format!("a result: {e}")))
+        }))
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
