@@ -34,6 +34,10 @@ impl NatsServer {
 
     /// Starts a server with more arguments (`--auth TOKEN`, `--user U --pass P`).
     pub fn start_with(dir: &Path, args: &[&str]) -> Self {
+        Self::launch(dir, args, None)
+    }
+
+    fn launch(dir: &Path, args: &[&str], port: Option<u16>) -> Self {
         let ports = dir.join("ports");
         std::fs::create_dir_all(&ports).expect("the ports dir");
         // A stale ports file of a killed server must not be read for this one.
@@ -41,7 +45,9 @@ impl NatsServer {
             let _ = std::fs::remove_file(entry.path());
         }
         let child = Command::new(nats_server_bin())
-            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "-m", "-1", "-sd"])
+            .args(["-js", "-a", "127.0.0.1", "-m", "-1", "-p"])
+            .arg(port.map_or_else(|| "-1".to_string(), |p| p.to_string()))
+            .arg("-sd")
             .arg(dir.join("store"))
             .arg("--ports_file_dir")
             .arg(&ports)
@@ -73,6 +79,22 @@ impl NatsServer {
         let _ = self.child.wait();
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         *self = Self::start_with(&self.dir.clone(), &args);
+    }
+
+    /// Kills the server (SIGKILL), leaves it down for `down`, and starts it again on the
+    /// same store and port: its clients reconnect by themselves.
+    pub fn restart_in_place(&mut self, down: std::time::Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the server's port");
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        *self = Self::launch(&self.dir.clone(), &args, Some(port));
     }
 }
 

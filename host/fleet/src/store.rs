@@ -28,6 +28,36 @@ use crate::{FleetConfig, FleetError, connect};
 /// How many times a compare-and-set is tried again when another writer changed the key.
 const CAS_TRIES: usize = 64;
 
+/// How long an operation keeps trying while the servers are away (a restart, a leader
+/// election) before the store reports it failed.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Runs `op` until it succeeds, fails for good (`transient` says which errors may pass),
+/// or [`PATIENCE`] runs out. `Err((error, retried))`: `retried` when an earlier attempt
+/// failed in a way that may have been applied all the same (its reply was lost).
+async fn patiently<T, E, Fut>(
+    transient: impl Fn(&E) -> bool,
+    mut op: impl FnMut() -> Fut,
+) -> Result<T, (E, bool)>
+where
+    E: std::fmt::Display,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let since = tokio::time::Instant::now();
+    let mut retried = false;
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(e) if transient(&e) && since.elapsed() < PATIENCE => {
+                tracing::debug!(error = %e, "the fleet's servers are away; trying again");
+                retried = true;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err((e, retried)),
+        }
+    }
+}
+
 /// Runs, journals and sessions kept in a fleet's JetStream (see the module's text).
 pub struct JetStreamStore {
     inner: Arc<Inner>,
@@ -40,6 +70,9 @@ struct Inner {
     journal: kv::Store,
     sessions: kv::Store,
     me: Owner,
+    /// Who holds a run, in the store: unique to this store (two in one process are two
+    /// holders), unlike [`Owner`], which says which process it is.
+    holder: String,
     lease: Duration,
     /// The runs this store holds a lease on, and the last entry written to each.
     held: Mutex<HashMap<String, Held>>,
@@ -72,6 +105,9 @@ struct StoredRun {
     context: Option<String>,
     status: String,
     owner: Option<String>,
+    /// The store that holds the run (see [`Inner::holder`]).
+    #[serde(default)]
+    holder: Option<String>,
     /// Until when (ms since the epoch) the owner holds the run.
     lease_until_ms: i64,
     created_ms: i64,
@@ -188,6 +224,19 @@ fn on<T: Send + 'static>(
     })
 }
 
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh SipHash key per call: random enough to tell stores apart.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -241,7 +290,7 @@ impl StoredRun {
     fn record(&self, id: &str, now: i64) -> RunRecord {
         let owner = self.owner.as_deref().and_then(Owner::from_text);
         let mut status = status_of(&self.status);
-        if status == RunStatus::Running && (owner.is_none() || self.lease_until_ms <= now) {
+        if status == RunStatus::Running && (self.holder.is_none() || self.lease_until_ms <= now) {
             status = RunStatus::Interrupted;
         }
         let mut record = RunRecord::new(
@@ -291,6 +340,7 @@ impl Inner {
             sessions: open("SESSIONS").await?,
             client,
             me: Owner::current(),
+            holder: format!("{:016x}", rand_u64()),
             lease,
             held: Mutex::new(HashMap::new()),
         })
@@ -306,11 +356,9 @@ impl Inner {
 
     async fn read(&self, run: &str) -> Result<(StoredRun, u64), StateError> {
         check_id(run)?;
-        let entry = self
-            .runs
-            .entry(run)
+        let entry = patiently(|_| true, || self.runs.entry(run))
             .await
-            .map_err(|e| storage("reading a run", e))?
+            .map_err(|(e, _)| storage("reading a run", e))?
             .filter(|e| e.operation == kv::Operation::Put)
             .ok_or_else(|| StateError::NoSuchRun(run.to_string()))?;
         let stored: StoredRun =
@@ -330,10 +378,17 @@ impl Inner {
             change(&mut stored)?;
             stored.updated_ms = now_ms();
             let body = serde_json::to_vec(&stored).map_err(|e| storage("a run's record", e))?;
-            match self.runs.update(run, body.into(), revision).await {
+            let body: bytes::Bytes = body.into();
+            let written = patiently(
+                |e: &kv::UpdateError| e.kind() != kv::UpdateErrorKind::WrongLastRevision,
+                || self.runs.update(run, body.clone(), revision),
+            )
+            .await;
+            match written {
                 Ok(_) => return Ok(stored),
-                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
-                Err(e) => return Err(storage("writing a run", e)),
+                // Another writer, or this one's own write whose reply was lost: read again.
+                Err((e, _)) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
+                Err((e, _)) => return Err(storage("writing a run", e)),
             }
         }
         Err(StateError::Busy {
@@ -343,7 +398,7 @@ impl Inner {
     }
 
     fn mine(&self, stored: &StoredRun) -> bool {
-        stored.owner.as_deref() == Some(self.me.to_text().as_str())
+        stored.holder.as_deref() == Some(self.holder.as_str())
     }
 
     async fn create_run(&self, run: NewRun) -> Result<(), StateError> {
@@ -357,6 +412,7 @@ impl Inner {
             context: run.context,
             status: RunStatus::Running.as_str().into(),
             owner: Some(self.me.to_text()),
+            holder: Some(self.holder.clone()),
             lease_until_ms: now.saturating_add(self.lease_ms()),
             created_ms: now,
             updated_ms: now,
@@ -366,17 +422,29 @@ impl Inner {
             waiting: None,
         };
         let body = serde_json::to_vec(&stored).map_err(|e| storage("a run's record", e))?;
-        match self.runs.create(&run.id, body.into()).await {
-            Ok(_) => {
-                self.held().insert(run.id, Held::default());
-                Ok(())
+        let body: bytes::Bytes = body.into();
+        let created = patiently(
+            |e: &kv::CreateError| e.kind() != kv::CreateErrorKind::AlreadyExists,
+            || self.runs.create(&run.id, body.clone()),
+        )
+        .await;
+        let ours = match created {
+            Ok(_) => true,
+            // An attempt whose reply was lost may have created it: then it is this one's.
+            Err((e, true)) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                self.read(&run.id).await.is_ok_and(|(r, _)| self.mine(&r))
             }
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Err(StateError::Busy {
+            Err((e, _)) if e.kind() == kv::CreateErrorKind::AlreadyExists => false,
+            Err((e, _)) => return Err(storage("creating a run", e)),
+        };
+        if !ours {
+            return Err(StateError::Busy {
                 id: run.id,
                 why: "a run with this id exists (resume it)".into(),
-            }),
-            Err(e) => Err(storage("creating a run", e)),
+            });
         }
+        self.held().insert(run.id, Held::default());
+        Ok(())
     }
 
     async fn append(&self, run: &str, seq: u64, kind: &str, body: &str) -> Result<(), StateError> {
@@ -413,6 +481,12 @@ impl Inner {
 
     async fn journal(&self, run: &str) -> Result<Vec<Entry>, StateError> {
         check_id(run)?;
+        patiently(|_| true, || self.journal_once(run))
+            .await
+            .map_err(|(e, _)| e)
+    }
+
+    async fn journal_once(&self, run: &str) -> Result<Vec<Entry>, StateError> {
         let prefix = format!("{}{run}.", self.journal.prefix);
         let consumer = self
             .journal
@@ -461,7 +535,7 @@ impl Inner {
     }
 
     async fn claim(&self, run: &str) -> Result<RunRecord, StateError> {
-        let me = self.me.to_text();
+        let (me, holder) = (self.me.to_text(), self.holder.clone());
         let lease = self.lease_ms();
         let entries = self.journal(run).await?.len() as u64;
         let stored = self
@@ -475,8 +549,8 @@ impl Inner {
                         });
                     }
                     RunStatus::Running
-                        if stored.owner.is_some()
-                            && stored.owner.as_deref() != Some(me.as_str())
+                        if stored.holder.is_some()
+                            && stored.holder.as_deref() != Some(holder.as_str())
                             && stored.lease_until_ms > now =>
                     {
                         return Err(StateError::Busy {
@@ -491,6 +565,7 @@ impl Inner {
                 }
                 stored.status = RunStatus::Running.as_str().into();
                 stored.owner = Some(me.clone());
+                stored.holder = Some(holder.clone());
                 stored.lease_until_ms = now.saturating_add(lease);
                 stored.waiting = None;
                 stored.entries = entries;
@@ -511,11 +586,19 @@ impl Inner {
 
     /// Ends this store's hold on `run` with `change` (finish, suspend), refused unless it
     /// holds it.
-    async fn let_go(&self, run: &str, change: impl Fn(&mut StoredRun)) -> Result<(), StateError> {
+    async fn let_go(
+        &self,
+        run: &str,
+        target: RunStatus,
+        change: impl Fn(&mut StoredRun),
+    ) -> Result<(), StateError> {
         let entries = self.held().get(run).map(|h| h.entries);
         let result = self
             .change(run, |stored| {
-                if !self.mine(stored) || status_of(&stored.status) != RunStatus::Running {
+                // This store's own write, landed though its reply was lost: write it again.
+                let landed = stored.holder.is_none() && status_of(&stored.status) == target;
+                let held = self.mine(stored) && status_of(&stored.status) == RunStatus::Running;
+                if !(held || landed) {
                     return Err(StateError::Busy {
                         id: run.to_string(),
                         why: "this worker does not hold it".into(),
@@ -523,6 +606,7 @@ impl Inner {
                 }
                 change(stored);
                 stored.owner = None;
+                stored.holder = None;
                 stored.lease_until_ms = 0;
                 if let Some(entries) = entries {
                     stored.entries = stored.entries.max(entries);
@@ -536,9 +620,9 @@ impl Inner {
 
     async fn release(&self, run: &str) -> Result<(), StateError> {
         self.held().remove(run);
-        let me = self.me.to_text();
+        let holder = self.holder.clone();
         self.change(run, |stored| {
-            if stored.owner.as_deref() == Some(me.as_str()) {
+            if stored.holder.as_deref() == Some(holder.as_str()) {
                 stored.lease_until_ms = 0;
             }
             Ok(())
@@ -801,7 +885,7 @@ impl StateStore for JetStreamStore {
         let (inner, run, waiting) = (self.inner.clone(), run.to_string(), waiting.to_string());
         self.call(async move {
             inner
-                .let_go(&run, |stored| {
+                .let_go(&run, RunStatus::Waiting, |stored| {
                     stored.status = RunStatus::Waiting.as_str().into();
                     stored.waiting = Some(waiting.clone());
                 })
@@ -813,7 +897,7 @@ impl StateStore for JetStreamStore {
         let (inner, run, outcome) = (self.inner.clone(), run.to_string(), outcome.to_string());
         self.call(async move {
             inner
-                .let_go(&run, |stored| {
+                .let_go(&run, status, |stored| {
                     stored.status = status.as_str().into();
                     stored.outcome = Some(outcome.clone());
                     stored.waiting = None;

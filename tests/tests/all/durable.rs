@@ -17,10 +17,10 @@ use gamecode_state::{
 use serde_json::{Value, json};
 
 /// Model turns of the loop: tool calls on every turn but the last.
-const TURNS: usize = 6;
+pub(crate) const TURNS: usize = 6;
 
 /// A model that calls `read_file` on odd turns and `lookup` on even ones, then answers.
-async fn looping_emulator() -> Emulator {
+pub(crate) async fn looping_emulator() -> Emulator {
     let emu = emulator().await;
     for turn in 1..TURNS {
         let reply = if turn % 2 == 1 {
@@ -147,7 +147,7 @@ fn durable_host_with(
         .expect("the host builds")
 }
 
-fn model_calls(emu: &Emulator) -> usize {
+pub(crate) fn model_calls(emu: &Emulator) -> usize {
     emu.requests()
         .iter()
         .filter(|r| matches!(r.operation, Operation::Converse | Operation::ConverseStream))

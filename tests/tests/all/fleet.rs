@@ -66,3 +66,277 @@ async fn a_fleet_is_reached_with_its_credentials_and_refuses_others() {
         .expect_err("no server");
     assert!(matches!(gone, FleetError::Unreachable { .. }), "{gone:?}");
 }
+
+/// The fleet's state store keeps journals as SQLite's does, and holds a run by a lease: a
+/// live holder's run is refused to others; once the holder is gone (its store dropped, its
+/// lease not renewed) another claims it and finishes it. Sessions add each run's turns once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_store_hands_a_dead_holders_run_to_another_and_keeps_sessions() {
+    use gamecode_fleet::JetStreamStore;
+    use gamecode_state::{NewRun, RunStatus, StateError, StateStore};
+    use std::time::Duration;
+
+    init_tracing();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(dir.path());
+    let config = FleetConfig::new(server.url())
+        .with_prefix("store")
+        .expect("a prefix");
+    let lease = Duration::from_millis(1500);
+    let a = JetStreamStore::open(&config, lease).expect("store a");
+    let b = JetStreamStore::open(&config, lease).expect("store b");
+    let run = NewRun {
+        id: "r-1".into(),
+        plugin: "agent".into(),
+        plugin_path: None,
+        plugin_digest: "d".into(),
+        start: "{}".into(),
+        context: None,
+        session: None,
+    };
+    a.create_run(&run).expect("created");
+    assert!(matches!(b.create_run(&run), Err(StateError::Busy { .. })));
+    a.append("r-1", 0, "model", "zero").expect("entry 0");
+    a.append("r-1", 1, "tool", "one").expect("entry 1");
+    assert!(matches!(
+        b.append("r-1", 1, "tool", "other"),
+        Err(StateError::Conflict { seq: 1, .. })
+    ));
+    let journal = b.journal("r-1").expect("the journal");
+    let seen: Vec<(u64, &str, &str)> = journal
+        .iter()
+        .map(|e| (e.seq, e.kind.as_str(), e.body.as_str()))
+        .collect();
+    assert_eq!(seen, [(0, "model", "zero"), (1, "tool", "one")]);
+    assert!(b.journal("nothing-here").expect("empty").is_empty());
+
+    // Held and renewed past its lease: refused to b.
+    std::thread::sleep(lease * 2);
+    assert_eq!(b.run("r-1").expect("the run").status, RunStatus::Running);
+    assert!(matches!(b.claim("r-1"), Err(StateError::Busy { .. })));
+    // a dies: its lease runs out, and b takes the run over.
+    drop(a);
+    std::thread::sleep(lease + Duration::from_millis(300));
+    assert_eq!(
+        b.run("r-1").expect("the run").status,
+        RunStatus::Interrupted
+    );
+    let claimed = b.claim("r-1").expect("b claims it");
+    assert_eq!(claimed.entries, 2);
+    b.append("r-1", 2, "model", "two").expect("b goes on");
+    b.finish("r-1", RunStatus::Finished, "the answer")
+        .expect("finished");
+    let done = b.run("r-1").expect("the run");
+    assert_eq!(done.status, RunStatus::Finished);
+    assert_eq!(done.outcome.as_deref(), Some("the answer"));
+    assert_eq!(done.entries, 3);
+    assert!(matches!(b.claim("r-1"), Err(StateError::Busy { .. })));
+    assert_eq!(b.runs().expect("runs").len(), 1);
+
+    // Sessions: a run's turns once, in the order runs added them; names are free text.
+    let s = "team chat/1";
+    let turn = |k: &str, m: &str| vec![(k.to_string(), m.to_string())];
+    b.add_session_turns(s, "r-1", &turn("chat", "[1]"))
+        .expect("turn");
+    b.add_session_turns(s, "r-1", &turn("chat", "[1]"))
+        .expect("again: nothing");
+    b.add_session_turns(s, "r-2", &turn("chat", "[2]"))
+        .expect("turn");
+    assert_eq!(b.session_head(s).expect("head"), 2);
+    let turns = b.session_turns(s, Some("chat"), 1).expect("turns");
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].messages, "[1]");
+    let all = b.session_turns(s, None, 2).expect("turns");
+    assert_eq!(
+        all.iter().map(|t| t.messages.as_str()).collect::<Vec<_>>(),
+        ["[1]", "[2]"]
+    );
+    let sessions = b.sessions().expect("sessions");
+    assert_eq!(sessions.len(), 1);
+    assert_eq!((sessions[0].name.as_str(), sessions[0].turns), (s, 2));
+    assert_eq!(b.remove_session(s).expect("removed"), 2);
+    assert_eq!(b.session_head(s).expect("head"), 0);
+}
+
+/// Tasks in the batch test (the issue asks for 300).
+const TASKS: usize = 300;
+
+/// `gamecode worker` on the fleet, against the test's emulator, `notes` granted.
+fn worker(
+    url: &str,
+    emu: &bedrock_emulator::Emulator,
+    notes: &std::path::Path,
+    cache: &std::path::Path,
+    log: &std::path::Path,
+) -> std::process::Child {
+    let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), cache);
+    cmd.env("AWS_ACCESS_KEY_ID", bedrock_emulator::DEFAULT_ACCESS_KEY_ID)
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
+        )
+        .env("AWS_REGION", bedrock_emulator::DEFAULT_REGION)
+        .args(["worker", "--nats", url, "--prefix", "batch"])
+        .args(["--concurrency", "4", "--ack-wait", "3", "--grace", "0"])
+        .args(["--endpoint-url", &emu.url(), "--allow-read"])
+        .arg(notes)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("a log file"));
+    cmd.spawn().expect("a worker starts")
+}
+
+fn lines(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Waits until `path` has `n` lines, the batch ending first being a failure.
+fn wait_for_lines(path: &std::path::Path, n: usize, submit: &mut std::process::Child) {
+    let since = std::time::Instant::now();
+    while lines(path) < n {
+        if let Ok(Some(status)) = submit.try_wait() {
+            panic!("submit ended ({status}) before {n} results");
+        }
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(300),
+            "no {n} results in 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Three workers answer a batch from `gamecode submit`; two are SIGKILLed mid-run, a fourth
+/// joins, and the NATS server is killed and started again. Every task is answered once, with
+/// the uninterrupted answer, and the emulator saw the model calls of uninterrupted runs plus
+/// at most one per run cut off (in flight at a kill or the restart). Sent again, the batch
+/// runs nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_restart() {
+    use crate::durable::{TURNS, looping_emulator, model_calls};
+
+    init_tracing();
+    let _busy = busy_machine();
+    let emu = looping_emulator().await;
+    // Runs last long enough to be cut off by a kill (6 calls of 40 ms at least).
+    emu.set_latency(std::time::Duration::from_millis(40));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = NatsServer::start(&dir.path().join("nats"));
+    let url = server.url().to_string();
+    let notes = dir.path().join("notes");
+    std::fs::create_dir_all(&notes).expect("notes dir");
+    std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
+    let cache = dir.path().join("cache");
+    let guest = test_guest("guest_durable");
+
+    // The uninterrupted answer, from a local run.
+    let mut local = isolated::isolated_gamecode(&gamecode_cli(), &cache);
+    let whole = local
+        .env("AWS_ACCESS_KEY_ID", bedrock_emulator::DEFAULT_ACCESS_KEY_ID)
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
+        )
+        .env("AWS_REGION", bedrock_emulator::DEFAULT_REGION)
+        .args([
+            "run",
+            "--no-stream",
+            "--endpoint-url",
+            &emu.url(),
+            "--allow-read",
+        ])
+        .arg(&notes)
+        .arg(&guest)
+        .arg("loop")
+        .output()
+        .expect("gamecode runs");
+    let expected = String::from_utf8_lossy(&whole.stdout).trim().to_string();
+    assert!(
+        whole.status.success() && expected.starts_with("all done | 6 turns"),
+        "{whole:?}"
+    );
+    emu.forget_requests();
+
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).expect("logs");
+    let mut workers: Vec<std::process::Child> = (0..3)
+        .map(|i| worker(&url, &emu, &notes, &cache, &logs.join(format!("w{i}.log"))))
+        .collect();
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(&tasks, "{\"task\": \"loop\"}\n".repeat(TASKS)).expect("tasks");
+    let out = dir.path().join("results.jsonl");
+    let submit = || {
+        let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), &cache);
+        cmd.args(["submit", "--nats", &url, "--prefix", "batch"])
+            .arg(&guest)
+            .arg("--tasks")
+            .arg(&tasks)
+            .arg("--out")
+            .arg(&out)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        cmd
+    };
+    let mut batch = submit().spawn().expect("submit starts");
+
+    wait_for_lines(&out, TASKS / 5, &mut batch);
+    let _ = workers[0].kill();
+    wait_for_lines(&out, 2 * TASKS / 5, &mut batch);
+    let _ = workers[1].kill();
+    workers.push(worker(&url, &emu, &notes, &cache, &logs.join("w3.log")));
+    wait_for_lines(&out, 3 * TASKS / 5, &mut batch);
+    server.restart_in_place(std::time::Duration::from_millis(500));
+
+    let done = tokio::task::spawn_blocking(move || batch.wait_with_output())
+        .await
+        .expect("joined")
+        .expect("submit ends");
+    let log =
+        |i: usize| std::fs::read_to_string(logs.join(format!("w{i}.log"))).unwrap_or_default();
+    assert!(
+        done.status.success(),
+        "{done:?}\n{}\n{}\n{}",
+        String::from_utf8_lossy(&done.stderr),
+        log(2),
+        log(3)
+    );
+    let text = std::fs::read_to_string(&out).expect("results");
+    let mut seen = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a result line");
+        let n = row["line"].as_u64().expect("its line") as usize;
+        assert_eq!(row["category"], "ok", "{row}");
+        assert_eq!(row["answer"].as_str(), Some(expected.as_str()), "{row}");
+        assert_eq!(row["input"]["task"], "loop");
+        *seen.entry(n).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), TASKS, "every task answered");
+    assert!(seen.values().all(|&n| n == 1), "each once: {seen:?}");
+    assert_eq!(
+        seen.keys().copied().collect::<Vec<_>>(),
+        (1..=TASKS).collect::<Vec<_>>()
+    );
+
+    // Cut off: at most one run per slot of each killed worker, and each run going at the
+    // restart (3 workers × 4 slots).
+    let calls = model_calls(&emu);
+    let extra = calls - TASKS * TURNS;
+    eprintln!("model calls: {calls} for {TASKS} runs of {TURNS} ({extra} repeated)");
+    assert!(calls >= TASKS * TURNS, "{calls}");
+    assert!(extra <= 4 + 4 + 12, "{extra} calls made again");
+
+    // Sent again, the batch has nothing left to run.
+    emu.forget_requests();
+    let again = submit().output().expect("submit runs");
+    assert!(again.status.success(), "{again:?}");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(&format!("all {TASKS} tasks are answered")),
+        "{again:?}"
+    );
+    assert_eq!(model_calls(&emu), 0);
+    assert_eq!(lines(&out), TASKS);
+    for mut w in workers {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+}

@@ -236,8 +236,25 @@ impl Worker {
             let _ = message.ack_with(AckKind::Term).await;
             return;
         }
-        let handled = self.execute(&order, drained).await;
+        let delivered = message.info().map_or(1, |i| i.delivered);
+        let mut handled = self.execute(&order, drained).await;
         beat.abort();
+        if delivered >= MAX_DELIVER
+            && let Handled::HandBack(_) = handled
+        {
+            // The fleet will not deliver it again: the submitter hears why, not nothing.
+            handled = Handled::Done(self.result(
+                &order,
+                Err((
+                    EXIT_OTHER,
+                    format!(
+                        "run {} was handed back {delivered} times: given up",
+                        order.run_id
+                    ),
+                )),
+                0,
+            ));
+        }
         match handled {
             Handled::Done(result) => {
                 // Published before the order is acknowledged: a worker that dies between
@@ -366,11 +383,13 @@ impl Worker {
                 return Handled::HandBack(None);
             }
         };
-        if resume
-            && let Err(RunError::Journal(why)) = &report.result
-            && why.contains("cannot be taken")
-        {
-            // Another worker claimed it first.
+        if let Err(RunError::Journal(why)) = &report.result {
+            // The fleet's store failed (its servers away too long), or another worker
+            // claimed the run first: the run is not over, and another delivery resumes it.
+            self.progress
+                .line(&format!("run {id}: handed back ({why})"));
+            let store = self.store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.release(&id)).await;
             return Handled::HandBack(Some(self.ack_wait / 3));
         }
         self.reported(order, report)
