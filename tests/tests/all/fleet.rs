@@ -317,6 +317,14 @@ async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_re
         (1..=TASKS).collect::<Vec<_>>()
     );
 
+    // The killed workers' runs were resumed by the others from their journals.
+    let resumed: usize = [2, 3]
+        .iter()
+        .map(|&i| log(i).matches("resuming run").count())
+        .sum();
+    assert!(resumed >= 1, "no run was resumed:\n{}\n{}", log(2), log(3));
+    eprintln!("{resumed} runs resumed by the surviving workers");
+
     // Cut off: at most one run per slot of each killed worker, and each run going at the
     // restart (3 workers × 4 slots).
     let calls = model_calls(&emu);
@@ -339,4 +347,83 @@ async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_re
         let _ = w.kill();
         let _ = w.wait();
     }
+}
+
+/// `gamecode run --nats` behaves as a local run: the answer on stdout, exit 0; a run asking
+/// for more than the worker's policy is refused with the reason (exit 2), and `submit`'s
+/// results say so too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_nats_answers_as_a_local_run_and_a_wider_ask_is_refused() {
+    use crate::durable::looping_emulator;
+
+    init_tracing();
+    let emu = looping_emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(&dir.path().join("nats"));
+    let url = server.url().to_string();
+    let notes = dir.path().join("notes");
+    std::fs::create_dir_all(&notes).expect("notes dir");
+    std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
+    let cache = dir.path().join("cache");
+    let guest = test_guest("guest_durable");
+    let mut w = worker(&url, &emu, &notes, &cache, &dir.path().join("w.log"));
+    let remote = |extra: &[&str]| {
+        let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), &cache);
+        cmd.args(["run", "--nats", &url, "--prefix", "batch", "--no-stream"])
+            .args(extra)
+            .arg(&guest)
+            .arg("loop")
+            .output()
+            .expect("gamecode runs")
+    };
+    let answered = remote(&[]);
+    let answer = String::from_utf8_lossy(&answered.stdout);
+    assert!(
+        answered.status.success() && answer.starts_with("all done | 6 turns"),
+        "{answered:?}"
+    );
+    // The worker's policy allows 300 s; asking for more is refused, not narrowed.
+    let wider = remote(&["--timeout", "900"]);
+    let said = String::from_utf8_lossy(&wider.stderr);
+    assert_eq!(wider.status.code(), Some(2), "{wider:?}");
+    assert!(said.contains("at most 300s"), "{said}");
+    // A local-run flag has no meaning for a fleet's run.
+    let local = remote(&["--emulator"]);
+    assert_eq!(local.status.code(), Some(2), "{local:?}");
+    assert!(String::from_utf8_lossy(&local.stderr).contains("--emulator is for a local run"));
+
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(&tasks, "{\"task\": \"loop\"}\n").expect("tasks");
+    let out = dir.path().join("results.jsonl");
+    let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), &cache);
+    let refused = cmd
+        .args([
+            "submit",
+            "--nats",
+            &url,
+            "--prefix",
+            "batch",
+            "--max-chat-calls",
+            "1000",
+        ])
+        .arg(&guest)
+        .arg("--tasks")
+        .arg(&tasks)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("submit runs");
+    assert!(refused.status.success(), "{refused:?}");
+    let row: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&out).expect("results").trim())
+            .expect("a result line");
+    assert_eq!(row["category"], "refused", "{row}");
+    assert!(
+        row["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("1000 model calls") && e.contains("at most 32")),
+        "{row}"
+    );
+    let _ = w.kill();
+    let _ = w.wait();
 }
