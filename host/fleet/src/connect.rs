@@ -92,6 +92,9 @@ pub struct FleetConfig {
     pub tls: Tls,
     /// The first token of every subject and stream of this fleet.
     pub prefix: String,
+    /// How long [`connect`] keeps trying while no server answers (a worker started before
+    /// its servers, a cluster restarting); none by default.
+    pub patience: std::time::Duration,
 }
 
 /// Why a fleet could not be reached.
@@ -127,7 +130,14 @@ impl FleetConfig {
             auth: Auth::None,
             tls: Tls::default(),
             prefix: "gamecode".into(),
+            patience: std::time::Duration::ZERO,
         }
+    }
+
+    /// This configuration, waiting up to `patience` for a server to answer.
+    pub fn with_patience(mut self, patience: std::time::Duration) -> Self {
+        self.patience = patience;
+        self
     }
 
     /// The fleet at `url` (else `GAMECODE_NATS_URL`), with the credentials, TLS files and
@@ -257,6 +267,23 @@ impl FleetConfig {
 /// Connects to the fleet's servers, saying why not in the caller's terms: the credentials
 /// refused, TLS, or no server there.
 pub async fn connect(config: &FleetConfig) -> Result<async_nats::Client, FleetError> {
+    let since = tokio::time::Instant::now();
+    let mut tries = 0u32;
+    loop {
+        match connect_once(config).await {
+            Err(e @ FleetError::Unreachable { .. }) if since.elapsed() < config.patience => {
+                if tries % 10 == 0 {
+                    tracing::warn!(error = %e, "waiting for the fleet's servers");
+                }
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn connect_once(config: &FleetConfig) -> Result<async_nats::Client, FleetError> {
     let options = config.options().await?;
     let url = config.url.clone();
     options.connect(config.url.as_str()).await.map_err(|e| {

@@ -427,3 +427,69 @@ async fn run_with_nats_answers_as_a_local_run_and_a_wider_ask_is_refused() {
     let _ = w.kill();
     let _ = w.wait();
 }
+
+/// The README's `fleet` block, run exactly as written (then its server stopped) in a
+/// folder with `agent.wasm`: NATS from PyPI, three workers, a batch of six and one run.
+#[test]
+fn the_readme_fleet_block_runs_as_written() {
+    let _busy = busy_machine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = bin_with_gamecode(dir.path());
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).expect("work");
+    std::fs::copy(guest_example(), work.join("agent.wasm")).expect("agent.wasm");
+    let block = readme_block("fleet");
+    let script = format!("{block}\nkill %1\nwait\n");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .current_dir(&work)
+        .env("PATH", path)
+        .env("GAMECODE_CACHE_DIR", dir.path().join("cache"))
+        .env("GAMECODE_STATE_DIR", dir.path().join("state"))
+        .env_remove("GAMECODE_NATS_URL")
+        .env_remove("GAMECODE_NATS_PREFIX")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("bash runs the block");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.trim_end().ends_with("Based on the tool results: 42"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("6/6 answered (0 failed this time) in results.jsonl"),
+        "{stderr}"
+    );
+    let results = std::fs::read_to_string(work.join("results.jsonl")).expect("results");
+    let mut answers: Vec<String> = results
+        .lines()
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l).expect("a result line");
+            row["answer"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    answers.sort();
+    let want: Vec<String> = [14, 21, 28, 35, 42, 7]
+        .iter()
+        .map(|n| format!("Based on the tool results: {n}"))
+        .collect();
+    assert_eq!(answers, want);
+    // Each worker joined, and each left on SIGTERM.
+    for i in 1..=3 {
+        let log = std::fs::read_to_string(work.join(format!("worker{i}.log"))).expect("log");
+        assert!(
+            log.contains("joined fleet") && log.contains("worker stopped"),
+            "{log}"
+        );
+    }
+}

@@ -3,6 +3,10 @@
 //! between them.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long `submit` and `run --nats` wait for the fleet's servers to answer.
+pub(crate) const SUBMIT_PATIENCE: Duration = Duration::from_secs(10);
 
 use clap::Args;
 use gamecode_fleet::protocol::{self, TaskResult};
@@ -27,8 +31,11 @@ pub(crate) struct FleetArgs {
 }
 
 impl FleetArgs {
-    pub(crate) fn config(&self) -> Result<FleetConfig, Failure> {
-        let config = FleetConfig::from_env(self.nats.clone()).map_err(fleet_failure)?;
+    /// The fleet's configuration, waiting up to `patience` for its servers.
+    pub(crate) fn config(&self, patience: Duration) -> Result<FleetConfig, Failure> {
+        let config = FleetConfig::from_env(self.nats.clone())
+            .map_err(fleet_failure)?
+            .with_patience(patience);
         match &self.prefix {
             Some(prefix) => config.with_prefix(prefix.clone()).map_err(fleet_failure),
             None => Ok(config),

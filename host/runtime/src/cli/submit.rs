@@ -89,7 +89,7 @@ struct ResultLine {
 }
 
 pub(crate) async fn submit(args: SubmitArgs) -> Result<(), Failure> {
-    let config = args.fleet.config()?;
+    let config = args.fleet.config(crate::fleet::SUBMIT_PATIENCE)?;
     let text = std::fs::read_to_string(&args.tasks)
         .map_err(|e| Failure::new(EXIT_USAGE, format!("{}: {e}", args.tasks.display())))?;
     let mut tasks = Vec::new();
@@ -329,7 +329,7 @@ pub(crate) async fn run_remote(args: &RunArgs, progress: Arc<Progress>) -> Resul
             ),
         ));
     }
-    let config = args.fleet.config()?;
+    let config = args.fleet.config(crate::fleet::SUBMIT_PATIENCE)?;
     let mut values = BTreeMap::new();
     for pair in &args.config {
         let (k, v) = pair
@@ -365,9 +365,20 @@ pub(crate) async fn run_remote(args: &RunArgs, progress: Arc<Progress>) -> Resul
     };
     send(&fleet, &order).await?;
     let observer: Arc<dyn RunObserver> = progress.clone();
+    // Said once, if no worker has taken the run after a while.
+    let unheard = tokio::time::sleep(Duration::from_secs(3));
+    tokio::pin!(unheard);
+    let mut heard = false;
     let result = loop {
         tokio::select! {
+            () = &mut unheard, if !heard => {
+                heard = true;
+                progress.line(&format!(
+                    "run {run_id} is queued; no worker has taken it yet (gamecode worker --nats …)"
+                ));
+            }
             Some(message) = events.next() => {
+                heard = true;
                 if let Ok(event) = serde_json::from_slice::<RunEvent>(&message.payload) {
                     show(&observer, &plugin.name, event);
                 }

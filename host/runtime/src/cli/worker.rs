@@ -81,7 +81,14 @@ pub(crate) async fn worker(args: WorkerArgs, verbose: u8) -> Result<(), Failure>
             "--grace must be 0 or more and --concurrency 1 or more",
         ));
     }
-    let config = args.fleet.config()?;
+    // A worker is a service: it waits for its servers however long they take.
+    let config = args.fleet.config(Duration::from_secs(365 * 24 * 3600))?;
+    if gamecode_fleet::connect(&config.clone().with_patience(Duration::ZERO))
+        .await
+        .is_err()
+    {
+        eprintln!("waiting for the fleet's servers at {}…", config.url);
+    }
     let ack_wait = Duration::from_secs_f64(args.ack_wait);
     let fleet = Fleet::open(&config).await.map_err(fleet_failure)?;
     let store = {
@@ -365,10 +372,12 @@ impl Worker {
             run
         };
         if order.events {
-            run = run.observer(Arc::new(Events::new(
-                self.fleet.clone(),
-                self.fleet.events_subject(&id),
-            )));
+            let events = Events::new(self.fleet.clone(), self.fleet.events_subject(&id));
+            events.send(&gamecode_fleet::protocol::RunEvent::Started {
+                worker: self.name.clone(),
+                resumed: resume,
+            });
+            run = run.observer(Arc::new(events));
         }
         self.progress.line(&format!(
             "{} run {id}",
@@ -570,12 +579,18 @@ impl Events {
     }
 }
 
+impl Events {
+    fn send(&self, event: &gamecode_fleet::protocol::RunEvent) {
+        if let Ok(body) = serde_json::to_vec(event) {
+            let _ = self.queue.send(body);
+        }
+    }
+}
+
 impl RunObserver for Events {
     fn on_event(&self, _plugin: &str, event: &RunEvent) {
-        if let Some(event) = to_wire(event)
-            && let Ok(body) = serde_json::to_vec(&event)
-        {
-            let _ = self.queue.send(body);
+        if let Some(event) = to_wire(event) {
+            self.send(&event);
         }
     }
 }
