@@ -272,7 +272,7 @@ pub async fn connect(config: &FleetConfig) -> Result<async_nats::Client, FleetEr
     loop {
         match connect_once(config).await {
             Err(e @ FleetError::Unreachable { .. }) if since.elapsed() < config.patience => {
-                if tries % 10 == 0 {
+                if tries.is_multiple_of(10) {
                     tracing::warn!(error = %e, "waiting for the fleet's servers");
                 }
                 tries += 1;

@@ -249,12 +249,7 @@ fn storage(what: &str, e: impl std::fmt::Display) -> StateError {
 
 /// Run ids are KV keys and subject tokens: letters, digits, `-` and `_` only.
 fn check_id(run: &str) -> Result<(), StateError> {
-    let ok = !run.is_empty()
-        && run.len() <= 128
-        && run
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if gamecode_state::is_portable_run_id(run) {
         Ok(())
     } else {
         Err(StateError::Storage(format!(

@@ -113,12 +113,7 @@ fn take_over(
 
 /// An embedder's run id ([`Run::id`]): a key in any store (and a NATS subject token).
 fn checked_run_id(id: String) -> Result<String, RunError> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
+    if gamecode_state::is_portable_run_id(&id) {
         Ok(id)
     } else {
         Err(RunError::Journal(format!(

@@ -24,6 +24,15 @@ pub use location::{STATE_DIR_ENV, default_path};
 pub use owner::Owner;
 pub use sqlite::{Durability, SqliteStore};
 
+/// Whether `id` can name a run in any store: letters, digits, `-` and `_`, 1 to 128 of them
+/// (a key in a KV bucket and a token of a NATS subject as well as a SQLite text).
+pub fn is_portable_run_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// A run as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -166,17 +166,11 @@ fn worker(
     url: &str,
     emu: &bedrock_emulator::Emulator,
     notes: &std::path::Path,
-    cache: &std::path::Path,
+    dir: &std::path::Path,
     log: &std::path::Path,
 ) -> std::process::Child {
-    let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), cache);
-    cmd.env("AWS_ACCESS_KEY_ID", bedrock_emulator::DEFAULT_ACCESS_KEY_ID)
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
-        )
-        .env("AWS_REGION", bedrock_emulator::DEFAULT_REGION)
-        .args(["worker", "--nats", url, "--prefix", "batch"])
+    let mut cmd = emulator_gamecode(dir);
+    cmd.args(["worker", "--nats", url, "--prefix", "batch"])
         .args(["--concurrency", "4", "--ack-wait", "3", "--grace", "0"])
         .args(["--endpoint-url", &emu.url(), "--allow-read"])
         .arg(notes)
@@ -229,14 +223,7 @@ async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_re
     let guest = test_guest("guest_durable");
 
     // The uninterrupted answer, from a local run.
-    let mut local = isolated::isolated_gamecode(&gamecode_cli(), &cache);
-    let whole = local
-        .env("AWS_ACCESS_KEY_ID", bedrock_emulator::DEFAULT_ACCESS_KEY_ID)
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            bedrock_emulator::DEFAULT_SECRET_ACCESS_KEY,
-        )
-        .env("AWS_REGION", bedrock_emulator::DEFAULT_REGION)
+    let whole = emulator_gamecode(dir.path())
         .args([
             "run",
             "--no-stream",
@@ -259,7 +246,15 @@ async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_re
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).expect("logs");
     let mut workers: Vec<std::process::Child> = (0..3)
-        .map(|i| worker(&url, &emu, &notes, &cache, &logs.join(format!("w{i}.log"))))
+        .map(|i| {
+            worker(
+                &url,
+                &emu,
+                &notes,
+                dir.path(),
+                &logs.join(format!("w{i}.log")),
+            )
+        })
         .collect();
     let tasks = dir.path().join("tasks.jsonl");
     std::fs::write(&tasks, "{\"task\": \"loop\"}\n".repeat(TASKS)).expect("tasks");
@@ -283,7 +278,7 @@ async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_re
     let _ = workers[0].kill();
     wait_for_lines(&out, 2 * TASKS / 5, &mut batch);
     let _ = workers[1].kill();
-    workers.push(worker(&url, &emu, &notes, &cache, &logs.join("w3.log")));
+    workers.push(worker(&url, &emu, &notes, dir.path(), &logs.join("w3.log")));
     wait_for_lines(&out, 3 * TASKS / 5, &mut batch);
     server.restart_in_place(std::time::Duration::from_millis(500));
 
@@ -366,7 +361,7 @@ async fn run_with_nats_answers_as_a_local_run_and_a_wider_ask_is_refused() {
     std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
     let cache = dir.path().join("cache");
     let guest = test_guest("guest_durable");
-    let mut w = worker(&url, &emu, &notes, &cache, &dir.path().join("w.log"));
+    let mut w = worker(&url, &emu, &notes, dir.path(), &dir.path().join("w.log"));
     let remote = |extra: &[&str]| {
         let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), &cache);
         cmd.args(["run", "--nats", &url, "--prefix", "batch", "--no-stream"])
