@@ -23,6 +23,7 @@ pub struct NatsServer {
     child: Child,
     dir: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     url: String,
 }
 
@@ -34,10 +35,20 @@ impl NatsServer {
 
     /// Starts a server with more arguments (`--auth TOKEN`, `--user U --pass P`).
     pub fn start_with(dir: &Path, args: &[&str]) -> Self {
-        Self::launch(dir, args, None)
+        Self::launch(dir, args, &[], None)
     }
 
-    fn launch(dir: &Path, args: &[&str], port: Option<u16>) -> Self {
+    /// Starts a server with more arguments and environment variables (a configuration
+    /// file's `$VARIABLES`).
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::launch(dir, args, &env, None)
+    }
+
+    fn launch(dir: &Path, args: &[&str], env: &[(String, String)], port: Option<u16>) -> Self {
         let ports = dir.join("ports");
         std::fs::create_dir_all(&ports).expect("the ports dir");
         // A stale ports file of a killed server must not be read for this one.
@@ -54,6 +65,7 @@ impl NatsServer {
             .arg("-l")
             .arg(dir.join("nats-server.log"))
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -64,6 +76,7 @@ impl NatsServer {
             child,
             dir: dir.to_path_buf(),
             args: args.iter().map(|a| a.to_string()).collect(),
+            env: env.to_vec(),
             url,
         }
     }
@@ -78,7 +91,7 @@ impl NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        *self = Self::start_with(&self.dir.clone(), &args);
+        *self = Self::launch(&self.dir.clone(), &args, &self.env.clone(), None);
     }
 
     /// Kills the server (SIGKILL), leaves it down for `down`, and starts it again on the
@@ -94,7 +107,7 @@ impl NatsServer {
             .and_then(|p| p.parse().ok())
             .expect("the server's port");
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        *self = Self::launch(&self.dir.clone(), &args, Some(port));
+        *self = Self::launch(&self.dir.clone(), &args, &self.env.clone(), Some(port));
     }
 }
 

@@ -1,9 +1,9 @@
 //! A fleet's JetStream, as submitters and workers use it: the task queue (a work-queue
 //! stream with one durable consumer all workers share), the results stream, run events on
-//! plain subjects, and plugins in an object store by content digest.
+//! plain subjects, and plugins and attachments in an object store by content digest.
 //!
 //! Names, for prefix `P`: stream `P_TASKS` (subject `P.tasks`), stream `P_RESULTS`
-//! (`P.results.>`), events on `P.events.RUN_ID`, object store `P_PLUGINS`, and the state
+//! (`P.results.>`), events on `P.events.RUN_ID`, object store `P_FILES`, and the state
 //! store's buckets `P_RUNS`, `P_JOURNAL`, `P_SESSIONS` ([`JetStreamStore`](crate::JetStreamStore)).
 
 use std::time::Duration;
@@ -13,7 +13,7 @@ use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-use crate::protocol::{PluginRef, TaskOrder, TaskResult};
+use crate::protocol::{FileRef, TaskOrder, TaskResult};
 use crate::{FleetConfig, FleetError, connect};
 
 /// The durable consumer every worker of a fleet pulls tasks through.
@@ -33,7 +33,7 @@ pub struct Fleet {
     config: FleetConfig,
     tasks: stream::Stream,
     results: stream::Stream,
-    plugins: object_store::ObjectStore,
+    files: object_store::ObjectStore,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -77,16 +77,16 @@ impl Fleet {
             })
             .await
             .map_err(|e| js_err("the results stream")(e.to_string()))?;
-        let plugins = match js.get_object_store(config.bucket("PLUGINS")).await {
+        let files = match js.get_object_store(config.bucket("FILES")).await {
             Ok(store) => store,
             Err(_) => js
                 .create_object_store(object_store::Config {
-                    bucket: config.bucket("PLUGINS"),
+                    bucket: config.bucket("FILES"),
                     storage: stream::StorageType::File,
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| js_err("the plugin store")(e.to_string()))?,
+                .map_err(|e| js_err("the file store")(e.to_string()))?,
         };
         Ok(Self {
             client,
@@ -94,7 +94,7 @@ impl Fleet {
             config: config.clone(),
             tasks,
             results,
-            plugins,
+            files,
         })
     }
 
@@ -125,41 +125,42 @@ impl Fleet {
             && !subject.contains(['*', '>', ' '])
     }
 
-    /// Puts a plugin in the object store under its SHA-256, unless it is there already.
-    pub async fn put_plugin(&self, name: &str, bytes: &[u8]) -> Result<PluginRef, FleetError> {
+    /// Puts a file (a plugin, an attachment) in the object store under its SHA-256, unless
+    /// it is there already.
+    pub async fn put_file(&self, name: &str, bytes: &[u8]) -> Result<FileRef, FleetError> {
         let digest = hex(&Sha256::digest(bytes));
-        match self.plugins.info(&digest).await {
+        match self.files.info(&digest).await {
             Ok(info) if info.size == bytes.len() && !info.deleted => {}
             _ => {
                 let mut reader = bytes;
-                self.plugins
+                self.files
                     .put(digest.as_str(), &mut reader)
                     .await
-                    .map_err(|e| js_err("uploading the plugin")(e.to_string()))?;
+                    .map_err(|e| js_err("uploading a file")(format!("{name}: {e}")))?;
             }
         }
-        Ok(PluginRef {
+        Ok(FileRef {
             name: name.to_string(),
             digest,
         })
     }
 
-    /// A plugin's bytes from the object store, checked against its digest.
-    pub async fn get_plugin(&self, digest: &str) -> Result<Vec<u8>, FleetError> {
+    /// A file's bytes from the object store, checked against its digest.
+    pub async fn get_file(&self, digest: &str) -> Result<Vec<u8>, FleetError> {
         let mut object = self
-            .plugins
+            .files
             .get(digest)
             .await
-            .map_err(|e| js_err("fetching the plugin")(format!("{digest}: {e}")))?;
+            .map_err(|e| js_err("fetching a file")(format!("{digest}: {e}")))?;
         let mut bytes = Vec::new();
         object
             .read_to_end(&mut bytes)
             .await
-            .map_err(|e| js_err("fetching the plugin")(format!("{digest}: {e}")))?;
+            .map_err(|e| js_err("fetching a file")(format!("{digest}: {e}")))?;
         let got = hex(&Sha256::digest(&bytes));
         if got != digest {
             return Err(FleetError::JetStream(format!(
-                "the plugin stored as {digest} has digest {got}: refused"
+                "the file stored as {digest} has digest {got}: refused"
             )));
         }
         Ok(bytes)

@@ -12,9 +12,12 @@ pub struct TaskOrder {
     /// (letters, digits, `-`, `_`), the same when it sends the order again.
     pub run_id: String,
     /// The plugin, in the fleet's object store under its digest.
-    pub plugin: PluginRef,
+    pub plugin: FileRef,
     /// The task, in words.
     pub task: String,
+    /// Files given with the task (images, documents), in the object store by digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<FileRef>,
     /// Configuration values for the plugin (`config.get`), over the worker's policy's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
@@ -31,9 +34,10 @@ pub struct TaskOrder {
     pub events: bool,
 }
 
-/// A plugin by content: its SHA-256 (hex) names it in the object store.
+/// A file (a plugin, an attachment) by content: its SHA-256 (hex) names it in the object
+/// store; `name` is what it was called where it came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PluginRef {
+pub struct FileRef {
     pub name: String,
     pub digest: String,
 }

@@ -488,3 +488,109 @@ fn the_readme_fleet_block_runs_as_written() {
         );
     }
 }
+
+/// The README's `fleet-permissions` users are enough, and credentials come from the
+/// environment: a worker logged in as `worker` answers a batch (a task with an attachment
+/// among it) and a `run --nats` of a submitter logged in as `submitter`.
+#[test]
+fn the_readme_permissions_serve_a_worker_and_a_submitter() {
+    let _busy = busy_machine();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("nats.conf");
+    std::fs::write(&conf, readme_block("fleet-permissions")).expect("conf");
+    // The server reads the passwords from its own environment.
+    let server = NatsServer::start_with_env(
+        &dir.path().join("nats"),
+        &["-c", conf.to_str().expect("utf-8 path")],
+        &[("WORKER_PASS", "w-secret"), ("SUBMITTER_PASS", "s-secret")],
+    );
+    let url = server.url().to_string();
+    let as_user = |cmd: &mut std::process::Command, user: &str, pass: &str| {
+        cmd.env("GAMECODE_NATS_URL", &url)
+            .env("GAMECODE_NATS_USER", user)
+            .env("GAMECODE_NATS_PASSWORD", pass);
+    };
+    let mut w = emulator_gamecode(dir.path());
+    as_user(&mut w, "worker", "w-secret");
+    let log = dir.path().join("worker.log");
+    let mut w = w
+        .args(["worker", "--emulator", "--ack-wait", "5"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("the worker starts");
+
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).expect("work");
+    std::fs::copy(guest_example(), work.join("agent.wasm")).expect("agent.wasm");
+    std::fs::write(work.join("notes.txt"), "The answer is in the numbers.\n").expect("notes");
+    std::fs::write(
+        work.join("tasks.jsonl"),
+        "{\"task\": \"What is 6 * 7?\"}\n{\"task\": \"What is 2 * 7?\", \"attachments\": [\"notes.txt\"]}\n",
+    )
+    .expect("tasks");
+    let mut submit = isolated::isolated_gamecode(&gamecode_cli(), &dir.path().join("cache"));
+    as_user(&mut submit, "submitter", "s-secret");
+    let submitted = submit
+        .current_dir(&work)
+        .args([
+            "submit",
+            "agent.wasm",
+            "--tasks",
+            "tasks.jsonl",
+            "--out",
+            "results.jsonl",
+        ])
+        .output()
+        .expect("submit runs");
+    let worker_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        submitted.status.success(),
+        "{submitted:?}\n{}",
+        worker_log()
+    );
+    let results = std::fs::read_to_string(work.join("results.jsonl")).expect("results");
+    assert_eq!(results.lines().count(), 2, "{results}");
+    for line in results.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a result line");
+        assert_eq!(row["category"], "ok", "{row}\n{}", worker_log());
+    }
+    assert!(
+        results.contains(": 42\"") && results.contains(": 14\""),
+        "{results}"
+    );
+
+    let mut run = isolated::isolated_gamecode(&gamecode_cli(), &dir.path().join("cache"));
+    as_user(&mut run, "submitter", "s-secret");
+    let ran = run
+        .current_dir(&work)
+        .args([
+            "run",
+            "--nats",
+            &url,
+            "--no-stream",
+            "agent.wasm",
+            "What is 3 * 7?",
+        ])
+        .output()
+        .expect("run --nats");
+    assert!(ran.status.success(), "{ran:?}\n{}", worker_log());
+    assert!(
+        String::from_utf8_lossy(&ran.stdout).contains("21"),
+        "{ran:?}"
+    );
+    // Neither secret is ever shown.
+    let shown = format!(
+        "{}{}{}",
+        worker_log(),
+        String::from_utf8_lossy(&submitted.stderr),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        !shown.contains("w-secret") && !shown.contains("s-secret"),
+        "{shown}"
+    );
+    let _ = w.kill();
+    let _ = w.wait();
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use futures::StreamExt;
-use gamecode_fleet::protocol::{Limits, PluginRef, RunEvent, TaskOrder, TaskResult};
+use gamecode_fleet::protocol::{FileRef, Limits, RunEvent, TaskOrder, TaskResult};
 use gamecode_fleet::{Fleet, hex};
 use gamecode_host::RunObserver;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,9 @@ pub(crate) struct SubmitArgs {
     fleet: FleetArgs,
     /// The plugin component (.wasm): sent to the fleet's object store once, by digest.
     plugin: PathBuf,
-    /// The tasks, one JSON object per line: {"task": "…", "config": {"KEY": "VALUE"}}.
+    /// The tasks, one JSON object per line: {"task": "…", "attachments": ["FILE", …],
+    /// "config": {"KEY": "VALUE"}, "session": "NAME"} (attachment paths from the tasks
+    /// file's folder).
     #[arg(long, value_name = "FILE.jsonl")]
     tasks: PathBuf,
     /// Where results go, one JSON line per task (its line number and input, the answer or
@@ -67,6 +69,8 @@ impl LimitArgs {
 #[serde(deny_unknown_fields)]
 struct TaskLine {
     task: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<PathBuf>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     config: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,12 +131,21 @@ pub(crate) async fn submit(args: SubmitArgs) -> Result<(), Failure> {
     let mut results = fleet.results(&batch).await.map_err(fleet_failure)?.boxed();
     let mut waiting: HashMap<String, (usize, TaskLine)> = HashMap::new();
     let limits = args.limits.limits(None);
+    let base = args.tasks.parent().unwrap_or(Path::new("."));
     for (line, task) in pending {
         let run_id = format!("{batch}-{line}");
+        let paths: Vec<PathBuf> = task.attachments.iter().map(|p| base.join(p)).collect();
+        let attachments = attach(&fleet, &paths).await.map_err(|f| {
+            Failure::new(
+                f.code,
+                format!("{} line {line}: {}", args.tasks.display(), f.message),
+            )
+        })?;
         let order = TaskOrder {
             run_id: run_id.clone(),
             plugin: plugin.clone(),
             task: task.task.clone(),
+            attachments,
             config: task.config.clone(),
             limits: limits.clone(),
             session: task.session.clone(),
@@ -254,11 +267,25 @@ fn read_plugin(path: &Path) -> Result<Vec<u8>, Failure> {
         .map_err(|e| Failure::new(crate::EXIT_PLUGIN, format!("{}: {e}", path.display())))
 }
 
-async fn upload(fleet: &Fleet, path: &Path, bytes: &[u8]) -> Result<PluginRef, Failure> {
+async fn upload(fleet: &Fleet, path: &Path, bytes: &[u8]) -> Result<FileRef, Failure> {
     let name = path
         .file_stem()
-        .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
-    fleet.put_plugin(&name, bytes).await.map_err(fleet_failure)
+        .map_or_else(|| "file".into(), |s| s.to_string_lossy().into_owned());
+    fleet.put_file(&name, bytes).await.map_err(fleet_failure)
+}
+
+/// Attachments checked as `gamecode run --attach` checks them (a format Bedrock takes, not
+/// empty), then sent to the object store; the worker's policy limits them again.
+async fn attach(fleet: &Fleet, paths: &[PathBuf]) -> Result<Vec<FileRef>, Failure> {
+    let mut refs = Vec::new();
+    for path in paths {
+        gamecode_host::Attachment::from_file(path, usize::MAX)
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("attachment: {e}")))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| Failure::new(EXIT_USAGE, format!("{}: {e}", path.display())))?;
+        refs.push(upload(fleet, path, &bytes).await?);
+    }
+    Ok(refs)
 }
 
 fn batch_id(digest: &str, tasks: &[u8]) -> String {
@@ -318,14 +345,13 @@ pub(crate) async fn run_remote(args: &RunArgs, progress: Arc<Progress>) -> Resul
         (!args.mcp_server.is_empty(), "--mcp-server"),
         (!args.allow_read.is_empty(), "--allow-read"),
         (!args.approve.is_empty(), "--approve"),
-        (!args.attach.is_empty(), "--attach"),
     ];
     if let Some((_, flag)) = local.iter().find(|(given, _)| *given) {
         return Err(Failure::new(
             EXIT_USAGE,
             format!(
                 "{flag} is for a local run: with --nats the workers' own flags and policy \
-                 decide it (--timeout, --config and --session go with the run)"
+                 decide it (--timeout, --config, --attach and --session go with the run)"
             ),
         ));
     }
@@ -340,6 +366,7 @@ pub(crate) async fn run_remote(args: &RunArgs, progress: Arc<Progress>) -> Resul
     let bytes = read_plugin(&args.plugin)?;
     let fleet = Fleet::open(&config).await.map_err(fleet_failure)?;
     let plugin = upload(&fleet, &args.plugin, &bytes).await?;
+    let attachments = attach(&fleet, &args.attach).await?;
     let mut nonce = [0u8; 8];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut nonce);
     let batch = hex(&nonce);
@@ -354,6 +381,7 @@ pub(crate) async fn run_remote(args: &RunArgs, progress: Arc<Progress>) -> Resul
         run_id: run_id.clone(),
         plugin: plugin.clone(),
         task: args.task.clone(),
+        attachments,
         config: values,
         limits: Limits {
             timeout_secs: args.timeout,
@@ -413,6 +441,7 @@ mod tests {
                 line,
                 input: TaskLine {
                     task: format!("t{line}"),
+                    attachments: Vec::new(),
                     config: BTreeMap::new(),
                     session: None,
                 },

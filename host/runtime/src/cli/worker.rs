@@ -362,10 +362,19 @@ impl Worker {
                 });
             }
         };
+        let task = if resume {
+            // A resumed run's task is its journal's.
+            gamecode_host::Task::default()
+        } else {
+            match self.task(order).await {
+                Ok(task) => task,
+                Err(result) => return Handled::Done(result),
+            }
+        };
         let mut run = if resume {
             plugin.resume(id.clone())
         } else {
-            let mut run = plugin.run(order.task.as_str()).id(id.clone());
+            let mut run = plugin.run(task).id(id.clone());
             if let Some(session) = &order.session {
                 run = run.session(session.clone());
             }
@@ -411,7 +420,7 @@ impl Worker {
         if let Some(started) = plugins.get(digest) {
             return Ok(started.clone());
         }
-        let bytes = match self.fleet.get_plugin(digest).await {
+        let bytes = match self.fleet.get_file(digest).await {
             Ok(bytes) => bytes,
             Err(e) => return Err(self.result(order, Err((EXIT_OTHER, e.to_string())), 0)),
         };
@@ -452,6 +461,28 @@ impl Worker {
         let started = Arc::new(started);
         plugins.insert(digest.clone(), started.clone());
         Ok(started)
+    }
+
+    /// An order's task with its attachments from the object store.
+    async fn task(&self, order: &TaskOrder) -> Result<gamecode_host::Task, TaskResult> {
+        let mut task = gamecode_host::Task::from(order.task.as_str());
+        for file in &order.attachments {
+            let bytes = self
+                .fleet
+                .get_file(&file.digest)
+                .await
+                .map_err(|e| self.result(order, Err((EXIT_OTHER, e.to_string())), 0))?;
+            let attachment =
+                gamecode_host::Attachment::from_bytes(&file.name, bytes).ok_or_else(|| {
+                    let why = format!(
+                        "attachment {} is neither an image nor a document Bedrock takes",
+                        gamecode_host::text::echo(&file.name)
+                    );
+                    self.result(order, Err((EXIT_USAGE, why)), 0)
+                })?;
+            task.attachments.push(attachment);
+        }
+        Ok(task)
     }
 
     fn result(
