@@ -594,3 +594,117 @@ fn the_readme_permissions_serve_a_worker_and_a_submitter() {
     let _ = w.kill();
     let _ = w.wait();
 }
+
+/// SIGTERM drains a worker: with no grace, its runs going are handed back at once (not
+/// after the ack wait) and another worker resumes each from its journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_worker_hands_its_runs_back_at_once() {
+    use crate::durable::{TURNS, looping_emulator, model_calls};
+
+    init_tracing();
+    let _busy = busy_machine();
+    let emu = looping_emulator().await;
+    emu.set_latency(std::time::Duration::from_millis(300));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(&dir.path().join("nats"));
+    let url = server.url().to_string();
+    let notes = dir.path().join("notes");
+    std::fs::create_dir_all(&notes).expect("notes dir");
+    std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
+    // An ack wait far longer than the test: only a hand-back can move the runs in time.
+    let start = |name: &str| {
+        let mut cmd = emulator_gamecode(dir.path());
+        cmd.args([
+            "worker",
+            "--nats",
+            &url,
+            "--prefix",
+            "drain",
+            "--ack-wait",
+            "120",
+        ])
+        .args([
+            "--concurrency",
+            "4",
+            "--grace",
+            "0",
+            "--endpoint-url",
+            &emu.url(),
+        ])
+        .arg("--allow-read")
+        .arg(&notes)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join(name)).expect("log"))
+        .spawn()
+        .expect("a worker starts")
+    };
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let mut a = start("a.log");
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(&tasks, "{\"task\": \"loop\"}\n".repeat(4)).expect("tasks");
+    let out = dir.path().join("results.jsonl");
+    let began = std::time::Instant::now();
+    let mut submit = emulator_gamecode(dir.path());
+    let submit = submit
+        .args(["submit", "--nats", &url, "--prefix", "drain"])
+        .arg(test_guest("guest_durable"))
+        .arg("--tasks")
+        .arg(&tasks)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("submit starts");
+    // All four runs going on a, each past its first model call.
+    while log("a.log").matches("starting run").count() < 4 || model_calls(&emu) < 8 {
+        assert!(began.elapsed().as_secs() < 120, "{}", log("a.log"));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &a.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    let status = a.wait().expect("a exits");
+    assert!(status.success(), "{status:?}\n{}", log("a.log"));
+    assert!(
+        log("a.log").contains("draining: 4 runs going"),
+        "{}",
+        log("a.log")
+    );
+    let mut b = start("b.log");
+    let done = tokio::task::spawn_blocking(move || submit.wait_with_output())
+        .await
+        .expect("joined")
+        .expect("submit ends");
+    assert!(done.status.success(), "{done:?}\n{}", log("b.log"));
+    assert!(
+        began.elapsed().as_secs() < 100,
+        "handed back, not waited out: {:?}",
+        began.elapsed()
+    );
+    assert_eq!(
+        log("b.log").matches("resuming run").count(),
+        4,
+        "{}",
+        log("b.log")
+    );
+    let text = std::fs::read_to_string(&out).expect("results");
+    assert_eq!(text.lines().count(), 4);
+    for line in text.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a result line");
+        assert!(
+            row["answer"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("all done | 6 turns")),
+            "{row}"
+        );
+    }
+    // At most the call each run had going when it was handed back is made again.
+    let calls = model_calls(&emu);
+    assert!((4 * TURNS..=4 * TURNS + 4).contains(&calls), "{calls}");
+    let _ = b.kill();
+    let _ = b.wait();
+}

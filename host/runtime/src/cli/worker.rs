@@ -388,10 +388,10 @@ impl Worker {
             });
             run = run.observer(Arc::new(events));
         }
-        self.progress.line(&format!(
-            "{} run {id}",
-            if resume { "resuming" } else { "starting" }
-        ));
+        if !resume {
+            // A resumed run is said by the host ("resuming run … from its journal").
+            self.progress.line(&format!("starting run {id}"));
+        }
         let report = tokio::select! {
             report = run.report() => report,
             () = until_drained(&mut drained) => {
