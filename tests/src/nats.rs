@@ -25,6 +25,7 @@ pub struct NatsServer {
     args: Vec<String>,
     env: Vec<(String, String)>,
     url: String,
+    monitor: String,
 }
 
 impl NatsServer {
@@ -71,19 +72,38 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("nats-server starts");
-        let url = read_url(&ports, child.id());
+        let (url, monitor) = read_url(&ports, child.id());
         Self {
             child,
             dir: dir.to_path_buf(),
             args: args.iter().map(|a| a.to_string()).collect(),
             env: env.to_vec(),
             url,
+            monitor,
         }
     }
 
     /// `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Bytes the server has received from and sent to its clients since it started (its
+    /// monitoring endpoint's `/varz`).
+    pub fn bytes_in_out(&self) -> (u64, u64) {
+        use std::io::{Read, Write};
+        let host = self.monitor.trim_start_matches("http://");
+        let mut conn = std::net::TcpStream::connect(host).expect("the monitoring port");
+        write!(conn, "GET /varz HTTP/1.0\r\nHost: {host}\r\n\r\n").expect("a request");
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).expect("a reply");
+        let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let varz: serde_json::Value =
+            serde_json::from_str(body).expect("the server's /varz is JSON");
+        (
+            varz["in_bytes"].as_u64().expect("in_bytes"),
+            varz["out_bytes"].as_u64().expect("out_bytes"),
+        )
     }
 
     /// Kills the server (SIGKILL) and starts it again on the same store, on new ports.
@@ -119,15 +139,16 @@ impl Drop for NatsServer {
 }
 
 /// The client URL from the ports file server `pid` writes once it listens.
-fn read_url(ports: &Path, pid: u32) -> String {
+fn read_url(ports: &Path, pid: u32) -> (String, String) {
     let file = ports.join(format!("nats-server_{pid}.ports"));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(text) = std::fs::read_to_string(&file)
             && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
             && let Some(url) = json["nats"][0].as_str()
+            && let Some(monitor) = json["monitoring"][0].as_str()
         {
-            return url.to_string();
+            return (url.to_string(), monitor.to_string());
         }
         assert!(
             Instant::now() < deadline,

@@ -11,7 +11,7 @@ use gamecode_benches::stats::{fmt_ns, ns, summarize};
 use crate::{Opts, Row, p50_p99, verdict};
 
 /// The `gamecode` binary: `$GAMECODE_BIN`, else built now (same profile as this benchmark).
-fn gamecode_bin() -> PathBuf {
+pub(crate) fn gamecode_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("GAMECODE_BIN") {
         return PathBuf::from(bin);
     }

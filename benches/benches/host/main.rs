@@ -1,4 +1,4 @@
-//! The gamecode host benchmarks: thirteen figures, each measured side by side with what it is
+//! The gamecode host benchmarks: fourteen figures, each measured side by side with what it is
 //! compared against, in one run (see `BENCHMARKS.md`).
 //!
 //! ```text
@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Figures: `instantiate`, `chat-call`, `agent-turn`, `scale`, `stream-latency`, `cli-startup`,
-//! `storm`, `conversation`, `replay`, `mcp`, `turn-n`, `process-cpu`, `durable`.
+//! `storm`, `conversation`, `replay`, `mcp`, `turn-n`, `process-cpu`, `durable`, `fleet`.
 //! Without `--bench` on the command line (i.e. under `cargo test`), or with `--test` or
 //! `--smoke`, every figure runs once at a tiny size, for breakage, not timing. The report is
 //! printed and written to `<target>/gamecode-bench/report.md`.
@@ -33,6 +33,7 @@ mod figure10_mcp_tool_call;
 mod figure11_turn_n;
 mod figure12_process_cpu;
 mod figure13_durable;
+mod figure14_fleet;
 
 use std::time::Instant;
 
@@ -139,6 +140,9 @@ fn main() {
         }
         if opts.wants("durable") {
             rows.extend(figure13_durable::durable(&opts).await);
+        }
+        if opts.wants("fleet") {
+            rows.extend(figure14_fleet::fleet(&opts, &example).await);
         }
     });
     report(&opts, &rows);
