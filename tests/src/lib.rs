@@ -22,6 +22,7 @@ use serde_json::Value;
 pub use bedrock_emulator;
 pub use gamecode_host;
 
+pub mod cut;
 pub mod emulator;
 pub mod guests;
 pub mod isolated;

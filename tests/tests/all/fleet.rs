@@ -491,7 +491,7 @@ fn the_readme_fleet_block_runs_as_written() {
 
 /// The README's `fleet-permissions` users are enough, and credentials come from the
 /// environment: a worker logged in as `worker` answers a batch (a task with an attachment
-/// among it) and a `run --nats` of a submitter logged in as `submitter`.
+/// among it), a `run --nats` and a two-turn session of a submitter logged in as `submitter`.
 #[test]
 fn the_readme_permissions_serve_a_worker_and_a_submitter() {
     let _busy = busy_machine();
@@ -579,6 +579,32 @@ fn the_readme_permissions_serve_a_worker_and_a_submitter() {
     assert!(
         String::from_utf8_lossy(&ran.stdout).contains("21"),
         "{ran:?}"
+    );
+    // A session kept in the fleet: the second turn, on whichever worker, remembers the first.
+    let turn = |words: &str| {
+        let mut run = isolated::isolated_gamecode(&gamecode_cli(), &dir.path().join("cache"));
+        as_user(&mut run, "submitter", "s-secret");
+        run.current_dir(&work)
+            .args([
+                "run",
+                "--nats",
+                &url,
+                "--no-stream",
+                "--session",
+                "team notes",
+            ])
+            .args(["agent.wasm", words])
+            .output()
+            .expect("run --nats --session")
+    };
+    let first = turn("My name is Ada.");
+    assert!(first.status.success(), "{first:?}\n{}", worker_log());
+    let second = turn("What did I say before?");
+    let recalled = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        second.status.success() && recalled.contains("My name is Ada."),
+        "{second:?}\n{}",
+        worker_log()
     );
     // Neither secret is ever shown.
     let shown = format!(
@@ -707,4 +733,94 @@ async fn a_draining_worker_hands_its_runs_back_at_once() {
     assert!((4 * TURNS..=4 * TURNS + 4).contains(&calls), "{calls}");
     let _ = b.kill();
     let _ = b.wait();
+}
+
+/// A worker whose network is cut mid-run (its NATS connections closed and refused) loses its
+/// runs to another worker once its lease and the ack wait pass; when its network comes back
+/// it finds the runs taken and lets them go. Every task is answered once, with the
+/// uninterrupted answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_cut_off_the_network_loses_its_runs_to_another() {
+    use crate::durable::{TURNS, looping_emulator, model_calls};
+    use gamecode_e2e::cut::CuttableLink;
+
+    init_tracing();
+    let _busy = busy_machine();
+    let emu = looping_emulator().await;
+    emu.set_latency(std::time::Duration::from_millis(300));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = NatsServer::start(&dir.path().join("nats"));
+    let url = server.url().to_string();
+    let link = CuttableLink::start(url.trim_start_matches("nats://")).await;
+    let notes = dir.path().join("notes");
+    std::fs::create_dir_all(&notes).expect("notes dir");
+    std::fs::write(notes.join("notes.txt"), "pineapple").expect("notes");
+    let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    let cut_off = worker(
+        &link.nats_url(),
+        &emu,
+        &notes,
+        dir.path(),
+        &dir.path().join("a.log"),
+    );
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(&tasks, "{\"task\": \"loop\"}\n".repeat(8)).expect("tasks");
+    let out = dir.path().join("results.jsonl");
+    let mut submit = emulator_gamecode(dir.path());
+    let submit = submit
+        .args(["submit", "--nats", &url, "--prefix", "batch"])
+        .arg(test_guest("guest_durable"))
+        .arg("--tasks")
+        .arg(&tasks)
+        .arg("--out")
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("submit starts");
+    let began = std::time::Instant::now();
+    while log("a.log").matches("starting run").count() < 4 || model_calls(&emu) < 8 {
+        assert!(began.elapsed().as_secs() < 120, "{}", log("a.log"));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let other = worker(&url, &emu, &notes, dir.path(), &dir.path().join("b.log"));
+    link.cut();
+    // Past the lease and the ack wait (3 s each): the other worker takes the runs over.
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    link.mend();
+    let done = tokio::task::spawn_blocking(move || submit.wait_with_output())
+        .await
+        .expect("joined")
+        .expect("submit ends");
+    assert!(
+        done.status.success(),
+        "{done:?}\n== a\n{}\n== b\n{}",
+        log("a.log"),
+        log("b.log")
+    );
+    assert!(log("b.log").contains("resuming run"), "{}", log("b.log"));
+    let text = std::fs::read_to_string(&out).expect("results");
+    let mut lines_seen = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).expect("a result line");
+        assert!(
+            row["answer"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("all done | 6 turns")),
+            "{row}\n== a\n{}\n== b\n{}",
+            log("a.log"),
+            log("b.log")
+        );
+        assert!(lines_seen.insert(row["line"].as_u64()), "{row} twice");
+    }
+    assert_eq!(lines_seen.len(), 8);
+    // Each cut-off run made at most its call in flight at the cut and one more before it
+    // found the run taken.
+    let calls = model_calls(&emu);
+    eprintln!("model calls: {calls} for 8 runs of {TURNS}");
+    assert!((8 * TURNS..=8 * TURNS + 8).contains(&calls), "{calls}");
+    for mut w in [cut_off, other] {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
 }
