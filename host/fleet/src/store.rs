@@ -81,6 +81,9 @@ struct Inner {
 #[derive(Debug, Default, Clone, Copy)]
 struct Held {
     entries: u64,
+    /// Why the run cannot go on in this fleet whoever runs it (an entry too large for the
+    /// servers): a worker then fails it rather than handing it on.
+    hopeless: Option<&'static str>,
     /// Another worker claimed the run (this one's lease had run out): nothing more is
     /// written for it from here.
     lost: bool,
@@ -181,6 +184,12 @@ impl JetStreamStore {
         let inner = self.inner.clone();
         let run = run.to_string();
         self.call(async move { inner.release(&run).await })
+    }
+
+    /// Why run `run` cannot go on in this fleet whoever runs it, when this store found out
+    /// (an entry too large for the servers): its worker fails it instead of handing it on.
+    pub fn hopeless(&self, run: &str) -> Option<&'static str> {
+        self.inner.held().get(run).and_then(|h| h.hopeless)
     }
 
     /// The connection the store uses (for a worker that has no other).
@@ -455,23 +464,51 @@ impl Inner {
             body: body.into(),
         })
         .map_err(|e| storage("a journal entry", e))?;
-        match self
-            .journal
-            .create(format!("{run}.{seq:012}"), entry.into())
-            .await
-        {
-            Ok(_) => {
-                if let Some(held) = self.held().get_mut(run) {
-                    held.entries = held.entries.max(seq + 1);
-                }
-                Ok(())
+        // What the servers would refuse, said at once and for good (not waited on).
+        let most = self.client.max_payload();
+        if most > 0 && entry.len() + 256 > most {
+            if let Some(held) = self.held().get_mut(run) {
+                held.hopeless = Some("a journal entry larger than the servers' max_payload");
             }
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Err(StateError::Conflict {
-                id: run.to_string(),
-                seq,
-            }),
-            Err(e) => Err(storage("appending to a journal", e)),
+            return Err(StateError::Storage(format!(
+                "journal entry {seq} of run {run} is {} bytes; the fleet's servers take at most \
+                 {most} per message (raise max_payload in their configuration)",
+                entry.len()
+            )));
         }
+        let key = format!("{run}.{seq:012}");
+        let entry: bytes::Bytes = entry.into();
+        let created = patiently(
+            |e: &kv::CreateError| e.kind() != kv::CreateErrorKind::AlreadyExists,
+            || self.journal.create(&key, entry.clone()),
+        )
+        .await;
+        match created {
+            Ok(_) => {}
+            // An attempt whose reply was lost may have written it: the same entry is ours.
+            Err((e, true)) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                match self.journal.get(&key).await {
+                    Ok(Some(there)) if there == entry => {}
+                    _ => {
+                        return Err(StateError::Conflict {
+                            id: run.to_string(),
+                            seq,
+                        });
+                    }
+                }
+            }
+            Err((e, _)) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+                return Err(StateError::Conflict {
+                    id: run.to_string(),
+                    seq,
+                });
+            }
+            Err((e, _)) => return Err(storage("appending to a journal", e)),
+        }
+        if let Some(held) = self.held().get_mut(run) {
+            held.entries = held.entries.max(seq + 1);
+        }
+        Ok(())
     }
 
     async fn journal(&self, run: &str) -> Result<Vec<Entry>, StateError> {
@@ -571,7 +608,7 @@ impl Inner {
             run.to_string(),
             Held {
                 entries,
-                lost: false,
+                ..Held::default()
             },
         );
         let mut record = stored.record(run, now_ms());

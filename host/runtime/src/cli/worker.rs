@@ -401,6 +401,19 @@ impl Worker {
                 return Handled::HandBack(None);
             }
         };
+        if let (Err(RunError::Journal(why)), Some(hopeless)) =
+            (&report.result, self.store.hopeless(&id))
+        {
+            // No other worker would do better: the run fails here, and says why.
+            let why = format!("{why} ({hopeless})");
+            let store = self.store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.release(&id)).await;
+            return Handled::Done(self.result(
+                order,
+                Err((EXIT_OTHER, why)),
+                report.stats.chat_calls,
+            ));
+        }
         if let Err(RunError::Journal(why)) = &report.result {
             // The fleet's store failed (its servers away too long), or another worker
             // claimed the run first: the run is not over, and another delivery resumes it.
