@@ -2,8 +2,8 @@
 //! `gamecode worker` processes, `gamecode submit`). The throughput of a batch bound by model
 //! latency (the emulator answering after 200 ms) with 1, 2 and 3 workers; the time the queue
 //! adds to one run (`gamecode run --nats` against a warm worker) against the same run made
-//! locally (`gamecode run`); the bytes NATS carries per model turn, beside the bytes of the
-//! turn's Bedrock request.
+//! locally (`gamecode run`); the bytes through NATS per model turn in a batch, beside the
+//! bytes of the turn's Bedrock request.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -65,15 +65,27 @@ fn stop(workers: Vec<Child>) {
     }
 }
 
-/// One batch of `tasks` runs on `workers` workers: its wall time (ns).
+/// What one batch measured.
+struct Batch {
+    /// Wall time, ns.
+    took: f64,
+    /// Bytes through the NATS server (in + out) while it ran, and the model turns it made.
+    bytes: u64,
+    turns: usize,
+    /// Bytes of those turns' Bedrock request bodies.
+    bedrock: usize,
+}
+
+/// One batch of `tasks` runs on `workers` fresh workers, warmed first.
 fn batch(
+    server: &NatsServer,
     home: &Path,
-    nats: &str,
     emu: &Emulator,
     example: &Path,
     workers: usize,
     tasks: usize,
-) -> f64 {
+) -> Batch {
+    let nats = server.url();
     // A fleet of its own per batch (its prefix), so that no worker of another takes part.
     let prefix = format!("tp{workers}");
     let fleet: Vec<Child> = (0..workers)
@@ -85,7 +97,7 @@ fn batch(
     let file = home.join(format!("tasks-{workers}.jsonl"));
     std::fs::write(&file, lines).expect("tasks");
     let out = home.join(format!("results-{workers}.jsonl"));
-    // Warm: every worker has compiled the plugin (a run per worker) before the clock starts.
+    // Warm: every worker has compiled the plugin before the clock starts.
     let warm = home.join(format!("warm-{workers}.jsonl"));
     let warm_lines: String = (0..workers * 4)
         .map(|i| format!("{{\"task\": \"warm {i}\"}}\n"))
@@ -106,13 +118,25 @@ fn batch(
         assert!(status.success(), "submit failed");
     };
     submit(&warm, &home.join(format!("warm-out-{workers}.jsonl")));
+    let (in0, out0) = server.bytes_in_out();
+    let calls0 = emu.request_count();
     let t = Instant::now();
     submit(&file, &out);
     let took = ns(t.elapsed());
+    let (in1, out1) = server.bytes_in_out();
+    let requests = emu.requests();
     stop(fleet);
     let answered = std::fs::read_to_string(&out).map_or(0, |t| t.lines().count());
     assert_eq!(answered, tasks, "every task answered");
-    took
+    Batch {
+        took,
+        bytes: (in1 - in0) + (out1 - out0),
+        turns: requests.len() - calls0,
+        bedrock: requests[calls0..]
+            .iter()
+            .map(|r| r.body.to_string().len())
+            .sum(),
+    }
 }
 
 pub async fn fleet(o: &Opts, example: &Path) -> Vec<Row> {
@@ -126,21 +150,28 @@ pub async fn fleet(o: &Opts, example: &Path) -> Vec<Row> {
     // Throughput, model-latency bound: 200 ms per model call, two calls per run.
     emu.set_latency(Duration::from_millis(200));
     let tasks = o.size(48, 4);
-    let home_path = home.path().to_path_buf();
-    let (emu2, example2, nats2) = (emu.clone(), example.to_path_buf(), nats.clone());
-    let times: Vec<f64> = tokio::task::spawn_blocking(move || {
-        (1..=3)
-            .map(|w| batch(&home_path, &nats2, &emu2, &example2, w, tasks))
-            .collect()
+    let (home_path, emu2, example2) = (
+        home.path().to_path_buf(),
+        emu.clone(),
+        example.to_path_buf(),
+    );
+    let (server, batches) = tokio::task::spawn_blocking(move || {
+        let batches: Vec<Batch> = (1..=3)
+            .map(|w| batch(&server, &home_path, &emu2, &example2, w, tasks))
+            .collect();
+        (server, batches)
     })
     .await
     .expect("the batches ran");
-    let per_s: Vec<f64> = times.iter().map(|t| tasks as f64 / (t / 1e9)).collect();
-    for (w, (t, r)) in times.iter().zip(&per_s).enumerate() {
+    let per_s: Vec<f64> = batches
+        .iter()
+        .map(|b| tasks as f64 / (b.took / 1e9))
+        .collect();
+    for (w, (b, r)) in batches.iter().zip(&per_s).enumerate() {
         println!(
             "{} worker(s): {tasks} runs in {} = {r:.2} runs/s",
             w + 1,
-            fmt_ns(*t)
+            fmt_ns(b.took)
         );
     }
     let scale3 = per_s[2] / per_s[0];
@@ -167,54 +198,40 @@ pub async fn fleet(o: &Opts, example: &Path) -> Vec<Row> {
         nats.clone(),
     );
     let n = o.size(20, 2);
-    let (remote, local, nats_bytes, turns, bedrock_bytes) =
-        tokio::task::spawn_blocking(move || {
-            let run = |fleet: bool| {
-                let mut c = gamecode(&home_path);
-                c.arg("run");
-                if fleet {
-                    c.args(["--nats", &nats2, "--prefix", "lat"]);
-                } else {
-                    c.args(["--endpoint-url", &emu2.url()]);
-                }
-                c.arg("--no-stream").arg(&example2).arg("What is 6 * 7?");
-                let t = Instant::now();
-                let out = c.output().expect("gamecode runs");
-                assert!(out.status.success(), "{out:?}");
-                ns(t.elapsed())
-            };
-            // Warm both: the worker compiles the plugin, the local cache fills.
-            run(true);
-            run(false);
-            let (mut remote, mut local) = (Vec::new(), Vec::new());
-            for round in 0..n {
-                if round % 2 == 0 {
-                    remote.push(run(true));
-                    local.push(run(false));
-                } else {
-                    local.push(run(false));
-                    remote.push(run(true));
-                }
+    let (remote, local) = tokio::task::spawn_blocking(move || {
+        let run = |fleet: bool| {
+            let mut c = gamecode(&home_path);
+            c.arg("run");
+            if fleet {
+                c.args(["--nats", &nats2, "--prefix", "lat"]);
+            } else {
+                c.args(["--endpoint-url", &emu2.url()]);
             }
-            // Bytes on the wire: the server's traffic over a few fleet runs, per model turn.
-            let (in0, out0) = server.bytes_in_out();
-            let calls0 = emu2.request_count();
-            let k = 4;
-            for _ in 0..k {
-                run(true);
+            c.arg("--no-stream").arg(&example2).arg("What is 6 * 7?");
+            let t = Instant::now();
+            let out = c.output().expect("gamecode runs");
+            assert!(out.status.success(), "{out:?}");
+            ns(t.elapsed())
+        };
+        // Warm both: the worker compiles the plugin, the local cache fills.
+        run(true);
+        run(false);
+        let (mut remote, mut local) = (Vec::new(), Vec::new());
+        for round in 0..n {
+            if round % 2 == 0 {
+                remote.push(run(true));
+                local.push(run(false));
+            } else {
+                local.push(run(false));
+                remote.push(run(true));
             }
-            let (in1, out1) = server.bytes_in_out();
-            let requests = emu2.requests();
-            let turns = requests.len() - calls0;
-            let bedrock: usize = requests[calls0..]
-                .iter()
-                .map(|r| r.body.to_string().len())
-                .sum();
-            (remote, local, (in1 - in0) + (out1 - out0), turns, bedrock)
-        })
-        .await
-        .expect("the runs ran");
+        }
+        (remote, local)
+    })
+    .await
+    .expect("the runs ran");
     stop(vec![w]);
+    drop(server);
     let (remote, local) = (summarize(&remote), summarize(&local));
     let added = remote.p50 - local.p50;
     println!(
@@ -229,22 +246,28 @@ pub async fn fleet(o: &Opts, example: &Path) -> Vec<Row> {
             .into(),
         target: "≤ the local run + 100 ms".into(),
         measured: p50_p99(&remote),
-        comparison: format!("local {}; added {}", p50_p99(&local), fmt_ns(added)),
+        comparison: format!("local {}; difference {}", p50_p99(&local), fmt_ns(added)),
         verdict: verdict(o.smoke || added <= 100e6),
     });
-    let per_turn = nats_bytes as f64 / turns.max(1) as f64;
-    let bedrock_per_turn = bedrock_bytes as f64 / turns.max(1) as f64;
+
+    // On the wire, per model turn, in the 3-worker batch: orders, journal entries, leases,
+    // progress acks, results, the submitter's reads.
+    let b = &batches[2];
+    let per_turn = b.bytes as f64 / b.turns.max(1) as f64;
+    let bedrock_per_turn = b.bedrock as f64 / b.turns.max(1) as f64;
     println!(
-        "NATS carried {nats_bytes} bytes for {turns} model turns: {per_turn:.0} B/turn \
-         (the Bedrock request bodies: {bedrock_per_turn:.0} B/turn)"
+        "NATS carried {} bytes for the batch's {} model turns: {per_turn:.0} B/turn \
+         (its Bedrock request bodies: {bedrock_per_turn:.0} B/turn)",
+        b.bytes, b.turns
     );
     rows.push(Row {
         figure: "14c",
-        what: "bytes NATS carries per model turn (orders, journal, leases, results, events)".into(),
+        what: "bytes through NATS per model turn, 3-worker batch (orders, journal, leases, acks, results)"
+            .into(),
         target: "reported".into(),
         measured: format!("{per_turn:.0} B/turn"),
         comparison: format!(
-            "Bedrock request body {bedrock_per_turn:.0} B/turn (×{:.1})",
+            "the turn's Bedrock request body: {bedrock_per_turn:.0} B (×{:.1})",
             per_turn / bedrock_per_turn.max(1.0)
         ),
         verdict: "—",

@@ -88,6 +88,7 @@ fn check_of(name: &str) -> Option<Check> {
         "durable-runs" => TestedBy("tests/tests/all/durable.rs"),
         "chat-transcript" => TestedBy("tests/tests/all/sessions.rs"),
         "approval" => TestedBy("tests/tests/all/approval.rs"),
+        "fleet" | "fleet-permissions" => TestedBy("tests/tests/all/fleet.rs"),
         "emulator-standalone" => NotRun(
             "the emulator crate's own binary (a cargo run); cli.rs \
              emulator_subcommand_serves_on_loopback runs `gamecode emulator` the same way",
