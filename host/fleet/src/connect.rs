@@ -18,6 +18,7 @@ pub const ENV_CREDS: &str = "GAMECODE_NATS_CREDS";
 pub const ENV_CA: &str = "GAMECODE_NATS_CA";
 pub const ENV_CERT: &str = "GAMECODE_NATS_CERT";
 pub const ENV_KEY: &str = "GAMECODE_NATS_KEY";
+pub const ENV_INBOX: &str = "GAMECODE_NATS_INBOX_PREFIX";
 
 /// How long connecting may take before the servers count as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,6 +93,9 @@ pub struct FleetConfig {
     pub tls: Tls,
     /// The first token of every subject and stream of this fleet.
     pub prefix: String,
+    /// Where replies to this client go (`_INBOX` by default): one prefix per kind of user
+    /// lets the servers keep a submitter from reading replies meant for workers.
+    pub inbox_prefix: String,
     /// How long [`connect`] keeps trying while no server answers (a worker started before
     /// its servers, a cluster restarting); none by default.
     pub patience: std::time::Duration,
@@ -131,6 +135,7 @@ impl FleetConfig {
             tls: Tls::default(),
             prefix: "gamecode".into(),
             patience: std::time::Duration::ZERO,
+            inbox_prefix: "_INBOX".into(),
         }
     }
 
@@ -155,6 +160,7 @@ impl FleetConfig {
         let url = url.or_else(|| var(ENV_URL)).ok_or_else(|| {
             FleetError::Config(format!("no NATS URL: give --nats URL or set {ENV_URL}"))
         })?;
+        check_no_login_in(&url)?;
         let mut logins = Vec::new();
         match (var(ENV_USER), var(ENV_PASSWORD)) {
             (Some(user), Some(password)) => logins.push(Auth::UserPassword {
@@ -200,6 +206,21 @@ impl FleetConfig {
             client_cert,
             require: false,
         };
+        if let Some(inbox) = var(ENV_INBOX) {
+            let valid = !inbox.is_empty()
+                && inbox
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+                && !inbox.starts_with('.')
+                && !inbox.ends_with('.');
+            if !valid {
+                return Err(FleetError::Config(format!(
+                    "{ENV_INBOX}: subject tokens of letters, digits, `-`, `_`, not `{}`",
+                    inbox.escape_debug()
+                )));
+            }
+            config.inbox_prefix = inbox;
+        }
         match var(ENV_PREFIX) {
             Some(prefix) => config.with_prefix(prefix),
             None => Ok(config),
@@ -259,6 +280,7 @@ impl FleetConfig {
         }
         Ok(options
             .require_tls(self.tls.require)
+            .custom_inbox_prefix(&self.inbox_prefix)
             .connection_timeout(CONNECT_TIMEOUT)
             .name(format!("gamecode-{}", env!("CARGO_PKG_VERSION"))))
     }
@@ -283,7 +305,28 @@ pub async fn connect(config: &FleetConfig) -> Result<async_nats::Client, FleetEr
     }
 }
 
+/// A URL carrying a login (`nats://user:pass@host`, `nats://token@host`) would put the
+/// secret wherever the URL is shown: refused, without showing it.
+fn check_no_login_in(urls: &str) -> Result<(), FleetError> {
+    let with_login = urls.split(',').any(|url| {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        rest.split('/')
+            .next()
+            .is_some_and(|authority| authority.contains('@'))
+    });
+    if with_login {
+        return Err(FleetError::Config(
+            "the NATS URL carries a login (user:password@ or token@): put it in \
+             GAMECODE_NATS_USER and GAMECODE_NATS_PASSWORD, or GAMECODE_NATS_TOKEN, where it is \
+             never shown"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 async fn connect_once(config: &FleetConfig) -> Result<async_nats::Client, FleetError> {
+    check_no_login_in(&config.url)?;
     let options = config.options().await?;
     let url = config.url.clone();
     options.connect(config.url.as_str()).await.map_err(|e| {
@@ -345,6 +388,17 @@ mod tests {
             .expect_err("a user without a password");
         assert!(half.to_string().contains(ENV_PASSWORD), "{half}");
         assert!(FleetConfig::from_vars(None, vars(&[])).is_err(), "no URL");
+    }
+
+    #[test]
+    fn a_login_in_the_url_is_refused_without_showing_it() {
+        let e = FleetConfig::from_vars(Some("nats://ada:s3cret@127.0.0.1:4222".into()), |_| None)
+            .expect_err("refused");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        assert!(
+            FleetConfig::from_vars(Some("tls://tok3n@h:1,nats://h:2".into()), |_| None).is_err()
+        );
+        assert!(FleetConfig::from_vars(Some("nats://127.0.0.1:4222".into()), |_| None).is_ok());
     }
 
     #[test]

@@ -116,13 +116,31 @@ impl Fleet {
         self.config.subject(&["results", batch, item])
     }
 
+    /// Where run `run_id`'s result goes: a run id is `BATCH-ITEM` (each letters, digits and
+    /// `_`; the item after the last `-`), answered on `P.results.BATCH.ITEM`. `None` for an
+    /// id of another shape.
+    pub fn reply_subject(&self, run_id: &str) -> Option<String> {
+        let (batch, item) = run_id.rsplit_once('-')?;
+        let token = |t: &str| {
+            !t.is_empty()
+                && t.len() <= 64
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        (token(batch) && token(item)).then(|| self.results_subject(batch, item))
+    }
+
     /// Whether `subject` is one of this fleet's result subjects (a worker publishes only
-    /// there, whatever an order says).
+    /// there, whatever an order says): `P.results.` and two tokens of letters, digits, `_`.
     pub fn is_results_subject(&self, subject: &str) -> bool {
         let prefix = self.config.subject(&["results", ""]);
-        subject.starts_with(&prefix)
-            && subject.len() > prefix.len()
-            && !subject.contains(['*', '>', ' '])
+        let Some(rest) = subject.strip_prefix(&prefix) else {
+            return false;
+        };
+        let tokens: Vec<&str> = rest.split('.').collect();
+        tokens.len() == 2
+            && tokens
+                .iter()
+                .all(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
     }
 
     /// Puts a file (a plugin, an attachment) in the object store under its SHA-256, unless
@@ -146,7 +164,19 @@ impl Fleet {
     }
 
     /// A file's bytes from the object store, checked against its digest.
-    pub async fn get_file(&self, digest: &str) -> Result<Vec<u8>, FleetError> {
+    /// Refused when the object is larger than `most` (it is not read).
+    pub async fn get_file(&self, digest: &str, most: usize) -> Result<Vec<u8>, FleetError> {
+        let info = self
+            .files
+            .info(digest)
+            .await
+            .map_err(|e| js_err("fetching a file")(format!("{digest}: {e}")))?;
+        if info.size > most {
+            return Err(FleetError::JetStream(format!(
+                "the file stored as {digest} is {} bytes; at most {most} are taken",
+                info.size
+            )));
+        }
         let mut object = self
             .files
             .get(digest)
@@ -194,6 +224,22 @@ impl Fleet {
         ack_wait: Duration,
         max_deliver: i64,
     ) -> Result<consumer::PullConsumer, FleetError> {
+        // Workers renew their runs' leases every third of their ack wait: one that waited
+        // longer than the consumer redelivers would lose runs it is still running.
+        if let Ok(mut existing) = self
+            .tasks
+            .get_consumer::<consumer::pull::Config>(WORKERS)
+            .await
+            && let Ok(info) = existing.info().await
+            && info.config.ack_wait != ack_wait
+        {
+            return Err(FleetError::Config(format!(
+                "this fleet's workers use an ack wait of {:?}; give every worker the same \
+                 (--ack-wait {})",
+                info.config.ack_wait,
+                info.config.ack_wait.as_secs_f64()
+            )));
+        }
         self.tasks
             .create_consumer(consumer::pull::Config {
                 durable_name: Some(WORKERS.into()),

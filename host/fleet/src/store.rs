@@ -76,11 +76,17 @@ struct Inner {
     lease: Duration,
     /// The runs this store holds a lease on, and the last entry written to each.
     held: Mutex<HashMap<String, Held>>,
+    /// Runs that cannot go on in this fleet whoever runs them, and why.
+    hopeless: Mutex<HashMap<String, &'static str>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Held {
     entries: u64,
+    /// Until when this store may write for the run on its own clock: its lease, less a
+    /// margin. Past it (renewals failing) another worker may have claimed the run, so
+    /// nothing more is written before a renewal succeeds.
+    valid_until: Option<tokio::time::Instant>,
     /// Why the run cannot go on in this fleet whoever runs it (an entry too large for the
     /// servers): a worker then fails it rather than handing it on.
     hopeless: Option<&'static str>,
@@ -149,6 +155,11 @@ impl JetStreamStore {
     /// past each renewal (renewed every third of it): a worker that dies loses its runs to
     /// the others after at most `lease`. Callable from async code and from plain threads.
     pub fn open(config: &FleetConfig, lease: Duration) -> Result<Self, FleetError> {
+        if lease < Duration::from_millis(300) {
+            return Err(FleetError::Config(format!(
+                "a run's lease must be 300 ms or more, not {lease:?}"
+            )));
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("gamecode-fleet-store")
@@ -189,7 +200,20 @@ impl JetStreamStore {
     /// Why run `run` cannot go on in this fleet whoever runs it, when this store found out
     /// (an entry too large for the servers): its worker fails it instead of handing it on.
     pub fn hopeless(&self, run: &str) -> Option<&'static str> {
-        self.inner.held().get(run).and_then(|h| h.hopeless)
+        let held = self.inner.held().get(run).and_then(|h| h.hopeless);
+        held.or_else(|| {
+            self.inner
+                .hopeless
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(run)
+                .copied()
+        })
+    }
+
+    /// Whether this store holds run `run` now (a run of this process is going).
+    pub fn holds(&self, run: &str) -> bool {
+        self.inner.held().get(run).is_some_and(|h| !h.lost)
     }
 
     /// The connection the store uses (for a worker that has no other).
@@ -347,7 +371,24 @@ impl Inner {
             holder: format!("{:016x}", rand_u64()),
             lease,
             held: Mutex::new(HashMap::new()),
+            hopeless: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A hold on a run, valid for the lease less a sixth (renewals come every third; the sixth
+    /// covers a late renewal, the network and clocks running apart).
+    fn fresh_hold(&self, entries: u64) -> Held {
+        Held {
+            entries,
+            valid_until: Some(tokio::time::Instant::now() + self.lease * 5 / 6),
+            ..Held::default()
+        }
+    }
+
+    /// The payload the servers take, less room for a message's headers.
+    fn too_large(&self, len: usize) -> Option<usize> {
+        let most = self.client.max_payload();
+        (most > 0 && len + 256 > most).then_some(most)
     }
 
     fn lease_ms(&self) -> i64 {
@@ -426,6 +467,21 @@ impl Inner {
             waiting: None,
         };
         let body = serde_json::to_vec(&stored).map_err(|e| storage("a run's record", e))?;
+        if let Some(most) = self.too_large(body.len()) {
+            self.hopeless
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(
+                    run.id.clone(),
+                    "its start (task and attachments) is larger than the servers' max_payload",
+                );
+            return Err(StateError::Storage(format!(
+                "run {}'s start (its task and attachments) is {} bytes; the fleet's servers take \
+                 at most {most} per message (raise max_payload, or attach less)",
+                run.id,
+                body.len()
+            )));
+        }
         let body: bytes::Bytes = body.into();
         let created = patiently(
             |e: &kv::CreateError| e.kind() != kv::CreateErrorKind::AlreadyExists,
@@ -434,11 +490,11 @@ impl Inner {
         .await;
         let ours = match created {
             Ok(_) => true,
-            // An attempt whose reply was lost may have created it: then it is this one's.
-            Err((e, true)) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+            // An attempt whose reply was lost (the client then reads the key and says it
+            // exists) may have created it: then it is this store's.
+            Err((e, _)) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                 self.read(&run.id).await.is_ok_and(|(r, _)| self.mine(&r))
             }
-            Err((e, _)) if e.kind() == kv::CreateErrorKind::AlreadyExists => false,
             Err((e, _)) => return Err(storage("creating a run", e)),
         };
         if !ours {
@@ -447,16 +503,21 @@ impl Inner {
                 why: "a run with this id exists (resume it)".into(),
             });
         }
-        self.held().insert(run.id, Held::default());
+        let hold = self.fresh_hold(0);
+        self.held().insert(run.id, hold);
         Ok(())
     }
 
     async fn append(&self, run: &str, seq: u64, kind: &str, body: &str) -> Result<(), StateError> {
         check_id(run)?;
-        if self.held().get(run).is_some_and(|h| h.lost) {
+        let now = tokio::time::Instant::now();
+        let held = self.held().get(run).copied();
+        if let Some(held) = held
+            && (held.lost || held.valid_until.is_some_and(|until| now > until))
+        {
             return Err(StateError::Busy {
                 id: run.to_string(),
-                why: "another worker claimed it after this one's lease ran out".into(),
+                why: "this worker's lease on it ran out (another worker may hold it now)".into(),
             });
         }
         let entry = serde_json::to_vec(&StoredEntry {
@@ -465,8 +526,7 @@ impl Inner {
         })
         .map_err(|e| storage("a journal entry", e))?;
         // What the servers would refuse, said at once and for good (not waited on).
-        let most = self.client.max_payload();
-        if most > 0 && entry.len() + 256 > most {
+        if let Some(most) = self.too_large(entry.len()) {
             if let Some(held) = self.held().get_mut(run) {
                 held.hopeless = Some("a journal entry larger than the servers' max_payload");
             }
@@ -485,8 +545,9 @@ impl Inner {
         .await;
         match created {
             Ok(_) => {}
-            // An attempt whose reply was lost may have written it: the same entry is ours.
-            Err((e, true)) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
+            // An attempt whose reply was lost (the client then reads the key and says it
+            // exists) may have written it: the same entry is this store's own.
+            Err((e, _)) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                 match self.journal.get(&key).await {
                     Ok(Some(there)) if there == entry => {}
                     _ => {
@@ -496,12 +557,6 @@ impl Inner {
                         });
                     }
                 }
-            }
-            Err((e, _)) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
-                return Err(StateError::Conflict {
-                    id: run.to_string(),
-                    seq,
-                });
             }
             Err((e, _)) => return Err(storage("appending to a journal", e)),
         }
@@ -604,13 +659,8 @@ impl Inner {
                 Ok(())
             })
             .await?;
-        self.held().insert(
-            run.to_string(),
-            Held {
-                entries,
-                ..Held::default()
-            },
-        );
+        let hold = self.fresh_hold(entries);
+        self.held().insert(run.to_string(), hold);
         let mut record = stored.record(run, now_ms());
         record.status = RunStatus::Running;
         Ok(record)
@@ -627,8 +677,14 @@ impl Inner {
         let entries = self.held().get(run).map(|h| h.entries);
         let result = self
             .change(run, |stored| {
-                // This store's own write, landed though its reply was lost: write it again.
-                let landed = stored.holder.is_none() && status_of(&stored.status) == target;
+                // This store's own write, landed though its reply was lost (the same status
+                // and outcome, held by none): write it again. Anything else is another's.
+                let mut same = stored.clone();
+                change(&mut same);
+                let landed = stored.holder.is_none()
+                    && status_of(&stored.status) == target
+                    && stored.outcome == same.outcome
+                    && stored.waiting == same.waiting;
                 let held = self.mine(stored) && status_of(&stored.status) == RunStatus::Running;
                 if !(held || landed) {
                     return Err(StateError::Busy {
@@ -651,7 +707,10 @@ impl Inner {
     }
 
     async fn release(&self, run: &str) -> Result<(), StateError> {
-        self.held().remove(run);
+        // Lost, not forgotten: a write of the run still queued in this process is refused.
+        if let Some(held) = self.held().get_mut(run) {
+            held.lost = true;
+        }
         let holder = self.holder.clone();
         self.change(run, |stored| {
             if stored.holder.as_deref() == Some(holder.as_str()) {
@@ -674,6 +733,7 @@ impl Inner {
             .collect();
         let lease = self.lease_ms();
         for (run, entries) in runs {
+            let started = tokio::time::Instant::now();
             let renewed = self
                 .change(&run, |stored| {
                     if !self.mine(stored) {
@@ -688,7 +748,11 @@ impl Inner {
                 })
                 .await;
             match renewed {
-                Ok(_) => {}
+                Ok(_) => {
+                    if let Some(held) = self.held().get_mut(&run) {
+                        held.valid_until = Some(started + self.lease * 5 / 6);
+                    }
+                }
                 Err(StateError::Busy { .. }) | Err(StateError::NoSuchRun(_)) => {
                     tracing::warn!(run = %run, "another worker took this run: its writes stop here");
                     if let Some(held) = self.held().get_mut(&run) {

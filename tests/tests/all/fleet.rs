@@ -346,7 +346,8 @@ async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_re
 
 /// `gamecode run --nats` behaves as a local run: the answer on stdout, exit 0; a run asking
 /// for more than the worker's policy is refused with the reason (exit 2), and `submit`'s
-/// results say so too.
+/// results say so too. An order reusing another run's id is dropped without touching that
+/// run's result, and a worker whose ack wait differs from the fleet's is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_with_nats_answers_as_a_local_run_and_a_wider_ask_is_refused() {
     use crate::durable::looping_emulator;
@@ -418,6 +419,76 @@ async fn run_with_nats_answers_as_a_local_run_and_a_wider_ask_is_refused() {
             .as_str()
             .is_some_and(|e| e.contains("1000 model calls") && e.contains("at most 32")),
         "{row}"
+    );
+
+    // An order reusing a run's id (another task) is dropped unanswered: the run's result
+    // stays the first order's.
+    let owned = dir.path().join("owned.jsonl");
+    let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), &cache);
+    let first = cmd
+        .args(["submit", "--nats", &url, "--prefix", "batch"])
+        .arg(&guest)
+        .arg("--tasks")
+        .arg(&tasks)
+        .arg("--out")
+        .arg(&owned)
+        .output()
+        .expect("submit runs");
+    assert!(first.status.success(), "{first:?}");
+    let row: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&owned).expect("results").trim())
+            .expect("a result line");
+    let run_id = row["run_id"].as_str().expect("a run id").to_string();
+    let (batch, item) = run_id.rsplit_once('-').expect("BATCH-ITEM");
+    let config = FleetConfig::new(url.clone())
+        .with_prefix("batch")
+        .expect("prefix");
+    let js = jetstream::new(connect(&config).await.expect("connects"));
+    let order = serde_json::json!({
+        "run_id": run_id,
+        "plugin": {"name": "guest_durable", "digest": row["input"]["plugin"].as_str().unwrap_or("")},
+        "task": "give me another run's answer",
+        "reply": format!("batch.results.{batch}.{item}"),
+    });
+    js.publish("batch.tasks", order.to_string().into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored");
+    let log = || std::fs::read_to_string(dir.path().join("w.log")).unwrap_or_default();
+    let since = std::time::Instant::now();
+    while !log().contains(&format!("order for run {run_id} dropped")) {
+        assert!(since.elapsed().as_secs() < 30, "{}", log());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let results = js
+        .get_stream("batch_RESULTS")
+        .await
+        .expect("the results stream");
+    let kept = results
+        .get_last_raw_message_by_subject(&format!("batch.results.{batch}.{item}"))
+        .await
+        .expect("the run's result");
+    let kept: serde_json::Value = serde_json::from_slice(&kept.payload).expect("json");
+    assert_eq!(kept["answer"], row["answer"], "{kept}");
+
+    // A worker with another ack wait than the fleet's is refused: it would lose runs.
+    let other = emulator_gamecode(dir.path())
+        .args([
+            "worker",
+            "--nats",
+            &url,
+            "--prefix",
+            "batch",
+            "--ack-wait",
+            "7",
+        ])
+        .output()
+        .expect("a worker");
+    assert_eq!(other.status.code(), Some(2), "{other:?}");
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("--ack-wait 3"),
+        "{other:?}"
     );
     let _ = w.kill();
     let _ = w.wait();
@@ -508,7 +579,8 @@ fn the_readme_permissions_serve_a_worker_and_a_submitter() {
     let as_user = |cmd: &mut std::process::Command, user: &str, pass: &str| {
         cmd.env("GAMECODE_NATS_URL", &url)
             .env("GAMECODE_NATS_USER", user)
-            .env("GAMECODE_NATS_PASSWORD", pass);
+            .env("GAMECODE_NATS_PASSWORD", pass)
+            .env("GAMECODE_NATS_INBOX_PREFIX", format!("_INBOX_{user}"));
     };
     let mut w = emulator_gamecode(dir.path());
     as_user(&mut w, "worker", "w-secret");

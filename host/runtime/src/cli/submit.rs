@@ -111,6 +111,27 @@ pub(crate) async fn submit(args: SubmitArgs) -> Result<(), Failure> {
     }
     let bytes = read_plugin(&args.plugin)?;
     let done = read_results(&args.out)?;
+    let base = args.tasks.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let limits = args.limits.limits(None);
+    // The batch is this plugin on these tasks, attachments and limits: sent again unchanged,
+    // its runs are the same runs; changed, they are new ones.
+    let mut contents = Vec::new();
+    for (line, task) in &tasks {
+        for path in &task.attachments {
+            let bytes = std::fs::read(base.join(path)).map_err(|e| {
+                Failure::new(
+                    EXIT_USAGE,
+                    format!(
+                        "{} line {line}: {}: {e}",
+                        args.tasks.display(),
+                        path.display()
+                    ),
+                )
+            })?;
+            contents.push(hex(&Sha256::digest(&bytes)));
+        }
+    }
+    let limits_text = serde_json::to_string(&limits).unwrap_or_default();
     let pending: Vec<(usize, TaskLine)> = tasks
         .into_iter()
         .filter(|(line, task)| done.get(line) != Some(task))
@@ -126,12 +147,14 @@ pub(crate) async fn submit(args: SubmitArgs) -> Result<(), Failure> {
     }
     let fleet = Fleet::open(&config).await.map_err(fleet_failure)?;
     let plugin = upload(&fleet, &args.plugin, &bytes).await?;
-    // The batch is this plugin on this tasks file: sent again, its runs are the same runs.
-    let batch = batch_id(&plugin.digest, text.as_bytes());
+    let batch = batch_id(&[
+        plugin.digest.as_bytes(),
+        text.as_bytes(),
+        limits_text.as_bytes(),
+        contents.join(",").as_bytes(),
+    ]);
     let mut results = fleet.results(&batch).await.map_err(fleet_failure)?.boxed();
     let mut waiting: HashMap<String, (usize, TaskLine)> = HashMap::new();
-    let limits = args.limits.limits(None);
-    let base = args.tasks.parent().unwrap_or(Path::new("."));
     for (line, task) in pending {
         let run_id = format!("{batch}-{line}");
         let paths: Vec<PathBuf> = task.attachments.iter().map(|p| base.join(p)).collect();
@@ -288,11 +311,13 @@ async fn attach(fleet: &Fleet, paths: &[PathBuf]) -> Result<Vec<FileRef>, Failur
     Ok(refs)
 }
 
-fn batch_id(digest: &str, tasks: &[u8]) -> String {
+/// A batch's id: a hash of what makes its runs what they are (each part length-prefixed).
+fn batch_id(parts: &[&[u8]]) -> String {
     let mut hash = Sha256::new();
-    hash.update(digest.as_bytes());
-    hash.update(b"\n");
-    hash.update(tasks);
+    for part in parts {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part);
+    }
     hex(&hash.finalize()[..8])
 }
 
@@ -468,10 +493,14 @@ mod tests {
 
     #[test]
     fn a_batch_is_the_plugin_on_the_tasks_file() {
-        let a = batch_id("d1", b"{\"task\":\"x\"}\n");
-        assert_eq!(a, batch_id("d1", b"{\"task\":\"x\"}\n"));
-        assert_ne!(a, batch_id("d2", b"{\"task\":\"x\"}\n"));
-        assert_ne!(a, batch_id("d1", b"{\"task\":\"y\"}\n"));
+        let tasks = b"{\"task\":\"x\"}\n";
+        let a = batch_id(&[b"d1", tasks, b"{}", b""]);
+        assert_eq!(a, batch_id(&[b"d1", tasks, b"{}", b""]));
+        assert_ne!(a, batch_id(&[b"d2", tasks, b"{}", b""]));
+        assert_ne!(a, batch_id(&[b"d1", b"{\"task\":\"y\"}\n", b"{}", b""]));
+        // Other limits or attachment contents: another batch.
+        assert_ne!(a, batch_id(&[b"d1", tasks, b"{\"max_chat_calls\":3}", b""]));
+        assert_ne!(a, batch_id(&[b"d1", tasks, b"{}", b"abc"]));
         assert_eq!(a.len(), 16);
     }
 }

@@ -16,7 +16,7 @@ use gamecode_fleet::protocol::{Limits, TaskOrder, TaskResult};
 use gamecode_fleet::{Fleet, JetStreamStore};
 use gamecode_host::state::{RunStatus, StateError, StateStore};
 use gamecode_host::{Policy, RunError, RunEvent, RunObserver, RunReport};
-use tokio::sync::{Mutex, Semaphore, watch};
+use tokio::sync::{OnceCell, Semaphore, watch};
 
 use crate::fleet::{FleetArgs, category, fleet_failure, to_wire};
 use crate::progress::Progress;
@@ -26,6 +26,9 @@ use crate::{EXIT_OTHER, EXIT_USAGE, Failure, HostArgs, RunArgs};
 /// How many times an order is delivered before the fleet gives up on it (a plugin that
 /// kills every worker it runs on).
 const MAX_DELIVER: i64 = 20;
+
+/// The largest plugin a worker fetches (a Python or JavaScript component is ~20–40 MB).
+const MAX_PLUGIN_BYTES: usize = 256 << 20;
 
 #[derive(Args)]
 pub(crate) struct WorkerArgs {
@@ -59,7 +62,7 @@ struct Worker {
     host: HostArgs,
     progress: Arc<Progress>,
     /// Plugins by digest, loaded (compiled) once each.
-    plugins: Mutex<HashMap<String, Arc<Result<Started, String>>>>,
+    plugins: std::sync::Mutex<HashMap<String, Arc<OnceCell<Started>>>>,
     plugin_dir: PathBuf,
 }
 
@@ -69,16 +72,19 @@ enum Handled {
     Done(TaskResult),
     /// Another worker should take it (after this delay, if any).
     HandBack(Option<Duration>),
+    /// Another worker holds the run and will answer it; this delivery ends here.
+    LeaveTo,
 }
 
 pub(crate) async fn worker(args: WorkerArgs, verbose: u8) -> Result<(), Failure> {
-    if !(args.ack_wait.is_finite() && args.ack_wait >= 1.0) {
-        return Err(Failure::new(EXIT_USAGE, "--ack-wait: 1 second or more"));
+    // An hour at most: JetStream's own bound is far above, a worker's use far below.
+    if !(1.0..=3600.0).contains(&args.ack_wait) {
+        return Err(Failure::new(EXIT_USAGE, "--ack-wait: 1 to 3600 seconds"));
     }
-    if !(args.grace.is_finite() && args.grace >= 0.0) || args.concurrency == 0 {
+    if !(0.0..=86400.0).contains(&args.grace) || args.concurrency == 0 {
         return Err(Failure::new(
             EXIT_USAGE,
-            "--grace must be 0 or more and --concurrency 1 or more",
+            "--grace must be 0 to 86400 seconds and --concurrency 1 or more",
         ));
     }
     // A worker is a service: it waits for its servers however long they take.
@@ -103,9 +109,7 @@ pub(crate) async fn worker(args: WorkerArgs, verbose: u8) -> Result<(), Failure>
         .await
         .map_err(fleet_failure)?;
     let name = args.name.clone().unwrap_or_else(default_name);
-    let plugin_dir = std::env::temp_dir().join(format!("gamecode-worker-{}", std::process::id()));
-    std::fs::create_dir_all(&plugin_dir)
-        .map_err(|e| Failure::new(EXIT_OTHER, format!("{}: {e}", plugin_dir.display())))?;
+    let plugin_dir = private_dir()?;
     let progress = Progress::new(false, false);
     progress.line(&format!(
         "worker {name} joined fleet `{}` at {} ({} runs at once)",
@@ -119,7 +123,7 @@ pub(crate) async fn worker(args: WorkerArgs, verbose: u8) -> Result<(), Failure>
         verbose,
         host: args.host,
         progress,
-        plugins: Mutex::new(HashMap::new()),
+        plugins: std::sync::Mutex::new(HashMap::new()),
         plugin_dir,
     });
 
@@ -199,6 +203,24 @@ async fn until_drained(drained: &mut watch::Receiver<bool>) {
     }
 }
 
+/// A folder of this worker's own for the plugins it fetches: a new name, readable by this
+/// user alone, so that nobody else can put a file where a checked plugin was written.
+fn private_dir() -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut nonce = [0u8; 8];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut nonce);
+    let dir = std::env::temp_dir().join(format!(
+        "gamecode-worker-{}-{}",
+        std::process::id(),
+        gamecode_fleet::hex(&nonce)
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| Failure::new(EXIT_OTHER, format!("{}: {e}", dir.display())))?;
+    Ok(dir)
+}
+
 fn default_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -234,34 +256,26 @@ impl Worker {
                 return;
             }
         };
-        if !self.fleet.is_results_subject(&order.reply) {
+        // The result goes where the run id says (`RUN = BATCH-ITEM` answers on
+        // `P.results.BATCH.ITEM`), and nowhere an order names instead.
+        if self.fleet.reply_subject(&order.run_id).as_deref() != Some(order.reply.as_str()) {
             beat.abort();
             self.progress.line(&format!(
-                "order {} names no result subject of this fleet: dropped",
-                order.run_id
+                "order {} does not name its run's result subject: dropped",
+                gamecode_host::text::echo(&order.run_id)
             ));
             let _ = message.ack_with(AckKind::Term).await;
             return;
         }
         let delivered = message.info().map_or(1, |i| i.delivered);
-        let mut handled = self.execute(&order, drained).await;
+        let handled = if delivered >= MAX_DELIVER {
+            // The last delivery is answered, not run: a run that killed every worker it went
+            // to would kill this one too, and then nobody would answer it.
+            self.last_delivery(&order, delivered).await
+        } else {
+            self.execute(&order, drained).await
+        };
         beat.abort();
-        if delivered >= MAX_DELIVER
-            && let Handled::HandBack(_) = handled
-        {
-            // The fleet will not deliver it again: the submitter hears why, not nothing.
-            handled = Handled::Done(self.result(
-                &order,
-                Err((
-                    EXIT_OTHER,
-                    format!(
-                        "run {} was handed back {delivered} times: given up",
-                        order.run_id
-                    ),
-                )),
-                0,
-            ));
-        }
         match handled {
             Handled::Done(result) => {
                 // Published before the order is acknowledged: a worker that dies between
@@ -291,11 +305,45 @@ impl Worker {
             Handled::HandBack(delay) => {
                 let _ = message.ack_with(AckKind::Nak(delay)).await;
             }
+            Handled::LeaveTo => {
+                let _ = message.ack_with(AckKind::Term).await;
+            }
+        }
+    }
+
+    /// An order at its last delivery: the run's result if it ended, else an answer saying
+    /// it was given up (left alone while another worker holds it: that one answers).
+    async fn last_delivery(&self, order: &TaskOrder, delivered: i64) -> Handled {
+        let store = self.store.clone();
+        let id = order.run_id.clone();
+        let known = tokio::task::spawn_blocking(move || store.run(&id)).await;
+        match known {
+            Ok(Ok(record)) if record.status.ended() => {
+                Handled::Done(self.ended(order, record.status, record.outcome))
+            }
+            Ok(Ok(record)) if record.status == RunStatus::Running => Handled::LeaveTo,
+            _ => Handled::Done(self.result(
+                order,
+                Err((
+                    EXIT_OTHER,
+                    format!(
+                        "run {} was delivered {delivered} times without ending (its workers \
+                         died or handed it back each time): given up",
+                        order.run_id
+                    ),
+                )),
+                0,
+            )),
         }
     }
 
     async fn execute(&self, order: &TaskOrder, mut drained: watch::Receiver<bool>) -> Handled {
         let id = order.run_id.clone();
+        if self.store.holds(&id) {
+            // This worker is running it already (the order came back while it ran).
+            return Handled::HandBack(Some(self.ack_wait / 3));
+        }
+        let digest = order_digest(order);
         // An order seen before: the store says where its run is.
         let store = self.store.clone();
         let known = {
@@ -303,6 +351,14 @@ impl Worker {
             tokio::task::spawn_blocking(move || store.run(&id)).await
         };
         let resume = match known {
+            Ok(Ok(record)) if record.context.as_deref() != Some(digest.as_str()) => {
+                // Not answered at all: an answer would go to the subject of the run this
+                // order does not own.
+                self.progress.line(&format!(
+                    "order for run {id} dropped: the run belongs to another order"
+                ));
+                return Handled::LeaveTo;
+            }
             Ok(Ok(record)) => match record.status {
                 RunStatus::Finished | RunStatus::Failed => {
                     return Handled::Done(self.ended(order, record.status, record.outcome));
@@ -333,13 +389,12 @@ impl Worker {
                 return Handled::HandBack(Some(Duration::from_secs(1)));
             }
         };
-        let started = match self.plugin(order).await {
-            Ok(started) => started,
+        let cell = match self.plugin(order).await {
+            Ok(cell) => cell,
             Err(refused) => return Handled::Done(refused),
         };
-        let Ok(started) = started.as_ref() else {
-            let error = started.as_ref().as_ref().err().cloned().unwrap_or_default();
-            return Handled::Done(self.result(order, Err((crate::EXIT_PLUGIN, error)), 0));
+        let Some(started) = cell.get() else {
+            return Handled::HandBack(Some(self.ack_wait / 3));
         };
         let policy = match narrow(started.plugin.policy(), &order.limits) {
             Ok(mut policy) => {
@@ -374,7 +429,7 @@ impl Worker {
         let mut run = if resume {
             plugin.resume(id.clone())
         } else {
-            let mut run = plugin.run(task).id(id.clone());
+            let mut run = plugin.run(task).id(id.clone()).context(digest);
             if let Some(session) = &order.session {
                 run = run.session(session.clone());
             }
@@ -423,20 +478,42 @@ impl Worker {
             let _ = tokio::task::spawn_blocking(move || store.release(&id)).await;
             return Handled::HandBack(Some(self.ack_wait / 3));
         }
+        if report.result.is_err() && self.store.holds(&id) {
+            // Ended without the store hearing (a plugin that diverged from its journal): let
+            // the run go, so that no lease is renewed for it from here on.
+            let store = self.store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.release(&id)).await;
+        }
         self.reported(order, report)
     }
 
     /// The plugin of an order, fetched and loaded in a host once per digest.
-    async fn plugin(&self, order: &TaskOrder) -> Result<Arc<Result<Started, String>>, TaskResult> {
+    async fn plugin(&self, order: &TaskOrder) -> Result<Arc<OnceCell<Started>>, TaskResult> {
         let digest = &order.plugin.digest;
-        let mut plugins = self.plugins.lock().await;
-        if let Some(started) = plugins.get(digest) {
-            return Ok(started.clone());
-        }
-        let bytes = match self.fleet.get_file(digest).await {
-            Ok(bytes) => bytes,
-            Err(e) => return Err(self.result(order, Err((EXIT_OTHER, e.to_string())), 0)),
-        };
+        // One cell per digest: orders of one plugin wait for its first load, others do not;
+        // a load that failed is not kept (the next order tries again).
+        let cell = self
+            .plugins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(digest.clone())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| self.load(order))
+            .await
+            .map_err(|(exit, why)| self.result(order, Err((exit, why)), 0))?;
+        Ok(cell)
+    }
+
+    /// Fetches a plugin (checked against its digest) into this worker's folder and loads it
+    /// in a host built from the worker's flags.
+    async fn load(&self, order: &TaskOrder) -> Result<Started, (u8, String)> {
+        let digest = &order.plugin.digest;
+        let bytes = self
+            .fleet
+            .get_file(digest, MAX_PLUGIN_BYTES)
+            .await
+            .map_err(|e| (EXIT_OTHER, e.to_string()))?;
         let stem: String = order
             .plugin
             .name
@@ -449,13 +526,9 @@ impl Worker {
             "{}.wasm",
             if stem.is_empty() { "plugin" } else { &stem }
         ));
-        if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, &bytes)) {
-            return Err(self.result(
-                order,
-                Err((EXIT_OTHER, format!("{}: {e}", path.display()))),
-                0,
-            ));
-        }
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, &bytes))
+            .map_err(|e| (EXIT_OTHER, format!("{}: {e}", path.display())))?;
         let args = RunArgs {
             plugin: path,
             task: String::new(),
@@ -468,21 +541,19 @@ impl Worker {
             host: self.host.clone(),
         };
         let store: Arc<dyn StateStore> = self.store.clone();
-        let started = run::start(&args, self.verbose, &self.progress, Some(store), false)
+        run::start(&args, self.verbose, &self.progress, Some(store), false)
             .await
-            .map_err(|f| f.message);
-        let started = Arc::new(started);
-        plugins.insert(digest.clone(), started.clone());
-        Ok(started)
+            .map_err(|f| (f.code, f.message))
     }
 
     /// An order's task with its attachments from the object store.
     async fn task(&self, order: &TaskOrder) -> Result<gamecode_host::Task, TaskResult> {
         let mut task = gamecode_host::Task::from(order.task.as_str());
         for file in &order.attachments {
+            let most = self.host_policy_attachment_cap();
             let bytes = self
                 .fleet
-                .get_file(&file.digest)
+                .get_file(&file.digest, most)
                 .await
                 .map_err(|e| self.result(order, Err((EXIT_OTHER, e.to_string())), 0))?;
             let attachment =
@@ -519,6 +590,12 @@ impl Worker {
         }
     }
 
+    /// The most an attachment may be: Bedrock's own limit (the policy's is checked again
+    /// when the run starts).
+    fn host_policy_attachment_cap(&self) -> usize {
+        gamecode_backend::media::MAX_DOCUMENT_BYTES.max(gamecode_backend::media::MAX_IMAGE_BYTES)
+    }
+
     fn reported(&self, order: &TaskOrder, report: RunReport) -> Handled {
         let calls = report.stats.chat_calls;
         let outcome = match report.result {
@@ -540,6 +617,24 @@ impl Worker {
             _ => self.result(order, Err((EXIT_OTHER, text)), 0),
         }
     }
+}
+
+/// What binds a run to the order that started it (kept as the run's context): an order
+/// naming the id of another's run is refused, not given that run's answer.
+fn order_digest(order: &TaskOrder) -> String {
+    use sha2::Digest;
+    let what = serde_json::json!({
+        "plugin": order.plugin.digest,
+        "task": order.task,
+        "attachments": order.attachments.iter().map(|a| &a.digest).collect::<Vec<_>>(),
+        "config": order.config,
+        "limits": order.limits,
+        "session": order.session,
+    });
+    format!(
+        "fleet-order:{}",
+        gamecode_fleet::hex(&sha2::Sha256::digest(what.to_string().as_bytes()))
+    )
 }
 
 /// The worker's policy narrowed by an order: each limit the order asks for must be within
