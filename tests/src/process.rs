@@ -49,3 +49,41 @@ pub fn own_process(test: &str, env: impl FnOnce(&mut Command)) -> bool {
     );
     false
 }
+
+/// A child process killed (SIGKILL) and reaped when dropped: a test that fails half-way
+/// leaves no worker or server of its own running.
+pub struct Reaped(Option<std::process::Child>);
+
+impl Reaped {
+    pub fn new(child: std::process::Child) -> Self {
+        Self(Some(child))
+    }
+
+    /// The child, no longer killed on drop (to wait for its output).
+    pub fn take(mut self) -> std::process::Child {
+        self.0.take().expect("a child until taken")
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("a child until taken")
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_mut().expect("a child until taken")
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

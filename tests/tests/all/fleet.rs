@@ -168,7 +168,7 @@ fn worker(
     notes: &std::path::Path,
     dir: &std::path::Path,
     log: &std::path::Path,
-) -> std::process::Child {
+) -> gamecode_e2e::process::Reaped {
     let mut cmd = emulator_gamecode(dir);
     cmd.args(["worker", "--nats", url, "--prefix", "batch"])
         .args(["--concurrency", "4", "--ack-wait", "3", "--grace", "0"])
@@ -177,7 +177,7 @@ fn worker(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(log).expect("a log file"));
-    cmd.spawn().expect("a worker starts")
+    gamecode_e2e::process::Reaped::new(cmd.spawn().expect("a worker starts"))
 }
 
 fn lines(path: &std::path::Path) -> usize {
@@ -245,7 +245,7 @@ async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_re
 
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).expect("logs");
-    let mut workers: Vec<std::process::Child> = (0..3)
+    let mut workers: Vec<gamecode_e2e::process::Reaped> = (0..3)
         .map(|i| {
             worker(
                 &url,
@@ -272,7 +272,7 @@ async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_re
             .stderr(std::process::Stdio::piped());
         cmd
     };
-    let mut batch = submit().spawn().expect("submit starts");
+    let mut batch = gamecode_e2e::process::Reaped::new(submit().spawn().expect("submit starts"));
 
     wait_for_lines(&out, TASKS / 5, &mut batch);
     let _ = workers[0].kill();
@@ -282,6 +282,7 @@ async fn a_batch_is_answered_exactly_once_through_killed_workers_and_a_server_re
     wait_for_lines(&out, 3 * TASKS / 5, &mut batch);
     server.restart_in_place(std::time::Duration::from_millis(500));
 
+    let batch = batch.take();
     let done = tokio::task::spawn_blocking(move || batch.wait_with_output())
         .await
         .expect("joined")
@@ -591,6 +592,7 @@ fn the_readme_permissions_serve_a_worker_and_a_submitter() {
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
         .spawn()
+        .map(gamecode_e2e::process::Reaped::new)
         .expect("the worker starts");
 
     let work = dir.path().join("work");
@@ -735,6 +737,7 @@ async fn a_draining_worker_hands_its_runs_back_at_once() {
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(dir.path().join(name)).expect("log"))
         .spawn()
+        .map(gamecode_e2e::process::Reaped::new)
         .expect("a worker starts")
     };
     let log = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
@@ -754,6 +757,7 @@ async fn a_draining_worker_hands_its_runs_back_at_once() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
+        .map(gamecode_e2e::process::Reaped::new)
         .expect("submit starts");
     // All four runs going on a, each past its first model call.
     while log("a.log").matches("starting run").count() < 4 || model_calls(&emu) < 8 {
@@ -773,6 +777,7 @@ async fn a_draining_worker_hands_its_runs_back_at_once() {
         log("a.log")
     );
     let mut b = start("b.log");
+    let submit = submit.take();
     let done = tokio::task::spawn_blocking(move || submit.wait_with_output())
         .await
         .expect("joined")
@@ -849,6 +854,7 @@ async fn a_worker_cut_off_the_network_loses_its_runs_to_another() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
+        .map(gamecode_e2e::process::Reaped::new)
         .expect("submit starts");
     let began = std::time::Instant::now();
     while log("a.log").matches("starting run").count() < 4 || model_calls(&emu) < 8 {
@@ -860,6 +866,7 @@ async fn a_worker_cut_off_the_network_loses_its_runs_to_another() {
     // Past the lease and the ack wait (3 s each): the other worker takes the runs over.
     tokio::time::sleep(std::time::Duration::from_secs(8)).await;
     link.mend();
+    let submit = submit.take();
     let done = tokio::task::spawn_blocking(move || submit.wait_with_output())
         .await
         .expect("joined")
