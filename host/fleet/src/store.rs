@@ -87,9 +87,6 @@ struct Held {
     /// margin. Past it (renewals failing) another worker may have claimed the run, so
     /// nothing more is written before a renewal succeeds.
     valid_until: Option<tokio::time::Instant>,
-    /// Why the run cannot go on in this fleet whoever runs it (an entry too large for the
-    /// servers): a worker then fails it rather than handing it on.
-    hopeless: Option<&'static str>,
     /// Another worker claimed the run (this one's lease had run out): nothing more is
     /// written for it from here.
     lost: bool,
@@ -200,15 +197,7 @@ impl JetStreamStore {
     /// Why run `run` cannot go on in this fleet whoever runs it, when this store found out
     /// (an entry too large for the servers): its worker fails it instead of handing it on.
     pub fn hopeless(&self, run: &str) -> Option<&'static str> {
-        let held = self.inner.held().get(run).and_then(|h| h.hopeless);
-        held.or_else(|| {
-            self.inner
-                .hopeless
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(run)
-                .copied()
-        })
+        self.inner.hopeless().get(run).copied()
     }
 
     /// Whether this store holds run `run` now (a run of this process is going).
@@ -399,6 +388,10 @@ impl Inner {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn hopeless(&self) -> std::sync::MutexGuard<'_, HashMap<String, &'static str>> {
+        self.hopeless.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     async fn read(&self, run: &str) -> Result<(StoredRun, u64), StateError> {
         check_id(run)?;
         let entry = patiently(|_| true, || self.runs.entry(run))
@@ -468,13 +461,10 @@ impl Inner {
         };
         let body = serde_json::to_vec(&stored).map_err(|e| storage("a run's record", e))?;
         if let Some(most) = self.too_large(body.len()) {
-            self.hopeless
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(
-                    run.id.clone(),
-                    "its start (task and attachments) is larger than the servers' max_payload",
-                );
+            self.hopeless().insert(
+                run.id.clone(),
+                "its start (task and attachments) is larger than the servers' max_payload",
+            );
             return Err(StateError::Storage(format!(
                 "run {}'s start (its task and attachments) is {} bytes; the fleet's servers take \
                  at most {most} per message (raise max_payload, or attach less)",
@@ -527,9 +517,10 @@ impl Inner {
         .map_err(|e| storage("a journal entry", e))?;
         // What the servers would refuse, said at once and for good (not waited on).
         if let Some(most) = self.too_large(entry.len()) {
-            if let Some(held) = self.held().get_mut(run) {
-                held.hopeless = Some("a journal entry larger than the servers' max_payload");
-            }
+            self.hopeless().insert(
+                run.to_string(),
+                "a journal entry larger than the servers' max_payload",
+            );
             return Err(StateError::Storage(format!(
                 "journal entry {seq} of run {run} is {} bytes; the fleet's servers take at most \
                  {most} per message (raise max_payload in their configuration)",

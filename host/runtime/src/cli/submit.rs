@@ -427,7 +427,7 @@ pub(crate) async fn run_remote(args: &RunArgs, progress: Arc<Progress>) -> Resul
             () = &mut unheard, if !heard => {
                 heard = true;
                 progress.line(&format!(
-                    "run {run_id} is queued; no worker has taken it yet (gamecode worker --nats …)"
+                    "run {run_id} is queued;\nno worker has taken it yet\n(start one: gamecode worker --nats …)"
                 ));
             }
             Some(message) = events.next() => {

@@ -30,6 +30,15 @@ const MAX_DELIVER: i64 = 20;
 /// The largest plugin a worker fetches (a Python or JavaScript component is ~20–40 MB).
 const MAX_PLUGIN_BYTES: usize = 256 << 20;
 
+/// The largest attachment a worker fetches: Bedrock's own limit (the policy's is checked
+/// again when the run starts).
+const MAX_ATTACHMENT_BYTES: usize =
+    if gamecode_backend::media::MAX_DOCUMENT_BYTES > gamecode_backend::media::MAX_IMAGE_BYTES {
+        gamecode_backend::media::MAX_DOCUMENT_BYTES
+    } else {
+        gamecode_backend::media::MAX_IMAGE_BYTES
+    };
+
 #[derive(Args)]
 pub(crate) struct WorkerArgs {
     #[command(flatten)]
@@ -87,16 +96,18 @@ pub(crate) async fn worker(args: WorkerArgs, verbose: u8) -> Result<(), Failure>
             "--grace must be 0 to 86400 seconds and --concurrency 1 or more",
         ));
     }
-    // A worker is a service: it waits for its servers however long they take.
+    // A worker is a service: it waits for its servers however long they take (saying so
+    // when they are not there at once).
     let config = args.fleet.config(Duration::from_secs(365 * 24 * 3600))?;
-    if gamecode_fleet::connect(&config.clone().with_patience(Duration::ZERO))
-        .await
-        .is_err()
-    {
-        eprintln!("waiting for the fleet's servers at {}…", config.url);
-    }
     let ack_wait = Duration::from_secs_f64(args.ack_wait);
-    let fleet = Fleet::open(&config).await.map_err(fleet_failure)?;
+    let fleet = match Fleet::open(&config.clone().with_patience(Duration::ZERO)).await {
+        Ok(fleet) => fleet,
+        Err(gamecode_fleet::FleetError::Unreachable { .. }) => {
+            eprintln!("waiting for the fleet's servers at\n  {}", config.url);
+            Fleet::open(&config).await.map_err(fleet_failure)?
+        }
+        Err(e) => return Err(fleet_failure(e)),
+    };
     let store = {
         let config = config.clone();
         tokio::task::spawn_blocking(move || JetStreamStore::open(&config, ack_wait))
@@ -112,7 +123,7 @@ pub(crate) async fn worker(args: WorkerArgs, verbose: u8) -> Result<(), Failure>
     let plugin_dir = private_dir()?;
     let progress = Progress::new(false, false);
     progress.line(&format!(
-        "worker {name} joined fleet `{}` at {} ({} runs at once)",
+        "worker {name} joined fleet `{}`\n  at {} ({} runs at once)",
         config.prefix, config.url, args.concurrency
     ));
     let worker = Arc::new(Worker {
@@ -550,10 +561,9 @@ impl Worker {
     async fn task(&self, order: &TaskOrder) -> Result<gamecode_host::Task, TaskResult> {
         let mut task = gamecode_host::Task::from(order.task.as_str());
         for file in &order.attachments {
-            let most = self.host_policy_attachment_cap();
             let bytes = self
                 .fleet
-                .get_file(&file.digest, most)
+                .get_file(&file.digest, MAX_ATTACHMENT_BYTES)
                 .await
                 .map_err(|e| self.result(order, Err((EXIT_OTHER, e.to_string())), 0))?;
             let attachment =
@@ -588,12 +598,6 @@ impl Worker {
             worker: self.name.clone(),
             chat_calls: calls,
         }
-    }
-
-    /// The most an attachment may be: Bedrock's own limit (the policy's is checked again
-    /// when the run starts).
-    fn host_policy_attachment_cap(&self) -> usize {
-        gamecode_backend::media::MAX_DOCUMENT_BYTES.max(gamecode_backend::media::MAX_IMAGE_BYTES)
     }
 
     fn reported(&self, order: &TaskOrder, report: RunReport) -> Handled {
@@ -652,31 +656,30 @@ fn narrow(worker: &Policy, limits: &Limits) -> Result<Policy, String> {
         }
         policy.deadline = asked;
     }
-    if let Some(calls) = limits.max_chat_calls {
-        if calls > worker.max_chat_calls {
-            return Err(format!(
-                "the order asks for {calls} model calls; this worker allows at most {}",
-                worker.max_chat_calls
-            ));
+    /// `asked`, when it is within `allowed`; else why not.
+    fn within<T: PartialOrd + std::fmt::Display>(
+        asked: Option<T>,
+        allowed: T,
+        what: &str,
+    ) -> Result<Option<T>, String> {
+        match asked {
+            Some(asked) if asked > allowed => Err(format!(
+                "the order asks for {asked} {what}; this worker allows at most {allowed}"
+            )),
+            asked => Ok(asked),
         }
+    }
+    if let Some(calls) = within(limits.max_chat_calls, worker.max_chat_calls, "model calls")? {
         policy.max_chat_calls = calls;
     }
-    if let Some(tokens) = limits.token_budget {
-        if tokens > worker.token_budget {
-            return Err(format!(
-                "the order asks for a budget of {tokens} tokens; this worker allows at most {}",
-                worker.token_budget
-            ));
-        }
+    if let Some(tokens) = within(limits.token_budget, worker.token_budget, "tokens")? {
         policy.token_budget = tokens;
     }
-    if let Some(bytes) = limits.memory_limit_bytes {
-        if bytes > worker.memory_limit_bytes {
-            return Err(format!(
-                "the order asks for {bytes} bytes of memory; this worker allows at most {}",
-                worker.memory_limit_bytes
-            ));
-        }
+    if let Some(bytes) = within(
+        limits.memory_limit_bytes,
+        worker.memory_limit_bytes,
+        "bytes of memory",
+    )? {
         policy.memory_limit_bytes = bytes;
     }
     if let Some(tools) = &limits.allowed_tools {
