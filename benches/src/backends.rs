@@ -20,6 +20,7 @@ use crate::fixture;
 /// Answers every call immediately with a canned reply: a `ChatResponse` clone for `chat`,
 /// the canned events for `chat_stream`.
 pub struct InstantBackend {
+    latency: Duration,
     response: ChatResponse,
     events: Vec<StreamEvent>,
     recording: AtomicBool,
@@ -29,6 +30,7 @@ pub struct InstantBackend {
 impl Default for InstantBackend {
     fn default() -> Self {
         Self {
+            latency: Duration::ZERO,
             response: fixture::canned_response(),
             events: fixture::canned_stream(),
             recording: AtomicBool::new(false),
@@ -38,6 +40,15 @@ impl Default for InstantBackend {
 }
 
 impl InstantBackend {
+    /// Answers each call after `latency` (a timer, no work), as a model would: runs then
+    /// overlap as they do against a real one.
+    pub fn after(latency: Duration) -> Self {
+        Self {
+            latency,
+            ..Self::default()
+        }
+    }
+
     /// Keep a copy of each request (off while timing: the copy costs microseconds).
     pub fn record(&self, on: bool) {
         self.recording.store(on, Ordering::Relaxed);
@@ -64,6 +75,9 @@ impl LLMBackend for InstantBackend {
     // as from an owned one.
     async fn send(&self, call: ChatCall<'_>) -> BackendResult<ChatReply> {
         self.keep(&call.request);
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
         if call.stream {
             return Ok(ChatReply::Stream(Box::pin(futures::stream::iter(
                 self.events.clone().into_iter().map(Ok),
@@ -115,6 +129,8 @@ pub struct CallRecord {
     /// Time spent inside the polls of the inner backend's call and stream (its work, not
     /// its waits; see [`crate::busy`]), plus this wrapper's own bookkeeping.
     pub busy: Duration,
+    /// The request as it reached the inner backend (only with `keep_requests`).
+    pub request: Option<ChatRequest>,
 }
 
 /// Times the calls to an inner backend. Optionally appends `[bench turn K]` to the last user
@@ -124,6 +140,7 @@ pub struct TimedBackend {
     inner: Arc<dyn LLMBackend>,
     mark_turns: bool,
     capture_deltas: bool,
+    keep_requests: bool,
     calls: Mutex<Vec<Arc<Mutex<CallRecord>>>>,
 }
 
@@ -142,6 +159,7 @@ impl TimedBackend {
             inner,
             mark_turns: false,
             capture_deltas: false,
+            keep_requests: false,
             calls: Mutex::new(Vec::new()),
         }
     }
@@ -153,6 +171,11 @@ impl TimedBackend {
 
     pub fn capture_deltas(mut self, on: bool) -> Self {
         self.capture_deltas = on;
+        self
+    }
+
+    pub fn keep_requests(mut self, on: bool) -> Self {
+        self.keep_requests = on;
         self
     }
 
@@ -188,6 +211,7 @@ impl TimedBackend {
             ended: None,
             deltas: Vec::new(),
             busy: Duration::ZERO,
+            request: self.keep_requests.then(|| request.as_ref().clone()),
         }));
         lock(&self.calls).push(record.clone());
         lock(&record).busy = thread_cpu_time().saturating_sub(begin);

@@ -222,6 +222,7 @@ async fn raw_phase(
                     ended: Some(e),
                     deltas: Vec::new(),
                     busy: Duration::ZERO,
+                    request: None,
                 });
             }
             RunTimes {

@@ -334,3 +334,23 @@ async fn pooling_allocator_runs_plugins_and_queues_beyond_its_slots() {
         assert_eq!(run.await.unwrap().unwrap().answer, format!("hello, {i}"));
     }
 }
+
+/// A pooled slot is reset between runs (by rewriting the pages a run touched, where the
+/// kernel can list them): the next run of the same plugin in the same slot finds nothing the
+/// last one wrote, in its data segment or its zeroed memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_slot_keeps_nothing_of_the_last_run() {
+    let emu = emulator().await;
+    let host = PluginHost::builder()
+        .backend(bedrock(&emu))
+        .pooling(1)
+        .build()
+        .unwrap();
+    let escape = load(&host, &test_guest("guest_escape"));
+    // Nothing listens there; the guest's socket attempt is denied anyway.
+    for run in 0..3 {
+        let outcome = escape.run("127.0.0.1:9").await.expect("the guest reports");
+        let report: serde_json::Value = serde_json::from_str(&outcome.answer).unwrap();
+        assert_eq!(report["earlier_run"], "none", "run {run}: {report:#}");
+    }
+}

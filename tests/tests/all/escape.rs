@@ -62,6 +62,7 @@ async fn run() {
     }
     assert_eq!(report["env_secret"], "absent");
     assert_eq!(report["env_count"], "0");
+    assert_eq!(report["earlier_run"], "none");
     // Only the plugin's name, like argv[0].
     assert_eq!(report["args"], "1");
     assert!(!outcome.answer.contains("wJalrXUtnFEMI"));

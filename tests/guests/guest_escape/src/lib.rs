@@ -12,6 +12,7 @@
 //! | `args` | `env::args().count()` | the count, e.g. `0` |
 //! | `socket` | `TcpStream::connect(task)` | `ok: connected to <addr>` / `denied: <error>` |
 //! | `dns` | `"localhost:80".to_socket_addrs()` | `ok: <addrs>` / `denied: <error>` |
+//! | `earlier_run` | reads a static and a 64 KiB buffer an earlier run of this plugin wrote | `none` / `seen: <what>` |
 //!
 //! The secret's value is never reported, only whether it is there.
 
@@ -22,6 +23,12 @@ use gamecode::plugin::types::AgentError;
 use serde_json::{Map, Value};
 use std::fmt::Display;
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
+
+/// Starts at 7 (the data segment); every run leaves 8.
+static STAMP: AtomicU32 = AtomicU32::new(7);
+/// Starts zeroed (.bss); every run leaves it filled.
+static SCRATCH: [AtomicU8; 64 << 10] = [const { AtomicU8::new(0) }; 64 << 10];
 
 struct Escape;
 
@@ -75,7 +82,23 @@ impl Guest for Escape {
             }),
         );
 
+        put("earlier_run", earlier_run());
+
         Ok(Value::Object(report).to_string())
+    }
+}
+
+/// What this instance's memory holds of an earlier run (a fresh instance holds nothing),
+/// then leaves its own marks for the next to find.
+fn earlier_run() -> String {
+    let stamp = STAMP.swap(8, Ordering::Relaxed);
+    let dirty = SCRATCH
+        .iter()
+        .filter(|b| b.swap(0xA5, Ordering::Relaxed) != 0)
+        .count();
+    match (stamp, dirty) {
+        (7, 0) => "none".to_string(),
+        _ => format!("seen: stamp {stamp}, {dirty} bytes written"),
     }
 }
 
