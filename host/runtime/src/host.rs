@@ -116,7 +116,9 @@ impl PluginHostBuilder {
     }
 
     /// Uses the pooling allocator with slots for `max_concurrent_runs` runs; further runs
-    /// wait for a free slot.
+    /// wait for a free slot. Where the kernel can list the pages a run wrote (Linux 6.7+), a
+    /// slot stays mapped and only those pages are reset for the next run (each slot keeps up
+    /// to 1 MiB resident).
     pub fn pooling(mut self, max_concurrent_runs: u32) -> Self {
         self.engine.pooling = Some(max_concurrent_runs.max(1));
         self
