@@ -241,10 +241,10 @@ pub async fn process_cpu(o: &Opts) -> Vec<Row> {
         sides.measure(side, runs).await;
     }
     let per_turn = |cpu: Duration| ns(cpu) / (runs * TURNS) as f64;
-    let mut cpu: [Vec<f64>; 5] = Default::default();
-    let mut ratios: [Vec<f64>; 5] = Default::default();
+    let mut cpu: [Vec<f64>; NAMES.len()] = Default::default();
+    let mut ratios: [Vec<f64>; NAMES.len()] = Default::default();
     for round in 0..rounds {
-        let mut this = [0.0; 5];
+        let mut this = [0.0; NAMES.len()];
         for k in 0..NAMES.len() {
             let side = (k + round) % NAMES.len();
             let (used, wall) = sides.measure(side, runs).await;
@@ -264,21 +264,17 @@ pub async fn process_cpu(o: &Opts) -> Vec<Row> {
     let _ = child.wait();
 
     let raw_cpu = summarize(&cpu[RAW]).p50;
-    let figure = |side: usize| {
-        let r = summarize(&ratios[side]);
+    let row = |side: usize, what: String, target: &str, judged: bool| {
+        let (used, r) = (summarize(&cpu[side]).p50, summarize(&ratios[side]));
         println!(
             "process CPU per turn, {}: {} vs raw SDK {} ({:.3}×, rounds {:.2}–{:.2}×)",
             NAMES[side],
-            fmt_ns(summarize(&cpu[side]).p50),
+            fmt_ns(used),
             fmt_ns(raw_cpu),
             r.p50,
             r.min,
             r.max
         );
-        (summarize(&cpu[side]).p50, r)
-    };
-    let row = |side: usize, what: String, target: &str, judged: bool| {
-        let (used, r) = figure(side);
         Row {
             figure: "12",
             what,

@@ -392,28 +392,24 @@ async fn run_with_nats_answers_as_a_local_run_and_a_wider_ask_is_refused() {
     let tasks = dir.path().join("tasks.jsonl");
     std::fs::write(&tasks, "{\"task\": \"loop\"}\n").expect("tasks");
     let out = dir.path().join("results.jsonl");
-    let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), &cache);
-    let refused = cmd
-        .args([
-            "submit",
-            "--nats",
-            &url,
-            "--prefix",
-            "batch",
-            "--max-chat-calls",
-            "1000",
-        ])
-        .arg(&guest)
-        .arg("--tasks")
-        .arg(&tasks)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("submit runs");
-    assert!(refused.status.success(), "{refused:?}");
-    let row: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(&out).expect("results").trim())
-            .expect("a result line");
+    // `gamecode submit` of the one-task file on the `batch` prefix: its one result line.
+    let submit_one = |out: &std::path::Path, extra: &[&str]| -> serde_json::Value {
+        let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), &cache);
+        let done = cmd
+            .args(["submit", "--nats", &url, "--prefix", "batch"])
+            .args(extra)
+            .arg(&guest)
+            .arg("--tasks")
+            .arg(&tasks)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .expect("submit runs");
+        assert!(done.status.success(), "{done:?}");
+        serde_json::from_str(std::fs::read_to_string(out).expect("results").trim())
+            .expect("a result line")
+    };
+    let row = submit_one(&out, &["--max-chat-calls", "1000"]);
     assert_eq!(row["category"], "refused", "{row}");
     assert!(
         row["error"]
@@ -425,20 +421,7 @@ async fn run_with_nats_answers_as_a_local_run_and_a_wider_ask_is_refused() {
     // An order reusing a run's id (another task) is dropped unanswered: the run's result
     // stays the first order's.
     let owned = dir.path().join("owned.jsonl");
-    let mut cmd = isolated::isolated_gamecode(&gamecode_cli(), &cache);
-    let first = cmd
-        .args(["submit", "--nats", &url, "--prefix", "batch"])
-        .arg(&guest)
-        .arg("--tasks")
-        .arg(&tasks)
-        .arg("--out")
-        .arg(&owned)
-        .output()
-        .expect("submit runs");
-    assert!(first.status.success(), "{first:?}");
-    let row: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(&owned).expect("results").trim())
-            .expect("a result line");
+    let row = submit_one(&owned, &[]);
     let run_id = row["run_id"].as_str().expect("a run id").to_string();
     let (batch, item) = run_id.rsplit_once('-').expect("BATCH-ITEM");
     let config = FleetConfig::new(url.clone())
